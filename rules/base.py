@@ -1,0 +1,96 @@
+"""What every rule type shares: the header fields of a rule file and alert building."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+from rules.template import Template
+from yujing.alerts import Alert, Severity, alert_id
+from yujing.timeutil import to_datetime
+
+__all__ = ["LABEL_FIELDS", "RuleHeader", "RuleSpec", "event_labels"]
+
+#: Event fields copied into an alert's labels when present (never free text).
+LABEL_FIELDS = ("customer_id", "region", "product", "channel", "tier", "order_id", "complaint_id", "bill_id")
+
+RuleId = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,127}$")]
+
+
+class RuleSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type"):
+    """Fields every rule file has; each rule type subclasses it with a ``tag``."""
+
+    id: RuleId
+    title: str
+    description: str = ""
+    owner: str = ""
+    severity: Severity
+    labels: dict[str, str] = {}
+    runbook: str = ""
+    summary: str
+    enabled: bool = True
+    version: str | None = None
+
+
+def event_labels(event: Any) -> dict[str, str]:
+    """The label fields an event carries."""
+    out = {}
+    for name in LABEL_FIELDS:
+        value = getattr(event, name, None)
+        if value is not None:
+            out[name] = str(value)
+    return out
+
+
+class RuleHeader:
+    """A rule's identity and presentation, shared by all rule types.
+
+    It turns a condition into an :class:`Alert`: id from the rule and the
+    condition's parts, labels from the rule and the event, summary from the
+    template.
+    """
+
+    source = "rule"
+
+    def __init__(self, spec: RuleSpec, version: str, variables: frozenset[str] = frozenset()) -> None:
+        self.rule_id = spec.id
+        self.version = version
+        self.title = spec.title
+        self.severity = spec.severity
+        self.static_labels = dict(spec.labels)
+        self.runbook = spec.runbook
+        self.summary = Template(spec.summary, variables)
+
+    def alert(
+        self,
+        *,
+        parts: tuple[str, ...],
+        status: str,
+        starts_at: float,
+        labels: Mapping[str, str],
+        summary: str,
+        evidence: dict[str, Any],
+        ends_at: float | None = None,
+        severity: str | None = None,
+    ) -> Alert:
+        merged = {**labels, **self.static_labels, "rule_title": self.title}
+        if self.runbook:
+            evidence = {**evidence, "runbook": self.runbook}
+        return Alert(
+            alert_id=alert_id(self.rule_id, *parts),
+            source="rule",
+            rule_id=self.rule_id,
+            rule_version=self.version,
+            severity=severity or self.severity,  # type: ignore[arg-type]
+            status=status,  # type: ignore[arg-type]
+            starts_at=to_datetime(starts_at),
+            detected_at=dt.datetime.now(dt.timezone.utc),
+            ends_at=to_datetime(ends_at) if ends_at is not None else None,
+            labels=merged,
+            summary=summary,
+            evidence=evidence,
+        )

@@ -1,0 +1,172 @@
+"""Conditions as data, compiled once into predicates.
+
+A condition is a mapping. Its keys are field paths, each with a value to
+equal or a mapping of operators, or one of ``all`` / ``any`` / ``not``.
+All entries of one mapping must hold. A missing field satisfies no operator
+except ``exists: false``.
+
+.. code-block:: yaml
+
+    where:
+      text: {contains_any: [工信部, "315", 起诉]}
+      tier: {in: [gold, platinum]}
+      any:
+        - {channel: 工信部申诉}
+        - {attrs.vip: true}
+
+Operators: ``eq ne lt le gt ge in not_in contains contains_any starts_with exists``.
+No expression is ever evaluated as Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rules.errors import SpecError
+from rules.fields import FieldError, compile_field
+
+__all__ = ["ConditionError", "Predicate", "compile_condition", "OPERATORS"]
+
+Predicate = Callable[[Any], bool]
+
+
+class ConditionError(SpecError):
+    """A condition that cannot compile; ``path`` locates it inside the rule."""
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _cmp(op: Callable[[Any, Any], bool]) -> Callable[[Any], Callable[[Any], bool]]:
+    def make(arg: Any) -> Callable[[Any], bool]:
+        if not isinstance(arg, int | float | str) or isinstance(arg, bool):
+            raise TypeError("needs a number or a string")
+
+        def test(v: Any) -> bool:
+            try:
+                return v is not None and op(v, arg)
+            except TypeError:
+                return False
+
+        return test
+
+    return make
+
+
+def _list_of_scalars(arg: Any) -> list[Any]:
+    if not isinstance(arg, list) or not arg or not all(_scalar(a) for a in arg):
+        raise TypeError("needs a non-empty list of values")
+    return arg
+
+
+def _in(arg: Any) -> Callable[[Any], bool]:
+    values = frozenset(_list_of_scalars(arg))
+    return lambda v: v is not None and v in values
+
+
+def _not_in(arg: Any) -> Callable[[Any], bool]:
+    values = frozenset(_list_of_scalars(arg))
+    return lambda v: v is not None and v not in values
+
+
+def _contains(arg: Any) -> Callable[[Any], bool]:
+    if not isinstance(arg, str) or not arg:
+        raise TypeError("needs a non-empty string")
+    return lambda v: isinstance(v, str) and arg in v
+
+
+def _contains_any(arg: Any) -> Callable[[Any], bool]:
+    terms = tuple(str(t) for t in _list_of_scalars(arg))
+    return lambda v: isinstance(v, str) and any(t in v for t in terms)
+
+
+def _starts_with(arg: Any) -> Callable[[Any], bool]:
+    if not isinstance(arg, str):
+        raise TypeError("needs a string")
+    return lambda v: isinstance(v, str) and v.startswith(arg)
+
+
+def _exists(arg: Any) -> Callable[[Any], bool]:
+    if not isinstance(arg, bool):
+        raise TypeError("needs true or false")
+    return (lambda v: v is not None) if arg else (lambda v: v is None)
+
+
+def _eq(arg: Any) -> Callable[[Any], bool]:
+    if not _scalar(arg):
+        raise TypeError("needs a single value")
+    if arg is None or isinstance(arg, bool):
+        return lambda v: v is arg
+    return lambda v: v is not None and not isinstance(v, bool) and v == arg
+
+
+def _ne(arg: Any) -> Callable[[Any], bool]:
+    equal = _eq(arg)
+    return lambda v: v is not None and not equal(v)
+
+
+OPERATORS: dict[str, Callable[[Any], Callable[[Any], bool]]] = {
+    "eq": _eq,
+    "ne": _ne,
+    "lt": _cmp(lambda a, b: a < b),
+    "le": _cmp(lambda a, b: a <= b),
+    "gt": _cmp(lambda a, b: a > b),
+    "ge": _cmp(lambda a, b: a >= b),
+    "in": _in,
+    "not_in": _not_in,
+    "contains": _contains,
+    "contains_any": _contains_any,
+    "starts_with": _starts_with,
+    "exists": _exists,
+}
+
+
+def _field_predicate(path: str, spec: Any, where: tuple[str | int, ...]) -> Predicate:
+    try:
+        get = compile_field(path)
+    except FieldError as exc:
+        raise ConditionError(str(exc), where) from None
+    ops = spec if isinstance(spec, dict) else {"eq": spec}
+    if not ops:
+        raise ConditionError("empty operator mapping", where)
+    tests = []
+    for name, arg in ops.items():
+        make = OPERATORS.get(name)
+        if make is None:
+            raise ConditionError(f"unknown operator `{name}`; use one of: {', '.join(OPERATORS)}", (*where, name))
+        try:
+            tests.append(make(arg))
+        except TypeError as exc:
+            raise ConditionError(f"operator `{name}` {exc}", (*where, name)) from None
+    if len(tests) == 1:
+        test = tests[0]
+        return lambda e: test(get(e))
+    all_tests = tuple(tests)
+    return lambda e: all(t(v) for v in (get(e),) for t in all_tests)
+
+
+def compile_condition(cond: Any, where: tuple[str | int, ...] = ("where",)) -> Predicate:
+    """Compile a condition mapping into a predicate over events."""
+    if cond is None:
+        return lambda e: True
+    if not isinstance(cond, dict) or not cond:
+        raise ConditionError("a condition is a non-empty mapping of field: test", where)
+    parts: list[Predicate] = []
+    for key, value in cond.items():
+        at = (*where, key)
+        if key in ("all", "any"):
+            if not isinstance(value, list) or not value:
+                raise ConditionError(f"`{key}` takes a non-empty list of conditions", at)
+            subs = tuple(compile_condition(c, (*at, i)) for i, c in enumerate(value))
+            parts.append((lambda e, s=subs: all(p(e) for p in s)) if key == "all" else (lambda e, s=subs: any(p(e) for p in s)))
+        elif key == "not":
+            sub = compile_condition(value, at)
+            parts.append(lambda e, s=sub: not s(e))
+        else:
+            parts.append(_field_predicate(str(key), value, at))
+    if len(parts) == 1:
+        return parts[0]
+    all_parts = tuple(parts)
+    return lambda e: all(p(e) for p in all_parts)

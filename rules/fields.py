@@ -1,0 +1,53 @@
+"""Field paths into events (``text``, ``attrs.plan``): validation and compiled getters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rules.errors import SpecError
+from yujing.events import EVENT_FIELDS
+
+__all__ = ["FieldError", "Getter", "compile_field", "field_or_error"]
+
+Getter = Callable[[Any], Any]
+
+
+class FieldError(ValueError):
+    """A field path that no event has."""
+
+
+def compile_field(path: str) -> Getter:
+    """A getter for ``path``; ``None`` when the event lacks the field (null-safe).
+
+    >>> from yujing.events import OrderEvent
+    >>> compile_field("attrs.x")(OrderEvent.__new__(OrderEvent)) is None
+    True
+    """
+    head, _, rest = path.partition(".")
+    if head not in EVENT_FIELDS:
+        raise FieldError(f"unknown field `{head}`; events have: {', '.join(sorted(EVENT_FIELDS))}")
+    if head == "attrs":
+        if not rest or "." in rest:
+            raise FieldError("use `attrs.NAME` for an upstream attribute")
+
+        def get_attr(event: Any, name: str = rest) -> Any:
+            attrs = getattr(event, "attrs", None)
+            return attrs.get(name) if attrs else None
+
+        return get_attr
+    if rest:
+        raise FieldError(f"field `{head}` has no sub-fields")
+
+    def get(event: Any, name: str = head) -> Any:
+        return getattr(event, name, None)
+
+    return get
+
+
+def field_or_error(path: str, where: tuple[str | int, ...]) -> Getter:
+    """:func:`compile_field`, raising a located :class:`rules.errors.SpecError`."""
+    try:
+        return compile_field(path)
+    except FieldError as exc:
+        raise SpecError(str(exc), where) from None

@@ -1,0 +1,184 @@
+"""Load rule files: YAML → typed spec → compiled rule, or errors with ``file:line:column``.
+
+A file holds one rule (a mapping with ``id``) or several (``rules: [...]``).
+Any error in a file loads nothing from that file; other files still load.
+Rule ids must be unique across the directory. A rule's version is its
+``version`` field or, when absent, a hash of its content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from rules.errors import SpecError
+from rules.registry import rule_types
+from rules.template import TemplateError
+from rules.yaml_marks import Marks, load_with_marks
+from yujing.protocols import Rule
+
+__all__ = ["LoadResult", "RuleError", "load_rule_file", "load_rules", "rule_files"]
+
+_MSGSPEC_PATH = re.compile(r" - at `\$(.*)`$")
+_PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class RuleError:
+    """A located problem in a rule file."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.file}:{self.line}:{self.column}: {self.message}"
+        return f"{text}\n    hint: {self.hint}" if self.hint else text
+
+
+@dataclass
+class LoadResult:
+    """Compiled rules and the errors of the files that did not load."""
+
+    rules: list[Rule] = field(default_factory=list)
+    errors: list[RuleError] = field(default_factory=list)
+    files: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def rule_files(directory: Path) -> list[Path]:
+    """Rule files under ``directory`` (``*.yaml``/``*.yml``, not ``*.test.yaml``), sorted."""
+    found = [p for ext in ("*.yaml", "*.yml") for p in directory.rglob(ext)]
+    return sorted(p for p in found if not p.name.endswith((".test.yaml", ".test.yml")))
+
+
+def _locate(marks: Marks, base: tuple[str | int, ...], path: tuple[str | int, ...]) -> tuple[int, int]:
+    full = (*base, *path)
+    while full:
+        if full in marks:
+            return marks[full]
+        parent = full[:-1]
+        if isinstance(full[-1], str) and (*parent, full[-1], "~key") in marks:
+            return marks[(*parent, full[-1], "~key")]
+        full = parent
+    return marks.get((), (1, 1))
+
+
+def _msgspec_path(message: str) -> tuple[tuple[str | int, ...], str]:
+    m = _MSGSPEC_PATH.search(message)
+    if not m:
+        return (), message
+    parts: list[str | int] = [int(i) if i else k for k, i in _PATH_PART.findall(m.group(1))]
+    unknown = re.match(r"Object contains unknown field `([^`]+)`", message)
+    if unknown:
+        parts.append(unknown.group(1))
+    return tuple(parts), message[: m.start()]
+
+
+def _hint(message: str, doc: Any) -> str:
+    if "unknown field" in message:
+        kind = doc.get("type") if isinstance(doc, dict) else None
+        spec = rule_types().get(kind) if isinstance(kind, str) else None
+        if spec:
+            return f"keys of a `{kind}` rule: " + ", ".join(spec.spec.__struct_fields__)
+    if "missing required field" in message:
+        return "see rules/schema/rule.schema.json for every rule type's keys"
+    return ""
+
+
+def _version(doc: dict[str, Any]) -> str:
+    explicit = doc.get("version")
+    if explicit:
+        return str(explicit)
+    canonical = json.dumps(doc, sort_keys=True, ensure_ascii=False, default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def load_rule_file(path: Path, display: str | None = None) -> LoadResult:
+    """Compile every rule in one file, or none if any is wrong."""
+    name = display or str(path)
+    result = LoadResult(files=1)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data, marks = load_with_marks(text, name)
+    except (OSError, UnicodeDecodeError) as exc:
+        result.errors.append(RuleError(name, 1, 1, f"cannot read: {exc}"))
+        return result
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = getattr(exc, "problem", None) or str(exc)
+        result.errors.append(RuleError(name, line, col, f"YAML error: {problem}", "check indentation and quoting"))
+        return result
+    if isinstance(data, dict) and "rules" in data and set(data) == {"rules"}:
+        docs, base = data["rules"], ("rules",)
+        if not isinstance(docs, list):
+            result.errors.append(RuleError(name, *_locate(marks, base, ()), "`rules` must be a list of rules"))
+            return result
+    elif isinstance(data, dict):
+        docs, base = [data], None
+    else:
+        result.errors.append(RuleError(name, 1, 1, "a rule file is a mapping (one rule) or `rules: [...]`"))
+        return result
+    types = rule_types()
+    compiled: list[Rule] = []
+    for i, doc in enumerate(docs):
+        at: tuple[str | int, ...] = () if base is None else (*base, i)
+        if not isinstance(doc, dict):
+            result.errors.append(RuleError(name, *_locate(marks, at, ()), "a rule is a mapping"))
+            continue
+        kind = doc.get("type")
+        if kind not in types:
+            result.errors.append(
+                RuleError(name, *_locate(marks, at, ("type",)), f"unknown rule type {kind!r}", "rule types: " + ", ".join(sorted(types)))
+            )
+            continue
+        try:
+            spec = msgspec.convert(doc, types[kind].spec)
+        except msgspec.ValidationError as exc:
+            path, message = _msgspec_path(str(exc))
+            result.errors.append(RuleError(name, *_locate(marks, at, path), message, _hint(str(exc), doc)))
+            continue
+        if not spec.enabled:
+            continue
+        try:
+            compiled.append(types[kind].build(spec, _version(doc)))
+        except SpecError as exc:
+            result.errors.append(RuleError(name, *_locate(marks, at, exc.path), str(exc), exc.hint))
+        except TemplateError as exc:
+            result.errors.append(RuleError(name, *_locate(marks, at, ("summary",)), str(exc)))
+    if not result.errors:
+        result.rules = compiled
+    return result
+
+
+def load_rules(directory: Path | str) -> LoadResult:
+    """Compile every rule file under ``directory``; ids must be unique."""
+    root = Path(directory)
+    total = LoadResult()
+    paths = [root] if root.is_file() else rule_files(root)
+    seen: dict[str, str] = {}
+    for path in paths:
+        one = load_rule_file(path)
+        total.files += 1
+        total.errors.extend(one.errors)
+        clashes = [r.rule_id for r in one.rules if r.rule_id in seen]
+        if clashes:
+            total.errors.append(RuleError(str(path), 1, 1, f"duplicate rule id `{clashes[0]}` (also in {seen[clashes[0]]})"))
+            continue
+        for rule in one.rules:
+            seen[rule.rule_id] = str(path)
+            total.rules.append(rule)
+    return total

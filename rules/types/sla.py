@@ -1,0 +1,245 @@
+"""``sla``: a start event not followed by a stop event for the same key within a deadline.
+
+.. code-block:: yaml
+
+    id: install-sla
+    type: sla
+    title: 宽带装机超时
+    severity: major
+    key: order_id
+    start: {on: order.created, where: {product: 宽带}}
+    stop: {on: order.completed}
+    cancel: {on: order.cancelled}
+    deadline: {by: tier, values: {platinum: 24h, gold: 48h}, default: 72h}
+    summary: "{region} 客户 {customer_id} 的装机单 {order_id} 已超过承诺时限 {deadline}"
+
+``deadline`` is a duration (``48h``), a map by an event field with a default
+(``{by: tier, values: {...}, default: 72h}``), or a timestamp field of the
+start event (``{field: promised_at, default: 72h}``).
+
+The breach fires when the partition's watermark passes the deadline, with
+``starts_at`` = the deadline. A stop event after the breach resolves it
+(``ends_at`` = the stop's event time); a cancel ends the watch, resolving a
+breach that had fired. Events of one key may come in any order within the
+allowed lateness: a stop (or cancel) seen before its start is remembered
+until the watermark passes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from rules.base import RuleHeader, RuleSpec, event_labels
+from rules.conditions import compile_condition
+from rules.errors import SpecError
+from rules.fields import field_or_error
+from rules.registry import register
+from rules.types.match import event_types
+from yujing.events import Event
+from yujing.protocols import RuleContext
+from yujing.timeutil import format_rfc3339, parse_duration
+
+__all__ = ["SlaRule", "SlaSpec", "SlaWatch"]
+
+#: A fired, unresolved breach is forgotten this long after its deadline.
+DEFAULT_MAX_OPEN = 30 * 86400.0
+_CLEANUP = "\x1eclean"
+
+
+class EventSelector(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Which events start, stop or cancel a watch."""
+
+    on: str | list[str]
+    where: dict[str, Any] | None = None
+
+
+class SlaSpec(RuleSpec, tag="sla", kw_only=True, forbid_unknown_fields=True):
+    """YAML of an ``sla`` rule."""
+
+    key: str
+    start: EventSelector
+    stop: EventSelector
+    cancel: EventSelector | None = None
+    deadline: str | int | float | dict[str, Any]
+    max_open: str | None = None
+
+
+class SlaWatch(msgspec.Struct, array_like=True, omit_defaults=True):
+    """One key's watch as stored: compact, positional."""
+
+    start_ts: float | None = None
+    deadline: float | None = None
+    end_ts: float | None = None
+    ended_by: str = ""
+    fired: bool = False
+    start_event: str = ""
+    labels: dict[str, str] = {}
+    summary: str = ""
+
+
+def _compile_deadline(spec: Any) -> Callable[[Any, float], float | None]:
+    """A function (event, start ts) → deadline epoch seconds."""
+    where = ("deadline",)
+    try:
+        if not isinstance(spec, dict):
+            seconds = parse_duration(spec)
+            if seconds <= 0:
+                raise SpecError("the deadline must be positive", where)
+            return lambda event, ts: ts + seconds
+        if "by" in spec:
+            unknown = set(spec) - {"by", "values", "default"}
+            if unknown:
+                raise SpecError(f"unknown key(s) {', '.join(sorted(unknown))}", where, "use by, values, default")
+            get = field_or_error(spec["by"], (*where, "by"))
+            values = {str(k): parse_duration(v) for k, v in (spec.get("values") or {}).items()}
+            default = parse_duration(spec["default"]) if "default" in spec else None
+            if any(v <= 0 for v in values.values()) or (default is not None and default <= 0):
+                raise SpecError("every deadline must be positive", where)
+
+            def by_field(event: Any, ts: float) -> float | None:
+                seconds = values.get(str(get(event)), default)
+                return None if seconds is None else ts + seconds
+
+            return by_field
+        if "field" in spec:
+            unknown = set(spec) - {"field", "default"}
+            if unknown:
+                raise SpecError(f"unknown key(s) {', '.join(sorted(unknown))}", where, "use field, default")
+            get = field_or_error(spec["field"], (*where, "field"))
+            fallback = parse_duration(spec["default"]) if "default" in spec else None
+
+            def from_field(event: Any, ts: float) -> float | None:
+                value = get(event)
+                if value is not None and hasattr(value, "timestamp"):
+                    return float(value.timestamp())
+                return None if fallback is None else ts + fallback
+
+            return from_field
+    except ValueError as exc:
+        if isinstance(exc, SpecError):
+            raise
+        raise SpecError(str(exc), where, "durations look like 90s, 15m, 48h, 7d") from None
+    raise SpecError("a deadline is a duration, {by: FIELD, values: {...}, default: D} or {field: FIELD}", where)
+
+
+class SlaRule(RuleHeader):
+    """Watches each key from its start event until its stop event or its deadline."""
+
+    def __init__(self, spec: SlaSpec, version: str) -> None:
+        super().__init__(spec, version, variables=frozenset({"deadline"}))
+        self.get_key = field_or_error(spec.key, ("key",))
+        self.start_types = event_types(spec.start.on, ("start", "on"))
+        self.stop_types = event_types(spec.stop.on, ("stop", "on"))
+        self.cancel_types = event_types(spec.cancel.on, ("cancel", "on")) if spec.cancel else frozenset()
+        self.start_when = compile_condition(spec.start.where, ("start", "where"))
+        self.stop_when = compile_condition(spec.stop.where, ("stop", "where"))
+        self.cancel_when = compile_condition(spec.cancel.where if spec.cancel else None, ("cancel", "where"))
+        self.deadline_of = _compile_deadline(spec.deadline)
+        try:
+            self.max_open = parse_duration(spec.max_open) if spec.max_open else DEFAULT_MAX_OPEN
+        except ValueError as exc:
+            raise SpecError(str(exc), ("max_open",)) from None
+        self.event_types = self.start_types | self.stop_types | self.cancel_types
+        self.namespace = f"sla:{spec.id}"
+
+    # -- events -----------------------------------------------------------
+    def on_event(self, event: Event, ts: float, ctx: RuleContext) -> None:
+        kind = event.event_type
+        if kind in self.start_types and self.start_when(event):
+            self._start(event, ts, ctx)
+        elif kind in self.stop_types and self.stop_when(event):
+            self._end(event, ts, ctx, "stop")
+        elif kind in self.cancel_types and self.cancel_when(event):
+            self._end(event, ts, ctx, "cancel")
+
+    def _start(self, event: Event, ts: float, ctx: RuleContext) -> None:
+        key = self.get_key(event)
+        if key is None:
+            return
+        key = str(key)
+        store = ctx.state(self.namespace, SlaWatch)
+        watch = store.get(key) or SlaWatch()
+        if watch.start_ts is not None:
+            return  # a redelivered or repeated start: the first one counts
+        deadline = self.deadline_of(event, ts)
+        if deadline is None:
+            return
+        watch.start_ts, watch.deadline, watch.start_event = ts, deadline, event.event_id
+        watch.labels = event_labels(event)
+        watch.summary = self.summary.render(event, {"deadline": format_rfc3339(deadline)})
+        if watch.end_ts is not None:  # the end came first (out of order)
+            ctx.cancel_timer(self.rule_id, key + _CLEANUP)
+            self._settle(key, watch, watch.end_ts, watch.ended_by, ctx)
+            store.delete(key)
+            return
+        store.set(key, watch)
+        ctx.set_timer(self.rule_id, key, deadline)
+
+    def _end(self, event: Event, ts: float, ctx: RuleContext, how: str) -> None:
+        key = self.get_key(event)
+        if key is None:
+            return
+        key = str(key)
+        store = ctx.state(self.namespace, SlaWatch)
+        watch = store.get(key)
+        if watch is None or watch.start_ts is None:
+            if watch is None or watch.end_ts is None or ts < watch.end_ts:
+                store.set(key, SlaWatch(end_ts=ts, ended_by=how))
+                ctx.set_timer(self.rule_id, key + _CLEANUP, ts + 1.0)
+            return
+        ctx.cancel_timer(self.rule_id, key)
+        ctx.cancel_timer(self.rule_id, key + _CLEANUP)
+        self._settle(key, watch, ts, how, ctx)
+        store.delete(key)
+
+    def _settle(self, key: str, watch: SlaWatch, end_ts: float, how: str, ctx: RuleContext) -> None:
+        """The watch ended at ``end_ts``: emit what that means for its alert."""
+        assert watch.deadline is not None
+        breached = watch.fired or (how == "stop" and end_ts > watch.deadline)
+        if not breached:
+            return
+        if not watch.fired:
+            ctx.emit(self._alert(key, watch, "firing"))
+        ctx.emit(self._alert(key, watch, "resolved", ends_at=max(end_ts, watch.deadline), how=how))
+
+    # -- timers -----------------------------------------------------------
+    def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
+        store = ctx.state(self.namespace, SlaWatch)
+        if key.endswith(_CLEANUP):
+            store.delete(key[: -len(_CLEANUP)])
+            return
+        watch = store.get(key)
+        if watch is None or watch.fired or watch.deadline != fire_at:
+            return
+        watch.fired = True
+        store.set(key, watch)
+        ctx.emit(self._alert(key, watch, "firing"))
+        ctx.set_timer(self.rule_id, key + _CLEANUP, fire_at + self.max_open)
+
+    def _alert(self, key: str, watch: SlaWatch, status: str, ends_at: float | None = None, how: str = "") -> Any:
+        assert watch.deadline is not None and watch.start_ts is not None
+        evidence: dict[str, Any] = {
+            "event_ids": [watch.start_event],
+            "key": key,
+            "started_at": format_rfc3339(watch.start_ts),
+            "deadline": format_rfc3339(watch.deadline),
+            "allowed_seconds": round(watch.deadline - watch.start_ts, 3),
+        }
+        if ends_at is not None:
+            evidence["ended_by"] = how
+            evidence["overdue_seconds"] = round(ends_at - watch.deadline, 3)
+        return self.alert(
+            parts=(key, repr(watch.deadline)),
+            status=status,
+            starts_at=watch.deadline,
+            ends_at=ends_at,
+            labels=watch.labels,
+            summary=watch.summary,
+            evidence=evidence,
+        )
+
+
+register("sla", SlaSpec, SlaRule)

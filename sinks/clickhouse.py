@@ -1,0 +1,157 @@
+"""Alerts into ClickHouse, idempotently.
+
+The table is a ``ReplacingMergeTree`` ordered by ``alert_id`` with a version
+that ranks ``resolved`` above ``firing``: a redelivered or replayed alert
+collapses into one row (query with ``FINAL``), and that row shows the
+latest status. The partition key is ``toYYYYMM(starts_at)``, a function of
+the alert alone, so duplicates always meet in the same partition.
+
+The DDL stays in the subset ClickHouse 18.16 understands (no ``Map``, no
+``DateTime64``, no TTL); ``LowCardinality`` columns are used only when the
+server is new enough to have them without an experimental flag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sinks.base import RetryingSink
+from yujing.alerts import Alert
+
+__all__ = ["ClickHouseSink", "alerts_ddl", "server_version"]
+
+log = logging.getLogger(__name__)
+
+_RANK = {"firing": 1, "resolved": 2}
+COLUMNS = (
+    "alert_id", "source", "rule_id", "rule_version", "severity", "status", "starts_at", "detected_at",
+    "ends_at", "labels", "label_keys", "label_values", "summary", "evidence", "version",
+)
+
+
+def server_version(client: Any) -> tuple[int, ...]:
+    text = client.execute("SELECT version()")[0][0]
+    return tuple(int(p) for p in text.split(".")[:3] if p.isdigit())
+
+
+def alerts_ddl(database: str, version: tuple[int, ...]) -> str:
+    """``CREATE TABLE`` for the alerts table, for a server of ``version``."""
+    lc = "LowCardinality(String)" if version >= (19, 9) else "String"
+    return f"""
+CREATE TABLE IF NOT EXISTS {database}.alerts
+(
+    alert_id String,
+    source {lc},
+    rule_id {lc},
+    rule_version String,
+    severity {lc},
+    status {lc},
+    starts_at DateTime('UTC'),
+    detected_at DateTime('UTC'),
+    ends_at Nullable(DateTime('UTC')),
+    labels String,
+    label_keys Array(String),
+    label_values Array(String),
+    summary String,
+    evidence String,
+    version UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(starts_at)
+ORDER BY alert_id
+"""
+
+
+def _naive_utc(value: Any) -> Any:
+    return value.astimezone(dt.timezone.utc).replace(tzinfo=None) if value is not None else None
+
+
+def alert_row(alert: Alert) -> tuple[Any, ...]:
+    detected_ms = int(alert.detected_at.timestamp() * 1000)
+    keys = sorted(alert.labels)
+    return (
+        alert.alert_id, alert.source, alert.rule_id, alert.rule_version, alert.severity, alert.status,
+        _naive_utc(alert.starts_at), _naive_utc(alert.detected_at), _naive_utc(alert.ends_at),
+        json.dumps(alert.labels, ensure_ascii=False, sort_keys=True), keys, [alert.labels[k] for k in keys],
+        alert.summary, json.dumps(alert.evidence, ensure_ascii=False, sort_keys=True),
+        _RANK[alert.status] * 10**13 + detected_ms,
+    )
+
+
+class ClickHouseSink(RetryingSink):
+    """Writes alerts to ``{database}.alerts``; creates the database and table on first use.
+
+    >>> sink = ClickHouseSink("clickhouse://127.0.0.1:9000/yujing", connect=False)
+    >>> sink.database
+    'yujing'
+    """
+
+    name = "clickhouse"
+
+    def __init__(self, url: str, *, connect: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        from urllib.parse import urlparse
+
+        parsed = urlparse(url)
+        self.url = url
+        self.database = (parsed.path or "/yujing").strip("/") or "yujing"
+        self.host = parsed.hostname or "127.0.0.1"
+        self.port = parsed.port or 9000
+        self.user = parsed.username or "default"
+        self.password = parsed.password or ""
+        self._client: Any = None
+        self._ready = False
+        if connect:
+            self._with_retry(self._ensure)
+
+    def _connect(self) -> Any:
+        from clickhouse_driver import Client
+
+        return Client(
+            host=self.host, port=self.port, user=self.user, password=self.password,
+            connect_timeout=3, send_receive_timeout=30, settings={"use_client_time_zone": False},
+        )
+
+    def _ensure(self) -> None:
+        if self._client is None:
+            self._client = self._connect()
+        if not self._ready:
+            version = server_version(self._client)
+            self._client.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+            self._client.execute(alerts_ddl(self.database, version))
+            self._ready = True
+
+    def _with_retry(self, fn: Any) -> None:
+        attempt, delay = 0, self.backoff
+        while True:
+            try:
+                fn()
+                return
+            except Exception as exc:
+                attempt += 1
+                self.observer.failure(self.name)
+                if self.max_retries is not None and attempt > self.max_retries:
+                    raise
+                log.warning("clickhouse: %s (retrying in %.1fs)", exc, delay)
+                self.on_retry()
+                self.sleep(delay)
+                delay = min(delay * 2, self.max_backoff)
+
+    def on_retry(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.disconnect()
+            except Exception:  # noqa: BLE001 (already broken)
+                pass
+        self._client = None
+
+    def write_chunk(self, alerts: Sequence[Alert]) -> None:
+        self._ensure()
+        self._client.execute(f"INSERT INTO {self.database}.alerts ({', '.join(COLUMNS)}) VALUES", [alert_row(a) for a in alerts])
+
+    def close(self) -> None:
+        self.on_retry()

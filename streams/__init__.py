@@ -1,0 +1,3 @@
+"""Runners and plumbing: decoding, the pure engine (``streams.engine``), the local and faust runners, the CLI."""
+
+__all__: list[str] = []

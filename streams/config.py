@@ -1,0 +1,150 @@
+"""Configuration: defaults, then a YAML file, then environment variables.
+
+Every setting can come from the environment as ``YUJING_<SECTION>_<NAME>``,
+e.g. ``YUJING_KAFKA_BOOTSTRAP=broker:9092``, ``YUJING_CLICKHOUSE_URL=clickhouse://ch:9000/yujing``,
+``YUJING_METRICS_PORT=9464``. See the README for the full table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streams.engine import EngineConfig
+from yujing.timeutil import parse_duration
+
+__all__ = ["Config", "ConfigError", "default_rules_dir", "load_config"]
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_rules_dir() -> str:
+    return str(PACKAGE_ROOT / "rules" / "packs" / "default")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used."""
+
+
+@dataclass
+class KafkaConfig:
+    bootstrap: str = "127.0.0.1:9092"
+    app_id: str = "yujing"
+    topic_orders: str = "orders"
+    topic_billing: str = "billing"
+    topic_complaints: str = "complaints"
+    partitions: int = 8
+    dlq_suffix: str = ".dlq"
+    store: str = "memory://"
+    session_timeout: float = 6.0
+    batch_max: int = 1000
+    batch_wait: float = 0.1
+    tick_interval: float = 5.0
+
+    def topics(self) -> dict[str, str]:
+        """Topic name → stream kind."""
+        return {self.topic_orders: "orders", self.topic_billing: "billing", self.topic_complaints: "complaints"}
+
+
+@dataclass
+class EngineSettings:
+    allowed_lateness: str = "5m"
+    idle_after: str = "30s"
+    late_policy: str = "process"
+    dedup_retention: str = "2d"
+
+    def engine_config(self, idle: bool = True) -> EngineConfig:
+        if self.late_policy not in ("process", "drop"):
+            raise ConfigError(f"engine.late_policy must be process or drop, not {self.late_policy!r}")
+        return EngineConfig(
+            allowed_lateness=parse_duration(self.allowed_lateness),
+            idle_after=parse_duration(self.idle_after) if idle and self.idle_after not in ("", "off", "none") else None,
+            late_policy=self.late_policy,  # type: ignore[arg-type]
+            dedup_retention=parse_duration(self.dedup_retention),
+        )
+
+
+@dataclass
+class RulesConfig:
+    dir: str = field(default_factory=default_rules_dir)
+
+
+@dataclass
+class ClickHouseConfig:
+    url: str = ""  # e.g. clickhouse://127.0.0.1:9000/yujing ; empty: no ClickHouse sink
+
+
+@dataclass
+class MetricsConfig:
+    host: str = "0.0.0.0"
+    port: int = 9464  # 0: do not serve
+
+
+@dataclass
+class OutputConfig:
+    alerts: str = ""  # JSON Lines file of alerts ("-" for stdout)
+    dead_letters: str = "dead-letters.jsonl"
+
+
+@dataclass
+class Config:
+    """All settings. ``load_config`` fills it from a file and the environment."""
+
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    rules: RulesConfig = field(default_factory=RulesConfig)
+    clickhouse: ClickHouseConfig = field(default_factory=ClickHouseConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+
+def _coerce(value: Any, target: Any, where: str) -> Any:
+    kind = type(target)
+    try:
+        if kind is bool:
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+        if kind is int:
+            return int(value)
+        if kind is float:
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}") from None
+
+
+def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Defaults ← file (YAML) ← environment (``YUJING_SECTION_NAME``)."""
+    config = Config()
+    env = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    path = path or env.get("YUJING_CONFIG")
+    if path:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the config file is a mapping of sections")
+    sections = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    for name, values in data.items():
+        if name not in sections:
+            raise ConfigError(f"{path}: unknown section `{name}` (sections: {', '.join(sections)})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: section `{name}` is a mapping")
+        section = sections[name]
+        known = {f.name for f in dataclasses.fields(section)}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError(f"{path}: unknown setting `{name}.{key}` (settings: {', '.join(sorted(known))})")
+            setattr(section, key, _coerce(value, getattr(section, key), f"{name}.{key}"))
+    for name, section in sections.items():
+        for f in dataclasses.fields(section):
+            var = f"YUJING_{name}_{f.name}".upper()
+            if var in env:
+                setattr(section, f.name, _coerce(env[var], getattr(section, f.name), var))
+    return config

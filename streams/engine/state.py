@@ -1,0 +1,72 @@
+"""Keyed state over plain dicts (local runner, tests) and the codec used to persist it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+__all__ = ["DictBackend", "DictState", "StateCodec"]
+
+V = TypeVar("V")
+
+
+class DictState(Generic[V]):
+    """A :class:`yujing.protocols.KeyedState` over a dict, values kept as objects."""
+
+    __slots__ = ("data",)
+
+    def __init__(self) -> None:
+        self.data: dict[str, V] = {}
+
+    def get(self, key: str) -> V | None:
+        return self.data.get(key)
+
+    def set(self, key: str, value: V) -> None:
+        self.data[key] = value
+
+    def delete(self, key: str) -> None:
+        self.data.pop(key, None)
+
+    def items(self) -> Iterator[tuple[str, V]]:
+        return iter(list(self.data.items()))
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+class DictBackend:
+    """State in process memory: what the local runner, backtests and unit tests use.
+
+    >>> backend = DictBackend()
+    >>> watches = backend.namespace("sla:install", int)
+    >>> watches.set("ord-1", 3); watches.get("ord-1")
+    3
+    """
+
+    def __init__(self) -> None:
+        self.namespaces: dict[str, DictState[Any]] = {}
+
+    def namespace(self, name: str, value_type: type[V]) -> DictState[V]:
+        return self.namespaces.setdefault(name, DictState())
+
+    def use_partition(self, partition: int) -> None:
+        """Dict state has no changelog: nothing to route."""
+
+    def flush(self) -> None:
+        """Dict state is never persisted."""
+
+    def size(self) -> int:
+        """Entries over all namespaces (for tests and memory checks)."""
+        return sum(len(ns) for ns in self.namespaces.values())
+
+
+class StateCodec(Generic[V]):
+    """Bytes ↔ value for one namespace, with a compiled msgpack decoder for its type."""
+
+    __slots__ = ("decode", "encode")
+
+    def __init__(self, value_type: type[V]) -> None:
+        self.encode = msgspec.msgpack.Encoder().encode
+        self.decode = msgspec.msgpack.Decoder(value_type).decode

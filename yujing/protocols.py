@@ -1,0 +1,86 @@
+"""The small protocols the engine and its plug-ins (rules, detectors, sinks) share.
+
+A rule keeps no data in attributes: everything it remembers goes through a
+:class:`KeyedState` it gets from the :class:`RuleContext`, so the same rule
+object works over plain dicts (local runner) and faust Tables (worker), and
+recovers after a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol, TypeVar, runtime_checkable
+
+from yujing.alerts import Alert
+from yujing.events import Event
+
+__all__ = ["KeyedState", "Rule", "RuleContext", "Sink", "StateBackend"]
+
+V = TypeVar("V")
+
+
+class KeyedState(Protocol[V]):
+    """A namespace of keyed values (one rule's watches, the timers, …)."""
+
+    def get(self, key: str) -> V | None: ...
+
+    def set(self, key: str, value: V) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def items(self) -> Iterator[tuple[str, V]]: ...
+
+
+class StateBackend(Protocol):
+    """Where keyed state lives: dicts locally, faust Tables in the worker."""
+
+    def namespace(self, name: str, value_type: type[V]) -> KeyedState[V]: ...
+
+    def use_partition(self, partition: int) -> None:
+        """Writes that follow belong to this input partition (changelog routing)."""
+        ...
+
+    def flush(self) -> None:
+        """Make the writes so far durable (one batch, not one write per event)."""
+        ...
+
+
+class RuleContext(Protocol):
+    """What a rule may do while it handles an event or a timer."""
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def watermark(self) -> float: ...
+
+    def state(self, name: str, value_type: type[V]) -> KeyedState[V]: ...
+
+    def set_timer(self, owner: str, key: str, fire_at: float) -> None: ...
+
+    def cancel_timer(self, owner: str, key: str) -> None: ...
+
+    def emit(self, alert: Alert) -> None: ...
+
+
+@runtime_checkable
+class Rule(Protocol):
+    """One compiled rule. ``event_types`` lets the engine dispatch by type."""
+
+    rule_id: str
+    version: str
+    event_types: frozenset[str]
+
+    def on_event(self, event: Event, ts: float, ctx: RuleContext) -> None: ...
+
+    def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None: ...
+
+
+class Sink(Protocol):
+    """Where alerts go. ``write`` takes a batch; ``close`` flushes what is left."""
+
+    name: str
+
+    def write(self, alerts: Sequence[Alert]) -> None: ...
+
+    def close(self) -> None: ...
