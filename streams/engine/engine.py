@@ -178,6 +178,16 @@ class Engine:
             self._fire_due(partition, self.watermarks.close_input(partition))
         return out
 
+    def set_idle_advance(self, idle_after: float | None) -> None:
+        """Turn idle advance on (seconds of silence) or off (``None``), e.g. off while replaying history.
+
+        Idle time counts from now for every partition, so switching it on never jumps a watermark.
+        """
+        self.watermarks.idle_after = idle_after
+        wall = self.clock()
+        for partition in self.watermarks.partitions():
+            self.watermarks.last_wall[partition] = wall
+
     def commit(self) -> None:
         """Persist clocks and flush state writes; call after the batch's alerts are in the sinks."""
         self.watermarks.save()

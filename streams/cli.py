@@ -1,0 +1,282 @@
+"""The ``yujing`` command: demo, run, simulate, worker, rules check."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from rich.console import Console
+
+from rules import load_rules
+from streams.config import Config, ConfigError, load_config
+from streams.dead_letters import DeadLetterFile
+from streams.decode import Decoder
+from streams.engine import DictBackend, Engine
+from streams.local import LocalRunner, read_event_lines
+from streams.metrics import PipelineMetrics
+from streams.pipeline import Pipeline
+from streams.server import serve_metrics
+from streams.simulator import SimConfig, simulate
+from yujing.protocols import Rule, Sink
+
+__all__ = ["main"]
+
+err = Console(stderr=True)
+
+
+def _rules_or_exit(directory: str) -> list[Rule]:
+    result = load_rules(directory)
+    for error in result.errors:
+        err.print(str(error), markup=False, highlight=False)
+    if not result.ok:
+        err.print(f"[red]rules in {directory} have {len(result.errors)} error(s); nothing started[/red]")
+        raise SystemExit(2)
+    return result.rules
+
+
+def _sinks(config: Config, metrics: PipelineMetrics, alerts_path: str | None) -> list[Sink]:
+    from sinks.jsonl import JsonLinesSink
+
+    sinks: list[Sink] = []
+    if alerts_path:
+        sinks.append(JsonLinesSink(alerts_path, metrics=metrics))
+    if config.clickhouse.url:
+        from sinks.clickhouse import ClickHouseSink
+
+        sinks.append(ClickHouseSink(config.clickhouse.url, metrics=metrics))
+    return sinks
+
+
+def _sim_config(args: argparse.Namespace) -> SimConfig:
+    start = dt.datetime.fromisoformat(args.start) if args.start else SimConfig().start
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    return SimConfig(
+        seed=args.seed, start=start, days=args.days, history_days=args.history_days,
+        customers=args.customers, disorder_seconds=args.disorder,
+    )
+
+
+def _add_sim_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("simulation")
+    g.add_argument("--seed", type=int, default=7, help="random seed (the same seed gives the same events)")
+    g.add_argument("--start", default="", help="local midnight of the simulated day, e.g. 2026-03-02 (UTC+8)")
+    g.add_argument("--days", type=float, default=1.0, help="simulated days after --start")
+    g.add_argument("--history-days", type=float, default=3.0, help="simulated days before --start")
+    g.add_argument("--customers", type=int, default=3000)
+    g.add_argument("--disorder", type=float, default=0.0, help="deliver events up to this many seconds out of order")
+
+
+def _setup(args: argparse.Namespace) -> tuple[Config, CollectorRegistry, PipelineMetrics]:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise SystemExit(2) from None
+    registry = CollectorRegistry()
+    return config, registry, PipelineMetrics(registry)
+
+
+def _serve(config: Config, registry: CollectorRegistry, port: int | None) -> str | None:
+    port = config.metrics.port if port is None else port
+    try:
+        bound = serve_metrics(registry, config.metrics.host, port)
+    except OSError as exc:
+        err.print(f"[yellow]metrics port {port} unavailable ({exc}); serving on a free port instead[/yellow]")
+        bound = serve_metrics(registry, config.metrics.host, 0 if port else 0) if port else None
+        if bound is None:
+            from prometheus_client import start_http_server
+
+            server, _ = start_http_server(0, addr=config.metrics.host, registry=registry)
+            bound = server.server_port
+    if bound is None:
+        return None
+    host = "127.0.0.1" if config.metrics.host in ("0.0.0.0", "") else config.metrics.host
+    return f"http://{host}:{bound}/metrics"
+
+
+# -- commands ---------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    from streams.demo import DemoClock, run_demo, summary_table
+
+    config, registry, metrics = _setup(args)
+    rules = _rules_or_exit(args.rules or config.rules.dir)
+    metrics.rules_loaded.set(len(rules))
+    url = _serve(config, registry, args.port)
+    console = Console()
+    sim_cfg = _sim_config(args)
+    console.print(f"simulating {sim_cfg.history_days:g} days of history and {sim_cfg.days:g} day(s) with {sim_cfg.customers} customers …")
+    sim = simulate(sim_cfg)
+    clock = DemoClock(sim_cfg.start.timestamp())
+    engine_cfg = config.engine.engine_config(idle=True)
+    engine = Engine(rules, DictBackend(), engine_cfg, clock=clock, observer=metrics)
+    out = Path(args.alerts)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("")
+    config.output.alerts = str(out)
+    pipeline = Pipeline(engine, Decoder(config.kafka.topics()), _sinks(config, metrics, str(out)), metrics, partitions=config.kafka.partitions)
+    dead = DeadLetterFile(args.dead_letters)
+    runner = LocalRunner(pipeline, dead)
+    stats, view = run_demo(sim, runner, clock, seconds=args.seconds, console=console, metrics_url=url, dead_letters=dead)
+    pipeline.close()
+    console.print(summary_table(view, sim, out))
+    if url:
+        console.print(f"metrics were served at {url}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    config, registry, metrics = _setup(args)
+    rules = _rules_or_exit(args.rules or config.rules.dir)
+    metrics.rules_loaded.set(len(rules))
+    if args.clickhouse:
+        config.clickhouse.url = args.clickhouse
+    url = _serve(config, registry, args.metrics_port) if args.metrics_port is not None else None
+    alerts_path = args.alerts or config.output.alerts or "-"
+    engine = Engine(rules, DictBackend(), config.engine.engine_config(idle=False), observer=metrics)
+    pipeline = Pipeline(engine, Decoder(config.kafka.topics()), _sinks(config, metrics, alerts_path), metrics, partitions=config.kafka.partitions)
+    dead = DeadLetterFile(args.dead_letters or config.output.dead_letters)
+    runner = LocalRunner(pipeline, dead, batch_size=args.batch)
+    if args.simulate:
+        sim = simulate(_sim_config(args))
+        lines: Any = list(sim.lines())
+        total: int | None = len(lines)
+    else:
+        if not args.events:
+            err.print("[red]give --events FILE (JSON Lines, .gz allowed, - for stdin) or --simulate[/red]")
+            return 2
+        if args.events != "-" and not Path(args.events).exists():
+            err.print(f"[red]no such file: {args.events}[/red]")
+            return 2
+        lines, total = read_event_lines(args.events), None
+    started = time.perf_counter()
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("events", total=total)
+        stats = runner.run(lines, on_batch=lambda s, n: progress.advance(task, n))
+    elapsed = time.perf_counter() - started
+    pipeline.close()
+    dead.close()
+    err.print(
+        f"{stats.events} events, {stats.dead_letters} dead letters"
+        + (f" (in {dead.path})" if stats.dead_letters else "")
+        + f", {stats.alerts} alerts in {elapsed:.2f}s ({(stats.events + stats.dead_letters) / max(elapsed, 1e-9):,.0f} events/s)"
+        + (f"; metrics at {url}" if url else "")
+    )
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    config, _, _ = _setup(args)
+    sim = simulate(_sim_config(args))
+    if args.truth:
+        Path(args.truth).write_text(json.dumps(sim.truth(), ensure_ascii=False, indent=2), encoding="utf-8")
+    if args.kafka:
+        from streams.publish import publish
+
+        n = publish(sim, config, rate=args.rate, console=err)
+        err.print(f"published {n} events to {config.kafka.bootstrap}")
+        return 0
+    out = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")  # noqa: SIM115
+    try:
+        for line in sim.lines():
+            out.write(line + b"\n")
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()
+    err.print(f"{len(sim.events)} events" + (f" written to {args.out}" if args.out != "-" else ""))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from faust.worker import Worker
+
+    from streams.worker import build_worker_app, ensure_topics
+
+    config, registry, metrics = _setup(args)
+    rules = _rules_or_exit(args.rules or config.rules.dir)
+    metrics.rules_loaded.set(len(rules))
+    url = _serve(config, registry, None)
+    topics = list(config.kafka.topics())
+    ensure_topics(config.kafka.bootstrap, topics + [t + config.kafka.dlq_suffix for t in topics], config.kafka.partitions)
+    sinks = _sinks(config, metrics, config.output.alerts or None)
+    app = build_worker_app(config, rules, sinks, metrics)
+    err.print(f"worker {config.kafka.app_id}: {len(rules)} rules, topics {', '.join(topics)} at {config.kafka.bootstrap}" + (f"; metrics at {url}" if url else ""))
+    worker = Worker(app, loglevel=args.loglevel, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    result = load_rules(args.dir)
+    for error in result.errors:
+        print(str(error))
+    print(f"{result.files} file(s), {len(result.rules)} rule(s), {len(result.errors)} error(s)")
+    return 0 if result.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="yujing", description="预警 Yujing: real-time early warning on order, billing and complaint streams.")
+    parser.add_argument("--config", help="YAML config file (also YUJING_CONFIG); env YUJING_<SECTION>_<NAME> overrides")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="a simulated day through the engine, live in the console (no servers needed)")
+    _add_sim_args(p)
+    p.add_argument("--seconds", type=float, default=60.0, help="real seconds the simulated day takes")
+    p.add_argument("--port", type=int, default=None, help="metrics port (default: metrics.port)")
+    p.add_argument("--rules", help="rules directory (default: the bundled pack)")
+    p.add_argument("--alerts", default="out/demo-alerts.jsonl")
+    p.add_argument("--dead-letters", default="out/demo-dead-letters.jsonl")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("run", help="the local runner: events from a file or the simulator through the engine")
+    p.add_argument("--events", help="JSON Lines of events (.gz allowed; - for stdin)")
+    p.add_argument("--simulate", action="store_true", help="use the simulator instead of a file")
+    _add_sim_args(p)
+    p.add_argument("--rules", help="rules directory")
+    p.add_argument("--alerts", help="alerts JSON Lines output (- for stdout)")
+    p.add_argument("--dead-letters", help="dead letters JSON Lines output")
+    p.add_argument("--clickhouse", help="ClickHouse URL, e.g. clickhouse://127.0.0.1:9000/yujing")
+    p.add_argument("--metrics-port", type=int, default=None, help="serve metrics on this port while running")
+    p.add_argument("--batch", type=int, default=1000)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("simulate", help="generate events: JSON Lines, or publish them to Kafka")
+    _add_sim_args(p)
+    p.add_argument("--out", default="-", help="output file (- for stdout)")
+    p.add_argument("--truth", help="write the injected incidents (ground truth) as JSON here")
+    p.add_argument("--kafka", action="store_true", help="publish to kafka.bootstrap instead of writing JSON Lines")
+    p.add_argument("--rate", type=float, default=0.0, help="events per second when publishing (0: as fast as possible)")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("worker", help="the faust worker: Kafka topics in, alerts to the sinks")
+    p.add_argument("--rules", help="rules directory")
+    p.add_argument("--loglevel", default="warn", choices=("crit", "error", "warn", "info", "debug"))
+    p.set_defaults(func=cmd_worker)
+
+    rules_p = sub.add_parser("rules", help="rule tools")
+    rsub = rules_p.add_subparsers(dest="rules_command", required=True)
+    p = rsub.add_parser("check", help="validate every rule file in a directory (non-zero exit on any error)")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_rules_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    if args.command == "worker":
+        sys.argv = [sys.argv[0]]  # faust's worker reads argv
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

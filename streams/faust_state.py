@@ -1,0 +1,128 @@
+"""Keyed state on one faust Table: changelog-backed, recovered by faust after a restart.
+
+All namespaces share one table (``<app>-state``); a key is
+``namespace \\x1f key`` and a value is msgpack bytes. Writes of a batch are
+collected and flushed once (:meth:`FaustBackend.flush`): one changelog
+message per key changed in the batch, sent to the changelog partition of
+the input partition that owns the key. Because the partition is explicit,
+timers fired by idle advance (outside any stream event) can write state too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Generic, TypeVar
+
+from streams.engine.state import StateCodec
+
+__all__ = ["FaustBackend", "FaustState"]
+
+V = TypeVar("V")
+_DELETED = object()
+SEP = "\x1f"
+
+
+class FaustState(Generic[V]):
+    """One namespace of a :class:`FaustBackend`."""
+
+    __slots__ = ("backend", "codec", "prefix")
+
+    def __init__(self, backend: FaustBackend, name: str, value_type: type[V]) -> None:
+        self.backend = backend
+        self.prefix = (name + SEP).encode()
+        self.codec: StateCodec[V] = StateCodec(value_type)
+
+    def get(self, key: str) -> V | None:
+        full = self.prefix + key.encode()
+        pending = self.backend.dirty.get(full)
+        if pending is not None:
+            return None if pending[1] is _DELETED else pending[1]
+        raw = self.backend.read(full)
+        return None if raw is None else self.codec.decode(raw)
+
+    def set(self, key: str, value: V) -> None:
+        self.backend.dirty[self.prefix + key.encode()] = (self.backend.partition, value, self.codec)
+
+    def delete(self, key: str) -> None:
+        self.backend.dirty[self.prefix + key.encode()] = (self.backend.partition, _DELETED, self.codec)
+
+    def items(self) -> Iterator[tuple[str, V]]:
+        n = len(self.prefix)
+        for full in self.backend.keys_with_prefix(self.prefix):
+            value = self.get(full[n:].decode())
+            if value is not None:
+                yield full[n:].decode(), value
+
+
+class FaustBackend:
+    """A :class:`yujing.protocols.StateBackend` over a faust Table with bytes keys and values."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self.partition = 0
+        self.dirty: dict[bytes, tuple[int, Any, StateCodec[Any]]] = {}
+        self.namespaces: dict[str, FaustState[Any]] = {}
+
+    def namespace(self, name: str, value_type: type[V]) -> FaustState[V]:
+        ns = self.namespaces.get(name)
+        if ns is None:
+            ns = self.namespaces[name] = FaustState(self, name, value_type)
+        return ns
+
+    def use_partition(self, partition: int) -> None:
+        self.partition = partition
+
+    # -- store access -----------------------------------------------------
+    @property
+    def _store(self) -> Any:
+        return self.table.data
+
+    def read(self, key: bytes) -> bytes | None:
+        store = self._store
+        data = getattr(store, "data", None)
+        if isinstance(data, dict):  # memory store
+            return data.get(key)
+        for db in store._dbs_for_key(key):  # rocksdb store
+            value = db.get(key)
+            if value is not None:
+                return value
+        return None
+
+    def keys_with_prefix(self, prefix: bytes) -> Iterator[bytes]:
+        store = self._store
+        data = getattr(store, "data", None)
+        keys = list(data) if isinstance(data, dict) else list(store._iterkeys())
+        pending = [k for k in self.dirty if k.startswith(prefix)]
+        seen = set()
+        for key in [*keys, *pending]:
+            if key.startswith(prefix) and key not in seen:
+                seen.add(key)
+                yield key
+
+    def _write(self, partition: int, key: bytes, value: bytes | None) -> None:
+        store = self._store
+        data = getattr(store, "data", None)
+        if isinstance(data, dict):
+            if value is None:
+                data.pop(key, None)
+                store._key_partition.pop(key, None)
+            else:
+                data[key] = value
+                store._key_partition[key] = partition
+        else:
+            db = store._db_for_partition(partition)
+            if value is None:
+                db.delete(key)
+                store._key_index.pop(key, None)
+            else:
+                db.put(key, value)
+                store._key_index[key] = partition
+        self.table.send_changelog(partition, key, value)
+
+    def flush(self) -> None:
+        """Write the batch's changes to the store and the changelog (one message per changed key)."""
+        if not self.dirty:
+            return
+        dirty, self.dirty = self.dirty, {}
+        for key, (partition, value, codec) in dirty.items():
+            self._write(partition, key, None if value is _DELETED else codec.encode(value))

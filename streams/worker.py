@@ -1,0 +1,120 @@
+"""The faust runner: Kafka in, the engine in the middle, sinks and dead-letter topics out.
+
+One agent consumes the three topics (co-partitioned by ``customer_id``) as
+raw bytes in batches. For each batch it decodes, runs the engine, writes the
+alerts to the sinks (off the event loop, retrying), publishes dead letters to
+``<topic>.dlq``, flushes the state changelog, and only then lets faust ack the
+batch's offsets: at-least-once, with idempotent sinks and deterministic alert
+ids, so a crash never loses or duplicates an alert. A timer advances idle
+partitions' watermarks so deadlines fire without traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import faust
+
+from streams.config import Config
+from streams.decode import DeadLetter, Decoder
+from streams.engine import Engine
+from streams.faust_state import FaustBackend
+from streams.metrics import PipelineMetrics
+from streams.pipeline import Pipeline, Record
+from yujing.protocols import Rule, Sink
+
+__all__ = ["build_worker_app", "ensure_topics"]
+
+log = logging.getLogger(__name__)
+
+
+def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
+    """Create missing topics with ``partitions`` partitions (co-partitioning needs equal counts)."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="yujing-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+        if missing:
+            try:
+                admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()
+
+
+def _headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
+    """Kafka Connect style context headers on a dead letter."""
+    return [
+        ("yujing.dlq.topic", letter.topic.encode()),
+        ("yujing.dlq.partition", str(letter.partition).encode()),
+        ("yujing.dlq.offset", str(letter.offset).encode()),
+        ("yujing.dlq.category", letter.category.encode()),
+        ("yujing.dlq.field", (letter.field or "").encode()),
+        ("yujing.dlq.reason", letter.reason.encode()),
+    ]
+
+
+def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metrics: PipelineMetrics) -> faust.App:
+    """A faust app running Yujing's engine over the configured topics."""
+    kc = config.kafka
+    app = faust.App(
+        kc.app_id,
+        broker=f"kafka://{kc.bootstrap}",
+        store=kc.store,
+        topic_partitions=kc.partitions,
+        topic_replication_factor=1,
+        broker_session_timeout=kc.session_timeout,
+        consumer_auto_offset_reset="earliest",
+        producer_max_request_size=8 * 1024 * 1024,
+        consumer_max_fetch_size=8 * 1024 * 1024,
+        web_enabled=False,
+        table_cleanup_interval=3600.0,
+    )
+    topic_kinds = kc.topics()
+    source = app.topic(*topic_kinds, key_type=bytes, value_type=bytes, partitions=kc.partitions)
+    dlq_topics = {name: app.topic(name + kc.dlq_suffix, key_type=bytes, value_type=bytes, partitions=kc.partitions) for name in topic_kinds}
+    table = app.Table("state", key_type=bytes, value_type=bytes, partitions=kc.partitions)
+    backend = FaustBackend(table)
+    engine = Engine(rules, backend, config.engine.engine_config(idle=True), observer=metrics)
+    pipeline = Pipeline(engine, Decoder(topic_kinds), sinks, metrics)
+    lock = asyncio.Lock()
+    app.yujing_pipeline = pipeline  # type: ignore[attr-defined]
+
+    @table.on_recover
+    async def recovered() -> None:
+        timers = engine.recover()
+        log.info("state recovered: %d timers pending", timers)
+
+    async def finish(alerts: list[Any], dead: list[DeadLetter]) -> None:
+        loop = asyncio.get_running_loop()
+        if alerts:
+            await loop.run_in_executor(None, pipeline.deliver, alerts)
+        for letter in dead:
+            await dlq_topics[letter.topic].send(key=letter.key, value=letter.value, headers=_headers(letter))
+        pipeline.commit()
+
+    @app.agent(source)
+    async def process(stream: Any) -> None:
+        async for events in stream.take_events(kc.batch_max, within=kc.batch_wait):
+            now = time.time()
+            records = [
+                Record(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value, now)
+                for e in events
+            ]
+            async with lock:
+                alerts, dead = pipeline.process(records)
+                await finish(alerts, dead)
+
+    @app.timer(interval=kc.tick_interval)
+    async def advance_idle_partitions() -> None:
+        async with lock:
+            await finish(pipeline.tick(), [])
+
+    return app
