@@ -19,8 +19,9 @@ start event (``{field: promised_at, default: 72h}``).
 
 The breach fires when the partition's watermark passes the deadline, with
 ``starts_at`` = the deadline. A stop event after the breach resolves it
-(``ends_at`` = the stop's event time); a cancel ends the watch, resolving a
-breach that had fired. Events of one key may come in any order within the
+(``ends_at`` = the stop's event time); a cancel ends the watch, and a cancel
+after the deadline resolves the breach it ends (the order was overdue before
+it was cancelled). Events of one key may come in any order within the
 allowed lateness: a stop (or cancel) seen before its start is remembered
 until the watermark passes it.
 """
@@ -75,6 +76,7 @@ class SlaWatch(msgspec.Struct, array_like=True, omit_defaults=True):
     end_ts: float | None = None
     ended_by: str = ""
     fired: bool = False
+    settled: bool = False
     start_event: str = ""
     labels: dict[str, str] = {}
     summary: str = ""
@@ -162,10 +164,12 @@ class SlaRule(RuleHeader):
         key = str(key)
         store = ctx.state(self.namespace, SlaWatch)
         watch = store.get(key) or SlaWatch()
-        if watch.start_ts is not None:
-            return  # a redelivered or repeated start: the first one counts
+        if watch.start_ts is not None or watch.settled:
+            return  # a duplicate start (redelivery, replay): the first one counts
         deadline = self.deadline_of(event, ts)
-        if deadline is None:
+        if deadline is None or deadline <= ctx.watermark:
+            # Its whole SLA period lies behind the watermark: only a duplicate or a
+            # replay arrives that late, and its watch was settled long ago.
             return
         watch.start_ts, watch.deadline, watch.start_event = ts, deadline, event.event_id
         watch.labels = event_labels(event)
@@ -173,7 +177,6 @@ class SlaRule(RuleHeader):
         if watch.end_ts is not None:  # the end came first (out of order)
             ctx.cancel_timer(self.rule_id, key + _CLEANUP)
             self._settle(key, watch, watch.end_ts, watch.ended_by, ctx)
-            store.delete(key)
             return
         store.set(key, watch)
         ctx.set_timer(self.rule_id, key, deadline)
@@ -185,25 +188,38 @@ class SlaRule(RuleHeader):
         key = str(key)
         store = ctx.state(self.namespace, SlaWatch)
         watch = store.get(key)
+        if watch is not None and watch.settled:
+            return  # a duplicate end of a settled watch
         if watch is None or watch.start_ts is None:
             if watch is None or watch.end_ts is None or ts < watch.end_ts:
                 store.set(key, SlaWatch(end_ts=ts, ended_by=how))
                 ctx.set_timer(self.rule_id, key + _CLEANUP, ts + 1.0)
             return
-        ctx.cancel_timer(self.rule_id, key)
         ctx.cancel_timer(self.rule_id, key + _CLEANUP)
         self._settle(key, watch, ts, how, ctx)
-        store.delete(key)
 
     def _settle(self, key: str, watch: SlaWatch, end_ts: float, how: str, ctx: RuleContext) -> None:
-        """The watch ended at ``end_ts``: emit what that means for its alert."""
+        """The watch ended at ``end_ts``: emit what that means, then forget it.
+
+        A watch that ended in time leaves a tombstone until its deadline (the
+        deadline timer removes it), so a duplicate start cannot open it again;
+        after the deadline a duplicate start is recognised as stale.
+        """
         assert watch.deadline is not None
-        breached = watch.fired or (how == "stop" and end_ts > watch.deadline)
-        if not breached:
-            return
-        if not watch.fired:
-            ctx.emit(self._alert(key, watch, "firing"))
-        ctx.emit(self._alert(key, watch, "resolved", ends_at=max(end_ts, watch.deadline), how=how))
+        store = ctx.state(self.namespace, SlaWatch)
+        # Decided in event time only, never by arrival order: a watch that was still open
+        # at its deadline breached, whether a stop or a cancel ended it afterwards.
+        breached = watch.fired or end_ts > watch.deadline
+        if breached:
+            if not watch.fired:
+                ctx.emit(self._alert(key, watch, "firing"))
+            ctx.emit(self._alert(key, watch, "resolved", ends_at=max(end_ts, watch.deadline), how=how))
+        if watch.deadline > ctx.watermark and not breached:
+            store.set(key, SlaWatch(deadline=watch.deadline, settled=True))
+            ctx.set_timer(self.rule_id, key, watch.deadline)
+        else:
+            ctx.cancel_timer(self.rule_id, key)
+            store.delete(key)
 
     # -- timers -----------------------------------------------------------
     def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
@@ -212,7 +228,12 @@ class SlaRule(RuleHeader):
             store.delete(key[: -len(_CLEANUP)])
             return
         watch = store.get(key)
-        if watch is None or watch.fired or watch.deadline != fire_at:
+        if watch is None or watch.deadline != fire_at:
+            return
+        if watch.settled:
+            store.delete(key)
+            return
+        if watch.fired:
             return
         watch.fired = True
         store.set(key, watch)

@@ -3,6 +3,9 @@
 Semantics, per partition (the runners give the Kafka partition; the local
 runner computes the same one from ``customer_id``):
 
+0. The watermark of a partition is the minimum over its streams (see
+   :mod:`streams.engine.watermark`), so topics read at different speeds
+   do not make each other's events late.
 1. An event whose ``ts`` is below the partition's watermark is *late*. It is
    counted and then, by ``late_policy``, processed like any other event
    (``process``, the default: rules see it, alerts already emitted stand) or
@@ -29,7 +32,7 @@ from streams.engine.dedup import Deduplicator
 from streams.engine.timers import TimerEntry, Timers
 from streams.engine.watermark import PartitionClock, Watermarks
 from yujing.alerts import Alert
-from yujing.events import Event
+from yujing.events import BillEvent, ComplaintEvent, Event, OrderEvent
 from yujing.protocols import KeyedState, Rule, StateBackend
 
 __all__ = ["Engine", "EngineConfig", "EngineObserver"]
@@ -49,6 +52,8 @@ class EngineConfig:
     idle_after: float | None = 30.0
     late_policy: Literal["process", "drop"] = "process"
     dedup_retention: float = 2 * 86400.0
+    #: Streams every partition is expected to carry (with idle advance on, an unseen one holds the watermark until idle).
+    streams: tuple[str, ...] = ("orders", "billing", "complaints")
 
 
 class EngineObserver(Protocol):
@@ -67,7 +72,7 @@ class _NullObserver:
         pass
 
 
-_KIND = {"OrderEvent": "orders", "BillEvent": "billing", "ComplaintEvent": "complaints"}
+_KIND: dict[type, str] = {OrderEvent: "orders", BillEvent: "billing", ComplaintEvent: "complaints"}
 
 
 class Engine:
@@ -96,6 +101,7 @@ class Engine:
             self.config.allowed_lateness,
             self.config.idle_after,
             backend.namespace("~watermarks", PartitionClock),
+            self.config.streams,
         )
         self.timers = Timers(backend.namespace("~timers", TimerEntry))
         self.dedup = Deduplicator(backend.namespace("~alerts", int), self.config.dedup_retention)
@@ -142,12 +148,13 @@ class Engine:
                 self.partition = partition
                 self.backend.use_partition(partition)
             ts = event.ts.timestamp()
+            kind = _KIND[type(event)]
             before = watermarks.current(partition, wall)
             if ts < before:
-                late[_KIND[type(event).__name__]] += 1
+                late[kind] += 1
                 if drop_late:
                     continue
-            watermarks.observe(partition, ts, wall)
+            watermarks.observe(partition, kind, ts, wall)
             mark = watermarks.current(partition, wall)
             self.watermark = mark
             due = self.timers.next_due(partition)
@@ -186,7 +193,10 @@ class Engine:
         self.watermarks.idle_after = idle_after
         wall = self.clock()
         for partition in self.watermarks.partitions():
-            self.watermarks.last_wall[partition] = wall
+            self.watermarks.first_wall[partition] = wall
+            walls = self.watermarks.last_wall[partition]
+            for stream in walls:
+                walls[stream] = wall
 
     def commit(self) -> None:
         """Persist clocks and flush state writes; call after the batch's alerts are in the sinks."""

@@ -1,10 +1,22 @@
-"""Per-partition event-time watermarks with idle advance.
+"""Per-partition event-time watermarks over several input streams, with idle advance.
 
-The watermark of a partition is ``max event time seen − allowed lateness``.
-When a partition has had no event for ``idle_after`` seconds of wall-clock
-time, its watermark keeps moving at wall-clock speed from there, so a timer
-(an SLA deadline) still fires at 3 a.m. when no traffic arrives. Watermarks
-never go backwards.
+A partition number names one partition of each stream (orders, billing,
+complaints are co-partitioned). Each stream of a partition has its own max
+event time; the partition's watermark is
+
+    min over active streams of (max event time) − allowed lateness
+
+so a stream that is read behind the others (the worker fetches topics
+independently, far apart while it catches up) holds the watermark back
+instead of seeing its events turn late. A stream is *active* unless it has
+been silent for ``idle_after`` seconds of wall-clock time; an expected
+stream not yet seen counts as silent since the partition was first seen.
+When every stream of a partition is silent, its watermark moves on at
+wall-clock speed from the latest event time, so a deadline still fires at
+3 a.m. with no traffic. Watermarks never go backwards.
+
+With ``idle_after=None`` (backtests) every stream seen so far is active and
+nothing is extrapolated.
 """
 
 from __future__ import annotations
@@ -23,7 +35,7 @@ NEVER = -math.inf
 class PartitionClock(msgspec.Struct, array_like=True):
     """What survives a restart of one partition's clock."""
 
-    max_ts: float
+    max_ts: dict[str, float]
     floor: float
 
 
@@ -31,34 +43,66 @@ class Watermarks:
     """Tracks the watermark of every partition.
 
     >>> w = Watermarks(lateness=60, idle_after=None)
-    >>> w.observe(0, 1000.0, wall=0.0)
+    >>> w.observe(0, "orders", 1000.0, wall=0.0)
     >>> w.current(0, wall=0.0)
+    940.0
+    >>> w.observe(0, "billing", 500.0, wall=0.0)
+    >>> w.current(0, wall=0.0)  # the stream behind holds it; it never goes back
     940.0
     """
 
-    def __init__(self, lateness: float, idle_after: float | None, store: KeyedState[PartitionClock] | None = None) -> None:
+    def __init__(
+        self,
+        lateness: float,
+        idle_after: float | None,
+        store: KeyedState[PartitionClock] | None = None,
+        streams: tuple[str, ...] = (),
+    ) -> None:
         self.lateness = lateness
         self.idle_after = idle_after
         self.store = store
-        self.max_ts: dict[int, float] = {}
-        self.last_wall: dict[int, float] = {}
+        self.streams = streams
+        self.max_ts: dict[int, dict[str, float]] = {}
+        self.last_wall: dict[int, dict[str, float]] = {}
+        self.first_wall: dict[int, float] = {}
         self.floor: dict[int, float] = {}
 
-    def observe(self, partition: int, ts: float, wall: float) -> None:
-        """An event of ``partition`` with event time ``ts`` arrived at wall time ``wall``."""
-        if ts > self.max_ts.get(partition, NEVER):
-            self.max_ts[partition] = ts
-        self.last_wall[partition] = wall
+    def observe(self, partition: int, stream: str, ts: float, wall: float) -> None:
+        """An event of ``stream`` in ``partition`` with event time ``ts`` arrived at wall time ``wall``."""
+        maxes = self.max_ts.get(partition)
+        if maxes is None:
+            maxes = self.max_ts[partition] = {}
+            self.last_wall[partition] = {}
+            self.first_wall[partition] = wall
+        if ts > maxes.get(stream, NEVER):
+            maxes[stream] = ts
+        self.last_wall[partition][stream] = wall
 
     def current(self, partition: int, wall: float) -> float:
         """The partition's watermark now (monotonic)."""
-        max_ts = self.max_ts.get(partition, NEVER)
-        mark = max_ts - self.lateness
-        if self.idle_after is not None and max_ts != NEVER:
-            idle_for = wall - self.last_wall.get(partition, wall) - self.idle_after
-            if idle_for > 0:
-                mark += idle_for
+        maxes = self.max_ts.get(partition)
         floor = self.floor.get(partition, NEVER)
+        if not maxes:
+            return floor
+        walls = self.last_wall[partition]
+        idle_after = self.idle_after
+        expected = self.streams if idle_after is not None and self.streams else maxes.keys()
+        low = math.inf
+        latest_ts = latest_wall = NEVER
+        for stream in expected:
+            ts = maxes.get(stream, NEVER)
+            seen_at = walls.get(stream, self.first_wall[partition])
+            if idle_after is None or wall - seen_at <= idle_after:
+                if ts < low:
+                    low = ts
+            if ts > latest_ts:
+                latest_ts = ts
+            if seen_at > latest_wall:
+                latest_wall = seen_at
+        if low != math.inf:
+            mark = low - self.lateness
+        else:  # every stream idle: event time flows with the wall clock
+            mark = latest_ts - self.lateness + (wall - latest_wall - idle_after)  # type: ignore[operator]
         if mark > floor:
             self.floor[partition] = mark
             return mark
@@ -66,7 +110,8 @@ class Watermarks:
 
     def close_input(self, partition: int) -> float:
         """End of input (backtests): every event is in, so lateness no longer applies."""
-        mark = max(self.max_ts.get(partition, NEVER), self.floor.get(partition, NEVER))
+        maxes = self.max_ts.get(partition) or {}
+        mark = max([*maxes.values(), self.floor.get(partition, NEVER)])
         self.floor[partition] = mark
         return mark
 
@@ -77,15 +122,20 @@ class Watermarks:
         """Persist each partition's clock (called once per batch)."""
         if self.store is None:
             return
-        for partition, max_ts in self.max_ts.items():
-            self.store.set(str(partition), PartitionClock(max_ts, self.floor.get(partition, NEVER)))
+        for partition, maxes in self.max_ts.items():
+            self.store.set(str(partition), PartitionClock(dict(maxes), self.floor.get(partition, NEVER)))
 
     def restore(self, wall: float) -> None:
-        """Reload clocks after a restart; idle time counts from ``wall``."""
+        """Reload clocks after a restart (replacing what is in memory); idle time counts from ``wall``."""
         if self.store is None:
             return
+        self.max_ts.clear()
+        self.last_wall.clear()
+        self.first_wall.clear()
+        self.floor.clear()
         for key, clock in self.store.items():
             partition = int(key)
-            self.max_ts[partition] = max(clock.max_ts, self.max_ts.get(partition, NEVER))
-            self.floor[partition] = max(clock.floor, self.floor.get(partition, NEVER))
-            self.last_wall.setdefault(partition, wall)
+            self.max_ts[partition] = dict(clock.max_ts)
+            self.last_wall[partition] = {stream: wall for stream in clock.max_ts}
+            self.first_wall[partition] = wall
+            self.floor[partition] = clock.floor

@@ -1,0 +1,109 @@
+"""Builders shared by the tests: events, rules from YAML text, and an engine run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from rules.loader import load_rule_file
+from streams.engine import DictBackend, Engine, EngineConfig
+from yujing.alerts import Alert
+from yujing.events import TOPIC_KINDS, Event, event_kind
+from yujing.protocols import Rule
+
+T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+TOPICS = {"orders": "orders", "billing": "billing", "complaints": "complaints"}
+
+
+def at(minutes: float) -> str:
+    """RFC 3339 time ``minutes`` after T0."""
+    return (T0 + dt.timedelta(minutes=minutes)).isoformat()
+
+
+def order(event_type: str, minutes: float, order_id: str = "ord-1", customer: str = "c-1", **extra: Any) -> dict[str, Any]:
+    return {"event_id": f"{event_type}-{order_id}-{minutes}", "event_type": f"order.{event_type}", "ts": at(minutes),
+            "customer_id": customer, "order_id": order_id, "product": "宽带", "region": "台州", "tier": "gold", **extra}
+
+
+def complaint(event_type: str, minutes: float, complaint_id: str = "cp-1", customer: str = "c-1", **extra: Any) -> dict[str, Any]:
+    base = {"event_id": f"{event_type}-{complaint_id}-{minutes}", "event_type": f"complaint.{event_type}", "ts": at(minutes),
+            "customer_id": customer, "complaint_id": complaint_id, "region": "杭州", "tier": "silver"}
+    if event_type == "opened":
+        base["text"] = "宽带断网了"
+    return {**base, **extra}
+
+
+def bill(minutes: float, bill_id: str = "b-1", customer: str = "c-1", **extra: Any) -> dict[str, Any]:
+    return {"event_id": f"bill-{bill_id}-{minutes}", "event_type": "bill.issued", "ts": at(minutes), "customer_id": customer,
+            "bill_id": bill_id, "cycle": "2026-03", "amount": 129.0, **extra}
+
+
+def to_event(data: dict[str, Any]) -> Event:
+    kind = event_kind(data["event_type"])
+    assert kind is not None
+    return msgspec.json.decode(msgspec.json.encode(data), type=TOPIC_KINDS[kind])
+
+
+def rules_from(tmp_path: Path, *texts: str) -> list[Rule]:
+    out: list[Rule] = []
+    for i, text in enumerate(texts):
+        path = tmp_path / f"rule{i}.yaml"
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        result = load_rule_file(path)
+        assert result.ok, [str(e) for e in result.errors]
+        out.extend(result.rules)
+    return out
+
+
+def run(rules: Sequence[Rule], events: Iterable[dict[str, Any]], *, lateness: float = 300.0, partition: int = 0,
+        close: bool = True, engine: Engine | None = None, batch: int = 1) -> list[Alert]:
+    """Feed events one batch at a time through an engine (event time only); returns the alerts."""
+    engine = engine or Engine(rules, DictBackend(), EngineConfig(allowed_lateness=lateness, idle_after=None))
+    evs = [(partition, to_event(e)) for e in events]
+    out: list[Alert] = []
+    for i in range(0, len(evs), batch):
+        out.extend(engine.process(evs[i : i + batch]))
+        engine.commit()
+    if close:
+        out.extend(engine.close_input())
+    return out
+
+
+def key(alert: Alert) -> tuple[Any, ...]:
+    """What identifies an alert's content (not the wall-clock ``detected_at``)."""
+    return (alert.alert_id, alert.status, alert.starts_at, alert.ends_at, alert.rule_id, alert.severity,
+            tuple(sorted(alert.labels.items())), alert.summary)
+
+
+def keys(alerts: Iterable[Alert]) -> set[tuple[Any, ...]]:
+    return {key(a) for a in alerts}
+
+
+SLA_RULE = """
+    id: install-sla
+    type: sla
+    title: 装机超时
+    severity: major
+    key: order_id
+    start: {on: order.created}
+    stop: {on: order.completed}
+    cancel: {on: order.cancelled}
+    deadline: 60m
+    summary: "订单 {order_id} 超时 {deadline}"
+"""
+
+MATCH_RULE = """
+    id: redline
+    type: match
+    title: 红线
+    severity: critical
+    on: complaint.opened
+    where: {text: {contains_any: [工信部, "315"]}}
+    key: complaint_id
+    summary: "投诉 {complaint_id}: {text}"
+"""
