@@ -88,7 +88,7 @@ class RuleHeader:
             severity=severity or self.severity,  # type: ignore[arg-type]
             status=status,  # type: ignore[arg-type]
             starts_at=to_datetime(starts_at),
-            detected_at=dt.datetime.now(dt.timezone.utc),
+            detected_at=dt.datetime.now(dt.UTC),
             ends_at=to_datetime(ends_at) if ends_at is not None else None,
             labels=merged,
             summary=summary,

@@ -26,7 +26,7 @@ from typing import Any
 from rules.errors import SpecError
 from rules.fields import FieldError, compile_field
 
-__all__ = ["ConditionError", "Predicate", "compile_condition", "OPERATORS"]
+__all__ = ["OPERATORS", "ConditionError", "Predicate", "compile_condition"]
 
 Predicate = Callable[[Any], bool]
 

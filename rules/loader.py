@@ -22,6 +22,7 @@ from rules.errors import SpecError
 from rules.registry import rule_types
 from rules.template import TemplateError
 from rules.yaml_marks import Marks, load_with_marks
+from yujing.alerts import SEVERITIES
 from yujing.protocols import Rule
 
 __all__ = ["LoadResult", "RuleError", "load_rule_file", "load_rules", "rule_files"]
@@ -64,8 +65,10 @@ def rule_files(directory: Path) -> list[Path]:
     return sorted(p for p in found if not p.name.endswith((".test.yaml", ".test.yml")))
 
 
-def _locate(marks: Marks, base: tuple[str | int, ...], path: tuple[str | int, ...]) -> tuple[int, int]:
+def _locate(marks: Marks, base: tuple[str | int, ...], path: tuple[str | int, ...], at_key: bool = False) -> tuple[int, int]:
     full = (*base, *path)
+    if at_key and (*full, "~key") in marks:
+        return marks[(*full, "~key")]
     while full:
         if full in marks:
             return marks[full]
@@ -77,17 +80,22 @@ def _locate(marks: Marks, base: tuple[str | int, ...], path: tuple[str | int, ..
 
 
 def _msgspec_path(message: str) -> tuple[tuple[str | int, ...], str]:
+    """The path a msgspec error points at, and its message prefixed with that path."""
     m = _MSGSPEC_PATH.search(message)
-    if not m:
-        return (), message
-    parts: list[str | int] = [int(i) if i else k for k, i in _PATH_PART.findall(m.group(1))]
-    unknown = re.match(r"Object contains unknown field `([^`]+)`", message)
+    parts: list[str | int] = [int(i) if i else k for k, i in _PATH_PART.findall(m.group(1))] if m else []
+    text = message[: m.start()] if m else message
+    unknown = re.match(r"Object contains unknown field `([^`]+)`", text)
     if unknown:
         parts.append(unknown.group(1))
-    return tuple(parts), message[: m.start()]
+        text = f"unknown key `{unknown.group(1)}`"
+    elif parts:
+        text = f"`{'.'.join(str(p) for p in parts)}`: {text}"
+    return tuple(parts), text
 
 
 def _hint(message: str, doc: Any) -> str:
+    if "`$.severity`" in message:
+        return "severity is one of: " + ", ".join(SEVERITIES)
     if "unknown field" in message:
         kind = doc.get("type") if isinstance(doc, dict) else None
         spec = rule_types().get(kind) if isinstance(kind, str) else None
@@ -149,7 +157,8 @@ def load_rule_file(path: Path, display: str | None = None) -> LoadResult:
             spec = msgspec.convert(doc, types[kind].spec)
         except msgspec.ValidationError as exc:
             path, message = _msgspec_path(str(exc))
-            result.errors.append(RuleError(name, *_locate(marks, at, path), message, _hint(str(exc), doc)))
+            where = _locate(marks, at, path, at_key=message.startswith("unknown key"))
+            result.errors.append(RuleError(name, *where, message, _hint(str(exc), doc)))
             continue
         if not spec.enabled:
             continue

@@ -83,20 +83,24 @@ class RetryingSink:
             self.observer.batch(self.name, len(chunk))
 
     def _write_with_retry(self, chunk: Sequence[Alert]) -> None:
+        self.retry(lambda: self.write_chunk(chunk))
+
+    def retry(self, action: Callable[[], None]) -> None:
+        """Run ``action`` until it succeeds, backing off exponentially (or until ``max_retries``)."""
         attempt, delay = 0, self.backoff
         while True:
             try:
-                self.write_chunk(chunk)
+                action()
                 return
             except Exception as exc:
                 attempt += 1
                 self.observer.failure(self.name)
                 if self.max_retries is not None and attempt > self.max_retries:
                     raise SinkGaveUp(f"{self.name}: gave up after {attempt} attempts: {exc}") from exc
-                log.warning("%s: write failed (attempt %d, retrying in %.1fs): %s", self.name, attempt, delay, exc)
+                log.warning("%s: failed (attempt %d, retrying in %.1fs): %s", self.name, attempt, delay, exc)
+                self.on_retry()
                 self.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
-                self.on_retry()
 
     def on_retry(self) -> None:
         """Hook before a retry (e.g. reconnect)."""

@@ -13,9 +13,9 @@ server is new enough to have them without an experimental flag.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,12 +24,24 @@ from yujing.alerts import Alert
 
 __all__ = ["ClickHouseSink", "alerts_ddl", "server_version"]
 
-log = logging.getLogger(__name__)
 
 _RANK = {"firing": 1, "resolved": 2}
 COLUMNS = (
-    "alert_id", "source", "rule_id", "rule_version", "severity", "status", "starts_at", "detected_at",
-    "ends_at", "labels", "label_keys", "label_values", "summary", "evidence", "version",
+    "alert_id",
+    "source",
+    "rule_id",
+    "rule_version",
+    "severity",
+    "status",
+    "starts_at",
+    "detected_at",
+    "ends_at",
+    "labels",
+    "label_keys",
+    "label_values",
+    "summary",
+    "evidence",
+    "version",
 )
 
 
@@ -67,17 +79,27 @@ ORDER BY alert_id
 
 
 def _naive_utc(value: Any) -> Any:
-    return value.astimezone(dt.timezone.utc).replace(tzinfo=None) if value is not None else None
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value is not None else None
 
 
 def alert_row(alert: Alert) -> tuple[Any, ...]:
     detected_ms = int(alert.detected_at.timestamp() * 1000)
     keys = sorted(alert.labels)
     return (
-        alert.alert_id, alert.source, alert.rule_id, alert.rule_version, alert.severity, alert.status,
-        _naive_utc(alert.starts_at), _naive_utc(alert.detected_at), _naive_utc(alert.ends_at),
-        json.dumps(alert.labels, ensure_ascii=False, sort_keys=True), keys, [alert.labels[k] for k in keys],
-        alert.summary, json.dumps(alert.evidence, ensure_ascii=False, sort_keys=True),
+        alert.alert_id,
+        alert.source,
+        alert.rule_id,
+        alert.rule_version,
+        alert.severity,
+        alert.status,
+        _naive_utc(alert.starts_at),
+        _naive_utc(alert.detected_at),
+        _naive_utc(alert.ends_at),
+        json.dumps(alert.labels, ensure_ascii=False, sort_keys=True),
+        keys,
+        [alert.labels[k] for k in keys],
+        alert.summary,
+        json.dumps(alert.evidence, ensure_ascii=False, sort_keys=True),
         _RANK[alert.status] * 10**13 + detected_ms,
     )
 
@@ -106,14 +128,19 @@ class ClickHouseSink(RetryingSink):
         self._client: Any = None
         self._ready = False
         if connect:
-            self._with_retry(self._ensure)
+            self.retry(self._ensure)
 
     def _connect(self) -> Any:
         from clickhouse_driver import Client
 
         return Client(
-            host=self.host, port=self.port, user=self.user, password=self.password,
-            connect_timeout=3, send_receive_timeout=30, settings={"use_client_time_zone": False},
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            connect_timeout=3,
+            send_receive_timeout=30,
+            settings={"use_client_time_zone": False},
         )
 
     def _ensure(self) -> None:
@@ -125,28 +152,10 @@ class ClickHouseSink(RetryingSink):
             self._client.execute(alerts_ddl(self.database, version))
             self._ready = True
 
-    def _with_retry(self, fn: Any) -> None:
-        attempt, delay = 0, self.backoff
-        while True:
-            try:
-                fn()
-                return
-            except Exception as exc:
-                attempt += 1
-                self.observer.failure(self.name)
-                if self.max_retries is not None and attempt > self.max_retries:
-                    raise
-                log.warning("clickhouse: %s (retrying in %.1fs)", exc, delay)
-                self.on_retry()
-                self.sleep(delay)
-                delay = min(delay * 2, self.max_backoff)
-
     def on_retry(self) -> None:
         if self._client is not None:
-            try:
+            with contextlib.suppress(Exception):  # already broken
                 self._client.disconnect()
-            except Exception:  # noqa: BLE001 (already broken)
-                pass
         self._client = None
 
     def write_chunk(self, alerts: Sequence[Alert]) -> None:

@@ -59,8 +59,12 @@ def _sim_config(args: argparse.Namespace) -> SimConfig:
     if start.tzinfo is None:
         start = start.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
     return SimConfig(
-        seed=args.seed, start=start, days=args.days, history_days=args.history_days,
-        customers=args.customers, disorder_seconds=args.disorder,
+        seed=args.seed,
+        start=start,
+        days=args.days,
+        history_days=args.history_days,
+        customers=args.customers,
+        disorder_seconds=args.disorder,
     )
 
 
@@ -84,20 +88,14 @@ def _setup(args: argparse.Namespace) -> tuple[Config, CollectorRegistry, Pipelin
     return config, registry, PipelineMetrics(registry)
 
 
-def _serve(config: Config, registry: CollectorRegistry, port: int | None) -> str | None:
+def _serve(config: Config, registry: CollectorRegistry, port: int | None) -> str:
+    """Serve metrics on ``port`` (default: config; 0: any free port); falls back to a free port if taken."""
     port = config.metrics.port if port is None else port
     try:
         bound = serve_metrics(registry, config.metrics.host, port)
     except OSError as exc:
         err.print(f"[yellow]metrics port {port} unavailable ({exc}); serving on a free port instead[/yellow]")
-        bound = serve_metrics(registry, config.metrics.host, 0 if port else 0) if port else None
-        if bound is None:
-            from prometheus_client import start_http_server
-
-            server, _ = start_http_server(0, addr=config.metrics.host, registry=registry)
-            bound = server.server_port
-    if bound is None:
-        return None
+        bound = serve_metrics(registry, config.metrics.host, 0)
     host = "127.0.0.1" if config.metrics.host in ("0.0.0.0", "") else config.metrics.host
     return f"http://{host}:{bound}/metrics"
 
@@ -121,10 +119,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("")
     config.output.alerts = str(out)
-    pipeline = Pipeline(engine, Decoder(config.kafka.topics()), _sinks(config, metrics, str(out)), metrics, partitions=config.kafka.partitions)
+    pipeline = Pipeline(
+        engine, Decoder(config.kafka.topics()), _sinks(config, metrics, str(out)), metrics, partitions=config.kafka.partitions
+    )
     dead = DeadLetterFile(args.dead_letters)
     runner = LocalRunner(pipeline, dead)
-    stats, view = run_demo(sim, runner, clock, seconds=args.seconds, console=console, metrics_url=url, dead_letters=dead)
+    _stats, view = run_demo(sim, runner, clock, seconds=args.seconds, console=console, metrics_url=url, dead_letters=dead)
     pipeline.close()
     console.print(summary_table(view, sim, out))
     if url:
@@ -143,7 +143,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     url = _serve(config, registry, args.metrics_port) if args.metrics_port is not None else None
     alerts_path = args.alerts or config.output.alerts or "-"
     engine = Engine(rules, DictBackend(), config.engine.engine_config(idle=False), observer=metrics)
-    pipeline = Pipeline(engine, Decoder(config.kafka.topics()), _sinks(config, metrics, alerts_path), metrics, partitions=config.kafka.partitions)
+    pipeline = Pipeline(
+        engine, Decoder(config.kafka.topics()), _sinks(config, metrics, alerts_path), metrics, partitions=config.kafka.partitions
+    )
     dead = DeadLetterFile(args.dead_letters or config.output.dead_letters)
     runner = LocalRunner(pipeline, dead, batch_size=args.batch)
     if args.simulate:
@@ -209,7 +211,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     ensure_topics(config.kafka.bootstrap, topics + [t + config.kafka.dlq_suffix for t in topics], config.kafka.partitions)
     sinks = _sinks(config, metrics, config.output.alerts or None)
     app = build_worker_app(config, rules, sinks, metrics)
-    err.print(f"worker {config.kafka.app_id}: {len(rules)} rules, topics {', '.join(topics)} at {config.kafka.bootstrap}" + (f"; metrics at {url}" if url else ""))
+    err.print(
+        f"worker {config.kafka.app_id}: {len(rules)} rules, topics {', '.join(topics)} at {config.kafka.bootstrap}"
+        + (f"; metrics at {url}" if url else "")
+    )
     worker = Worker(app, loglevel=args.loglevel, quiet=True)
     worker.execute_from_commandline()
     return 0
@@ -224,14 +229,16 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="yujing", description="预警 Yujing: real-time early warning on order, billing and complaint streams.")
+    parser = argparse.ArgumentParser(
+        prog="yujing", description="预警 Yujing: real-time early warning on order, billing and complaint streams."
+    )
     parser.add_argument("--config", help="YAML config file (also YUJING_CONFIG); env YUJING_<SECTION>_<NAME> overrides")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="a simulated day through the engine, live in the console (no servers needed)")
     _add_sim_args(p)
     p.add_argument("--seconds", type=float, default=60.0, help="real seconds the simulated day takes")
-    p.add_argument("--port", type=int, default=None, help="metrics port (default: metrics.port)")
+    p.add_argument("--port", type=int, default=None, help="metrics port (default: metrics.port; 0: any free port)")
     p.add_argument("--rules", help="rules directory (default: the bundled pack)")
     p.add_argument("--alerts", default="out/demo-alerts.jsonl")
     p.add_argument("--dead-letters", default="out/demo-dead-letters.jsonl")

@@ -17,7 +17,7 @@ import msgspec
 
 from yujing.events import TOPIC_KINDS, Event, event_kind
 
-__all__ = ["DeadLetter", "Decoder", "REASONS"]
+__all__ = ["REASONS", "DeadLetter", "Decoder"]
 
 #: Bounded set of reason categories (a metric label); the full text is in ``DeadLetter.reason``.
 REASONS = (
@@ -73,7 +73,7 @@ class DeadLetter(msgspec.Struct, kw_only=True):
 
 def _classify(message: str) -> tuple[str, str | None]:
     at = _AT.search(message)
-    field = at.group(1) or None if at else None
+    field = (at.group(1).replace("[...]", "") or None) if at else None
     missing = _MISSING.search(message)
     if missing:
         return "missing_field", missing.group(1)
@@ -140,7 +140,13 @@ class Decoder:
             return self._dead(topic, partition, offset, key, raw, "invalid_utf8", None, f"not UTF-8: {exc.reason} at byte {exc.start}")
         if key is not None and key != event.customer_id.encode():
             return self._dead(
-                topic, partition, offset, key, raw, "key_mismatch", "customer_id",
+                topic,
+                partition,
+                offset,
+                key,
+                raw,
+                "key_mismatch",
+                "customer_id",
                 "message key does not equal `customer_id` (topics are partitioned by it)",
             )
         return event
@@ -151,8 +157,21 @@ class Decoder:
         letter = self.decode(any_topic, partition, offset, key, raw)
         if isinstance(letter, DeadLetter) and letter.category != "unknown_event_type":
             return msgspec.structs.replace(letter, topic="")
-        return self._dead("", partition, offset, key, raw, "unknown_event_type", "event_type", "`event_type` missing or not one of the contract's event types")
+        return self._dead(
+            "",
+            partition,
+            offset,
+            key,
+            raw,
+            "unknown_event_type",
+            "event_type",
+            "`event_type` missing or not one of the contract's event types",
+        )
 
     @staticmethod
-    def _dead(topic: str, partition: int, offset: int, key: bytes | None, value: bytes, category: str, field: str | None, reason: str) -> DeadLetter:
-        return DeadLetter(topic=topic, partition=partition, offset=offset, key=key, value=value, category=category, field=field, reason=reason)
+    def _dead(
+        topic: str, partition: int, offset: int, key: bytes | None, value: bytes, category: str, field: str | None, reason: str
+    ) -> DeadLetter:
+        return DeadLetter(
+            topic=topic, partition=partition, offset=offset, key=key, value=value, category=category, field=field, reason=reason
+        )

@@ -76,7 +76,11 @@ def _render(view: _View, clock: DemoClock, progress: Progress, metrics_url: str 
     for a in reversed(view.recent):
         recent.add_row(
             to_datetime(a.starts_at.timestamp()).astimezone(_CST).strftime("%m-%d %H:%M"),
-            a.severity, a.rule_id, a.status, a.summary[:90], style=_SEVERITY_STYLE.get(a.severity, ""),
+            a.severity,
+            a.rule_id,
+            a.status,
+            a.summary[:90],
+            style=_SEVERITY_STYLE.get(a.severity, ""),
         )
     now = to_datetime(clock()).astimezone(_CST).strftime("%Y-%m-%d %H:%M")
     head = f"[b]预警 Yujing demo[/b] — simulated time {now} (UTC+8)" + (f" — metrics at {metrics_url}" if metrics_url else "")
@@ -126,7 +130,9 @@ def run_demo(
     engine = pipeline.engine
     idle_after = engine.watermarks.idle_after
     engine.set_idle_advance(None)  # replaying history: wall time does not follow event time
-    with Live(_render(view, clock, progress, metrics_url), console=console, refresh_per_second=4, transient=False, auto_refresh=interactive) as live:
+    with Live(
+        _render(view, clock, progress, metrics_url), console=console, refresh_per_second=4, transient=False, auto_refresh=interactive
+    ) as live:
         for i in range(0, split, 2000):
             j = min(i + 2000, split)
             clock.catch_up = times[j - 1]

@@ -44,7 +44,8 @@ class FaustState(Generic[V]):
         self.backend.dirty[self.prefix + key.encode()] = (self.backend.partition, value, self.codec)
 
     def delete(self, key: str) -> None:
-        self.backend.dirty[self.prefix + key.encode()] = (self.backend.partition, _DELETED, self.codec)
+        full = self.prefix + key.encode()
+        self.backend.dirty[full] = (self.backend.owner_of(full), _DELETED, self.codec)
 
     def items(self) -> Iterator[tuple[str, V]]:
         n = len(self.prefix)
@@ -71,6 +72,17 @@ class FaustBackend:
 
     def use_partition(self, partition: int) -> None:
         self.partition = partition
+
+    def owner_of(self, key: bytes) -> int:
+        """The partition a key was written for (a delete goes to the same changelog partition)."""
+        pending = self.dirty.get(key)
+        if pending is not None:
+            return pending[0]
+        store = self._store
+        index = getattr(store, "_key_partition", None)
+        if index is None:
+            index = getattr(store, "_key_index", {})
+        return index.get(key, self.partition)
 
     # -- store access -----------------------------------------------------
     @property

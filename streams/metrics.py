@@ -31,25 +31,49 @@ class PipelineMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.events_total = Counter("yujing_events", "Events read, by topic and outcome (accepted, dead_letter).", ["topic", "outcome"], registry=registry)
-        self.dead_letters_total = Counter("yujing_dead_letters", "Messages dead-lettered, by topic and reason category.", ["topic", "reason"], registry=registry)
-        self.late_events_total = Counter("yujing_late_events", "Events behind their partition's watermark on arrival, by stream.", ["kind"], registry=registry)
-        self.rule_errors_total = Counter("yujing_rule_errors", "Exceptions raised inside a rule (the event is skipped for that rule).", ["rule_id"], registry=registry)
-        self.alerts_total = Counter("yujing_alerts", "Alerts raised, by source, rule, severity and status.", ["source", "rule_id", "severity", "status"], registry=registry)
+        self.events_total = Counter(
+            "yujing_events", "Events read, by topic and outcome (accepted, dead_letter).", ["topic", "outcome"], registry=registry
+        )
+        self.dead_letters_total = Counter(
+            "yujing_dead_letters", "Messages dead-lettered, by topic and reason category.", ["topic", "reason"], registry=registry
+        )
+        self.late_events_total = Counter(
+            "yujing_late_events", "Events behind their partition's watermark on arrival, by stream.", ["kind"], registry=registry
+        )
+        self.rule_errors_total = Counter(
+            "yujing_rule_errors", "Exceptions raised inside a rule (the event is skipped for that rule).", ["rule_id"], registry=registry
+        )
+        self.alerts_total = Counter(
+            "yujing_alerts",
+            "Alerts raised, by source, rule, severity and status.",
+            ["source", "rule_id", "severity", "status"],
+            registry=registry,
+        )
         self.batch_seconds = Histogram(
-            "yujing_batch_processing_seconds", "Engine time to process one batch of events.",
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=registry,
+            "yujing_batch_processing_seconds",
+            "Engine time to process one batch of events.",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=registry,
         )
         self.event_latency_seconds = Histogram(
-            "yujing_event_processing_latency_seconds", "Wall time from an event's arrival in the runner to the end of its batch's processing.",
-            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=registry,
+            "yujing_event_processing_latency_seconds",
+            "Wall time from an event's arrival in the runner to the end of its batch's processing.",
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
         )
-        self.watermark_lag_seconds = Gauge("yujing_watermark_lag_seconds", "Wall-clock time minus the partition's watermark.", ["partition"], registry=registry)
+        self.watermark_lag_seconds = Gauge(
+            "yujing_watermark_lag_seconds", "Wall-clock time minus the partition's watermark.", ["partition"], registry=registry
+        )
         self.sink_batch_size = Histogram(
-            "yujing_sink_batch_size", "Alerts per sink write.", ["sink"],
-            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000), registry=registry,
+            "yujing_sink_batch_size",
+            "Alerts per sink write.",
+            ["sink"],
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000),
+            registry=registry,
         )
-        self.sink_failures_total = Counter("yujing_sink_failures", "Failed sink write attempts (each retry counts).", ["sink"], registry=registry)
+        self.sink_failures_total = Counter(
+            "yujing_sink_failures", "Failed sink write attempts (each retry counts).", ["sink"], registry=registry
+        )
         self.sink_written_total = Counter("yujing_sink_written", "Alerts written by a sink.", ["sink"], registry=registry)
         self.rules_loaded = Gauge("yujing_rules_loaded", "Rules currently loaded.", registry=registry)
 

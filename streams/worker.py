@@ -12,6 +12,7 @@ partitions' watermarks so deadlines fire without traffic.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -41,10 +42,8 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
         existing = set(admin.list_topics())
         missing = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
                 admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass
     finally:
         admin.close()
 
@@ -104,10 +103,7 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
     async def process(stream: Any) -> None:
         async for events in stream.take_events(kc.batch_max, within=kc.batch_wait):
             now = time.time()
-            records = [
-                Record(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value, now)
-                for e in events
-            ]
+            records = [Record(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value, now) for e in events]
             async with lock:
                 alerts, dead = pipeline.process(records)
                 await finish(alerts, dead)

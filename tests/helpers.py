@@ -26,21 +26,45 @@ def at(minutes: float) -> str:
 
 
 def order(event_type: str, minutes: float, order_id: str = "ord-1", customer: str = "c-1", **extra: Any) -> dict[str, Any]:
-    return {"event_id": f"{event_type}-{order_id}-{minutes}", "event_type": f"order.{event_type}", "ts": at(minutes),
-            "customer_id": customer, "order_id": order_id, "product": "宽带", "region": "台州", "tier": "gold", **extra}
+    return {
+        "event_id": f"{event_type}-{order_id}-{minutes}",
+        "event_type": f"order.{event_type}",
+        "ts": at(minutes),
+        "customer_id": customer,
+        "order_id": order_id,
+        "product": "宽带",
+        "region": "台州",
+        "tier": "gold",
+        **extra,
+    }
 
 
 def complaint(event_type: str, minutes: float, complaint_id: str = "cp-1", customer: str = "c-1", **extra: Any) -> dict[str, Any]:
-    base = {"event_id": f"{event_type}-{complaint_id}-{minutes}", "event_type": f"complaint.{event_type}", "ts": at(minutes),
-            "customer_id": customer, "complaint_id": complaint_id, "region": "杭州", "tier": "silver"}
+    base = {
+        "event_id": f"{event_type}-{complaint_id}-{minutes}",
+        "event_type": f"complaint.{event_type}",
+        "ts": at(minutes),
+        "customer_id": customer,
+        "complaint_id": complaint_id,
+        "region": "杭州",
+        "tier": "silver",
+    }
     if event_type == "opened":
         base["text"] = "宽带断网了"
     return {**base, **extra}
 
 
 def bill(minutes: float, bill_id: str = "b-1", customer: str = "c-1", **extra: Any) -> dict[str, Any]:
-    return {"event_id": f"bill-{bill_id}-{minutes}", "event_type": "bill.issued", "ts": at(minutes), "customer_id": customer,
-            "bill_id": bill_id, "cycle": "2026-03", "amount": 129.0, **extra}
+    return {
+        "event_id": f"bill-{bill_id}-{minutes}",
+        "event_type": "bill.issued",
+        "ts": at(minutes),
+        "customer_id": customer,
+        "bill_id": bill_id,
+        "cycle": "2026-03",
+        "amount": 129.0,
+        **extra,
+    }
 
 
 def to_event(data: dict[str, Any]) -> Event:
@@ -60,8 +84,16 @@ def rules_from(tmp_path: Path, *texts: str) -> list[Rule]:
     return out
 
 
-def run(rules: Sequence[Rule], events: Iterable[dict[str, Any]], *, lateness: float = 300.0, partition: int = 0,
-        close: bool = True, engine: Engine | None = None, batch: int = 1) -> list[Alert]:
+def run(
+    rules: Sequence[Rule],
+    events: Iterable[dict[str, Any]],
+    *,
+    lateness: float = 300.0,
+    partition: int = 0,
+    close: bool = True,
+    engine: Engine | None = None,
+    batch: int = 1,
+) -> list[Alert]:
     """Feed events one batch at a time through an engine (event time only); returns the alerts."""
     engine = engine or Engine(rules, DictBackend(), EngineConfig(allowed_lateness=lateness, idle_after=None))
     evs = [(partition, to_event(e)) for e in events]
@@ -76,8 +108,16 @@ def run(rules: Sequence[Rule], events: Iterable[dict[str, Any]], *, lateness: fl
 
 def key(alert: Alert) -> tuple[Any, ...]:
     """What identifies an alert's content (not the wall-clock ``detected_at``)."""
-    return (alert.alert_id, alert.status, alert.starts_at, alert.ends_at, alert.rule_id, alert.severity,
-            tuple(sorted(alert.labels.items())), alert.summary)
+    return (
+        alert.alert_id,
+        alert.status,
+        alert.starts_at,
+        alert.ends_at,
+        alert.rule_id,
+        alert.severity,
+        tuple(sorted(alert.labels.items())),
+        alert.summary,
+    )
 
 
 def keys(alerts: Iterable[Alert]) -> set[tuple[Any, ...]]:

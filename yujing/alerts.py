@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import msgspec
 
-__all__ = ["Alert", "SEVERITIES", "SOURCES", "Severity", "Source", "Status", "alert_id"]
+__all__ = ["SEVERITIES", "SOURCES", "Alert", "Severity", "Source", "Status", "alert_id"]
 
 Source = Literal["rule", "hot_word", "cohort_spike"]
 Severity = Literal["critical", "major", "minor", "info"]

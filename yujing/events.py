@@ -15,14 +15,14 @@ import msgspec
 from msgspec import Meta
 
 __all__ = [
+    "EVENT_FIELDS",
+    "EVENT_TYPES",
+    "TOPIC_KINDS",
     "BillEvent",
     "BillItem",
     "ComplaintEvent",
     "Event",
-    "EVENT_FIELDS",
-    "EVENT_TYPES",
     "OrderEvent",
-    "TOPIC_KINDS",
     "Tier",
     "event_kind",
 ]
@@ -118,9 +118,7 @@ EVENT_TYPES: dict[str, tuple[str, ...]] = {
 }
 
 #: Every field name any event may carry (rules validate field paths against it).
-EVENT_FIELDS: frozenset[str] = frozenset(
-    name for struct in TOPIC_KINDS.values() for name in struct.__struct_fields__
-)
+EVENT_FIELDS: frozenset[str] = frozenset(name for struct in TOPIC_KINDS.values() for name in struct.__struct_fields__)
 
 _KIND_BY_TYPE = {t: kind for kind, types in EVENT_TYPES.items() for t in types}
 

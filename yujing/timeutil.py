@@ -29,7 +29,7 @@ def parse_duration(text: str | int | float) -> float:
 
 def to_datetime(epoch_seconds: float) -> dt.datetime:
     """A UTC datetime from seconds since the epoch."""
-    return dt.datetime.fromtimestamp(epoch_seconds, tz=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(epoch_seconds, tz=dt.UTC)
 
 
 def format_rfc3339(epoch_seconds: float) -> str:

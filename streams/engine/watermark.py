@@ -92,17 +92,14 @@ class Watermarks:
         for stream in expected:
             ts = maxes.get(stream, NEVER)
             seen_at = walls.get(stream, self.first_wall[partition])
-            if idle_after is None or wall - seen_at <= idle_after:
-                if ts < low:
-                    low = ts
+            if (idle_after is None or wall - seen_at <= idle_after) and ts < low:
+                low = ts
             if ts > latest_ts:
                 latest_ts = ts
             if seen_at > latest_wall:
                 latest_wall = seen_at
-        if low != math.inf:
-            mark = low - self.lateness
-        else:  # every stream idle: event time flows with the wall clock
-            mark = latest_ts - self.lateness + (wall - latest_wall - idle_after)  # type: ignore[operator]
+        # When every stream is idle, event time flows on with the wall clock.
+        mark = low - self.lateness if low != math.inf else latest_ts - self.lateness + (wall - latest_wall - idle_after)  # type: ignore[operator]
         if mark > floor:
             self.floor[partition] = mark
             return mark

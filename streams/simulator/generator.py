@@ -78,7 +78,10 @@ class Simulation:
             yield encode(event)
 
     def truth(self) -> dict[str, Any]:
-        return {"config": repr(self.config), "incidents": [msgspec.structs.asdict(i) if hasattr(i, "__struct_fields__") else i.__dict__ for i in self.incidents]}
+        return {
+            "config": repr(self.config),
+            "incidents": [msgspec.structs.asdict(i) if hasattr(i, "__struct_fields__") else i.__dict__ for i in self.incidents],
+        }
 
 
 def _iso(ts: float) -> str:
@@ -183,11 +186,31 @@ class _Builder:
             items = [{"code": "BASE", "name": "套餐月费", "amount": float(fee)}]
             if amount != fee:
                 items.append({"code": "VAS", "name": rng.choice(("视频会员", "流量包", "彩铃")), "amount": round(amount - fee, 2)})
-            self.emit(issued, customer, "bill.issued", "b", bill_id=f"bill-{self.cfg.seed}-{i}", cycle=cycle, amount=amount,
-                      order_id=order["order_id"], plan_fee=float(fee), is_first_bill=True, product=order["product"], items=items)
+            self.emit(
+                issued,
+                customer,
+                "bill.issued",
+                "b",
+                bill_id=f"bill-{self.cfg.seed}-{i}",
+                cycle=cycle,
+                amount=amount,
+                order_id=order["order_id"],
+                plan_fee=float(fee),
+                is_first_bill=True,
+                product=order["product"],
+                items=items,
+            )
         for i, ts in enumerate(self.clock.times(self.begin, self.end, self.cfg.bills_per_day * 0.2)):
             customer = rng.choice(self.customers)
-            self.emit(ts, customer, "refund.issued", "b", bill_id=f"rf-{self.cfg.seed}-{i}", cycle=_iso(ts)[:7], amount=-round(rng.uniform(5, 80), 2))
+            self.emit(
+                ts,
+                customer,
+                "refund.issued",
+                "b",
+                bill_id=f"rf-{self.cfg.seed}-{i}",
+                cycle=_iso(ts)[:7],
+                amount=-round(rng.uniform(5, 80), 2),
+            )
 
     # -- complaints -------------------------------------------------------
     def complaints(self) -> None:
@@ -195,7 +218,10 @@ class _Builder:
         categories = list(CATEGORIES)
         redline_keys: list[str] = []
         times = self.clock.times(self.begin, self.end, cfg.complaints_per_day)
-        injected = {int(len(times) * (1 - (k + 1) / (cfg.redline_injections + 1) * cfg.days / (cfg.days + cfg.history_days))) for k in range(cfg.redline_injections)}
+        injected = {
+            int(len(times) * (1 - (k + 1) / (cfg.redline_injections + 1) * cfg.days / (cfg.days + cfg.history_days)))
+            for k in range(cfg.redline_injections)
+        }
         for i, ts in enumerate(times):
             customer = rng.choice(self.customers)
             category = rng.choice(categories)
@@ -204,7 +230,9 @@ class _Builder:
             complaint_id = f"cp-{cfg.seed}-{i}"
             channel = "工信部申诉" if redline and rng.random() < 0.3 else rng.choice(("10000热线", "APP", "微信", "营业厅"))
             common = {"complaint_id": complaint_id, "product": product, "channel": channel}
-            self.emit(ts, customer, "complaint.opened", "k", text=complaint_text(rng, category, product, redline), category=category, **common)
+            self.emit(
+                ts, customer, "complaint.opened", "k", text=complaint_text(rng, category, product, redline), category=category, **common
+            )
             if redline:
                 redline_keys.append(complaint_id)
             limit = {"platinum": 12, "gold": 24}.get(customer.tier, 48)
@@ -212,8 +240,15 @@ class _Builder:
             if rng.random() < 0.2:
                 self.emit(ts + close_after * HOUR * 0.3, customer, "complaint.updated", "k", **common)
             satisfaction = rng.choices((1, 2, 3, 4, 5), (0.1, 0.1, 0.2, 0.3, 0.3))[0]
-            self.emit(ts + close_after * HOUR, customer, "complaint.closed", "k",
-                      resolution="resolved" if satisfaction > 2 else "unresolved", satisfaction=satisfaction, **common)
+            self.emit(
+                ts + close_after * HOUR,
+                customer,
+                "complaint.closed",
+                "k",
+                resolution="resolved" if satisfaction > 2 else "unresolved",
+                satisfaction=satisfaction,
+                **common,
+            )
         self.incidents.append(Incident("redline", _iso(self.begin), _iso(self.end), {}, redline_keys))
 
     def build(self) -> Simulation:

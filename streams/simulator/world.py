@@ -5,12 +5,21 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-__all__ = ["CHANNELS", "Customer", "PRODUCTS", "REGIONS", "TIERS", "hour_weights", "make_customers"]
+__all__ = ["CHANNELS", "PRODUCTS", "REGIONS", "TIERS", "Customer", "hour_weights", "make_customers"]
 
 #: Cities of Zhejiang with rough relative population.
 REGIONS: dict[str, float] = {
-    "杭州": 12.2, "宁波": 9.6, "温州": 9.6, "金华": 7.1, "台州": 6.6, "绍兴": 5.3,
-    "嘉兴": 5.5, "湖州": 3.4, "丽水": 2.5, "衢州": 2.3, "舟山": 1.2,
+    "杭州": 12.2,
+    "宁波": 9.6,
+    "温州": 9.6,
+    "金华": 7.1,
+    "台州": 6.6,
+    "绍兴": 5.3,
+    "嘉兴": 5.5,
+    "湖州": 3.4,
+    "丽水": 2.5,
+    "衢州": 2.3,
+    "舟山": 1.2,
 }
 #: Product → (share of orders, monthly fee choices in CNY, needs an installation).
 PRODUCTS: dict[str, tuple[float, tuple[int, ...], bool]] = {
@@ -23,8 +32,7 @@ CHANNELS: dict[str, float] = {"10000热线": 0.45, "APP": 0.25, "微信": 0.15, 
 TIERS: dict[str, float] = {"platinum": 0.03, "gold": 0.12, "silver": 0.30, "standard": 0.55}
 
 # Relative activity by hour of day: quiet at night, peaks mid-morning and evening.
-_HOURLY = (0.15, 0.08, 0.05, 0.04, 0.05, 0.1, 0.3, 0.7, 1.2, 1.6, 1.8, 1.7,
-           1.3, 1.4, 1.6, 1.6, 1.5, 1.4, 1.3, 1.5, 1.7, 1.4, 0.9, 0.4)
+_HOURLY = (0.15, 0.08, 0.05, 0.04, 0.05, 0.1, 0.3, 0.7, 1.2, 1.6, 1.8, 1.7, 1.3, 1.4, 1.6, 1.6, 1.5, 1.4, 1.3, 1.5, 1.7, 1.4, 0.9, 0.4)
 
 
 def hour_weights() -> tuple[float, ...]:
@@ -47,7 +55,4 @@ def _pick(rng: random.Random, weights: dict[str, float]) -> str:
 
 
 def make_customers(rng: random.Random, count: int) -> list[Customer]:
-    return [
-        Customer(f"c-{i:06d}", _pick(rng, REGIONS), _pick(rng, TIERS), _pick(rng, CHANNELS))
-        for i in range(1, count + 1)
-    ]
+    return [Customer(f"c-{i:06d}", _pick(rng, REGIONS), _pick(rng, TIERS), _pick(rng, CHANNELS)) for i in range(1, count + 1)]

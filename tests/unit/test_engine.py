@@ -92,10 +92,10 @@ def test_a_failing_rule_is_counted_and_the_others_still_run(tmp_path) -> None:
     class Broken:
         rule_id, version, event_types = "broken", "1", frozenset({"complaint.opened"})
 
-        def on_event(self, event, ts, ctx):  # noqa: ANN001
+        def on_event(self, event, ts, ctx):
             raise RuntimeError("boom")
 
-        def on_timer(self, key, fire_at, ctx):  # noqa: ANN001
+        def on_timer(self, key, fire_at, ctx):
             pass
 
     class Obs:
@@ -112,8 +112,12 @@ def test_a_failing_rule_is_counted_and_the_others_still_run(tmp_path) -> None:
 
 def test_redelivered_events_do_not_duplicate_alerts(tmp_path) -> None:
     rules = rules_from(tmp_path, SLA_RULE, MATCH_RULE)
-    events = [order("created", 0), complaint("opened", 1, text="工信部"), order("created", 200, order_id="x"),
-              complaint("opened", 200, complaint_id="k2")]
+    events = [
+        order("created", 0),
+        complaint("opened", 1, text="工信部"),
+        order("created", 200, order_id="x"),
+        complaint("opened", 200, complaint_id="k2"),
+    ]
     engine = Engine(rules, DictBackend(), EngineConfig(idle_after=None))
     first = run(rules, events, engine=engine, close=False)
     again = run(rules, events, engine=engine, close=False)
@@ -122,9 +126,15 @@ def test_redelivered_events_do_not_duplicate_alerts(tmp_path) -> None:
 
 def test_restart_from_state_gives_the_same_alerts_as_an_uninterrupted_run(tmp_path) -> None:
     rules = rules_from(tmp_path, SLA_RULE, MATCH_RULE)
-    events = [order("created", 0), order("created", 5, order_id="o2"), order("completed", 30, order_id="o2"),
-              complaint("opened", 40, text="315"), order("created", 100, order_id="o3"), order("created", 200, order_id="o4"),
-              complaint("opened", 210, complaint_id="k2")]
+    events = [
+        order("created", 0),
+        order("created", 5, order_id="o2"),
+        order("completed", 30, order_id="o2"),
+        complaint("opened", 40, text="315"),
+        order("created", 100, order_id="o3"),
+        order("created", 200, order_id="o4"),
+        complaint("opened", 210, complaint_id="k2"),
+    ]
     whole = run(rules, events, close=False)
     backend = DictBackend()
     first = run(rules, events[:3], engine=Engine(rules, backend, EngineConfig(idle_after=None)), close=False)
@@ -147,7 +157,9 @@ def _stream(seed: int) -> list[dict]:
         elif fate < 0.5:
             events.append(order("cancelled", t + rng.uniform(1, 120), order_id=oid, customer=f"c{i % 3}"))
         if rng.random() < 0.3:
-            events.append(complaint("opened", t + 3, complaint_id=f"k{i}", customer=f"c{i % 3}", text=rng.choice(["工信部", "断网", "315"])))
+            events.append(
+                complaint("opened", t + 3, complaint_id=f"k{i}", customer=f"c{i % 3}", text=rng.choice(["工信部", "断网", "315"]))
+            )
     events.sort(key=lambda e: e["ts"])
     return events
 

@@ -1,0 +1,57 @@
+"""Architecture rules: the engine imports no Kafka, packages do not import in cycles, metrics are bounded."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from streams.metrics import PipelineMetrics
+
+ROOT = Path(__file__).resolve().parents[2]
+# What each top-level package may import from the project.
+ALLOWED = {
+    "yujing": set(),
+    "rules": {"yujing"},
+    "detectors": {"yujing"},
+    "sinks": {"yujing"},
+    "streams": {"yujing", "rules", "detectors", "sinks"},
+}
+
+
+def test_engine_imports_no_kafka_or_faust() -> None:
+    code = (
+        "import sys, streams.engine, rules.types; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('faust', 'kafka', 'aiokafka', 'mode')]; print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_packages_import_only_downwards() -> None:
+    for package, allowed in ALLOWED.items():
+        for path in (ROOT / package).rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else []
+                )
+                for name in names:
+                    top = name.split(".")[0]
+                    if top in ALLOWED and top != package:
+                        assert top in allowed, f"{path.relative_to(ROOT)} imports {name}"
+
+
+def test_no_metric_has_a_per_customer_label() -> None:
+    registry = CollectorRegistry()
+    PipelineMetrics(registry)
+    labels = {label for metric in registry.collect() for sample in metric.samples for label in sample.labels}
+    labels |= {name for m in PipelineMetrics(CollectorRegistry()).__dict__.values() if hasattr(m, "_labelnames") for name in m._labelnames}
+    assert labels <= {"topic", "outcome", "reason", "kind", "rule_id", "source", "severity", "status", "partition", "sink", "le"}
