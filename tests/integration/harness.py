@@ -1,0 +1,148 @@
+"""Running the real worker against the real servers, and what the tests compare it with."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from rules import load_rules
+from streams.config import default_rules_dir
+from streams.decode import Decoder
+from streams.engine import DictBackend, Engine, EngineConfig
+from streams.local import LocalRunner
+from streams.pipeline import Pipeline
+from streams.simulator import SimConfig, Simulation, simulate
+from tests.integration.servers import Process, free_port, wait_for
+from yujing.alerts import Alert
+from yujing.events import event_kind
+
+ROOT = Path(__file__).resolve().parents[2]
+TOPICS = {"orders": "orders", "billing": "billing", "complaints": "complaints"}
+PARTITIONS = 8
+SMALL_SIM = SimConfig(seed=11, customers=600, orders_per_day=300, complaints_per_day=200, bills_per_day=60, history_days=3, days=1)
+
+
+def small_sim(seed: int = 11) -> Simulation:
+    return simulate(SimConfig(**{**SMALL_SIM.__dict__, "seed": seed}))
+
+
+class Worker(Process):
+    """``yujing worker`` as a child process, configured through the environment."""
+
+    def __init__(self, workdir: Path, bootstrap: str, *, app_id: str, clickhouse_url: str = "", prefix: str = "", **env: str) -> None:
+        self.metrics_port = free_port()
+        environment = {
+            **os.environ,
+            "YUJING_KAFKA_BOOTSTRAP": bootstrap,
+            "YUJING_KAFKA_APP_ID": app_id,
+            "YUJING_KAFKA_PARTITIONS": str(PARTITIONS),
+            "YUJING_KAFKA_TOPIC_ORDERS": prefix + "orders",
+            "YUJING_KAFKA_TOPIC_BILLING": prefix + "billing",
+            "YUJING_KAFKA_TOPIC_COMPLAINTS": prefix + "complaints",
+            "YUJING_KAFKA_SESSION_TIMEOUT": "6",
+            "YUJING_KAFKA_TICK_INTERVAL": "1",
+            "YUJING_CLICKHOUSE_URL": clickhouse_url,
+            "YUJING_METRICS_PORT": str(self.metrics_port),
+            "YUJING_METRICS_HOST": "127.0.0.1",
+            "YUJING_ENGINE_IDLE_AFTER": "1h",  # no wall-clock advance while a test compares with a backtest
+            **env,
+        }
+        log = workdir / f"worker-{app_id}-{uuid.uuid4().hex[:6]}.log"
+        super().__init__([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "warn"], log, env=environment, cwd=ROOT)
+
+    def start(self) -> None:
+        super().start()
+        wait_for(lambda: self.alive() and self.metrics(), 60, f"worker metrics endpoint\n{self.tail()}")
+
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=3) as resp:
+            text = resp.read().decode()
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in text_string_to_metric_families(text) for s in f.samples}
+
+    def sum(self, name: str, **labels: str) -> float:
+        return sum(v for (n, lbl), v in self.metrics().items() if n == name and all(dict(lbl).get(k) == x for k, x in labels.items()))
+
+
+def publish(bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes]]) -> int:
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1, max_request_size=8 * 1024 * 1024)
+    n = 0
+    for topic, key, value in records:
+        producer.send(topic, key=key, value=value)
+        n += 1
+    producer.flush()
+    producer.close()
+    return n
+
+
+def sim_records(sim: Simulation, prefix: str = "", start: int = 0, stop: int | None = None) -> list[tuple[str, bytes, bytes]]:
+    lines = list(sim.lines())[start:stop]
+    events = sim.events[start:stop]
+    return [(prefix + (event_kind(e["event_type"]) or ""), e["customer_id"].encode(), line) for e, line in zip(events, lines, strict=True)]
+
+
+def create_topics(bootstrap: str, prefix: str = "") -> None:
+    from streams.worker import ensure_topics
+
+    names = [prefix + t for t in TOPICS]
+    ensure_topics(bootstrap, names + [n + ".dlq" for n in names], PARTITIONS)
+
+
+def backtest(sim: Simulation, lateness: float = 300.0) -> list[Alert]:
+    """The local runner over the same events, stopping where the worker's watermark stops (no end-of-input flush)."""
+    out: list[Alert] = []
+
+    class Collect:
+        name = "collect"
+
+        def write(self, alerts: Any) -> None:
+            out.extend(alerts)
+
+        def close(self) -> None:
+            pass
+
+    engine = Engine(load_rules(default_rules_dir()).rules, DictBackend(), EngineConfig(allowed_lateness=lateness, idle_after=None))
+    LocalRunner(Pipeline(engine, Decoder(TOPICS), [Collect()], partitions=PARTITIONS), None).run(sim.lines(), close=False)
+    return out
+
+
+def clickhouse_rows(client: Any, database: str) -> list[tuple[str, str]]:
+    try:
+        return sorted(client.execute(f"SELECT alert_id, status FROM {database}.alerts FINAL"))
+    except Exception as exc:  # noqa: BLE001 (table not created yet)
+        if "doesn't exist" in str(exc) or "UNKNOWN_TABLE" in str(exc) or "Unknown" in str(exc):
+            return []
+        raise
+
+
+def final_state(alerts: Iterable[Alert]) -> list[tuple[str, str]]:
+    """What ``FINAL`` shows: one row per alert id, resolved over firing."""
+    status: dict[str, str] = {}
+    for a in alerts:
+        if status.get(a.alert_id) != "resolved":
+            status[a.alert_id] = a.status
+    return sorted(status.items())
+
+
+def settle(read: Any, expected: Any, timeout: float, what: str) -> Any:
+    """Wait until ``read()`` equals ``expected`` and stays so for 3 s."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = read()
+        if value == expected:
+            time.sleep(3)
+            value = read()
+            if value == expected:
+                return value
+        time.sleep(0.5)
+    return value
