@@ -77,8 +77,13 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
         table_cleanup_interval=3600.0,
     )
     topic_kinds = kc.topics()
-    source = app.topic(*topic_kinds, key_type=bytes, value_type=bytes, partitions=kc.partitions)
-    dlq_topics = {name: app.topic(name + kc.dlq_suffix, key_type=bytes, value_type=bytes, partitions=kc.partitions) for name in topic_kinds}
+    # Raw bytes in and out: decoding (and rejecting) is ours. With faust's default codec a
+    # message that is not JSON would stop the stream before our decoder ever saw it.
+    source = app.topic(*topic_kinds, key_serializer="raw", value_serializer="raw", partitions=kc.partitions)
+    dlq_topics = {
+        name: app.topic(name + kc.dlq_suffix, key_serializer="raw", value_serializer="raw", partitions=kc.partitions)
+        for name in topic_kinds
+    }
     table = app.Table("state", key_type=bytes, value_type=bytes, partitions=kc.partitions)
     backend = FaustBackend(table)
     engine = Engine(rules, backend, config.engine.engine_config(idle=True), observer=metrics)
@@ -101,12 +106,18 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
 
     @app.agent(source)
     async def process(stream: Any) -> None:
-        async for events in stream.take_events(kc.batch_max, within=kc.batch_wait):
-            now = time.time()
-            records = [Record(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value, now) for e in events]
-            async with lock:
-                alerts, dead = pipeline.process(records)
-                await finish(alerts, dead)
+        try:
+            async for events in stream.take_events(kc.batch_max, within=kc.batch_wait):
+                now = time.time()
+                records = [
+                    Record(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value, now) for e in events
+                ]
+                async with lock:
+                    alerts, dead = pipeline.process(records)
+                    await finish(alerts, dead)
+        except Exception:
+            log.exception("the processing agent failed")
+            raise
 
     @app.timer(interval=kc.tick_interval)
     async def advance_idle_partitions() -> None:

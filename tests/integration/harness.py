@@ -56,7 +56,12 @@ class Worker(Process):
             **env,
         }
         log = workdir / f"worker-{app_id}-{uuid.uuid4().hex[:6]}.log"
-        super().__init__([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "warn"], log, env=environment, cwd=ROOT)
+        super().__init__(
+            [sys.executable, "-m", "streams.cli", "worker", "--loglevel", os.environ.get("YUJING_TEST_WORKER_LOGLEVEL", "warn")],
+            log,
+            env=environment,
+            cwd=ROOT,
+        )
 
     def start(self) -> None:
         super().start()
