@@ -123,7 +123,7 @@ def backtest(sim: Simulation, lateness: float = 300.0) -> list[Alert]:
 def clickhouse_rows(client: Any, database: str) -> list[tuple[str, str]]:
     try:
         return sorted(client.execute(f"SELECT alert_id, status FROM {database}.alerts FINAL"))
-    except Exception as exc:  # noqa: BLE001 (table not created yet)
+    except Exception as exc:
         if "doesn't exist" in str(exc) or "UNKNOWN_TABLE" in str(exc) or "Unknown" in str(exc):
             return []
         raise

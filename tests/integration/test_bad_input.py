@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from streams.simulator import SimConfig, simulate
-from yujing.events import event_kind
 from tests.integration.harness import Worker, create_topics, publish, sim_records
 from tests.integration.servers import TansuBroker, wait_for
+from yujing.events import event_kind
 
 pytestmark = pytest.mark.integration
 PREFIX = "bad-"
