@@ -1,0 +1,65 @@
+"""The ``yujing`` command as a user runs it."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from streams.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def yujing(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def test_demo_shows_an_sla_breach_and_a_redline_alert(tmp_path: Path) -> None:
+    alerts = tmp_path / "alerts.jsonl"
+    done = yujing("demo", "--seconds", "4", "--port", "0", "--alerts", str(alerts), "--dead-letters", str(tmp_path / "dl.jsonl"))
+    assert done.returncode == 0, done.stderr
+    assert "metrics were served at http://127.0.0.1:" in done.stdout
+    records = [json.loads(line) for line in alerts.read_text(encoding="utf-8").splitlines()]
+    firing = {r["rule_id"] for r in records if r["status"] == "firing"}
+    assert {"install-sla", "redline-complaint"} <= firing
+    assert "install-sla" in done.stdout and "redline-complaint" in done.stdout
+
+
+def test_simulate_then_run_a_gzip_file_with_bad_lines(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    assert (
+        main(["simulate", "--customers", "300", "--history-days", "1", "--out", str(events), "--truth", str(tmp_path / "truth.json")]) == 0
+    )
+    lines = events.read_bytes().splitlines()
+    packed = tmp_path / "events.jsonl.gz"
+    with gzip.open(packed, "wb") as fh:
+        fh.write(b"\n".join([*lines[:10], b"{broken", b'{"event_type": "order.unknown"}', *lines[10:]]) + b"\n")
+    out, dead = tmp_path / "alerts.jsonl", tmp_path / "dead.jsonl"
+    assert main(["run", "--events", str(packed), "--alerts", str(out), "--dead-letters", str(dead)]) == 0
+    letters = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert [(d["category"], d["original"]) for d in letters] == [
+        ("invalid_json", "{broken"),
+        ("unknown_event_type", '{"event_type": "order.unknown"}'),
+    ]
+    assert out.read_text().count("\n") > 0
+    assert json.loads((tmp_path / "truth.json").read_text())["incidents"]
+
+
+def test_run_explains_a_missing_file(tmp_path: Path, capsys) -> None:
+    assert main(["run", "--events", str(tmp_path / "nope.jsonl")]) == 2
+
+
+def test_rules_check_exit_codes(tmp_path: Path) -> None:
+    assert main(["rules", "check", str(ROOT / "rules" / "packs" / "default")]) == 0
+    (tmp_path / "bad.yaml").write_text("id: x\ntype: match\n")
+    done = yujing("rules", "check", str(tmp_path))
+    assert done.returncode == 1 and "bad.yaml:" in done.stdout
+
+
+def test_bad_rules_stop_the_worker_before_it_starts(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("id: x\ntype: nope\n")
+    done = yujing("worker", "--rules", str(tmp_path), timeout=60)
+    assert done.returncode == 2 and "nothing started" in done.stderr
