@@ -40,7 +40,8 @@ class KafkaConfig:
     topic_complaints: str = "complaints"
     partitions: int = 8
     dlq_suffix: str = ".dlq"
-    store: str = "memory://"
+    store: str = "memory://"  # rocksdb:// (with rocksdict) in production
+    data_dir: str = ""  # where a rocksdb store keeps its files (default: ./<app_id>-data)
     session_timeout: float = 6.0
     batch_max: int = 1000
     batch_wait: float = 0.1

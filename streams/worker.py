@@ -67,6 +67,7 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
         kc.app_id,
         broker=f"kafka://{kc.bootstrap}",
         store=kc.store,
+        datadir=kc.data_dir or f"{kc.app_id}-data",
         topic_partitions=kc.partitions,
         topic_replication_factor=1,
         broker_session_timeout=kc.session_timeout,
