@@ -3,13 +3,14 @@
 All namespaces share one table (``<app>-state``); a key is
 ``namespace \\x1f key`` and a value is msgpack bytes. Writes of a batch are
 collected and flushed once (:meth:`FaustBackend.flush`): one changelog
-message per key changed in the batch, sent to the changelog partition of
-the input partition that owns the key. Because the partition is explicit,
+message per key changed in the batch, sent (:meth:`FaustBackend.send_changelog`)
+to the changelog partition of the input partition that owns the key. Because the partition is explicit,
 timers fired by idle advance (outside any stream event) can write state too.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
@@ -63,6 +64,7 @@ class FaustBackend:
         self.partition = 0
         self.dirty: dict[bytes, tuple[int, Any, StateCodec[Any]]] = {}
         self.namespaces: dict[str, FaustState[Any]] = {}
+        self.outbox: list[tuple[int, bytes, bytes | None]] = []
 
     def namespace(self, name: str, value_type: type[V]) -> FaustState[V]:
         ns = self.namespaces.get(name)
@@ -129,12 +131,34 @@ class FaustBackend:
             else:
                 db.put(key, value)
                 store._key_index[key] = partition
-        self.table.send_changelog(partition, key, value)
+        self.outbox.append((partition, key, value))
 
     def flush(self) -> None:
-        """Write the batch's changes to the store and the changelog (one message per changed key)."""
+        """Apply the batch's changes to the local store and queue one changelog message per changed key.
+
+        The runner sends the queue with :meth:`send_changelog` before it acknowledges the batch.
+        """
         if not self.dirty:
             return
         dirty, self.dirty = self.dirty, {}
         for key, (partition, value, codec) in dirty.items():
             self._write(partition, key, None if value is _DELETED else codec.encode(value))
+
+    def take_outbox(self) -> list[tuple[int, bytes, bytes | None]]:
+        """The changelog messages queued since the last call (partition, key, value or ``None`` to delete)."""
+        outbox, self.outbox = self.outbox, []
+        return outbox
+
+    async def send_changelog(self, producer: Any) -> int:
+        """Send the queued changelog messages in one go and wait until the broker has them all.
+
+        Going straight to the producer (batched by its linger) avoids faust's table buffer,
+        which drains one message at a time once more than a hundred are pending.
+        """
+        outbox = self.take_outbox()
+        if not outbox:
+            return 0
+        topic = self.table.changelog_topic.get_topic_name()
+        pending = [await producer.send(topic, key, value, partition, None, None) for partition, key, value in outbox]
+        await asyncio.gather(*pending)
+        return len(outbox)

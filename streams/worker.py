@@ -104,6 +104,7 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
         for letter in dead:
             await dlq_topics[letter.topic].send(key=letter.key, value=letter.value, headers=_headers(letter))
         pipeline.commit()
+        await backend.send_changelog(app.producer)
 
     @app.agent(source)
     async def process(stream: Any) -> None:

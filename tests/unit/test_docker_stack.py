@@ -1,0 +1,69 @@
+"""The production stack cannot run here (no Docker engine); check it as data."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import yaml
+
+from streams.config import Config, load_config
+
+DOCKER = Path(__file__).resolve().parents[2] / "docker"
+
+
+def compose() -> dict:
+    return yaml.safe_load((DOCKER / "compose.yaml").read_text())
+
+
+def test_compose_parses_with_the_expected_services() -> None:
+    services = compose()["services"]
+    assert {"kafka", "kafka-init", "clickhouse", "worker", "simulator", "prometheus", "alertmanager", "grafana"} <= set(services)
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, no ZooKeeper
+    assert "zookeeper" not in services
+
+
+def test_every_referenced_file_exists() -> None:
+    for name, service in compose()["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (DOCKER / source).exists(), f"{name}: {source}"
+        build = service.get("build")
+        if build:
+            context = (DOCKER / build["context"]).resolve()
+            assert (context / build["dockerfile"]).exists()
+            for line in (context / build["dockerfile"]).read_text().splitlines():
+                if line.startswith("COPY "):
+                    for src in line.split()[1:-1]:
+                        assert (context / src).exists(), src
+    provisioning = yaml.safe_load((DOCKER / "grafana/provisioning/dashboards/dashboards.yaml").read_text())
+    assert provisioning["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    for dashboard in (DOCKER / "grafana/dashboards").glob("*.json"):
+        assert json.loads(dashboard.read_text())["panels"]
+
+
+def test_worker_environment_is_real_configuration() -> None:
+    env = compose()["services"]["worker"]["environment"]
+    defaults = Config()
+    known = {
+        f"YUJING_{s.name}_{f.name}".upper() for s in dataclasses.fields(defaults) for f in dataclasses.fields(getattr(defaults, s.name))
+    }
+    assert set(env) <= known, set(env) - known
+    config = load_config(None, environ={k: str(v) for k, v in env.items()})
+    assert config.kafka.bootstrap == "kafka:9092"
+    kafka_listeners = compose()["services"]["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert kafka_listeners.endswith(config.kafka.bootstrap)
+    init = compose()["services"]["kafka-init"]["environment"]
+    assert int(init["PARTITIONS"]) == config.kafka.partitions  # topics co-partitioned as the worker expects
+    script = (DOCKER / "kafka/create-topics.sh").read_text()
+    for topic in (*config.kafka.topics(), *(t + config.kafka.dlq_suffix for t in config.kafka.topics())):
+        assert topic in script
+
+
+def test_prometheus_scrapes_the_worker_metrics_port() -> None:
+    env = compose()["services"]["worker"]["environment"]
+    prom = yaml.safe_load((DOCKER / "prometheus/prometheus.yml").read_text())
+    sd = prom["scrape_configs"][0]["dns_sd_configs"][0]
+    assert sd["names"] == ["worker"] and sd["port"] == int(env["YUJING_METRICS_PORT"])
