@@ -106,6 +106,11 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
         pipeline.commit()
         await backend.send_changelog(app.producer)
 
+    async def handle(records: list[Record]) -> None:
+        async with lock:
+            alerts, dead = pipeline.process(records)
+            await finish(alerts, dead)
+
     @app.agent(source)
     async def process(stream: Any) -> None:
         try:
@@ -114,9 +119,14 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
                 records = [
                     Record(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value, now) for e in events
                 ]
-                async with lock:
-                    alerts, dead = pipeline.process(records)
-                    await finish(alerts, dead)
+                # faust acks the batch when this body ends, even when the agent is cancelled
+                # (shutdown): so the batch runs to its end (sinks written, changelog sent) first.
+                batch = asyncio.ensure_future(handle(records))
+                try:
+                    await asyncio.shield(batch)
+                except asyncio.CancelledError:
+                    await batch
+                    raise
         except Exception:
             log.exception("the processing agent failed")
             raise

@@ -200,7 +200,8 @@ class Engine:
 
     def commit(self) -> None:
         """Persist clocks and flush state writes; call after the batch's alerts are in the sinks."""
-        self.watermarks.save()
+        self.watermarks.save(self.backend.use_partition)
+        self.partition = -1  # the backend's partition moved; set it again before the next write
         self.backend.flush()
 
     def recover(self) -> int:

@@ -22,6 +22,7 @@ nothing is extrapolated.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import msgspec
 
@@ -115,11 +116,12 @@ class Watermarks:
     def partitions(self) -> list[int]:
         return sorted(self.max_ts)
 
-    def save(self) -> None:
-        """Persist each partition's clock (called once per batch)."""
+    def save(self, use_partition: Callable[[int], None]) -> None:
+        """Persist each partition's clock (once per batch), each in its own partition's state."""
         if self.store is None:
             return
         for partition, maxes in self.max_ts.items():
+            use_partition(partition)
             self.store.set(str(partition), PartitionClock(dict(maxes), self.floor.get(partition, NEVER)))
 
     def restore(self, wall: float) -> None:

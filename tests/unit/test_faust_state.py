@@ -56,3 +56,18 @@ def test_state_survives_a_new_backend_over_the_same_store() -> None:
     again = FaustBackend(table)
     assert again.namespace("ns", int).get("k") == 7
     assert list(again.namespace("ns", int).items()) == [("k", 7)]
+
+
+def test_each_partition_clock_is_written_to_its_own_partition() -> None:
+    from streams.engine import Engine, EngineConfig
+    from tests.helpers import order, to_event
+
+    table = StandInTable()
+    backend = FaustBackend(table)
+    sent = Flushed(backend)
+    engine = Engine([], backend, EngineConfig(idle_after=None))
+    engine.process([(2, to_event(order("created", 0))), (6, to_event(order("created", 1, order_id="b")))])
+    engine.commit()
+    sent.messages.extend(backend.take_outbox())
+    clocks = {key: partition for partition, key, _ in sent.messages if key.startswith(b"~watermarks")}
+    assert clocks == {b"~watermarks\x1f2": 2, b"~watermarks\x1f6": 6}
