@@ -20,12 +20,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from sinks.base import RetryingSink
-from yujing.alerts import Alert
+from yujing.alerts import STATUS_RANK, Alert
 
 __all__ = ["ClickHouseSink", "alerts_ddl", "server_version"]
 
 
-_RANK = {"firing": 1, "resolved": 2}
 COLUMNS = (
     "alert_id",
     "source",
@@ -100,7 +99,7 @@ def alert_row(alert: Alert) -> tuple[Any, ...]:
         [alert.labels[k] for k in keys],
         alert.summary,
         json.dumps(alert.evidence, ensure_ascii=False, sort_keys=True),
-        _RANK[alert.status] * 10**13 + detected_ms,
+        STATUS_RANK[alert.status] * 10**13 + detected_ms,
     )
 
 

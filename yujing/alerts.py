@@ -15,6 +15,8 @@ Severity = Literal["critical", "major", "minor", "info"]
 Status = Literal["firing", "resolved"]
 SEVERITIES: tuple[str, ...] = Severity.__args__  # type: ignore[attr-defined]
 SOURCES: tuple[str, ...] = Source.__args__  # type: ignore[attr-defined]
+#: A later status outranks an earlier one (dedup, and the ClickHouse row version).
+STATUS_RANK: dict[str, int] = {"firing": 1, "resolved": 2}
 
 
 class Alert(msgspec.Struct, kw_only=True):

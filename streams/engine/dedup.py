@@ -8,12 +8,10 @@ so the state stays bounded.
 
 from __future__ import annotations
 
-from yujing.alerts import Alert
+from yujing.alerts import STATUS_RANK, Alert
 from yujing.protocols import KeyedState, RuleContext
 
 __all__ = ["Deduplicator"]
-
-_STATUS_RANK = {"firing": 1, "resolved": 2}
 
 
 class Deduplicator:
@@ -26,7 +24,7 @@ class Deduplicator:
         self.retention = retention
 
     def admit(self, alert: Alert, ctx: RuleContext) -> bool:
-        rank = _STATUS_RANK[alert.status]
+        rank = STATUS_RANK[alert.status]
         seen = self.store.get(alert.alert_id)
         if seen is not None and seen >= rank:
             return False
