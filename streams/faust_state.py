@@ -59,8 +59,9 @@ class FaustState(Generic[V]):
 class FaustBackend:
     """A :class:`yujing.protocols.StateBackend` over a faust Table with bytes keys and values."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, markers: tuple[str, ...] = ()) -> None:
         self.table = table
+        self.marker_prefixes = tuple((name + SEP).encode() for name in markers)
         self.partition = 0
         self.dirty: dict[bytes, tuple[int, Any, StateCodec[Any]]] = {}
         self.namespaces: dict[str, FaustState[Any]] = {}
@@ -150,15 +151,22 @@ class FaustBackend:
         return outbox
 
     async def send_changelog(self, producer: Any) -> int:
-        """Send the queued changelog messages in one go and wait until the broker has them all.
+        """Send the queued changelog messages and wait until the broker has them all.
 
         Going straight to the producer (batched by its linger) avoids faust's table buffer,
-        which drains one message at a time once more than a hundred are pending.
+        which drains one message at a time once more than a hundred are pending. The
+        ``markers`` namespaces (the engine's per-partition clocks) go in a second wave, after
+        the state they cover is acknowledged: each partition's log then ends with its clock
+        alone, which is also what lets recovery read to the end on a broker that reports the
+        end offset of the last record *batch* (the tansu test broker does).
         """
         outbox = self.take_outbox()
         if not outbox:
             return 0
         topic = self.table.changelog_topic.get_topic_name()
-        pending = [await producer.send(topic, key, value, partition, None, None) for partition, key, value in outbox]
-        await asyncio.gather(*pending)
+        markers = [m for m in outbox if m[1].startswith(self.marker_prefixes)] if self.marker_prefixes else []
+        state = [m for m in outbox if not m[1].startswith(self.marker_prefixes)] if markers else outbox
+        for wave in (state, markers):  # markers (the partitions' clocks) only once the state they cover is stored
+            pending = [await producer.send(topic, key, value, partition, None, None) for partition, key, value in wave]
+            await asyncio.gather(*pending)
         return len(outbox)

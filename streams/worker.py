@@ -22,6 +22,7 @@ import faust
 from streams.config import Config
 from streams.decode import DeadLetter, Decoder
 from streams.engine import Engine
+from streams.engine.engine import WATERMARK_NAMESPACE
 from streams.faust_state import FaustBackend
 from streams.metrics import PipelineMetrics
 from streams.pipeline import Pipeline, Record
@@ -86,7 +87,7 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
         for name in topic_kinds
     }
     table = app.Table("state", key_type=bytes, value_type=bytes, partitions=kc.partitions)
-    backend = FaustBackend(table)
+    backend = FaustBackend(table, markers=(WATERMARK_NAMESPACE,))
     engine = Engine(rules, backend, config.engine.engine_config(idle=True), observer=metrics)
     pipeline = Pipeline(engine, Decoder(topic_kinds), sinks, metrics)
     lock = asyncio.Lock()

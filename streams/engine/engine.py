@@ -35,7 +35,10 @@ from yujing.alerts import Alert
 from yujing.events import BillEvent, ComplaintEvent, Event, OrderEvent
 from yujing.protocols import KeyedState, Rule, StateBackend
 
-__all__ = ["Engine", "EngineConfig", "EngineObserver"]
+__all__ = ["WATERMARK_NAMESPACE", "Engine", "EngineConfig", "EngineObserver"]
+
+#: Where partition clocks live in keyed state (a runner may treat them as commit markers).
+WATERMARK_NAMESPACE = "~watermarks"
 
 log = logging.getLogger(__name__)
 V = TypeVar("V")
@@ -100,7 +103,7 @@ class Engine:
         self.watermarks = Watermarks(
             self.config.allowed_lateness,
             self.config.idle_after,
-            backend.namespace("~watermarks", PartitionClock),
+            backend.namespace(WATERMARK_NAMESPACE, PartitionClock),
             self.config.streams,
         )
         self.timers = Timers(backend.namespace("~timers", TimerEntry))

@@ -71,3 +71,41 @@ def test_each_partition_clock_is_written_to_its_own_partition() -> None:
     sent.messages.extend(backend.take_outbox())
     clocks = {key: partition for partition, key, _ in sent.messages if key.startswith(b"~watermarks")}
     assert clocks == {b"~watermarks\x1f2": 2, b"~watermarks\x1f6": 6}
+
+
+def test_clocks_are_sent_after_the_state_they_cover() -> None:
+    import asyncio
+
+    from streams.engine import Engine, EngineConfig
+    from streams.engine.engine import WATERMARK_NAMESPACE
+    from tests.helpers import SLA_RULE, order, rules_from, to_event
+
+    class Producer:
+        def __init__(self) -> None:
+            self.log: list[tuple[str, bytes]] = []
+
+        async def send(self, topic, key, value, partition, timestamp, headers):
+            self.log.append(("send", key))
+            fut = asyncio.get_running_loop().create_future()
+            fut.set_result(None)
+            self.log.append(("ack?", key))
+            return fut
+
+    class Table(StandInTable):
+        class changelog_topic:
+            @staticmethod
+            def get_topic_name() -> str:
+                return "state-changelog"
+
+    import tempfile
+    from pathlib import Path
+
+    rules = rules_from(Path(tempfile.mkdtemp()), SLA_RULE)
+    backend = FaustBackend(Table(), markers=(WATERMARK_NAMESPACE,))
+    engine = Engine(rules, backend, EngineConfig(idle_after=None))
+    engine.process([(1, to_event(order("created", 0)))])
+    engine.commit()
+    producer = Producer()
+    asyncio.run(backend.send_changelog(producer))
+    keys = [k for what, k in producer.log if what == "send"]
+    assert keys[-1] == b"~watermarks\x1f1" and all(not k.startswith(b"~watermarks") for k in keys[:-1])
