@@ -50,8 +50,8 @@ def test_worker_turns_published_events_into_clickhouse_rows_and_prometheus_count
         worker.stop()
 
 
-# Memory store only: faust's rocksdb recovery compares its persisted changelog offset with the
-# topic's highwater, which the tansu test broker reports one short (a known tansu limit).
+# Memory store, as in every test: the rocksdb store (production) is not yet verified on restart
+# (see the closing note of issue 2: its recovery index rebuild needs work).
 @pytest.mark.parametrize("store", ["memory://"])
 def test_restarted_worker_resumes_without_duplicate_or_missing_alerts(
     workdir: Path, broker: TansuBroker, clickhouse: ClickHouseServer, store: str
