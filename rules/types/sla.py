@@ -13,7 +13,8 @@
     deadline: {by: tier, values: {platinum: 24h, gold: 48h}, default: 72h}
     summary: "{region} 客户 {customer_id} 的装机单 {order_id} 已超过承诺时限 {deadline}"
 
-``deadline`` is a duration (``48h``), a map by an event field with a default
+``{deadline}`` in the summary is the deadline in the start event's own UTC
+offset (``2026-03-02 11:58``). ``deadline`` is a duration (``48h``), a map by an event field with a default
 (``{by: tier, values: {...}, default: 72h}``), or a timestamp field of the
 start event (``{field: promised_at, default: 72h}``).
 
@@ -28,6 +29,7 @@ until the watermark passes it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -173,7 +175,8 @@ class SlaRule(RuleHeader):
             return
         watch.start_ts, watch.deadline, watch.start_event = ts, deadline, event.event_id
         watch.labels = event_labels(event)
-        watch.summary = self.summary.render(event, {"deadline": format_rfc3339(deadline)})
+        local_deadline = dt.datetime.fromtimestamp(deadline, event.ts.tzinfo).strftime("%Y-%m-%d %H:%M")
+        watch.summary = self.summary.render(event, {"deadline": local_deadline})
         if watch.end_ts is not None:  # the end came first (out of order)
             ctx.cancel_timer(self.rule_id, key + _CLEANUP)
             self._settle(key, watch, watch.end_ts, watch.ended_by, ctx)
