@@ -124,8 +124,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     dead = DeadLetterFile(args.dead_letters)
     runner = LocalRunner(pipeline, dead)
-    _stats, view = run_demo(sim, runner, clock, seconds=args.seconds, console=console, metrics_url=url, dead_letters=dead)
+    _stats, view = run_demo(sim, runner, clock, seconds=args.seconds, console=console, metrics_url=url)
     pipeline.close()
+    dead.close()
     console.print(summary_table(view, sim, out))
     if url:
         console.print(f"metrics were served at {url}")

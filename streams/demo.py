@@ -21,7 +21,6 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from streams.dead_letters import DeadLetterFile
 from streams.local import LocalRunner, RunStats
 from streams.pipeline import Pipeline
 from streams.simulator import Simulation
@@ -95,7 +94,6 @@ def run_demo(
     seconds: float,
     console: Console,
     metrics_url: str | None,
-    dead_letters: DeadLetterFile | None = None,
 ) -> tuple[RunStats, _View]:
     """Replay history at full speed, then the day over ``seconds`` of real time."""
     pipeline: Pipeline = runner.pipeline

@@ -57,7 +57,7 @@ class PipelineMetrics:
         )
         self.event_latency_seconds = Histogram(
             "yujing_event_processing_latency_seconds",
-            "Wall time from an event's arrival in the runner to the end of its batch's processing.",
+            "Arrival of a batch's oldest event in the runner to the end of the batch's processing (one sample per batch).",
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=registry,
         )

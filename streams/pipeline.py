@@ -86,10 +86,9 @@ class Pipeline:
                 m.dead_letter(letter.topic, letter.category)
             done = time.perf_counter()
             m.batch_seconds.observe(done - started)
-            now = time.time()
-            for record in records:
-                if record.arrived:
-                    m.event_latency_seconds.observe(now - record.arrived)
+            arrived = records[0].arrived if records else 0.0  # the oldest record of the batch
+            if arrived:
+                m.event_latency_seconds.observe(time.time() - arrived)
         return alerts, dead
 
     def tick(self) -> list[Alert]:

@@ -14,6 +14,7 @@ what should be found:
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 import itertools
 import random
@@ -80,7 +81,7 @@ class Simulation:
     def truth(self) -> dict[str, Any]:
         return {
             "config": repr(self.config),
-            "incidents": [msgspec.structs.asdict(i) if hasattr(i, "__struct_fields__") else i.__dict__ for i in self.incidents],
+            "incidents": [dataclasses.asdict(i) for i in self.incidents],
         }
 
 
