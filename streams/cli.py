@@ -229,6 +229,13 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_rules_schema(args: argparse.Namespace) -> int:
+    from rules.schema_gen import write_schema
+
+    print(write_schema(Path(args.out)) if args.out else write_schema())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="yujing", description="预警 Yujing: real-time early warning on order, billing and complaint streams."
@@ -275,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = rsub.add_parser("check", help="validate every rule file in a directory (non-zero exit on any error)")
     p.add_argument("dir")
     p.set_defaults(func=cmd_rules_check)
+    p = rsub.add_parser("schema", help="write the JSON Schema of rule files (for YAML language servers)")
+    p.add_argument("--out", help="where (default: rules/schema/rule.schema.json)")
+    p.set_defaults(func=cmd_rules_schema)
     return parser
 
 
