@@ -1,5 +1,5 @@
 """Built-in rule types, one module each."""
 
-from rules.types import match, sla
+from rules.types import match, sequence, sla
 
-__all__ = ["match", "sla"]
+__all__ = ["match", "sequence", "sla"]

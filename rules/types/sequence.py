@@ -1,0 +1,162 @@
+"""``sequence``: an event A followed by an event B for the same key within a time span.
+
+.. code-block:: yaml
+
+    id: repeat-complaint
+    type: sequence
+    title: 七日内重复投诉
+    severity: critical
+    key: customer_id
+    first: {on: complaint.closed}
+    then: {on: complaint.opened}
+    within: 7d
+    summary: "客户 {customer_id} 在投诉关闭后 7 天内再次投诉：{text}"
+
+One alert per B event that has an A of the same key at most ``within``
+before it (``starts_at`` = B's time); the summary is filled from B. Events
+may arrive in any order within the allowed lateness: A's are kept until the
+watermark passes ``A + within``, B's until the watermark passes B. Both
+lists are bounded per key (``max_pending``, newest kept).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from rules.base import RuleHeader, RuleSpec, event_labels
+from rules.conditions import compile_condition
+from rules.errors import SpecError
+from rules.fields import field_or_error
+from rules.registry import register
+from rules.types.match import event_types
+from rules.types.sla import EventSelector
+from yujing.events import Event
+from yujing.protocols import RuleContext
+from yujing.timeutil import format_rfc3339, parse_duration
+
+__all__ = ["SequenceRule", "SequenceSpec", "SequenceState"]
+
+_SEP = "\x1e"
+
+
+class SequenceSpec(RuleSpec, tag="sequence", kw_only=True, forbid_unknown_fields=True):
+    """YAML of a ``sequence`` rule."""
+
+    key: str
+    first: EventSelector
+    then: EventSelector
+    within: str | int | float
+    max_pending: int = 16
+
+
+class Seen(msgspec.Struct, array_like=True):
+    """One remembered event: its time and id (and, for B's, what the alert needs)."""
+
+    ts: float
+    event_id: str
+    labels: dict[str, str] = {}
+    summary: str = ""
+
+
+class SequenceState(msgspec.Struct, array_like=True):
+    """A key's remembered A's and B's."""
+
+    firsts: list[Seen] = []
+    thens: list[Seen] = []
+
+
+class SequenceRule(RuleHeader):
+    """Fires when a ``then`` event follows a ``first`` event of the same key within ``within``."""
+
+    def __init__(self, spec: SequenceSpec, version: str) -> None:
+        super().__init__(spec, version)
+        self.get_key = field_or_error(spec.key, ("key",))
+        self.first_types = event_types(spec.first.on, ("first", "on"))
+        self.then_types = event_types(spec.then.on, ("then", "on"))
+        self.first_when = compile_condition(spec.first.where, ("first", "where"))
+        self.then_when = compile_condition(spec.then.where, ("then", "where"))
+        try:
+            self.within = parse_duration(spec.within)
+        except ValueError as exc:
+            raise SpecError(str(exc), ("within",), "durations look like 90s, 15m, 48h, 7d") from None
+        if self.within <= 0:
+            raise SpecError("`within` must be positive", ("within",))
+        if spec.max_pending < 1:
+            raise SpecError("`max_pending` must be at least 1", ("max_pending",))
+        self.max_pending = spec.max_pending
+        self.event_types = self.first_types | self.then_types
+        self.namespace = f"seq:{spec.id}"
+
+    def on_event(self, event: Event, ts: float, ctx: RuleContext) -> None:
+        is_first = event.event_type in self.first_types and self.first_when(event)
+        is_then = event.event_type in self.then_types and self.then_when(event)
+        if not (is_first or is_then):
+            return
+        key = self.get_key(event)
+        if key is None:
+            return
+        key = str(key)
+        store = ctx.state(self.namespace, SequenceState)
+        state = store.get(key) or SequenceState()
+        changed = False
+        if is_first and ts + self.within > ctx.watermark and all(s.event_id != event.event_id for s in state.firsts):
+            state.firsts = _bounded([*state.firsts, Seen(ts, event.event_id)], self.max_pending)
+            ctx.set_timer(self.rule_id, key + _SEP + "f" + _SEP + event.event_id, ts + self.within)
+            changed = True
+            for then in state.thens:
+                if then.event_id != event.event_id and ts <= then.ts <= ts + self.within:
+                    ctx.emit(self._alert(key, then, ts, event.event_id))
+        if is_then and ts >= ctx.watermark and all(s.event_id != event.event_id for s in state.thens):
+            seen = Seen(ts, event.event_id, event_labels(event), self.summary.render(event))
+            state.thens = _bounded([*state.thens, seen], self.max_pending)
+            ctx.set_timer(self.rule_id, key + _SEP + "t" + _SEP + event.event_id, ts)
+            changed = True
+        if is_then:
+            for first in state.firsts:
+                if first.event_id != event.event_id and first.ts <= ts <= first.ts + self.within:
+                    seen = Seen(ts, event.event_id, event_labels(event), self.summary.render(event))
+                    ctx.emit(self._alert(key, seen, first.ts, first.event_id))
+                    break
+        if changed:
+            store.set(key, state)
+
+    def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
+        base, kind, event_id = key.split(_SEP)
+        store = ctx.state(self.namespace, SequenceState)
+        state = store.get(base)
+        if state is None:
+            return
+        if kind == "f":
+            state.firsts = [s for s in state.firsts if s.event_id != event_id]
+        else:
+            state.thens = [s for s in state.thens if s.event_id != event_id]
+        if state.firsts or state.thens:
+            store.set(base, state)
+        else:
+            store.delete(base)
+
+    def _alert(self, key: str, then: Seen, first_ts: float, first_id: str) -> Any:
+        return self.alert(
+            parts=(key, then.event_id),
+            status="firing",
+            starts_at=then.ts,
+            labels=then.labels,
+            summary=then.summary,
+            evidence={
+                "event_ids": [first_id, then.event_id],
+                "key": key,
+                "first_at": format_rfc3339(first_ts),
+                "then_at": format_rfc3339(then.ts),
+                "gap_seconds": round(then.ts - first_ts, 3),
+            },
+        )
+
+
+def _bounded(items: list[Seen], limit: int) -> list[Seen]:
+    """The ``limit`` newest entries, oldest first."""
+    return sorted(items, key=lambda s: (s.ts, s.event_id))[-limit:]
+
+
+register("sequence", SequenceSpec, SequenceRule)

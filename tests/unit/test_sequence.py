@@ -1,0 +1,118 @@
+"""The ``sequence`` rule type: A then B for one key within a span, in any arrival order."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.engine import DictBackend, Engine, EngineConfig
+from tests.helpers import complaint, keys, order, rules_from, run
+from tests.unit.test_engine import _shuffle_within
+
+FIRST_WEEK = """
+    id: first-week-complaint
+    type: sequence
+    title: 装机后首周投诉
+    severity: major
+    key: customer_id
+    first: {on: order.completed}
+    then: {on: complaint.opened}
+    within: 7d
+    summary: "客户 {customer_id} 装机后一周内投诉：{text}"
+"""
+
+REPEAT = """
+    id: repeat-complaint
+    type: sequence
+    title: 重复投诉
+    severity: critical
+    key: customer_id
+    first: {on: [complaint.closed, complaint.opened]}
+    then: {on: complaint.opened}
+    within: 60m
+    summary: "客户 {customer_id} 重复投诉"
+"""
+
+DAY = 24 * 60
+
+
+def test_then_within_span_fires_once_per_then(tmp_path: Path) -> None:
+    rules = rules_from(tmp_path, FIRST_WEEK)
+    out = run(
+        rules,
+        [
+            order("completed", 0),
+            complaint("opened", 3 * DAY),
+            complaint("opened", 8 * DAY, complaint_id="late"),
+            order("completed", 9 * DAY, order_id="o2", customer="c-2"),
+        ],
+    )
+    assert [(a.rule_id, a.labels["complaint_id"], a.evidence["event_ids"][0]) for a in out] == [
+        ("first-week-complaint", "cp-1", "completed-ord-1-0")
+    ]
+    assert out[0].summary == "客户 c-1 装机后一周内投诉：宽带断网了" and out[0].evidence["gap_seconds"] == 3 * 86400
+
+
+def test_other_keys_and_outside_the_span_do_not_fire(tmp_path: Path) -> None:
+    rules = rules_from(tmp_path, FIRST_WEEK)
+    assert (
+        run(
+            rules,
+            [
+                order("completed", 0),
+                complaint("opened", 10, customer="c-9"),
+                complaint("opened", 8 * DAY, complaint_id="x"),
+                complaint("opened", -5, complaint_id="before"),
+            ],
+        )
+        == []
+    )
+
+
+def test_an_event_never_pairs_with_itself(tmp_path: Path) -> None:
+    rules = rules_from(tmp_path, REPEAT)
+    assert run(rules, [complaint("opened", 0), complaint("closed", 500, complaint_id="z", customer="c-3")]) == []
+    out = run(rules, [complaint("opened", 0), complaint("opened", 30, complaint_id="cp-2"), complaint("closed", 500, complaint_id="z")])
+    assert [a.labels["complaint_id"] for a in out] == ["cp-2"]
+
+
+def test_b_before_a_within_lateness_still_pairs(tmp_path: Path) -> None:
+    rules = rules_from(tmp_path, REPEAT)
+    out = run(rules, [complaint("opened", 20, complaint_id="b"), complaint("closed", 18, complaint_id="a")], lateness=600)
+    assert [a.labels["complaint_id"] for a in out] == ["b"]
+
+
+def test_state_is_released_after_the_span(tmp_path: Path) -> None:
+    rules = rules_from(tmp_path, REPEAT)
+    backend = DictBackend()
+    engine = Engine(rules, backend, EngineConfig(allowed_lateness=60, idle_after=None, streams=("complaints",)))
+    run(rules, [complaint("closed", 0), complaint("closed", 500, customer="c-2", complaint_id="k")], engine=engine, close=False)
+    assert "c-1" not in backend.namespaces["seq:repeat-complaint"].data
+
+
+def _events(seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    events = []
+    for i in range(25):
+        customer = f"c{rng.randrange(4)}"
+        t = rng.uniform(0, 600)
+        kind = rng.choice(["opened", "opened", "closed"])
+        events.append(complaint(kind, t, complaint_id=f"k{i}", customer=customer))
+    events.sort(key=lambda e: e["ts"])
+    return events
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), shuffle_seed=st.integers(0, 10_000), batch=st.integers(1, 6))
+def test_shuffling_within_lateness_and_replaying_give_the_same_alerts(tmp_path_factory, seed: int, shuffle_seed: int, batch: int) -> None:
+    rules = rules_from(tmp_path_factory.mktemp("r"), REPEAT)
+    events = _events(seed)
+    ordered = run(rules, events, lateness=300)
+    shuffled = run(rules, _shuffle_within(events, random.Random(shuffle_seed), 5), lateness=300, batch=batch)
+    assert keys(shuffled) == keys(ordered)
+    engine = Engine(rules, DictBackend(), EngineConfig(allowed_lateness=300, idle_after=None))
+    run(rules, events, engine=engine, close=False)
+    assert run(rules, events, engine=engine, close=False) == []
