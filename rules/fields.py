@@ -8,7 +8,7 @@ from typing import Any
 from rules.errors import SpecError
 from yujing.events import EVENT_FIELDS
 
-__all__ = ["FieldError", "Getter", "compile_field", "field_or_error"]
+__all__ = ["FieldError", "Getter", "compile_field", "field_or_error", "key_getter"]
 
 Getter = Callable[[Any], Any]
 
@@ -51,3 +51,14 @@ def field_or_error(path: str, where: tuple[str | int, ...]) -> Getter:
         return compile_field(path)
     except FieldError as exc:
         raise SpecError(str(exc), where) from None
+
+
+def key_getter(path: str, where: tuple[str | int, ...]) -> Callable[[Any], str | None]:
+    """A getter for a rule's ``key`` field: the value as text, or ``None`` when the event lacks it."""
+    get = field_or_error(path, where)
+
+    def key_of(event: Any) -> str | None:
+        value = get(event)
+        return None if value is None else str(value)
+
+    return key_of

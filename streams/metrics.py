@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter as TallyCounter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -87,8 +87,13 @@ class PipelineMetrics:
     # -- runners ----------------------------------------------------------
     def events(self, outcomes: Iterable[tuple[str, str]]) -> None:
         """Count ``(topic, outcome)`` pairs (one increment per distinct pair)."""
-        for (topic, outcome), n in TallyCounter(outcomes).items():
-            self.events_total.labels(topic, outcome).inc(n)
+        self.event_counts(TallyCounter(outcomes))
+
+    def event_counts(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Add already tallied ``(topic, outcome) → n``."""
+        for (topic, outcome), n in counts.items():
+            if n:
+                self.events_total.labels(topic, outcome).inc(n)
 
     def dead_letter(self, topic: str, category: str) -> None:
         self.dead_letters_total.labels(topic, category).inc()

@@ -9,6 +9,7 @@ acknowledges its input.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -63,15 +64,12 @@ class Pipeline:
         decode = self.decoder.decode
         batch: list[tuple[int, Event]] = []
         dead: list[DeadLetter] = []
-        outcomes: list[tuple[str, str]] = []
         partitions = self.partitions
         for record in records:
             result = decode(record.topic, record.partition, record.offset, record.key, record.value)
             if isinstance(result, DeadLetter):
                 dead.append(result)
-                outcomes.append((record.topic, "dead_letter"))
                 continue
-            outcomes.append((record.topic, "accepted"))
             if partitions is not None:
                 batch.append((partition_for(result.customer_id, partitions), result))
             else:
@@ -81,9 +79,12 @@ class Pipeline:
         self.dead_count += len(dead)
         if self.metrics is not None:
             m = self.metrics
-            m.events(outcomes)
+            read = Counter(record.topic for record in records)
+            rejected = Counter(letter.topic for letter in dead)
             for letter in dead:
                 m.dead_letter(letter.topic, letter.category)
+            m.event_counts({(topic, "accepted"): n - rejected[topic] for topic, n in read.items()})
+            m.event_counts({(topic, "dead_letter"): n for topic, n in rejected.items()})
             done = time.perf_counter()
             m.batch_seconds.observe(done - started)
             arrived = records[0].arrived if records else 0.0  # the oldest record of the batch

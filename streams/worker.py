@@ -91,7 +91,6 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
     engine = Engine(rules, backend, config.engine.engine_config(idle=True), observer=metrics)
     pipeline = Pipeline(engine, Decoder(topic_kinds), sinks, metrics)
     lock = asyncio.Lock()
-    app.yujing_pipeline = pipeline  # type: ignore[attr-defined]
 
     @table.on_recover
     async def recovered() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from rules.base import RuleHeader, RuleSpec, event_labels
 from rules.conditions import compile_condition
 from rules.errors import check_event_types
-from rules.fields import field_or_error
+from rules.fields import key_getter
 from rules.registry import register
 from yujing.events import Event
 from yujing.protocols import RuleContext
@@ -48,7 +48,7 @@ class MatchRule(RuleHeader):
         super().__init__(spec, version)
         self.event_types = event_types(spec.on, ("on",))
         self.predicate = compile_condition(spec.where)
-        self.get_key = field_or_error(spec.key, ("key",))
+        self.get_key = key_getter(spec.key, ("key",))
 
     def on_event(self, event: Event, ts: float, ctx: RuleContext) -> None:
         if not self.predicate(event):

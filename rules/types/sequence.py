@@ -28,7 +28,7 @@ import msgspec
 from rules.base import RuleHeader, RuleSpec, event_labels
 from rules.conditions import compile_condition
 from rules.errors import SpecError
-from rules.fields import field_or_error
+from rules.fields import key_getter
 from rules.registry import register
 from rules.types.match import event_types
 from rules.types.sla import EventSelector
@@ -72,7 +72,7 @@ class SequenceRule(RuleHeader):
 
     def __init__(self, spec: SequenceSpec, version: str) -> None:
         super().__init__(spec, version)
-        self.get_key = field_or_error(spec.key, ("key",))
+        self.get_key = key_getter(spec.key, ("key",))
         self.first_types = event_types(spec.first.on, ("first", "on"))
         self.then_types = event_types(spec.then.on, ("then", "on"))
         self.first_when = compile_condition(spec.first.where, ("first", "where"))
@@ -97,7 +97,6 @@ class SequenceRule(RuleHeader):
         key = self.get_key(event)
         if key is None:
             return
-        key = str(key)
         store = ctx.state(self.namespace, SequenceState)
         state = store.get(key) or SequenceState()
         changed = False
@@ -108,15 +107,14 @@ class SequenceRule(RuleHeader):
             for then in state.thens:
                 if then.event_id != event.event_id and ts <= then.ts <= ts + self.within:
                     ctx.emit(self._alert(key, then, ts, event.event_id))
-        if is_then and ts >= ctx.watermark and all(s.event_id != event.event_id for s in state.thens):
-            seen = Seen(ts, event.event_id, event_labels(event), self.summary.render(event))
-            state.thens = _bounded([*state.thens, seen], self.max_pending)
-            ctx.set_timer(self.rule_id, key + _SEP + "t" + _SEP + event.event_id, ts)
-            changed = True
         if is_then:
+            seen = Seen(ts, event.event_id, event_labels(event), self.summary.render(event))
+            if ts >= ctx.watermark and all(s.event_id != event.event_id for s in state.thens):
+                state.thens = _bounded([*state.thens, seen], self.max_pending)
+                ctx.set_timer(self.rule_id, key + _SEP + "t" + _SEP + event.event_id, ts)
+                changed = True
             for first in state.firsts:
                 if first.event_id != event.event_id and first.ts <= ts <= first.ts + self.within:
-                    seen = Seen(ts, event.event_id, event_labels(event), self.summary.render(event))
                     ctx.emit(self._alert(key, seen, first.ts, first.event_id))
                     break
         if changed:

@@ -38,7 +38,7 @@ import msgspec
 from rules.base import RuleHeader, RuleSpec, event_labels
 from rules.conditions import compile_condition
 from rules.errors import SpecError
-from rules.fields import field_or_error
+from rules.fields import field_or_error, key_getter
 from rules.registry import register
 from rules.types.match import event_types
 from yujing.events import Event
@@ -134,7 +134,7 @@ class SlaRule(RuleHeader):
 
     def __init__(self, spec: SlaSpec, version: str) -> None:
         super().__init__(spec, version, variables=frozenset({"deadline"}))
-        self.get_key = field_or_error(spec.key, ("key",))
+        self.get_key = key_getter(spec.key, ("key",))
         self.start_types = event_types(spec.start.on, ("start", "on"))
         self.stop_types = event_types(spec.stop.on, ("stop", "on"))
         self.cancel_types = event_types(spec.cancel.on, ("cancel", "on")) if spec.cancel else frozenset()
@@ -163,7 +163,6 @@ class SlaRule(RuleHeader):
         key = self.get_key(event)
         if key is None:
             return
-        key = str(key)
         store = ctx.state(self.namespace, SlaWatch)
         watch = store.get(key) or SlaWatch()
         if watch.start_ts is not None or watch.settled:
@@ -188,7 +187,6 @@ class SlaRule(RuleHeader):
         key = self.get_key(event)
         if key is None:
             return
-        key = str(key)
         store = ctx.state(self.namespace, SlaWatch)
         watch = store.get(key)
         if watch is not None and watch.settled:
