@@ -15,6 +15,13 @@ except ``exists: false``.
         - {attrs.vip: true}
 
 Operators: ``eq ne lt le gt ge in not_in contains contains_any starts_with exists``.
+
+A condition can also be an expression (:mod:`rules.expr`), alone or as the
+``expr`` entry of a mapping::
+
+    where: "is_first_bill and amount > 1.2 * plan_fee"
+    where: {region: 台州, expr: "text matches '断(网|线)'"}
+
 No expression is ever evaluated as Python.
 """
 
@@ -24,11 +31,14 @@ from collections.abc import Callable
 from typing import Any
 
 from rules.errors import SpecError
+from rules.expr import Resolver, compile_expr
 from rules.fields import FieldError, compile_field
 
-__all__ = ["OPERATORS", "ConditionError", "Predicate", "compile_condition"]
+__all__ = ["OPERATORS", "Condition", "ConditionError", "Predicate", "compile_condition"]
 
 Predicate = Callable[[Any], bool]
+#: How a rule file writes a condition: an expression, or a mapping of field tests.
+Condition = dict[str, Any] | str
 
 
 class ConditionError(SpecError):
@@ -123,9 +133,9 @@ OPERATORS: dict[str, Callable[[Any], Callable[[Any], bool]]] = {
 }
 
 
-def _field_predicate(path: str, spec: Any, where: tuple[str | int, ...]) -> Predicate:
+def _field_predicate(path: str, spec: Any, where: tuple[str | int, ...], resolve: Resolver) -> Predicate:
     try:
-        get = compile_field(path)
+        get = resolve(path)
     except FieldError as exc:
         raise ConditionError(str(exc), where) from None
     ops = spec if isinstance(spec, dict) else {"eq": spec}
@@ -147,25 +157,40 @@ def _field_predicate(path: str, spec: Any, where: tuple[str | int, ...]) -> Pred
     return lambda e: all(t(v) for v in (get(e),) for t in all_tests)
 
 
-def compile_condition(cond: Any, where: tuple[str | int, ...] = ("where",)) -> Predicate:
-    """Compile a condition mapping into a predicate over events."""
+def _expression(text: Any, where: tuple[str | int, ...], resolve: Resolver) -> Predicate:
+    if not isinstance(text, str):
+        raise ConditionError("`expr` takes an expression in quotes", where)
+    value = compile_expr(text, where, resolve)
+    return lambda e: bool(value(e))
+
+
+def compile_condition(cond: Any, where: tuple[str | int, ...] = ("where",), resolve: Resolver = compile_field) -> Predicate:
+    """Compile a condition (mapping or expression) into a predicate over events.
+
+    ``resolve`` turns a field path into a getter; rules that remember earlier
+    events (``compare``) pass one that also knows their names.
+    """
     if cond is None:
         return lambda e: True
+    if isinstance(cond, str):
+        return _expression(cond, where, resolve)
     if not isinstance(cond, dict) or not cond:
-        raise ConditionError("a condition is a non-empty mapping of field: test", where)
+        raise ConditionError("a condition is an expression or a non-empty mapping of field: test", where)
     parts: list[Predicate] = []
     for key, value in cond.items():
         at = (*where, key)
         if key in ("all", "any"):
             if not isinstance(value, list) or not value:
                 raise ConditionError(f"`{key}` takes a non-empty list of conditions", at)
-            subs = tuple(compile_condition(c, (*at, i)) for i, c in enumerate(value))
+            subs = tuple(compile_condition(c, (*at, i), resolve) for i, c in enumerate(value))
             parts.append((lambda e, s=subs: all(p(e) for p in s)) if key == "all" else (lambda e, s=subs: any(p(e) for p in s)))
         elif key == "not":
-            sub = compile_condition(value, at)
+            sub = compile_condition(value, at, resolve)
             parts.append(lambda e, s=sub: not s(e))
+        elif key == "expr":
+            parts.append(_expression(value, at, resolve))
         else:
-            parts.append(_field_predicate(str(key), value, at))
+            parts.append(_field_predicate(str(key), value, at, resolve))
     if len(parts) == 1:
         return parts[0]
     all_parts = tuple(parts)

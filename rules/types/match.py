@@ -15,10 +15,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rules.base import RuleHeader, RuleSpec, event_labels
-from rules.conditions import compile_condition
+from rules.conditions import Condition, compile_condition
 from rules.errors import check_event_types
 from rules.fields import key_getter
 from rules.registry import register
@@ -32,7 +30,7 @@ class MatchSpec(RuleSpec, tag="match", kw_only=True, forbid_unknown_fields=True)
     """YAML of a ``match`` rule."""
 
     on: str | list[str]
-    where: dict[str, Any] | None = None
+    where: Condition | None = None
     key: str = "event_id"
 
 

@@ -36,7 +36,7 @@ from typing import Any
 import msgspec
 
 from rules.base import RuleHeader, RuleSpec, event_labels
-from rules.conditions import compile_condition
+from rules.conditions import Condition, compile_condition
 from rules.errors import SpecError
 from rules.fields import field_or_error, key_getter
 from rules.registry import register
@@ -56,7 +56,7 @@ class EventSelector(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Which events start, stop or cancel a watch."""
 
     on: str | list[str]
-    where: dict[str, Any] | None = None
+    where: Condition | None = None
 
 
 class SlaSpec(RuleSpec, tag="sla", kw_only=True, forbid_unknown_fields=True):
