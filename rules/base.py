@@ -56,14 +56,16 @@ class RuleHeader:
 
     source = "rule"
 
-    def __init__(self, spec: RuleSpec, version: str, variables: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, spec: RuleSpec, version: str, variables: frozenset[str] = frozenset(), fields: tuple[str, ...] | None = None
+    ) -> None:
         self.rule_id = spec.id
         self.version = version
         self.title = spec.title
         self.severity = spec.severity
         self.static_labels = dict(spec.labels)
         self.runbook = spec.runbook
-        self.summary = Template(spec.summary, variables)
+        self.summary = Template(spec.summary, variables, fields)
 
     def alert(
         self,

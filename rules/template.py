@@ -31,7 +31,8 @@ class Template:
     '订单 o-1 超时 2h'
     """
 
-    def __init__(self, text: str, variables: frozenset[str] | set[str] = frozenset()) -> None:
+    def __init__(self, text: str, variables: frozenset[str] | set[str] = frozenset(), fields: tuple[str, ...] | None = None) -> None:
+        """``fields`` (when given) are the only event fields the alert knows, e.g. a window rule's group fields."""
         self.text = text
         self.pieces: list[str | tuple[str, Callable[[Any], Any] | None]] = []
         pos = 0
@@ -40,6 +41,9 @@ class Template:
             name = m.group(1)
             if name in variables:
                 self.pieces.append((name, None))
+            elif fields is not None and name not in fields:
+                known = ", ".join([*fields, *sorted(variables)])
+                raise TemplateError(f"placeholder {{{name}}}: this rule's alerts know only {known}")
             else:
                 try:
                     self.pieces.append((name, compile_field(name)))

@@ -1,5 +1,5 @@
 """Built-in rule types, one module each."""
 
-from rules.types import match, sequence, sla
+from rules.types import flatline, match, sequence, sla, threshold
 
-__all__ = ["match", "sequence", "sla"]
+__all__ = ["flatline", "match", "sequence", "sla", "threshold"]

@@ -1,0 +1,169 @@
+"""``threshold``: the count (or distinct count) of matching events per group in a window reaches N.
+
+.. code-block:: yaml
+
+    id: third-complaint-24h
+    type: threshold
+    title: 24 小时内第三次投诉
+    severity: major
+    on: complaint.opened
+    group_by: customer_id
+    window: 24h            # sliding (t − 24h, t]; or mode: tumbling (calendar buckets)
+    count: 3               # fires when the count reaches 3
+    summary: "客户 {customer_id} 24 小时内已投诉 {count} 次"
+
+``distinct: order_id`` counts distinct values of a field instead of events.
+The alert fires at the event time the count reached N and resolves when it
+drops below N again (sliding) or when the bucket ends (tumbling); one alert
+per episode. Summaries know the ``group_by`` fields and the variables
+``count threshold window window_start``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rules.base import RuleHeader, RuleSpec
+from rules.conditions import Condition, compile_condition
+from rules.errors import SpecError
+from rules.fields import field_or_error
+from rules.registry import register
+from rules.types.match import event_types
+from rules.window import Hit, Transition, Window, WindowState, add_hit, group_key, next_point, sweep
+from yujing.events import Event
+from yujing.protocols import RuleContext
+from yujing.timeutil import format_rfc3339
+
+__all__ = ["ThresholdRule", "ThresholdSpec", "WindowRule"]
+
+VARIABLES = frozenset({"count", "threshold", "window", "window_start"})
+
+
+class ThresholdSpec(RuleSpec, tag="threshold", kw_only=True, forbid_unknown_fields=True):
+    """YAML of a ``threshold`` rule."""
+
+    on: str | list[str]
+    where: Condition | None = None
+    group_by: str | list[str]
+    window: str | int | float
+    mode: str = "sliding"
+    timezone: str = "+00:00"
+    count: int
+    distinct: str | None = None
+    max_hits: int = 10_000
+
+
+class WindowRule(RuleHeader):
+    """What the window rules share: selecting hits, keeping them per group, sweeping behind the watermark.
+
+    A subclass says when its condition holds (:meth:`holds`).
+    """
+
+    namespace_prefix = "win"
+
+    def __init__(self, spec: Any, version: str) -> None:
+        self.group = group_key(spec.group_by)
+        super().__init__(spec, version, VARIABLES, self.group.fields)
+        self.event_types = event_types(spec.on, ("on",))
+        self.when = compile_condition(spec.where)
+        self.window = Window.from_spec(spec.window, spec.mode, spec.timezone)
+        self.window_text = str(spec.window)
+        self.threshold = spec.count
+        if self.threshold < 1:
+            raise SpecError("`count` must be at least 1", ("count",))
+        distinct = getattr(spec, "distinct", None)
+        self.distinct = field_or_error(distinct, ("distinct",)) if distinct else None
+        self.max_hits = spec.max_hits
+        if self.max_hits < self.threshold:
+            raise SpecError("`max_hits` must be at least `count`", ("max_hits",))
+        self.namespace = f"{self.namespace_prefix}:{spec.id}"
+
+    def holds(self, count: int, at: float, state: WindowState) -> bool:
+        raise NotImplementedError
+
+    def on_event(self, event: Event, ts: float, ctx: RuleContext) -> None:
+        if not self.when(event):
+            return
+        group = self.group(event)
+        if group is None:
+            return
+        key, labels = group
+        value = ""
+        if self.distinct is not None:
+            raw = self.distinct(event)
+            if raw is None:
+                return
+            value = str(raw)
+        store = ctx.state(self.namespace, WindowState)
+        state = store.get(key) or WindowState(labels=labels)
+        if not add_hit(state, Hit(ts, event.event_id, value), self.window):
+            return
+        if len(state.hits) > self.max_hits:
+            del state.hits[: len(state.hits) - self.max_hits]  # the oldest go; the count saturates
+        candidate = ts if ts > state.done_to else self.window.departure(ts)
+        if state.next_at is None or candidate < state.next_at:
+            state.next_at = candidate
+            ctx.set_timer(self.rule_id, key, candidate)
+        store.set(key, state)
+
+    def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
+        store = ctx.state(self.namespace, WindowState)
+        state = store.get(key)
+        if state is None or state.next_at != fire_at:
+            return
+        until = max(fire_at, ctx.watermark)
+        distinct = self.distinct is not None
+        for change in sweep(state, self.window, until, lambda n, t: self.holds(n, t, state), distinct):
+            ctx.emit(self._alert(key, state, change))
+        state.next_at = next_point(state, self.window)
+        if state.next_at is not None:
+            ctx.set_timer(self.rule_id, key, state.next_at)
+        if state.next_at is None and state.active_since is None:
+            store.delete(key)
+        else:
+            store.set(key, state)
+
+    def _alert(self, key: str, state: WindowState, change: Transition) -> Any:
+        anchor = self.window.start_of(change.since) if self.window.kind == "tumbling" else change.since
+        variables = {
+            "count": change.count,
+            "threshold": self.threshold,
+            "window": self.window_text,
+            "window_start": format_rfc3339(change.window_start),
+        }
+        return self.alert(
+            parts=(key, repr(anchor)),
+            status="firing" if change.active else "resolved",
+            starts_at=change.since,
+            ends_at=None if change.active else change.at,
+            labels=state.labels,
+            summary=self.summary.render(_Fields(state.labels), variables),
+            evidence={
+                "event_ids": list(change.event_ids),
+                "key": key,
+                "count": change.count,
+                "threshold": self.threshold,
+                "window_seconds": self.window.size,
+                "window_kind": self.window.kind,
+                "window_start": format_rfc3339(change.window_start),
+            },
+        )
+
+
+class _Fields:
+    """Group labels as attributes, for summary templates."""
+
+    def __init__(self, labels: dict[str, str]) -> None:
+        self.__dict__.update(labels)
+
+
+class ThresholdRule(WindowRule):
+    """Fires while the window's count is at least ``count``."""
+
+    namespace_prefix = "thr"
+
+    def holds(self, count: int, at: float, state: WindowState) -> bool:
+        return count >= self.threshold
+
+
+register("threshold", ThresholdSpec, ThresholdRule)

@@ -1,0 +1,219 @@
+"""Counting events of a group over event-time windows, decided only behind the watermark.
+
+The window rules (``threshold``, ``flatline``) remember a group's matching
+events as *hits* and let the engine call them back when the watermark passes
+the next point where the count can change: an arrival (a hit's time) or a
+departure (a hit leaving the window). :func:`sweep` replays those points in
+time order, departures before arrivals at the same instant, and reports each
+instant the condition starts or stops holding. Because nothing is decided
+ahead of the watermark, the outcome is the same whatever order the events
+arrived in within the allowed lateness, and replaying them changes nothing
+(a hit is known by its event id).
+
+Windows are ``sliding`` (``(t − size, t]``) or ``tumbling`` (fixed buckets
+``[k·size, (k+1)·size)`` aligned to midnight at the rule's UTC offset).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgspec
+
+from rules.errors import SpecError
+from rules.fields import field_or_error
+from yujing.timeutil import parse_duration
+
+__all__ = ["GroupKey", "Hit", "Transition", "Window", "WindowState", "group_key", "sweep"]
+
+NEVER = -math.inf
+_SEP = "\x1f"
+
+
+class Hit(msgspec.Struct, array_like=True):
+    """One matching event as a window remembers it."""
+
+    ts: float
+    event_id: str
+    value: str = ""  # the distinct-counted field's value, or ""
+
+
+class WindowState(msgspec.Struct, array_like=True, omit_defaults=True):
+    """A group's hits and where its evaluation stands."""
+
+    hits: list[Hit] = []
+    done_to: float = NEVER  # evaluated up to this event time
+    next_at: float | None = None  # the pending timer
+    active_since: float | None = None  # the condition holds since (an open alert)
+    first_ts: float | None = None  # earliest hit ever seen (flatline needs a full window of history)
+    labels: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class Window:
+    """A window's shape: size, sliding or tumbling, and for tumbling the UTC offset of its day."""
+
+    size: float
+    kind: Literal["sliding", "tumbling"] = "sliding"
+    utc_offset: float = 0.0
+
+    @classmethod
+    def from_spec(cls, size: Any, kind: str, timezone: str, where: tuple[str | int, ...] = ("window",)) -> Window:
+        try:
+            seconds = parse_duration(size)
+        except ValueError as exc:
+            raise SpecError(str(exc), where, "durations look like 90s, 15m, 48h, 7d") from None
+        if seconds <= 0:
+            raise SpecError("a window must be longer than zero", where)
+        if seconds > 366 * 86400:
+            raise SpecError("a window longer than a year cannot be kept in state", where, "use at most 366d")
+        if kind not in ("sliding", "tumbling"):
+            raise SpecError(f"unknown window kind `{kind}`", ("mode",), "use sliding or tumbling")
+        return cls(seconds, kind, parse_utc_offset(timezone))  # type: ignore[arg-type]
+
+    def start_of(self, ts: float) -> float:
+        """Start of the tumbling bucket holding ``ts``."""
+        shifted = ts + self.utc_offset
+        return shifted - (shifted % self.size) - self.utc_offset
+
+    def departure(self, ts: float) -> float:
+        """When a hit at ``ts`` stops counting."""
+        return ts + self.size if self.kind == "sliding" else self.start_of(ts) + self.size
+
+
+def parse_utc_offset(text: str) -> float:
+    """Seconds east of UTC in ``+08:00`` / ``-05:30`` / ``Z``."""
+    if text in ("Z", "UTC", "+00:00", ""):
+        return 0.0
+    sign = {"+": 1, "-": -1}.get(text[:1])
+    hours, _, minutes = text[1:].partition(":")
+    if sign is None or not hours.isdigit() or (minutes and not minutes.isdigit()):
+        raise SpecError(f"not a UTC offset: {text!r}", ("timezone",), "write it like +08:00")
+    return sign * (int(hours) * 3600 + int(minutes or 0) * 60)
+
+
+@dataclass(frozen=True)
+class GroupKey:
+    """Turns an event into its group's key and labels (``None`` when a group field is missing)."""
+
+    fields: tuple[str, ...]
+    getters: tuple[Callable[[Any], Any], ...]
+
+    def __call__(self, event: Any) -> tuple[str, dict[str, str]] | None:
+        values = []
+        for get in self.getters:
+            value = get(event)
+            if value is None:
+                return None
+            values.append(str(value))
+        return _SEP.join(values), dict(zip(self.fields, values, strict=True))
+
+
+def group_key(group_by: str | list[str], where: tuple[str | int, ...] = ("group_by",)) -> GroupKey:
+    fields = (group_by,) if isinstance(group_by, str) else tuple(group_by)
+    if not fields:
+        raise SpecError("`group_by` needs at least one field", where)
+    return GroupKey(fields, tuple(field_or_error(f, (*where, i)) for i, f in enumerate(fields)))
+
+
+def add_hit(state: WindowState, hit: Hit, window: Window) -> bool:
+    """Remember ``hit`` unless it is known already or has left every window still to be evaluated."""
+    if window.departure(hit.ts) <= state.done_to:
+        return False
+    hits = state.hits
+    if any(h.event_id == hit.event_id for h in hits):
+        return False  # a redelivery or a replay
+    hits.insert(bisect.bisect_left(hits, (hit.ts, hit.event_id), key=lambda h: (h.ts, h.event_id)), hit)
+    if state.first_ts is None or hit.ts < state.first_ts:
+        state.first_ts = hit.ts
+    return True
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The condition started (``active``) or stopped holding at ``at``, with the count then."""
+
+    at: float
+    active: bool
+    since: float  # when the condition started holding (this instant, or earlier for a stop)
+    count: int
+    window_start: float
+    event_ids: tuple[str, ...]
+
+
+def _count(live: Counter[str], distinct: bool) -> int:
+    return len(live) if distinct else sum(live.values())
+
+
+def sweep(
+    state: WindowState,
+    window: Window,
+    until: float,
+    holds: Callable[[int, float], bool],
+    distinct: bool = False,
+) -> Iterator[Transition]:
+    """Replay arrivals and departures in ``(state.done_to, until]``; yield each change of ``holds(count, t)``.
+
+    ``state.active_since`` says whether the condition held before; it is updated,
+    as is ``done_to``, and hits that can no longer count are dropped.
+    """
+    start = state.done_to
+    live: Counter[str] = Counter()
+    members: dict[str, Hit] = {}
+    points: list[tuple[float, int, int]] = []
+    for i, hit in enumerate(state.hits):
+        leaves = window.departure(hit.ts)
+        if hit.ts <= start < leaves:
+            live[hit.value or hit.event_id] += 1
+            members[hit.event_id] = hit
+        if start < hit.ts <= until:
+            points.append((hit.ts, 1, i))
+        if start < leaves <= until:
+            points.append((leaves, 0, i))
+    points.sort()
+    active = state.active_since is not None
+    j = 0
+    while j < len(points):
+        t = points[j][0]
+        while j < len(points) and points[j][0] == t:
+            _, kind, i = points[j]
+            hit = state.hits[i]
+            tag = hit.value or hit.event_id
+            if kind == 1:
+                live[tag] += 1
+                members[hit.event_id] = hit
+            else:
+                live[tag] -= 1
+                if live[tag] <= 0:
+                    del live[tag]
+                members.pop(hit.event_id, None)
+            j += 1
+        count = _count(live, distinct)
+        now = holds(count, t)
+        if now != active:
+            active = now
+            since = t if now or state.active_since is None else state.active_since
+            state.active_since = t if now else None
+            window_start = window.start_of(t) if window.kind == "tumbling" else t - window.size
+            recent = sorted(members.values(), key=lambda h: (h.ts, h.event_id))[-20:]
+            yield Transition(t, now, since, count, window_start, tuple(h.event_id for h in recent))
+    state.done_to = max(start, until)
+    state.hits = [h for h in state.hits if window.departure(h.ts) > state.done_to]
+
+
+def next_point(state: WindowState, window: Window) -> float | None:
+    """The earliest arrival or departure after ``done_to`` (where a sweep could change something)."""
+    after = state.done_to
+    best = math.inf
+    for hit in state.hits:
+        if hit.ts > after:
+            best = min(best, hit.ts)
+        leaves = window.departure(hit.ts)
+        if leaves > after:
+            best = min(best, leaves)
+    return None if best == math.inf else best
