@@ -61,5 +61,14 @@ class Template:
                 continue
             name, get = piece
             value = variables.get(name) if get is None and variables else (get(source) if get else None)
-            out.append("" if value is None else str(value))
+            out.append(_text(value))
         return "".join(out)
+
+
+def _text(value: Any) -> str:
+    """How a value reads in a summary: nothing for null, ``129`` for ``129.0``."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)

@@ -1,0 +1,158 @@
+"""``change`` and ``new_value``: a field's value for a key changes, or a value never seen for it appears.
+
+.. code-block:: yaml
+
+    id: plan-changed
+    type: change
+    title: 套餐变更
+    severity: info
+    key: customer_id
+    on: order.created
+    field: plan_id
+    summary: "客户 {customer_id} 套餐由 {previous} 改为 {plan_id}"
+
+    id: new-channel
+    type: new_value
+    title: 新的投诉渠道
+    severity: minor
+    key: customer_id
+    on: complaint.opened
+    field: channel
+    summary: "客户 {customer_id} 首次经 {channel} 投诉（此前：{previous}）"
+
+The first value a key ever shows sets the baseline and does not fire.
+``new_value`` remembers up to ``max_values`` distinct values per key (the
+least recently seen are forgotten first). Events are handled in event-time
+order once the watermark passes them; an event older than the last one its
+key handled (a replay, or later than the allowed lateness) is ignored. A
+key's memory is dropped ``keep_for`` after its last event. Summaries know the variable ``previous``.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from rules.base import RuleHeader, RuleSpec, event_labels
+from rules.conditions import Condition, compile_condition
+from rules.errors import SpecError
+from rules.fields import field_or_error, key_getter
+from rules.ordered import OrderedBuffer
+from rules.registry import register
+from rules.types.match import event_types
+from yujing.events import Event
+from yujing.protocols import RuleContext
+from yujing.timeutil import format_rfc3339, parse_duration
+
+__all__ = ["ChangeRule", "ChangeSpec", "NewValueSpec", "ValueHistory"]
+
+_FORGET = "\x1eforget"
+
+
+class ChangeSpec(RuleSpec, tag="change", kw_only=True, forbid_unknown_fields=True):
+    """YAML of a ``change`` rule."""
+
+    key: str
+    on: str | list[str]
+    where: Condition | None = None
+    field: str
+    keep_for: str | int | float = "90d"
+
+
+class NewValueSpec(ChangeSpec, tag="new_value", kw_only=True, forbid_unknown_fields=True):
+    """YAML of a ``new_value`` rule."""
+
+    max_values: int = 32
+
+
+class ValueHistory(msgspec.Struct, array_like=True):
+    """A key's last value and (``new_value``) the values it has shown, least recently seen first."""
+
+    ts: float
+    last: str
+    seen: list[str] = []
+    last_event: str = ""
+
+
+class ChangeRule(RuleHeader):
+    """Fires when the field's value differs from the key's previous one (``new_value``: from all earlier ones)."""
+
+    def __init__(self, spec: ChangeSpec, version: str) -> None:
+        super().__init__(spec, version, frozenset({"previous"}))
+        self.get_key = key_getter(spec.key, ("key",))
+        self.event_types = event_types(spec.on, ("on",))
+        self.when = compile_condition(spec.where)
+        self.field = spec.field
+        self.get_value = field_or_error(spec.field, ("field",))
+        self.max_values = getattr(spec, "max_values", 0)
+        if isinstance(spec, NewValueSpec) and self.max_values < 1:
+            raise SpecError("`max_values` must be at least 1", ("max_values",))
+        try:
+            self.keep_for = parse_duration(spec.keep_for)
+        except ValueError as exc:
+            raise SpecError(str(exc), ("keep_for",)) from None
+        self.namespace = f"chg:{spec.id}"
+        self.buffer = OrderedBuffer(self.rule_id, f"chg-pending:{spec.id}")
+
+    def on_event(self, event: Event, ts: float, ctx: RuleContext) -> None:
+        if not self.when(event) or self.get_value(event) is None:
+            return
+        key = self.get_key(event)
+        if key is None:
+            return
+        if not self.buffer.add(key, event, ts, ctx):
+            self._handle(key, event, ts, ctx)
+
+    def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
+        store = ctx.state(self.namespace, ValueHistory)
+        if key.endswith(_FORGET):
+            base = key[: -len(_FORGET)]
+            history = store.get(base)
+            if history is not None and history.ts + self.keep_for <= fire_at:
+                store.delete(base)
+            return
+        base = self.buffer.key_of_timer(key)
+        if base is not None:
+            for event in self.buffer.release(base, ctx):
+                self._handle(base, event, event.ts.timestamp(), ctx)
+
+    def _handle(self, key: str, event: Event, ts: float, ctx: RuleContext) -> None:
+        value = str(self.get_value(event))
+        store = ctx.state(self.namespace, ValueHistory)
+        history = store.get(key)
+        if history is not None and (ts, event.event_id) <= (history.ts, history.last_event):
+            return  # behind what this key has handled: a replay, or too late to place in order
+        ctx.set_timer(self.rule_id, key + _FORGET, ts + self.keep_for)
+        if history is None:
+            store.set(key, ValueHistory(ts, value, [value] if self.max_values else [], event.event_id))
+            return
+        previous = history.last
+        if self.max_values:
+            fires = value not in history.seen
+            seen = [v for v in history.seen if v != value] + [value]
+            history.seen = seen[-self.max_values :]
+        else:
+            fires = value != previous
+        history.last, history.ts, history.last_event = value, ts, event.event_id
+        store.set(key, history)
+        if fires:
+            ctx.emit(
+                self.alert(
+                    parts=(key, event.event_id),
+                    status="firing",
+                    starts_at=ts,
+                    labels=event_labels(event),
+                    summary=self.summary.render(event, {"previous": previous}),
+                    evidence={
+                        "event_ids": [event.event_id],
+                        "key": key,
+                        "field": self.field,
+                        "previous": previous,
+                        "value": value,
+                        "at": format_rfc3339(ts),
+                    },
+                )
+            )
+
+
+register("change", ChangeSpec, ChangeRule)
+register("new_value", NewValueSpec, ChangeRule)

@@ -1,0 +1,157 @@
+"""Rule types that compare an event with earlier ones of its key: ``compare``, ``change``, ``new_value``."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rules.loader import load_rule_file
+from streams.engine import DictBackend, Engine, EngineConfig
+from tests.helpers import T0, bill, complaint, keys, order, rules_from, run
+from tests.unit.test_engine import _shuffle_within
+
+FIRST_BILL = """
+    id: first-bill-above-promise
+    type: compare
+    title: 首月账单超出承诺资费
+    severity: major
+    key: order_id
+    remember:
+      on: order.created
+      as: order
+      fields: [monthly_fee, plan_id]
+    check:
+      on: bill.issued
+      where: "is_first_bill and amount > 1.2 * order.monthly_fee"
+    once: true
+    summary: "客户 {customer_id} 首月账单 {amount} 元，承诺月费 {order.monthly_fee} 元"
+"""
+
+PLAN_CHANGE = """
+    id: plan-changed
+    type: change
+    title: 套餐变更
+    severity: info
+    key: customer_id
+    on: order.created
+    field: plan_id
+    summary: "客户 {customer_id} 套餐由 {previous} 改为 {plan_id}"
+"""
+
+NEW_CHANNEL = """
+    id: new-channel
+    type: new_value
+    title: 新渠道
+    severity: minor
+    key: customer_id
+    on: complaint.opened
+    field: channel
+    max_values: 2
+    summary: "客户 {customer_id} 首次经 {channel} 投诉（此前 {previous}）"
+"""
+
+
+def first_bill(minutes: float, amount: float, bill_id: str = "b-1", order_id: str = "ord-1", **extra: object) -> dict:
+    return bill(minutes, bill_id=bill_id, amount=amount, order_id=order_id, is_first_bill=True, **extra)
+
+
+def test_first_bill_above_the_promised_fee_fires_once(tmp_path: Path) -> None:
+    rules = rules_from(tmp_path, FIRST_BILL)
+    events = [
+        order("created", 0, monthly_fee=129, plan_id="BB-300M"),
+        first_bill(100, 219.5),
+        first_bill(200, 300, bill_id="b-2"),  # once: the first matching bill only
+        order("created", 0, order_id="ord-2", monthly_fee=200),
+        first_bill(100, 219.5, order_id="ord-2", bill_id="b-3"),  # within 1.2 × 200
+    ]
+    alerts = run(rules, events)
+    assert len(alerts) == 1
+    alert = alerts[0]
+    assert alert.summary == "客户 c-1 首月账单 219.5 元，承诺月费 129 元"
+    assert alert.evidence["remembered"] == {"monthly_fee": 129, "plan_id": "BB-300M"}
+    assert (alert.starts_at - T0).total_seconds() == 6000
+
+
+def test_a_bill_arriving_before_its_order_is_still_compared(tmp_path: Path) -> None:
+    rules = rules_from(tmp_path, FIRST_BILL)
+    # Arrival order: the bill first (3 minutes of upstream skew), event time: the order first.
+    events = [first_bill(3, 219.5), order("created", 0, monthly_fee=129)]
+    assert len(run(rules, events, lateness=300)) == 1
+
+
+def test_no_memory_no_alert_and_missing_fields_are_null(tmp_path: Path) -> None:
+    rules = rules_from(tmp_path, FIRST_BILL)
+    assert run(rules, [first_bill(100, 999)]) == []
+    assert run(rules, [order("created", 0), first_bill(100, 999)]) == []  # no monthly_fee: null, the test is false
+
+
+def test_change_fires_on_a_different_value_only(tmp_path: Path) -> None:
+    rules = rules_from(tmp_path, PLAN_CHANGE)
+    events = [
+        order("created", 0, order_id="o1", plan_id="A"),
+        order("created", 10, order_id="o2", plan_id="A"),
+        order("created", 20, order_id="o3", plan_id="B"),
+        order("created", 30, order_id="o4"),  # no plan: ignored
+    ]
+    alerts = run(rules, events)
+    assert [a.summary for a in alerts] == ["客户 c-1 套餐由 A 改为 B"]
+
+
+def test_new_value_fires_on_never_seen_values_and_forgets_the_least_recent(tmp_path: Path) -> None:
+    rules = rules_from(tmp_path, NEW_CHANNEL)
+    channels = ["APP", "APP", "微信", "APP", "营业厅", "微信"]  # 营业厅 pushes 微信 out (max_values 2)
+    events = [complaint("opened", i * 10, complaint_id=f"k{i}", channel=c) for i, c in enumerate(channels)]
+    alerts = run(rules, events)
+    assert [a.evidence["value"] for a in alerts] == ["微信", "营业厅", "微信"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "change", "message"),
+    [
+        (FIRST_BILL, ("1.2 * order.monthly_fee", "1.2 * order.fee"), "`order.fee` is not remembered"),
+        (FIRST_BILL, ("as: order", "as: amount"), "not an event field"),
+        (FIRST_BILL, ("fields: [monthly_fee, plan_id]", "fields: [monthly_fees]"), "unknown field `monthly_fees`"),
+        (FIRST_BILL, ("{order.monthly_fee} 元", "{order.plan} 元"), "placeholder {order.plan}"),
+        (PLAN_CHANGE, ("field: plan_id", "field: plan"), "unknown field `plan`"),
+        (NEW_CHANNEL, ("max_values: 2", "max_values: 0"), "at least 1"),
+    ],
+)
+def test_bad_memory_rules_are_located(tmp_path: Path, rule: str, change: tuple[str, str], message: str) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(rule.replace(*change).replace("\n    ", "\n").lstrip(), encoding="utf-8")
+    result = load_rule_file(path)
+    assert not result.rules and message in str(result.errors[0]), result.errors
+
+
+def _events(seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    events = []
+    for i in range(30):
+        t = rng.uniform(0, 600)
+        customer = f"c{rng.randrange(3)}"
+        kind = rng.randrange(3)
+        if kind == 0:
+            events.append(order("created", t, order_id=f"o{customer}", customer=customer, monthly_fee=100, plan_id=rng.choice("AB")))
+        elif kind == 1:
+            events.append(first_bill(t, rng.choice([100, 130]), bill_id=f"b{i}", order_id=f"o{customer}", customer=customer))
+        else:
+            events.append(complaint("opened", t, complaint_id=f"k{i}", customer=customer, channel=rng.choice(["APP", "微信", "营业厅"])))
+    events.sort(key=lambda e: e["ts"])
+    return events
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), shuffle_seed=st.integers(0, 10_000), batch=st.integers(1, 6))
+def test_shuffling_within_lateness_and_replaying_give_the_same_alerts(tmp_path_factory, seed: int, shuffle_seed: int, batch: int) -> None:
+    rules = rules_from(tmp_path_factory.mktemp("r"), FIRST_BILL.replace("once: true", "once: false"), PLAN_CHANGE, NEW_CHANNEL)
+    events = _events(seed)
+    ordered = run(rules, events, lateness=300)
+    shuffled = run(rules, _shuffle_within(events, random.Random(shuffle_seed), 5), lateness=300, batch=batch)
+    assert keys(shuffled) == keys(ordered)
+    engine = Engine(rules, DictBackend(), EngineConfig(allowed_lateness=300, idle_after=None))
+    run(rules, events, engine=engine, close=False)
+    assert run(rules, events, engine=engine, close=False) == []
