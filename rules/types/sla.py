@@ -41,6 +41,7 @@ from rules.errors import SpecError
 from rules.fields import field_or_error, key_getter
 from rules.registry import register
 from rules.types.match import event_types
+from yujing.alerts import Severity
 from yujing.events import Event
 from yujing.protocols import RuleContext
 from yujing.timeutil import format_rfc3339, parse_duration
@@ -50,6 +51,7 @@ __all__ = ["SlaRule", "SlaSpec", "SlaWatch"]
 #: A fired, unresolved breach is forgotten this long after its deadline.
 DEFAULT_MAX_OPEN = 30 * 86400.0
 _CLEANUP = "\x1eclean"
+_WARN = "\x1ewarn"
 
 
 class EventSelector(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -57,6 +59,13 @@ class EventSelector(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     on: str | list[str]
     where: Condition | None = None
+
+
+class SlaWarning(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A pre-breach warning: when ``at`` (a fraction) of the allowed time has passed with the watch open."""
+
+    at: float
+    severity: Severity
 
 
 class SlaSpec(RuleSpec, tag="sla", kw_only=True, forbid_unknown_fields=True):
@@ -68,6 +77,7 @@ class SlaSpec(RuleSpec, tag="sla", kw_only=True, forbid_unknown_fields=True):
     cancel: EventSelector | None = None
     deadline: str | int | float | dict[str, Any]
     max_open: str | None = None
+    warnings: list[SlaWarning] = msgspec.field(default_factory=list)
 
 
 class SlaWatch(msgspec.Struct, array_like=True, omit_defaults=True):
@@ -82,6 +92,7 @@ class SlaWatch(msgspec.Struct, array_like=True, omit_defaults=True):
     start_event: str = ""
     labels: dict[str, str] = {}
     summary: str = ""
+    warned: list[int] = []  # indexes of the warnings raised (and not yet resolved)
 
 
 def _compile_deadline(spec: Any) -> Callable[[Any, float], float | None]:
@@ -148,6 +159,10 @@ class SlaRule(RuleHeader):
             raise SpecError(str(exc), ("max_open",)) from None
         self.event_types = self.start_types | self.stop_types | self.cancel_types
         self.namespace = f"sla:{spec.id}"
+        self.warnings = list(spec.warnings)
+        for i, warning in enumerate(self.warnings):
+            if not 0 < warning.at < 1:
+                raise SpecError("a warning's `at` is a fraction of the allowed time, between 0 and 1", ("warnings", i, "at"))
 
     # -- events -----------------------------------------------------------
     def on_event(self, event: Event, ts: float, ctx: RuleContext) -> None:
@@ -182,6 +197,8 @@ class SlaRule(RuleHeader):
             return
         store.set(key, watch)
         ctx.set_timer(self.rule_id, key, deadline)
+        for i, warning in enumerate(self.warnings):
+            ctx.set_timer(self.rule_id, f"{key}{_WARN}{i}", ts + warning.at * (deadline - ts))
 
     def _end(self, event: Event, ts: float, ctx: RuleContext, how: str) -> None:
         key = self.get_key(event)
@@ -211,6 +228,8 @@ class SlaRule(RuleHeader):
         # Decided in event time only, never by arrival order: a watch that was still open
         # at its deadline breached, whether a stop or a cancel ended it afterwards.
         breached = watch.fired or end_ts > watch.deadline
+        if not watch.fired:  # a fired breach has resolved its warnings already
+            self._resolve_warnings(key, watch, min(end_ts, watch.deadline), ctx)
         if breached:
             if not watch.fired:
                 ctx.emit(self._alert(key, watch, "firing"))
@@ -228,6 +247,9 @@ class SlaRule(RuleHeader):
         if key.endswith(_CLEANUP):
             store.delete(key[: -len(_CLEANUP)])
             return
+        if _WARN in key:
+            self._warn(key, fire_at, ctx)
+            return
         watch = store.get(key)
         if watch is None or watch.deadline != fire_at:
             return
@@ -236,10 +258,64 @@ class SlaRule(RuleHeader):
             return
         if watch.fired:
             return
+        self._resolve_warnings(key, watch, watch.deadline, ctx)  # the breach supersedes them
         watch.fired = True
         store.set(key, watch)
         ctx.emit(self._alert(key, watch, "firing"))
         ctx.set_timer(self.rule_id, key + _CLEANUP, fire_at + self.max_open)
+
+    # -- pre-breach warnings -----------------------------------------------
+    def _warn(self, timer_key: str, fire_at: float, ctx: RuleContext) -> None:
+        key, _, index = timer_key.rpartition(_WARN)
+        store = ctx.state(self.namespace, SlaWatch)
+        watch = store.get(key)
+        i = int(index)
+        if watch is None or watch.start_ts is None or watch.deadline is None or watch.settled or watch.fired or i in watch.warned:
+            return
+        warning = self.warnings[i] if i < len(self.warnings) else None
+        if warning is None or abs(watch.start_ts + warning.at * (watch.deadline - watch.start_ts) - fire_at) > 1e-6:
+            return  # a timer of an earlier watch of this key, or of a rule version with other warnings
+        watch.warned = [*watch.warned, i]
+        store.set(key, watch)
+        ctx.emit(self._warning_alert(key, watch, i, "firing", fire_at))
+
+    def _resolve_warnings(self, key: str, watch: SlaWatch, at: float, ctx: RuleContext) -> None:
+        """The watch ends (or breaches) at ``at``: resolve its warnings, raising first any it was due.
+
+        Decided in event time: a warning whose moment came before ``at`` was due even when the
+        end arrived before the watermark reached that moment.
+        """
+        if watch.start_ts is None or watch.deadline is None:
+            return
+        for i, warning in enumerate(self.warnings):
+            since = watch.start_ts + warning.at * (watch.deadline - watch.start_ts)
+            if i not in watch.warned:
+                if since >= at:
+                    continue
+                ctx.emit(self._warning_alert(key, watch, i, "firing", since))
+            ctx.emit(self._warning_alert(key, watch, i, "resolved", since, at))
+        watch.warned = []
+
+    def _warning_alert(self, key: str, watch: SlaWatch, i: int, status: str, since: float, ends_at: float | None = None) -> Any:
+        assert watch.deadline is not None and watch.start_ts is not None
+        warning = self.warnings[i]
+        return self.alert(
+            parts=(key, repr(watch.deadline), f"warn{warning.at!r}"),
+            status=status,
+            starts_at=since,
+            ends_at=ends_at,
+            labels={**watch.labels, "phase": "warning"},
+            summary=f"[即将超时 {warning.at:.0%}] {watch.summary}",
+            severity=warning.severity,
+            evidence={
+                "event_ids": [watch.start_event],
+                "key": key,
+                "started_at": format_rfc3339(watch.start_ts),
+                "deadline": format_rfc3339(watch.deadline),
+                "warning_at_fraction": warning.at,
+                "seconds_left": round(watch.deadline - since, 3),
+            },
+        )
 
     def _alert(self, key: str, watch: SlaWatch, status: str, ends_at: float | None = None, how: str = "") -> Any:
         assert watch.deadline is not None and watch.start_ts is not None

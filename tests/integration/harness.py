@@ -151,3 +151,70 @@ def settle(read: Any, expected: Any, timeout: float, what: str) -> Any:
                 return value
         time.sleep(0.5)
     return value
+
+
+def read_changelog(bootstrap: str, topic: str) -> dict[bytes, tuple[int, bytes | None]]:
+    """The latest (partition, value) of every key in a state changelog (``None``: deleted)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=3000)
+    latest: dict[bytes, tuple[int, bytes | None]] = {}
+    for message in consumer:
+        latest[message.key] = (message.partition, message.value)
+    consumer.close()
+    return latest
+
+
+def explain_missing(
+    missing: Iterable[tuple[str, str]], expected_alerts: Iterable[Alert], sim: Simulation, changelog: dict[bytes, tuple[int, bytes | None]]
+) -> str:
+    """Why alerts are missing, as far as the changelog tells: their watch, timer and partition clock."""
+    import msgspec
+
+    from streams.partitioning import partition_for
+
+    by_id = {(a.alert_id, a.status): a for a in expected_alerts}
+    customer_of = {e["event_id"]: e["customer_id"] for e in sim.events}
+    lines = []
+    for alert_key in sorted(missing):
+        alert = by_id.get(alert_key)
+        if alert is None:
+            lines.append(f"{alert_key}: not expected at all")
+            continue
+        key = alert.evidence.get("key", "")
+        customer = customer_of.get(alert.evidence["event_ids"][0], "")
+        partition = partition_for(customer, PARTITIONS)
+        watch = changelog.get(f"sla:{alert.rule_id}\x1f{key}".encode())
+        timer = changelog.get(f"~timers\x1f{alert.rule_id}\x1f{key}".encode())
+        clock = changelog.get(f"~watermarks\x1f{partition}".encode())
+        decoded = msgspec.msgpack.decode(clock[1]) if clock and clock[1] else None
+        lines.append(
+            f"{alert.rule_id} {alert.status} key={key} p={partition} deadline={alert.evidence.get('deadline')} "
+            f"watch={watch and (watch[0], watch[1] and msgspec.msgpack.decode(watch[1]))} "
+            f"timer={timer and (timer[0], timer[1] and msgspec.msgpack.decode(timer[1]))} clock={decoded}"
+        )
+    return "\n".join(lines)
+
+
+def consumption_report(bootstrap: str, group: str, topics: list[str]) -> str:
+    """Per topic partition: records in it and the group's committed offset (what a stuck consumer leaves behind)."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        committed = {(tp.topic, tp.partition): meta.offset for tp, meta in admin.list_consumer_group_offsets(group).items()}
+    finally:
+        admin.close()
+    counts: dict[tuple[str, int], int] = {}
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, consumer_timeout_ms=3000, auto_offset_reset="earliest")
+    try:
+        consumer.assign([TopicPartition(t, p) for t in topics for p in range(PARTITIONS)])
+        for message in consumer:
+            counts[(message.topic, message.partition)] = message.offset + 1
+    finally:
+        consumer.close()
+    lines = []
+    for topic in topics:
+        row = [f"{p}:{committed.get((topic, p), '-')}/{counts.get((topic, p), 0)}" for p in range(PARTITIONS)]
+        lines.append(f"{topic} committed/records " + " ".join(row))
+    return "\n".join(lines)

@@ -8,7 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import Worker, backtest, clickhouse_rows, create_topics, final_state, publish, settle, sim_records, small_sim
+from tests.integration.harness import (
+    Worker,
+    backtest,
+    clickhouse_rows,
+    consumption_report,
+    create_topics,
+    explain_missing,
+    final_state,
+    publish,
+    read_changelog,
+    settle,
+    sim_records,
+    small_sim,
+)
 from tests.integration.servers import ClickHouseServer, PrometheusServer, TansuBroker, wait_for
 
 pytestmark = pytest.mark.integration
@@ -95,7 +108,15 @@ def test_restarted_worker_resumes_without_duplicate_or_missing_alerts(
     second.start()
     try:
         rows = settle(lambda: clickhouse_rows(client, f"restart{tag}"), expected, 180, "alerts after restart")
-        assert rows == expected, f"second worker log:\n{second.tail()}"
+        if rows != expected:
+            second.stop()  # the changelog only ends once nothing writes clocks to it
+            changelog = read_changelog(broker.bootstrap, f"yujing-restart-{tag}-state-changelog")
+            missing = set(expected) - set(rows)
+            extra = set(rows) - set(expected)
+            why = explain_missing(missing, expected_alerts, sim, changelog)
+            source_topics = [f"rs{tag}-{t}" for t in ("orders", "billing", "complaints")]
+            why += "\n" + consumption_report(broker.bootstrap, f"yujing-restart-{tag}", source_topics)
+            raise AssertionError(f"missing {len(missing)}, extra {sorted(extra)}\n{why}\nsecond worker log:\n{second.tail(300)}")
         raw = client.execute(f"SELECT count(), uniqExact(alert_id, status) FROM restart{tag}.alerts")[0]
         assert raw[0] >= raw[1]  # duplicates may exist before merges; FINAL shows one row per alert
         assert second.sum("yujing_events_total") < len(records)  # it resumed from committed offsets, not from the start

@@ -1,0 +1,81 @@
+"""Pre-breach warnings of the ``sla`` rule type: raised before the deadline, resolved by the outcome."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.helpers import SLA_RULE, T0, keys, order, rules_from, run
+from tests.unit.test_engine import _shuffle_within
+
+WARNINGS = "    warnings: [{at: 0.5, severity: minor}, {at: 0.8, severity: major}]\n"
+WARNED = SLA_RULE.replace("    deadline: 60m\n", "    deadline: 60m\n" + WARNINGS)
+
+
+def timeline(alerts: list) -> list[tuple[str, str, str, float, float | None]]:
+    def minutes(t: object) -> float | None:
+        return None if t is None else (t - T0).total_seconds() / 60  # type: ignore[operator]
+
+    return [(a.labels.get("phase", "breach"), a.severity, a.status, minutes(a.starts_at), minutes(a.ends_at)) for a in alerts]
+
+
+def test_warnings_fire_before_the_deadline_and_the_breach_resolves_them(tmp_path: Path) -> None:
+    rules = rules_from(tmp_path, WARNED)
+    alerts = run(rules, [order("created", 0), order("created", 100, order_id="other")])
+    assert timeline([a for a in alerts if a.labels["order_id"] == "ord-1"]) == [
+        ("warning", "minor", "firing", 30, None),
+        ("warning", "major", "firing", 48, None),
+        ("warning", "minor", "resolved", 30, 60),
+        ("warning", "major", "resolved", 48, 60),
+        ("breach", "major", "firing", 60, None),
+    ]
+    assert alerts[0].summary.startswith("[即将超时 50%] 订单 ord-1 超时")
+
+
+def test_a_stop_after_a_warning_resolves_it_and_nothing_breaches(tmp_path: Path) -> None:
+    rules = rules_from(tmp_path, WARNED)
+    alerts = run(rules, [order("created", 0), order("completed", 40), order("created", 200, order_id="other")])
+    assert timeline([a for a in alerts if a.labels["order_id"] == "ord-1"]) == [
+        ("warning", "minor", "firing", 30, None),
+        ("warning", "minor", "resolved", 30, 40),
+    ]
+
+
+def test_no_warning_when_the_stop_comes_first(tmp_path: Path) -> None:
+    rules = rules_from(tmp_path, WARNED)
+    alerts = run(rules, [order("created", 0), order("completed", 10), order("created", 200, order_id="other")])
+    assert [a for a in alerts if a.labels["order_id"] == "ord-1"] == []
+
+
+def test_a_warning_outside_zero_to_one_is_rejected(tmp_path: Path) -> None:
+    from rules.loader import load_rule_file
+
+    path = tmp_path / "r.yaml"
+    path.write_text(WARNED.replace("at: 0.8", "at: 1.5").replace("\n    ", "\n").lstrip(), encoding="utf-8")
+    result = load_rule_file(path)
+    assert not result.rules and "between 0 and 1" in str(result.errors[0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), shuffle_seed=st.integers(0, 10_000), batch=st.integers(1, 6))
+def test_shuffling_within_lateness_and_replaying_give_the_same_alerts(tmp_path_factory, seed: int, shuffle_seed: int, batch: int) -> None:
+    from streams.engine import DictBackend, Engine, EngineConfig
+
+    rng = random.Random(seed)
+    events = []
+    for i in range(12):
+        start = rng.uniform(0, 300)
+        events.append(order("created", start, order_id=f"o{i}"))
+        if rng.random() < 0.7:
+            events.append(order(rng.choice(["completed", "cancelled"]), start + rng.uniform(1, 90), order_id=f"o{i}"))
+    events.sort(key=lambda e: e["ts"])
+    rules = rules_from(tmp_path_factory.mktemp("r"), WARNED)
+    ordered = run(rules, events, lateness=300)
+    shuffled = run(rules, _shuffle_within(events, random.Random(shuffle_seed), 5), lateness=300, batch=batch)
+    assert keys(shuffled) == keys(ordered)
+    engine = Engine(rules, DictBackend(), EngineConfig(allowed_lateness=300, idle_after=None))
+    run(rules, events, engine=engine, close=False)
+    assert run(rules, events, engine=engine, close=False) == []
