@@ -29,6 +29,7 @@ from yujing.protocols import Rule, Sink
 __all__ = ["main"]
 
 err = Console(stderr=True)
+console = Console()
 
 
 def _rules_or_exit(directory: str) -> list[Rule]:
@@ -229,6 +230,39 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_rules_test(args: argparse.Namespace) -> int:
+    from streams.rule_tests import run_test_file
+
+    paths: list[Path] = []
+    for name in args.files:
+        path = Path(name)
+        if path.is_dir():
+            paths.extend(sorted(p for ext in ("*.test.yaml", "*.test.yml") for p in path.rglob(ext)))
+        else:
+            paths.append(path)
+    if not paths:
+        err.print("[red]no rule test files given or found (they are named *.test.yaml)[/red]")
+        return 2
+    cases = failed = 0
+    for path in paths:
+        result = run_test_file(path)
+        if result.error:
+            failed += 1
+            console.print(f"[red]ERROR[/red] {path}\n  {result.error}")
+            continue
+        for case in result.cases:
+            cases += 1
+            if case.passed:
+                console.print(f"[green]PASS[/green]  {path}: {case.name} ({case.alerts} alerts)")
+            else:
+                failed += 1
+                console.print(f"[red]FAIL[/red]  {path}: {case.name}", highlight=False)
+                for line in case.diff:
+                    console.print("    " + line.replace("\n", "\n    "), highlight=False, markup=False)
+    console.print(f"{len(paths)} file(s), {cases} case(s), {failed} failure(s)")
+    return 1 if failed else 0
+
+
 def cmd_rules_schema(args: argparse.Namespace) -> int:
     from rules.schema_gen import write_schema
 
@@ -282,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = rsub.add_parser("check", help="validate every rule file in a directory (non-zero exit on any error)")
     p.add_argument("dir")
     p.set_defaults(func=cmd_rules_check)
+    p = rsub.add_parser("test", help="run rule unit tests (*.test.yaml): events in, expected alerts out")
+    p.add_argument("files", nargs="+", help="test files, or directories to search for *.test.yaml")
+    p.set_defaults(func=cmd_rules_test)
     p = rsub.add_parser("schema", help="write the JSON Schema of rule files (for YAML language servers)")
     p.add_argument("--out", help="where (default: rules/schema/rule.schema.json)")
     p.set_defaults(func=cmd_rules_schema)

@@ -181,11 +181,11 @@ class Engine:
             self._fire_due(partition, self.watermarks.current(partition, wall))
         return out
 
-    def close_input(self) -> list[Alert]:
-        """End of a finite input (backtest): fire every timer up to the last event time."""
+    def close_input(self, until: float = float("-inf")) -> list[Alert]:
+        """End of a finite input (backtest): fire every timer up to the last event time (or ``until``, if later)."""
         out = self._out = []
         for partition in self.watermarks.partitions():
-            self._fire_due(partition, self.watermarks.close_input(partition))
+            self._fire_due(partition, self.watermarks.close_input(partition, until))
         return out
 
     def set_idle_advance(self, idle_after: float | None) -> None:

@@ -106,10 +106,13 @@ class Watermarks:
             return mark
         return floor
 
-    def close_input(self, partition: int) -> float:
-        """End of input (backtests): every event is in, so lateness no longer applies."""
+    def close_input(self, partition: int, until: float = NEVER) -> float:
+        """End of input (backtests): every event is in, so lateness no longer applies.
+
+        ``until`` lets event time run on past the last event (a rule test asking what holds at 72h).
+        """
         maxes = self.max_ts.get(partition) or {}
-        mark = max([*maxes.values(), self.floor.get(partition, NEVER)])
+        mark = max([*maxes.values(), self.floor.get(partition, NEVER), until])
         self.floor[partition] = mark
         return mark
 
