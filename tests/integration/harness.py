@@ -218,3 +218,35 @@ def consumption_report(bootstrap: str, group: str, topics: list[str]) -> str:
         row = [f"{p}:{committed.get((topic, p), '-')}/{counts.get((topic, p), 0)}" for p in range(PARTITIONS)]
         lines.append(f"{topic} committed/records " + " ".join(row))
     return "\n".join(lines)
+
+
+def cli_backtest(sim: Simulation, workdir: Path) -> list[Alert]:
+    """``yujing backtest --keep-open`` over the simulation's events, as a rule author runs it; its alerts."""
+    import subprocess
+
+    import msgspec
+
+    events = workdir / f"backtest-{uuid.uuid4().hex[:6]}.jsonl"
+    events.write_bytes(b"\n".join(sim.lines()) + b"\n")
+    out = events.with_suffix("")
+    env = {**os.environ, "YUJING_KAFKA_PARTITIONS": str(PARTITIONS)}
+    command = [sys.executable, "-m", "streams.cli", "backtest", "--events", str(events), "--keep-open", "--out", str(out)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return [msgspec.json.decode(line, type=Alert) for line in (out / "alerts.jsonl").read_bytes().splitlines() if line.strip()]
+
+
+def comparable(alerts: Iterable[Alert]) -> set[tuple[Any, ...]]:
+    """Everything of an alert but the wall-clock ``detected_at`` (so a worker's and a backtest's compare)."""
+    return {
+        (a.alert_id, a.status, a.rule_id, a.rule_version, a.severity, a.starts_at, a.ends_at, a.summary, tuple(sorted(a.labels.items())))
+        for a in alerts
+    }
+
+
+def read_alerts(path: Path) -> list[Alert]:
+    import msgspec
+
+    if not path.exists():
+        return []
+    return [msgspec.json.decode(line, type=Alert) for line in path.read_bytes().splitlines() if line.strip()]

@@ -11,12 +11,15 @@ import pytest
 from tests.integration.harness import (
     Worker,
     backtest,
+    cli_backtest,
     clickhouse_rows,
+    comparable,
     consumption_report,
     create_topics,
     explain_missing,
     final_state,
     publish,
+    read_alerts,
     read_changelog,
     settle,
     sim_records,
@@ -31,12 +34,21 @@ def test_worker_turns_published_events_into_clickhouse_rows_and_prometheus_count
     workdir: Path, broker: TansuBroker, clickhouse: ClickHouseServer
 ) -> None:
     sim = small_sim()
-    expected_alerts = backtest(sim)
+    expected_alerts = cli_backtest(sim, workdir)  # `yujing backtest` as a rule author runs it
     expected = final_state(expected_alerts)
-    assert {rule for rule, _ in Counter(a.rule_id for a in expected_alerts).items()} >= {"install-sla", "redline-complaint"}
+    kinds = {a.rule_id for a in expected_alerts}
+    assert kinds >= {"install-sla", "redline-complaint", "first-bill-above-promise", "repeat-complaint", "third-complaint-24h"}, kinds
     create_topics(broker.bootstrap, prefix="e2e-")
     publish(broker.bootstrap, sim_records(sim, prefix="e2e-"))
-    worker = Worker(workdir, broker.bootstrap, app_id="yujing-e2e", clickhouse_url=clickhouse.url.replace("/yujing", "/e2e"), prefix="e2e-")
+    worker_jsonl = workdir / "e2e-worker-alerts.jsonl"
+    worker = Worker(
+        workdir,
+        broker.bootstrap,
+        app_id="yujing-e2e",
+        clickhouse_url=clickhouse.url.replace("/yujing", "/e2e"),
+        prefix="e2e-",
+        YUJING_OUTPUT_ALERTS=str(worker_jsonl),
+    )
     worker.start()
     prometheus = PrometheusServer(workdir, [f"127.0.0.1:{worker.metrics_port}"])
     prometheus.start()
@@ -44,6 +56,8 @@ def test_worker_turns_published_events_into_clickhouse_rows_and_prometheus_count
         client = clickhouse.client()
         rows = settle(lambda: clickhouse_rows(client, "e2e"), expected, 180, "alerts in ClickHouse")
         assert rows == expected, f"worker log:\n{worker.tail()}"
+        # Backtest and worker: the identical alert set, field by field (redeliveries may repeat a line).
+        assert comparable(read_alerts(worker_jsonl)) == comparable(expected_alerts)
         assert worker.sum("yujing_events_total", outcome="accepted") == len(sim.events)
         emitted = len(expected_alerts)
 
