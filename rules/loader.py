@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from rules.yaml_marks import Marks, load_with_marks
 from yujing.alerts import SEVERITIES
 from yujing.protocols import Rule
 
-__all__ = ["LoadResult", "RuleError", "load_rule_file", "load_rules", "rule_files"]
+__all__ = ["LoadResult", "RuleError", "load_rule_file", "load_rule_text", "load_rule_texts", "load_rules", "rule_files"]
 
 _MSGSPEC_PATH = re.compile(r" - at `\$(.*)`$")
 _PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
@@ -117,13 +118,18 @@ def _version(doc: dict[str, Any]) -> str:
 def load_rule_file(path: Path, display: str | None = None) -> LoadResult:
     """Compile every rule in one file, or none if any is wrong."""
     name = display or str(path)
-    result = LoadResult(files=1)
     try:
         text = path.read_text(encoding="utf-8")
-        data, marks = load_with_marks(text, name)
     except (OSError, UnicodeDecodeError) as exc:
-        result.errors.append(RuleError(name, 1, 1, f"cannot read: {exc}"))
-        return result
+        return LoadResult(errors=[RuleError(name, 1, 1, f"cannot read: {exc}")], files=1)
+    return load_rule_text(text, name)
+
+
+def load_rule_text(text: str, name: str) -> LoadResult:
+    """Compile every rule in the YAML ``text`` of the file called ``name``, or none if any is wrong."""
+    result = LoadResult(files=1)
+    try:
+        data, marks = load_with_marks(text, name)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -176,11 +182,19 @@ def load_rule_file(path: Path, display: str | None = None) -> LoadResult:
 def load_rules(directory: Path | str) -> LoadResult:
     """Compile every rule file under ``directory``; ids must be unique."""
     root = Path(directory)
-    total = LoadResult()
     paths = [root] if root.is_file() else rule_files(root)
+    return _combine((str(path), load_rule_file(path)) for path in paths)
+
+
+def load_rule_texts(files: Mapping[str, str]) -> LoadResult:
+    """Compile a set of rule files given as name → YAML text (a published bundle); ids must be unique."""
+    return _combine((name, load_rule_text(text, name)) for name, text in sorted(files.items()))
+
+
+def _combine(loaded: Iterable[tuple[str, LoadResult]]) -> LoadResult:
+    total = LoadResult()
     seen: dict[str, str] = {}
-    for path in paths:
-        one = load_rule_file(path)
+    for path, one in loaded:
         total.files += 1
         total.errors.extend(one.errors)
         clashes = [r.rule_id for r in one.rules if r.rule_id in seen]

@@ -262,16 +262,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from faust.worker import Worker
 
+    from rules.bundle import RuleBundle
     from streams.worker import build_worker_app, ensure_topics
 
     config, registry, metrics = _setup(args)
-    rules = _rules_or_exit(args.rules or config.rules.dir)
-    metrics.rules_loaded.set(len(rules))
+    config.rules.dir = args.rules or config.rules.dir
+    # The version first, then the rules: a change in between is seen by the watch as a change.
+    version = RuleBundle.from_directory(config.rules.dir).version if Path(config.rules.dir).is_dir() else ""
+    rules = _rules_or_exit(config.rules.dir)
     url = _serve(config, registry, None)
     topics = list(config.kafka.topics())
     ensure_topics(config.kafka.bootstrap, topics + [t + config.kafka.dlq_suffix for t in topics], config.kafka.partitions)
     sinks = _sinks(config, metrics, config.output.alerts or None)
-    app = build_worker_app(config, rules, sinks, metrics)
+    app = build_worker_app(config, rules, sinks, metrics, version)
     err.print(
         f"worker {config.kafka.app_id}: {len(rules)} rules, topics {', '.join(topics)} at {config.kafka.bootstrap}"
         + (f"; metrics at {url}" if url else "")
@@ -320,6 +323,31 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
                     console.print("    " + line.replace("\n", "\n    "), highlight=False, markup=False)
     console.print(f"{len(paths)} file(s), {cases} case(s), {failed} failure(s)")
     return 1 if failed else 0
+
+
+def cmd_rules_publish(args: argparse.Namespace) -> int:
+    from kafka import KafkaProducer
+
+    from rules.bundle import RuleBundle
+    from streams.worker import ensure_topics
+
+    config, _, _ = _setup(args)
+    result = load_rules(args.dir)
+    for error in result.errors:
+        print(str(error))
+    if not result.ok:
+        print(f"not published: {len(result.errors)} error(s); the workers keep their rules")
+        return 1
+    bundle = RuleBundle.from_directory(args.dir, stamp=True)
+    topic = args.topic or config.rules.topic or "yujing-rules"
+    ensure_topics(config.kafka.bootstrap, [topic], 1)
+    producer = KafkaProducer(bootstrap_servers=config.kafka.bootstrap, acks="all", max_request_size=8 * 1024 * 1024)
+    try:
+        producer.send(topic, key=b"bundle", value=bundle.to_bytes()).get(timeout=30)
+    finally:
+        producer.close()
+    print(f"published {bundle.version} ({len(result.rules)} rules in {len(bundle.files)} files) to {topic}")
+    return 0
 
 
 def cmd_rules_schema(args: argparse.Namespace) -> int:
@@ -392,6 +420,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = rsub.add_parser("test", help="run rule unit tests (*.test.yaml): events in, expected alerts out")
     p.add_argument("files", nargs="+", help="test files, or directories to search for *.test.yaml")
     p.set_defaults(func=cmd_rules_test)
+    p = rsub.add_parser("publish", help="validate a rules directory and publish it as a bundle every worker follows")
+    p.add_argument("dir")
+    p.add_argument("--topic", help="rules topic (default: rules.topic, else yujing-rules)")
+    p.set_defaults(func=cmd_rules_publish)
     p = rsub.add_parser("schema", help="write the JSON Schema of rule files (for YAML language servers)")
     p.add_argument("--out", help="where (default: rules/schema/rule.schema.json)")
     p.set_defaults(func=cmd_rules_schema)

@@ -73,6 +73,8 @@ class EngineSettings:
 @dataclass
 class RulesConfig:
     dir: str = field(default_factory=default_rules_dir)
+    watch: float = 0.0  # seconds between looks at `dir` for changed rules (0: no file watch)
+    topic: str = ""  # follow rule bundles published to this topic (`yujing rules publish`); empty: off
 
 
 @dataclass

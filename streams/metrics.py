@@ -76,6 +76,18 @@ class PipelineMetrics:
         )
         self.sink_written_total = Counter("yujing_sink_written", "Alerts written by a sink.", ["sink"], registry=registry)
         self.rules_loaded = Gauge("yujing_rules_loaded", "Rules currently loaded.", registry=registry)
+        self.rules_info = Gauge(
+            "yujing_rules_info", "The loaded rule set's version (1 for the current one).", ["version"], registry=registry
+        )
+        self.rules_reloads_total = Counter(
+            "yujing_rules_reloads", "Rule reloads by outcome (applied, rejected, unchanged).", ["outcome"], registry=registry
+        )
+
+    def rules_version(self, version: str, count: int) -> None:
+        """The rule set now running (one version label at a time)."""
+        self.rules_info.clear()
+        self.rules_info.labels(version).set(1)
+        self.rules_loaded.set(count)
 
     # -- engine observer --------------------------------------------------
     def late_events(self, kind: str, count: int) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import faust
 
+from rules.bundle import RuleBundle
 from streams.config import Config
 from streams.decode import DeadLetter, Decoder
 from streams.engine import Engine
@@ -26,6 +27,7 @@ from streams.engine.engine import WATERMARK_NAMESPACE
 from streams.faust_state import FaustBackend
 from streams.metrics import PipelineMetrics
 from streams.pipeline import Pipeline, Record
+from streams.reload import BundleFollower, DirectoryWatch, RuleReloader
 from yujing.protocols import Rule, Sink
 
 __all__ = ["build_worker_app", "ensure_topics"]
@@ -61,8 +63,13 @@ def _headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
     ]
 
 
-def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metrics: PipelineMetrics) -> faust.App:
-    """A faust app running Yujing's engine over the configured topics."""
+def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metrics: PipelineMetrics, rules_version: str = "") -> faust.App:
+    """A faust app running Yujing's engine over the configured topics.
+
+    With ``rules.watch`` it looks at the rules directory every so many seconds, with
+    ``rules.topic`` it follows published bundles; either way a new rule set is swapped
+    in between batches when it compiles in full (:mod:`streams.reload`).
+    """
     kc = config.kafka
     app = faust.App(
         kc.app_id,
@@ -135,5 +142,27 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
     async def advance_idle_partitions() -> None:
         async with lock:
             await finish(pipeline.tick(), [])
+
+    reloader = RuleReloader(engine, metrics, rules_version or "startup")
+
+    async def reload(bundle: RuleBundle) -> None:
+        async with lock:  # between batches: a batch never sees two rule sets
+            reloader.apply(bundle)
+
+    if config.rules.watch > 0:
+        watch = DirectoryWatch(config.rules.dir, seen=rules_version or None)
+
+        @app.timer(interval=config.rules.watch)
+        async def watch_rules_directory() -> None:
+            bundle = watch.poll()
+            if bundle is not None:
+                await reload(bundle)
+
+    if config.rules.topic:
+        follower = BundleFollower(kc.bootstrap, config.rules.topic)
+
+        @app.task
+        async def follow_rules_topic() -> None:
+            await follower.run(reload)
 
     return app

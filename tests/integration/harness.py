@@ -198,13 +198,13 @@ def explain_missing(
 
 def consumption_report(bootstrap: str, group: str, topics: list[str]) -> str:
     """Per topic partition: records in it and the group's committed offset (what a stuck consumer leaves behind)."""
-    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+    from kafka import KafkaConsumer, TopicPartition
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        committed = {(tp.topic, tp.partition): meta.offset for tp, meta in admin.list_consumer_group_offsets(group).items()}
+    reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:  # committed() asks the coordinator without joining the group
+        committed = {(t, p): reader.committed(TopicPartition(t, p)) for t in topics for p in range(PARTITIONS)}
     finally:
-        admin.close()
+        reader.close()
     counts: dict[tuple[str, int], int] = {}
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, consumer_timeout_ms=3000, auto_offset_reset="earliest")
     try:
