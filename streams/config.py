@@ -46,6 +46,7 @@ class KafkaConfig:
     batch_max: int = 1000
     batch_wait: float = 0.1
     tick_interval: float = 5.0
+    stuck_check_interval: float = 5.0  # seconds between checks for partitions faust stopped delivering
 
     def topics(self) -> dict[str, str]:
         """Topic name → stream kind."""

@@ -28,6 +28,7 @@ from streams.faust_state import FaustBackend
 from streams.metrics import PipelineMetrics
 from streams.pipeline import Pipeline, Record
 from streams.reload import BundleFollower, DirectoryWatch, RuleReloader
+from streams.stuck import StuckPartitionWatchdog
 from yujing.protocols import Rule, Sink
 
 __all__ = ["build_worker_app", "ensure_topics"]
@@ -142,6 +143,13 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
     async def advance_idle_partitions() -> None:
         async with lock:
             await finish(pipeline.tick(), [])
+
+    watchdog = StuckPartitionWatchdog(app, exclude=lambda tp: tp.topic.endswith("-changelog"))
+
+    @app.timer(interval=kc.stuck_check_interval)
+    async def reseek_stuck_partitions() -> None:
+        async with lock:
+            await watchdog.check()
 
     reloader = RuleReloader(engine, metrics, rules_version or "startup")
 

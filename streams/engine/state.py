@@ -49,7 +49,10 @@ class DictBackend:
         self.namespaces: dict[str, DictState[Any]] = {}
 
     def namespace(self, name: str, value_type: type[V]) -> DictState[V]:
-        return self.namespaces.setdefault(name, DictState())
+        ns = self.namespaces.get(name)
+        if ns is None:
+            ns = self.namespaces[name] = DictState()
+        return ns
 
     def use_partition(self, partition: int) -> None:
         """Dict state has no changelog: nothing to route."""

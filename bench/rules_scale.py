@@ -1,0 +1,197 @@
+"""Engine throughput as the rule count grows, and the memory an open SLA watch costs.
+
+    .venv/bin/python bench/rules_scale.py [--events 60000] [--watches 1000000]
+
+1. events/s through the engine (decoded events, no I/O) with the default pack,
+   with 100 rules and with 1,000 rules loaded (the pack plus generated rules of
+   every type, spread over the event types); the ratio to the default pack and
+   how many rules an event meets on average (rules are indexed by event type);
+2. bytes per open SLA watch with N open orders: the growth of the process's
+   resident memory over N ``order.created`` events whose deadlines never pass,
+   divided by N, and the bytes a watch takes serialised (what the worker's
+   table and changelog hold per watch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import msgspec  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from rules.loader import load_rule_texts, load_rules  # noqa: E402
+from rules.types.sla import SlaWatch  # noqa: E402
+from streams.config import default_rules_dir  # noqa: E402
+from streams.decode import Decoder  # noqa: E402
+from streams.engine import DictBackend, Engine, EngineConfig  # noqa: E402
+from streams.engine.timers import TimerEntry  # noqa: E402
+from streams.partitioning import partition_for  # noqa: E402
+from streams.simulator import SimConfig, simulate  # noqa: E402
+from yujing.events import OrderEvent  # noqa: E402
+
+TERMS = ["断网", "多扣费", "网速慢", "投诉", "退费", "客服", "装机", "延期", "信号差", "乱收费", "套餐", "账单"]
+REGIONS = ["杭州", "宁波", "温州", "台州", "绍兴", "金华", "嘉兴", "湖州", "舟山", "丽水", "衢州"]
+
+
+def generated_rule(i: int, rng: random.Random) -> str:
+    """One rule of a rotating type, with its own id and parameters."""
+    kind = i % 6
+    head = f"id: gen-{i}\ntitle: generated {i}\nseverity: minor\nsummary: 'rule {i} {{customer_id}}'\n"
+    if kind == 0:
+        terms = rng.sample(TERMS, 3)
+        return head + f"type: match\non: [complaint.opened, complaint.updated]\nwhere: {{text: {{contains_any: {terms}}}}}\n"
+    if kind == 1:
+        region = rng.choice(REGIONS)
+        return head + f"type: match\non: order.created\nwhere: \"region == '{region}' and monthly_fee > {rng.randint(50, 300)}\"\n"
+    if kind == 2:
+        return head + (
+            f"type: threshold\non: complaint.opened\ngroup_by: customer_id\nwindow: {rng.randint(6, 48)}h\ncount: {rng.randint(3, 6)}\n"
+        )
+    if kind == 3:
+        product = rng.choice(["宽带", "IPTV", "固话", "5G套餐"])
+        return head + (
+            f"type: sla\nkey: order_id\nstart: {{on: order.created, where: {{product: {product}}}}}\n"
+            f"stop: {{on: order.completed}}\ndeadline: {rng.randint(24, 96)}h\n"
+        )
+    if kind == 4:
+        within = f"{rng.randint(1, 14)}d"
+        pair = "first: {on: order.completed}\nthen: {on: complaint.opened}\n"
+        return head + f"type: sequence\nkey: customer_id\n{pair}within: {within}\n"
+    return head + (
+        "type: compare\nkey: order_id\nremember: {on: order.created, as: o, fields: [monthly_fee]}\n"
+        f'check: {{on: bill.issued, where: "amount > {1 + rng.random():.2f} * o.monthly_fee"}}\n'
+    )
+
+
+def rule_set(total: int) -> list:
+    pack = load_rules(default_rules_dir()).rules
+    rng = random.Random(total)
+    extra = {f"gen-{i}.yaml": generated_rule(i, rng) for i in range(max(0, total - len(pack)))}
+    loaded = load_rule_texts(extra)
+    assert loaded.ok, loaded.errors[:3]
+    return pack + loaded.rules
+
+
+def events(n: int) -> list:
+    config = SimConfig(seed=5, customers=max(2000, n // 6), orders_per_day=n // 12, complaints_per_day=n // 12, days=2, history_days=2)
+    sim = simulate(config)
+    decoder = Decoder({"orders": "orders", "billing": "billing", "complaints": "complaints"})
+    out = []
+    for line in sim.lines():
+        event = decoder.decode(decoder.infer_topic(line), 0, 0, None, line)
+        out.append((partition_for(event.customer_id, 8), event))
+    return out[:n]
+
+
+def throughput(rules: list, batch: list, repeat: int = 2) -> tuple[float, float]:
+    best = 0.0
+    met = 0.0
+    for _ in range(repeat):
+        engine = Engine(rules, DictBackend(), EngineConfig(allowed_lateness=300, idle_after=None))
+        met = sum(len(engine.index.get(e.event_type, ())) for _, e in batch) / len(batch)
+        started = time.perf_counter()
+        for i in range(0, len(batch), 1000):
+            engine.process(batch[i : i + 1000])
+            engine.commit()
+        best = max(best, len(batch) / (time.perf_counter() - started))
+    return best, met
+
+
+def rss() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def sla_memory(watches: int) -> tuple[float, float, float]:
+    rules = load_rules(default_rules_dir()).rules
+    sla = [r for r in rules if r.rule_id == "install-sla"]
+    backend = DictBackend()
+    engine = Engine(sla, backend, EngineConfig(allowed_lateness=300, idle_after=None))
+    tz = dt.timezone(dt.timedelta(hours=8))
+    t0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=tz)
+    gc.collect()
+    before = rss()
+    started = time.perf_counter()
+    chunk = 10_000
+    for start in range(0, watches, chunk):
+        batch = []
+        for i in range(start, min(start + chunk, watches)):
+            customer = f"c-{i:07d}"
+            event = OrderEvent(
+                event_id=f"o-{i}",
+                event_type="order.created",
+                ts=t0 + dt.timedelta(seconds=i % 600),
+                customer_id=customer,
+                order_id=f"ord-{i:07d}",
+                region=REGIONS[i % len(REGIONS)],
+                product="宽带",
+                tier="gold",
+                channel="营业厅",
+            )
+            batch.append((partition_for(customer, 8), event))
+        engine.process(batch)
+        engine.commit()
+    elapsed = time.perf_counter() - started
+    gc.collect()
+    grown = rss() - before
+    open_watches = len(backend.namespaces["sla:install-sla"])
+    assert open_watches == watches, open_watches
+    sample_key = "ord-0000001"
+    watch = backend.namespaces["sla:install-sla"].data[sample_key]
+    timer = backend.namespaces["~timers"].data["install-sla\x1f" + sample_key]
+    serialised = len(msgspec.msgpack.encode(watch)) + len(msgspec.msgpack.encode(timer)) + 2 * (len(sample_key) + 20)
+    assert isinstance(watch, SlaWatch) and isinstance(timer, TimerEntry)
+    return grown / watches, serialised, watches / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=60_000)
+    parser.add_argument("--watches", type=int, default=1_000_000)
+    parser.add_argument("--only-memory", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    console = Console()
+    if args.only_memory:
+        print_memory(console, args.watches)
+        return
+    batch = events(args.events)
+    console.print(f"{len(batch):,} simulated events, decoded once; engine only (no I/O), best of 2 runs")
+    table = Table(title="engine throughput by rule count")
+    for column in ("rules loaded", "events/s", "vs default pack", "rules met per event"):
+        table.add_column(column, justify="right")
+    base = None
+    for count in (0, 100, 1000):
+        rules = rule_set(count) if count else load_rules(default_rules_dir()).rules
+        rate, met = throughput(rules, batch)
+        base = base or rate
+        table.add_row(f"{len(rules):,}", f"{rate:,.0f}", f"{rate / base:.2f}", f"{met:.1f}")
+    console.print(table)
+    # In a fresh process: this one's freed arenas would hide the growth.
+    import subprocess
+
+    subprocess.run([sys.executable, __file__, "--only-memory", "--watches", str(args.watches)], check=True)
+
+
+def print_memory(console: Console, watches: int) -> None:
+    per_watch, serialised, rate = sla_memory(watches)
+    mem = Table(title=f"{watches:,} open SLA watches (install-sla, one partition set of 8)")
+    for column in ("resident bytes per watch", "serialised bytes per watch (table/changelog)", "watches opened per s"):
+        mem.add_column(column, justify="right")
+    mem.add_row(f"{per_watch:,.0f}", f"{serialised:,.0f}", f"{rate:,.0f}")
+    console.print(mem)
+
+
+if __name__ == "__main__":
+    main()
