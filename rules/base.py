@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
 
-from rules.template import Template
+from rules.fields import compile_field
+from rules.template import Template, as_text
 from yujing.alerts import Alert, Severity, alert_id
 from yujing.timeutil import to_datetime
 
-__all__ = ["LABEL_FIELDS", "RuleHeader", "RuleSpec", "event_labels"]
+__all__ = ["LABEL_FIELDS", "KeptFields", "RuleHeader", "RuleSpec", "event_labels"]
 
 #: Event fields copied into an alert's labels when present (never free text).
 LABEL_FIELDS = ("customer_id", "region", "product", "channel", "tier", "order_id", "complaint_id", "bill_id")
@@ -44,6 +47,55 @@ def event_labels(event: Any) -> dict[str, str]:
         if value is not None:
             out[name] = str(value)
     return out
+
+
+class KeptFields:
+    """The few fields of an event a rule keeps in state to build its alert later: label fields and summary fields.
+
+    Values are kept as a list in a fixed order (no per-entry dict), and the
+    values that repeat across events (region, product, channel, tier) are
+    interned, so a million kept events share them.
+
+    >>> kept = KeptFields(("order_id", "text"))
+    >>> class E: customer_id = "c-1"; region = "台州"; order_id = "o-1"; text = "hi"
+    >>> values = kept.values_of(E())
+    >>> kept.labels(values)
+    {'customer_id': 'c-1', 'region': '台州', 'order_id': 'o-1'}
+    >>> kept.source(values).text
+    'hi'
+    """
+
+    _REPEATING = frozenset({"region", "product", "channel", "tier"})
+
+    def __init__(self, summary_fields: tuple[str, ...]) -> None:
+        self.names = tuple(dict.fromkeys((*LABEL_FIELDS, *summary_fields)))
+        self.getters = tuple(compile_field(name) for name in self.names)
+        self.intern = tuple(name in self._REPEATING for name in self.names)
+
+    def values_of(self, event: Any) -> list[str | None]:
+        out: list[str | None] = []
+        for get, shared in zip(self.getters, self.intern, strict=True):
+            value = get(event)
+            if value is None:
+                out.append(None)
+            else:
+                text = value if isinstance(value, str) else as_text(value)
+                out.append(sys.intern(text) if shared else text)
+        return out
+
+    def labels(self, values: list[str | None]) -> dict[str, str]:
+        return {name: value for name, value in zip(LABEL_FIELDS, values, strict=False) if value is not None}
+
+    def source(self, values: list[str | None]) -> Any:
+        """An object the summary template can read the kept fields from."""
+        plain: dict[str, Any] = {}
+        attrs: dict[str, Any] = {}
+        for name, value in zip(self.names, values, strict=False):
+            if name.startswith("attrs."):
+                attrs[name[6:]] = value
+            else:
+                plain[name] = value
+        return SimpleNamespace(**plain, attrs=attrs)
 
 
 class RuleHeader:

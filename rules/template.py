@@ -13,7 +13,7 @@ from typing import Any
 
 from rules.fields import FieldError, compile_field
 
-__all__ = ["Template", "TemplateError"]
+__all__ = ["Template", "TemplateError", "as_text"]
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\}")
 
@@ -53,6 +53,11 @@ class Template:
             pos = m.end()
         self.pieces.append(text[pos:])
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The event fields the template reads (its placeholders that are not variables)."""
+        return tuple(dict.fromkeys(p[0] for p in self.pieces if not isinstance(p, str) and p[1] is not None))
+
     def render(self, source: Any, variables: Mapping[str, Any] | None = None) -> str:
         out = []
         for piece in self.pieces:
@@ -61,11 +66,11 @@ class Template:
                 continue
             name, get = piece
             value = variables.get(name) if get is None and variables else (get(source) if get else None)
-            out.append(_text(value))
+            out.append(as_text(value))
         return "".join(out)
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
     """How a value reads in a summary: nothing for null, ``129`` for ``129.0``."""
     if value is None:
         return ""

@@ -35,7 +35,7 @@ from typing import Any
 
 import msgspec
 
-from rules.base import RuleHeader, RuleSpec, event_labels
+from rules.base import KeptFields, RuleHeader, RuleSpec
 from rules.conditions import Condition, compile_condition
 from rules.errors import SpecError
 from rules.fields import field_or_error, key_getter
@@ -93,6 +93,8 @@ class SlaWatch(msgspec.Struct, array_like=True, omit_defaults=True):
     labels: dict[str, str] = {}
     summary: str = ""
     warned: list[int] = []  # indexes of the warnings raised (and not yet resolved)
+    values: list[str | None] = []  # the start event's kept fields (labels and summary are rebuilt from them)
+    utc_offset: int = 0  # the start event's UTC offset, seconds (the summary's deadline is local time)
 
 
 def _compile_deadline(spec: Any) -> Callable[[Any, float], float | None]:
@@ -159,6 +161,7 @@ class SlaRule(RuleHeader):
             raise SpecError(str(exc), ("max_open",)) from None
         self.event_types = self.start_types | self.stop_types | self.cancel_types
         self.namespace = f"sla:{spec.id}"
+        self.kept = KeptFields(self.summary.fields)
         self.warnings = list(spec.warnings)
         for i, warning in enumerate(self.warnings):
             if not 0 < warning.at < 1:
@@ -188,9 +191,10 @@ class SlaRule(RuleHeader):
             # replay arrives that late, and its watch was settled long ago.
             return
         watch.start_ts, watch.deadline, watch.start_event = ts, deadline, event.event_id
-        watch.labels = event_labels(event)
-        local_deadline = dt.datetime.fromtimestamp(deadline, event.ts.tzinfo).strftime("%Y-%m-%d %H:%M")
-        watch.summary = self.summary.render(event, {"deadline": local_deadline})
+        # A million open watches is normal: keep the fields the alert needs, not the rendered alert.
+        watch.values = self.kept.values_of(event)
+        offset = event.ts.utcoffset()
+        watch.utc_offset = int(offset.total_seconds()) if offset else 0
         if watch.end_ts is not None:  # the end came first (out of order)
             ctx.cancel_timer(self.rule_id, key + _CLEANUP)
             self._settle(key, watch, watch.end_ts, watch.ended_by, ctx)
@@ -304,8 +308,8 @@ class SlaRule(RuleHeader):
             status=status,
             starts_at=since,
             ends_at=ends_at,
-            labels={**watch.labels, "phase": "warning"},
-            summary=f"[即将超时 {warning.at:.0%}] {watch.summary}",
+            labels={**self._labels(watch), "phase": "warning"},
+            summary=f"[即将超时 {warning.at:.0%}] {self._summary(watch)}",
             severity=warning.severity,
             evidence={
                 "event_ids": [watch.start_event],
@@ -316,6 +320,17 @@ class SlaRule(RuleHeader):
                 "seconds_left": round(watch.deadline - since, 3),
             },
         )
+
+    def _labels(self, watch: SlaWatch) -> dict[str, str]:
+        return self.kept.labels(watch.values) if watch.values else watch.labels
+
+    def _summary(self, watch: SlaWatch) -> str:
+        if not watch.values:
+            return watch.summary  # a watch stored by an earlier version
+        assert watch.deadline is not None
+        zone = dt.timezone(dt.timedelta(seconds=watch.utc_offset))
+        local_deadline = dt.datetime.fromtimestamp(watch.deadline, zone).strftime("%Y-%m-%d %H:%M")
+        return self.summary.render(self.kept.source(watch.values), {"deadline": local_deadline})
 
     def _alert(self, key: str, watch: SlaWatch, status: str, ends_at: float | None = None, how: str = "") -> Any:
         assert watch.deadline is not None and watch.start_ts is not None
@@ -334,8 +349,8 @@ class SlaRule(RuleHeader):
             status=status,
             starts_at=watch.deadline,
             ends_at=ends_at,
-            labels=watch.labels,
-            summary=watch.summary,
+            labels=self._labels(watch),
+            summary=self._summary(watch),
             evidence=evidence,
         )
 
