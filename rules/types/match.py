@@ -19,6 +19,7 @@ from rules.base import RuleHeader, RuleSpec, event_labels
 from rules.conditions import Condition, compile_condition
 from rules.errors import check_event_types
 from rules.fields import key_getter
+from rules.guards import required_values
 from rules.registry import register
 from yujing.events import Event
 from yujing.protocols import RuleContext
@@ -46,6 +47,7 @@ class MatchRule(RuleHeader):
         super().__init__(spec, version)
         self.event_types = event_types(spec.on, ("on",))
         self.predicate = compile_condition(spec.where)
+        self.guard = required_values(spec.where)  # lets the engine index the rule by that field's value
         self.get_key = key_getter(spec.key, ("key",))
 
     def on_event(self, event: Event, ts: float, ctx: RuleContext) -> None:

@@ -27,6 +27,7 @@ from rules.base import RuleHeader, RuleSpec
 from rules.conditions import Condition, compile_condition
 from rules.errors import SpecError
 from rules.fields import field_or_error
+from rules.guards import required_values
 from rules.registry import register
 from rules.types.match import event_types
 from rules.window import Hit, Transition, Window, WindowState, add_hit, group_key, next_point, sweep
@@ -66,6 +67,7 @@ class WindowRule(RuleHeader):
         super().__init__(spec, version, VARIABLES, self.group.fields)
         self.event_types = event_types(spec.on, ("on",))
         self.when = compile_condition(spec.where)
+        self.guard = required_values(spec.where)  # lets the engine index the rule by that field's value
         self.window = Window.from_spec(spec.window, spec.mode, spec.timezone)
         self.window_text = str(spec.window)
         self.threshold = spec.count

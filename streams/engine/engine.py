@@ -115,15 +115,45 @@ class Engine:
 
     # -- rules ------------------------------------------------------------
     def set_rules(self, rules: Sequence[Rule]) -> None:
-        """Install a rule set (state of rules kept by id survives)."""
+        """Install a rule set (state of rules kept by id survives).
+
+        Rules are indexed by event type, and a rule with a ``guard`` (a field and the
+        values it requires, see :mod:`rules.guards`) also by that field's value, so an
+        event meets only the rules that can match it.
+        """
         self.rules = list(rules)
-        index: dict[str, list[Rule]] = {}
+        plain: dict[str, list[Rule]] = {}
+        guarded: dict[str, dict[str, dict[str, list[Rule]]]] = {}
         for rule in self.rules:
+            guard = getattr(rule, "guard", None)
             for event_type in rule.event_types:
-                index.setdefault(event_type, []).append(rule)
-        self.index = {k: tuple(v) for k, v in index.items()}
+                if guard is None:
+                    plain.setdefault(event_type, []).append(rule)
+                    continue
+                field, values = guard
+                by_value = guarded.setdefault(event_type, {}).setdefault(field, {})
+                for value in values:
+                    by_value.setdefault(value, []).append(rule)
+        self.index = {k: tuple(v) for k, v in plain.items()}
+        self.guarded = {
+            t: tuple((field, {v: tuple(rs) for v, rs in by_value.items()}) for field, by_value in fields.items())
+            for t, fields in guarded.items()
+        }
         self.timer_handlers = {rule.rule_id: rule.on_timer for rule in self.rules}
         self.timer_handlers[Deduplicator.OWNER] = self.dedup.on_timer
+
+    def rules_for(self, event: Event) -> tuple[Rule, ...]:
+        """The rules an event meets: those of its type, less the guarded ones whose value it lacks."""
+        rules = self.index.get(event.event_type, ())
+        guarded = self.guarded.get(event.event_type)
+        if guarded:
+            for field, by_value in guarded:
+                value = getattr(event, field, None)
+                if value is not None:
+                    extra = by_value.get(value if isinstance(value, str) else str(value))
+                    if extra:
+                        rules = rules + extra
+        return rules
 
     # -- RuleContext ------------------------------------------------------
     def state(self, name: str, value_type: type[V]) -> KeyedState[V]:
@@ -146,6 +176,7 @@ class Engine:
         wall = self.clock()
         late: Counter[str] = Counter()
         watermarks, index, drop_late = self.watermarks, self.index, self.config.late_policy == "drop"
+        guarded, rules_for = bool(self.guarded), self.rules_for
         for partition, event in batch:
             if partition != self.partition:
                 self.partition = partition
@@ -163,7 +194,7 @@ class Engine:
             due = self.timers.next_due(partition)
             if due is not None and due <= mark:
                 self._fire_due(partition, mark)
-            for rule in index.get(event.event_type, ()):
+            for rule in rules_for(event) if guarded else index.get(event.event_type, ()):
                 try:
                     rule.on_event(event, ts, self)
                 except Exception:
