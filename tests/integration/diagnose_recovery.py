@@ -1,4 +1,4 @@
-"""Diagnostic for the quarantined restart test: does recovery restore what the changelog holds?
+"""Diagnostic for the worker restart test: does recovery restore what the changelog holds?
 
     .venv/bin/python tests/integration/diagnose_recovery.py 5
 
