@@ -98,15 +98,36 @@ class WindowRule(RuleHeader):
             value = str(raw)
         store = ctx.state(self.namespace, WindowState)
         state = store.get(key) or WindowState(labels=labels)
+        if self.quiet(state):
+            self._skip_to(state, ctx.watermark)
         if not add_hit(state, Hit(ts, event.event_id, value), self.window):
             return
         if len(state.hits) > self.max_hits:
             del state.hits[: len(state.hits) - self.max_hits]  # the oldest go; the count saturates
-        candidate = ts if ts > state.done_to else self.window.departure(ts)
-        if state.next_at is None or candidate < state.next_at:
-            state.next_at = candidate
-            ctx.set_timer(self.rule_id, key, candidate)
+        if self.quiet(state):
+            # Nothing can fire yet: one timer, at a departure, to forget the group in time.
+            if state.next_at is None:
+                state.next_at = self.window.departure(ts)
+                ctx.set_timer(self.rule_id, key, state.next_at)
+        else:
+            candidate = ts if ts > state.done_to else self.window.departure(ts)
+            if state.next_at is None or candidate < state.next_at:
+                state.next_at = candidate
+                ctx.set_timer(self.rule_id, key, candidate)
         store.set(key, state)
+
+    def quiet(self, state: WindowState) -> bool:
+        """True when no transition is possible: no open alert and fewer hits than any firing needs.
+
+        Then evaluation can jump ahead without a sweep (most groups, most of the time).
+        """
+        return False
+
+    def _skip_to(self, state: WindowState, mark: float) -> None:
+        if mark > state.done_to:
+            state.done_to = mark
+            departure = self.window.departure
+            state.hits = [h for h in state.hits if departure(h.ts) > mark]
 
     def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
         store = ctx.state(self.namespace, WindowState)
@@ -114,10 +135,15 @@ class WindowRule(RuleHeader):
         if state is None or state.next_at != fire_at:
             return
         until = max(fire_at, ctx.watermark)
-        distinct = self.distinct is not None
-        for change in sweep(state, self.window, until, lambda n, t: self.holds(n, t, state), distinct):
-            ctx.emit(self._alert(key, state, change))
-        state.next_at = next_point(state, self.window)
+        if self.quiet(state):
+            self._skip_to(state, until)
+            departures = [self.window.departure(h.ts) for h in state.hits]
+            state.next_at = max(departures) if departures else None
+        else:
+            distinct = self.distinct is not None
+            for change in sweep(state, self.window, until, lambda n, t: self.holds(n, t, state), distinct):
+                ctx.emit(self._alert(key, state, change))
+            state.next_at = next_point(state, self.window)
         if state.next_at is not None:
             ctx.set_timer(self.rule_id, key, state.next_at)
         if state.next_at is None and state.active_since is None:
@@ -166,6 +192,9 @@ class ThresholdRule(WindowRule):
 
     def holds(self, count: int, at: float, state: WindowState) -> bool:
         return count >= self.threshold
+
+    def quiet(self, state: WindowState) -> bool:
+        return state.active_since is None and len(state.hits) < self.threshold
 
 
 register("threshold", ThresholdSpec, ThresholdRule)
