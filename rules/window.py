@@ -29,7 +29,7 @@ from rules.errors import SpecError
 from rules.fields import field_or_error
 from yujing.timeutil import parse_duration
 
-__all__ = ["GroupKey", "Hit", "Transition", "Window", "WindowState", "group_key", "sweep"]
+__all__ = ["GroupKey", "Hit", "LabelFields", "Transition", "Window", "WindowState", "group_key", "sweep"]
 
 NEVER = -math.inf
 _SEP = "\x1f"
@@ -95,6 +95,13 @@ def parse_utc_offset(text: str) -> float:
     if sign is None or not hours.isdigit() or (minutes and not minutes.isdigit()):
         raise SpecError(f"not a UTC offset: {text!r}", ("timezone",), "write it like +08:00")
     return sign * (int(hours) * 3600 + int(minutes or 0) * 60)
+
+
+class LabelFields:
+    """A group's labels as attributes, for summary templates."""
+
+    def __init__(self, labels: dict[str, str]) -> None:
+        self.__dict__.update(labels)
 
 
 @dataclass(frozen=True)

@@ -270,6 +270,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # The version first, then the rules: a change in between is seen by the watch as a change.
     version = RuleBundle.from_directory(config.rules.dir).version if Path(config.rules.dir).is_dir() else ""
     rules = _rules_or_exit(config.rules.dir)
+    cohort = sorted(r.rule_id for r in rules if getattr(r, "cohort", False))
+    if cohort:
+        err.print(
+            f"[yellow]cohort rules ({', '.join(cohort)}) count across partitions inside this worker: "
+            "run one worker per app id until the cohort stage has its own topic[/yellow]"
+        )
     url = _serve(config, registry, None)
     topics = list(config.kafka.topics())
     ensure_topics(config.kafka.bootstrap, topics + [t + config.kafka.dlq_suffix for t in topics], config.kafka.partitions)

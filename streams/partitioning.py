@@ -1,10 +1,39 @@
-"""The Kafka default partitioner, so local runs place each customer where Kafka would."""
+"""The Kafka default partitioner, so local runs place each customer where Kafka would.
+
+Pure Python (Kafka's murmur2), so the engine can place cohort groups without importing a Kafka client.
+"""
 
 from __future__ import annotations
 
-from kafka.partitioner.default import murmur2
+__all__ = ["murmur2", "partition_for"]
 
-__all__ = ["partition_for"]
+_M = 0x5BD1E995
+_MASK = 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's 32-bit murmur2 hash (seed 0x9747b28c), as the Java and Python clients compute it."""
+    length = len(data)
+    h = (0x9747B28C ^ length) & _MASK
+    whole = length - length % 4
+    for i in range(0, whole, 4):
+        k = data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24)
+        k = (k * _M) & _MASK
+        k ^= k >> 24
+        k = (k * _M) & _MASK
+        h = ((h * _M) & _MASK) ^ k
+    rest = length % 4
+    if rest >= 3:
+        h ^= data[whole + 2] << 16
+    if rest >= 2:
+        h ^= data[whole + 1] << 8
+    if rest >= 1:
+        h ^= data[whole]
+        h = (h * _M) & _MASK
+    h ^= h >> 13
+    h = (h * _M) & _MASK
+    h ^= h >> 15
+    return h
 
 
 def partition_for(key: str | bytes, partitions: int) -> int:

@@ -93,10 +93,16 @@ def run(
     close: bool = True,
     engine: Engine | None = None,
     batch: int = 1,
+    spread: bool = False,
 ) -> list[Alert]:
     """Feed events one batch at a time through an engine (event time only); returns the alerts."""
     engine = engine or Engine(rules, DictBackend(), EngineConfig(allowed_lateness=lateness, idle_after=None))
-    evs = [(partition, to_event(e)) for e in events]
+    if spread:  # each customer in the partition Kafka would give it
+        from streams.partitioning import partition_for
+
+        evs = [(partition_for(e["customer_id"], 8), to_event(e)) for e in events]
+    else:
+        evs = [(partition, to_event(e)) for e in events]
     out: list[Alert] = []
     for i in range(0, len(evs), batch):
         out.extend(engine.process(evs[i : i + batch]))

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Protocol, TypeVar, runtime_checkable
 
 from yujing.alerts import Alert
+from yujing.cohort import CohortRecord
 from yujing.events import Event
 
 __all__ = ["KeyedState", "Rule", "RuleContext", "Sink", "StateBackend"]
@@ -61,6 +62,10 @@ class RuleContext(Protocol):
     def cancel_timer(self, owner: str, key: str) -> None: ...
 
     def emit(self, alert: Alert) -> None: ...
+
+    def forward(self, record: CohortRecord) -> None:
+        """Hand a cohort rule's record to the engine's cohort stage."""
+        ...
 
 
 @runtime_checkable

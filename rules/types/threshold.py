@@ -30,7 +30,8 @@ from rules.fields import field_or_error
 from rules.guards import required_values
 from rules.registry import register
 from rules.types.match import event_types
-from rules.window import Hit, Transition, Window, WindowState, add_hit, group_key, next_point, sweep
+from rules.window import Hit, LabelFields, Transition, Window, WindowState, add_hit, group_key, next_point, sweep
+from yujing.cohort import CohortRecord, is_cohort_grouping
 from yujing.events import Event
 from yujing.protocols import RuleContext
 from yujing.timeutil import format_rfc3339
@@ -79,6 +80,7 @@ class WindowRule(RuleHeader):
         if self.max_hits < self.threshold:
             raise SpecError("`max_hits` must be at least `count`", ("max_hits",))
         self.namespace = f"{self.namespace_prefix}:{spec.id}"
+        self.cohort = is_cohort_grouping(self.group.fields)
 
     def holds(self, count: int, at: float, state: WindowState) -> bool:
         raise NotImplementedError
@@ -96,11 +98,22 @@ class WindowRule(RuleHeader):
             if raw is None:
                 return
             value = str(raw)
+        if self.cohort:  # the group spans partitions: count it in the cohort stage
+            ctx.forward(CohortRecord("cohort:" + self.rule_id, key, event.ts, event.event_id, "", "hit", value, labels))
+            return
+        self._add(key, labels, Hit(ts, event.event_id, value), ctx)
+
+    def on_record(self, record: CohortRecord, ts: float, ctx: RuleContext) -> None:
+        """The cohort stage's half: a record forwarded by some partition."""
+        self._add(record.key, record.labels, Hit(ts, record.event_id, record.value), ctx)
+
+    def _add(self, key: str, labels: dict[str, str], hit: Hit, ctx: RuleContext) -> None:
+        ts = hit.ts
         store = ctx.state(self.namespace, WindowState)
         state = store.get(key) or WindowState(labels=labels)
         if self.quiet(state):
             self._skip_to(state, ctx.watermark)
-        if not add_hit(state, Hit(ts, event.event_id, value), self.window):
+        if not add_hit(state, hit, self.window):
             return
         if len(state.hits) > self.max_hits:
             del state.hits[: len(state.hits) - self.max_hits]  # the oldest go; the count saturates
@@ -165,7 +178,7 @@ class WindowRule(RuleHeader):
             starts_at=change.since,
             ends_at=None if change.active else change.at,
             labels=state.labels,
-            summary=self.summary.render(_Fields(state.labels), variables),
+            summary=self.summary.render(LabelFields(state.labels), variables),
             evidence={
                 "event_ids": list(change.event_ids),
                 "key": key,
@@ -176,13 +189,6 @@ class WindowRule(RuleHeader):
                 "window_start": format_rfc3339(change.window_start),
             },
         )
-
-
-class _Fields:
-    """Group labels as attributes, for summary templates."""
-
-    def __init__(self, labels: dict[str, str]) -> None:
-        self.__dict__.update(labels)
 
 
 class ThresholdRule(WindowRule):

@@ -25,15 +25,19 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol, TypeVar
+
+import msgspec
 
 from streams.engine.dedup import Deduplicator
 from streams.engine.timers import TimerEntry, Timers
 from streams.engine.watermark import PartitionClock, Watermarks
+from streams.partitioning import partition_for
 from yujing.alerts import Alert
+from yujing.cohort import CohortRecord
 from yujing.events import BillEvent, ComplaintEvent, Event, OrderEvent
-from yujing.protocols import KeyedState, Rule, StateBackend
+from yujing.protocols import KeyedState, Rule, RuleContext, StateBackend
 
 __all__ = ["WATERMARK_NAMESPACE", "Engine", "EngineConfig", "EngineObserver"]
 
@@ -57,6 +61,12 @@ class EngineConfig:
     dedup_retention: float = 2 * 86400.0
     #: Streams every partition is expected to carry (with idle advance on, an unseen one holds the watermark until idle).
     streams: tuple[str, ...] = ("orders", "billing", "complaints")
+    #: Input partitions (the cohort stage expects records from each, and spreads its groups over as many).
+    partitions: int = 8
+    #: Prefix of this engine's own state namespaces (the cohort stage's differ from the partition stage's).
+    state_prefix: str = ""
+    #: The cohort stage's watermarks follow the partitions' (``advance_marks``), not its records' times.
+    driven_by_marks: bool = False
 
 
 class EngineObserver(Protocol):
@@ -76,6 +86,22 @@ class _NullObserver:
 
 
 _KIND: dict[type, str] = {OrderEvent: "orders", BillEvent: "billing", ComplaintEvent: "complaints"}
+
+
+class _CohortSide:
+    """A cohort rule as the cohort stage sees it: its records in, its timers."""
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.rule_id = rule.rule_id
+        self.version = rule.version
+        self.event_types = frozenset({"cohort:" + rule.rule_id})
+
+    def on_event(self, record: Event, ts: float, ctx: RuleContext) -> None:
+        self.rule.on_record(record, ts, ctx)  # type: ignore[attr-defined]
+
+    def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
+        self.rule.on_timer(key, fire_at, ctx)
 
 
 class Engine:
@@ -100,17 +126,20 @@ class Engine:
         self.backend = backend
         self.clock = clock
         self.observer: EngineObserver = observer or _NullObserver()
+        prefix = self.config.state_prefix
         self.watermarks = Watermarks(
             self.config.allowed_lateness,
             self.config.idle_after,
-            backend.namespace(WATERMARK_NAMESPACE, PartitionClock),
+            backend.namespace(prefix + WATERMARK_NAMESPACE, PartitionClock),
             self.config.streams,
         )
-        self.timers = Timers(backend.namespace("~timers", TimerEntry))
-        self.dedup = Deduplicator(backend.namespace("~alerts", int), self.config.dedup_retention)
+        self.timers = Timers(backend.namespace(prefix + "~timers", TimerEntry))
+        self.dedup = Deduplicator(backend.namespace(prefix + "~alerts", int), self.config.dedup_retention)
         self.partition = -1
         self.watermark = float("-inf")
         self._out: list[Alert] = []
+        self._forwarded: list[tuple[int, CohortRecord]] = []
+        self.cohort: Engine | None = None
         self.set_rules(rules)
 
     # -- rules ------------------------------------------------------------
@@ -141,6 +170,19 @@ class Engine:
         }
         self.timer_handlers = {rule.rule_id: rule.on_timer for rule in self.rules}
         self.timer_handlers[Deduplicator.OWNER] = self.dedup.on_timer
+        cohort_rules = [_CohortSide(rule) for rule in self.rules if getattr(rule, "cohort", False)]
+        if cohort_rules and self.cohort is None:
+            config = replace(
+                self.config,
+                allowed_lateness=0.0,  # the partitions' watermarks already allow for it
+                idle_after=None,  # and already advance when idle
+                streams=(),
+                state_prefix=self.config.state_prefix + "cohort",
+                driven_by_marks=True,
+            )
+            self.cohort = Engine(cohort_rules, self.backend, config, clock=self.clock, observer=self.observer)
+        elif self.cohort is not None:
+            self.cohort.set_rules(cohort_rules)
 
     def rules_for(self, event: Event) -> tuple[Rule, ...]:
         """The rules an event meets: those of its type, less the guarded ones whose value it lacks."""
@@ -169,6 +211,38 @@ class Engine:
         if self.dedup.admit(alert, self):
             self._out.append(alert)
 
+    def forward(self, record: CohortRecord) -> None:
+        """A cohort rule's record for the cohort stage (placed by its group, tagged with this partition)."""
+        record = msgspec.structs.replace(record, stream=f"p{self.partition}")
+        self._forwarded.append((partition_for(record.event_type + record.key, self.config.partitions), record))
+
+    def _run_cohort(self, out: list[Alert]) -> None:
+        """Hand the forwarded records to the cohort stage, then the partitions' watermarks; collect its alerts.
+
+        Records first: a record's time is at or after its partition's watermark when it was
+        forwarded, but the batch may have moved that watermark on since.
+        """
+        cohort = self.cohort
+        if cohort is None:
+            return
+        forwarded, self._forwarded = self._forwarded, []
+        if forwarded:
+            out.extend(cohort.process(forwarded))
+        wall = self.clock()
+        marks = {p: self.watermarks.current(p, wall) for p in self.watermarks.partitions()}
+        out.extend(cohort.advance_marks(marks))
+
+    def advance_marks(self, marks: dict[int, float]) -> list[Alert]:
+        """Cohort stage: every group partition's watermark becomes the minimum of the input partitions' ``marks``."""
+        out = self._out = []
+        wall = self.clock()
+        watermarks = self.watermarks
+        for q in range(self.config.partitions):
+            for p, mark in marks.items():
+                watermarks.observe(q, f"p{p}", mark, wall)
+            self._fire_due(q, watermarks.current(q, wall))
+        return out
+
     # -- processing -------------------------------------------------------
     def process(self, batch: Iterable[tuple[int, Event]]) -> list[Alert]:
         """Process a batch; returns the alerts it raised (deduplicated)."""
@@ -177,19 +251,23 @@ class Engine:
         late: Counter[str] = Counter()
         watermarks, index, drop_late = self.watermarks, self.index, self.config.late_policy == "drop"
         guarded, rules_for = bool(self.guarded), self.rules_for
+        by_marks = self.config.driven_by_marks
         for partition, event in batch:
             if partition != self.partition:
                 self.partition = partition
                 self.backend.use_partition(partition)
             ts = event.ts.timestamp()
-            kind = _KIND[type(event)]
+            kind = _KIND.get(type(event)) or event.stream  # type: ignore[union-attr]  # cohort records name theirs
             before = watermarks.current(partition, wall)
             if ts < before:
                 late[kind] += 1
                 if drop_late:
                     continue
-            watermarks.observe(partition, kind, ts, wall)
-            mark = watermarks.current(partition, wall)
+            if by_marks:
+                mark = before
+            else:
+                watermarks.observe(partition, kind, ts, wall)
+                mark = watermarks.current(partition, wall)
             self.watermark = mark
             due = self.timers.next_due(partition)
             if due is not None and due <= mark:
@@ -202,6 +280,7 @@ class Engine:
                     self.observer.rule_error(rule.rule_id)
         for kind, count in late.items():
             self.observer.late_events(kind, count)
+        self._run_cohort(out)
         return out
 
     def tick(self) -> list[Alert]:
@@ -210,6 +289,7 @@ class Engine:
         wall = self.clock()
         for partition in self.watermarks.partitions():
             self._fire_due(partition, self.watermarks.current(partition, wall))
+        self._run_cohort(out)
         return out
 
     def close_input(self, until: float = float("-inf")) -> list[Alert]:
@@ -217,6 +297,9 @@ class Engine:
         out = self._out = []
         for partition in self.watermarks.partitions():
             self._fire_due(partition, self.watermarks.close_input(partition, until))
+        self._run_cohort(out)
+        if self.cohort is not None:  # every partition's input is in: the cohort stage may close too
+            out.extend(self.cohort.close_input(until))
         return out
 
     def set_idle_advance(self, idle_after: float | None) -> None:
@@ -234,6 +317,9 @@ class Engine:
 
     def commit(self) -> None:
         """Persist clocks and flush state writes; call after the batch's alerts are in the sinks."""
+        if self.cohort is not None:
+            self.cohort.watermarks.save(self.backend.use_partition)
+            self.cohort.partition = -1
         self.watermarks.save(self.backend.use_partition)
         self.partition = -1  # the backend's partition moved; set it again before the next write
         self.backend.flush()
@@ -241,7 +327,10 @@ class Engine:
     def recover(self) -> int:
         """Reload watermarks and timers from state after a restart; returns the timer count."""
         self.watermarks.restore(self.clock())
-        return self.timers.rebuild()
+        timers = self.timers.rebuild()
+        if self.cohort is not None:
+            timers += self.cohort.recover()
+        return timers
 
     def _fire_due(self, partition: int, mark: float) -> None:
         if partition != self.partition:

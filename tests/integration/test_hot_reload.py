@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from rules import load_rules
 from streams.config import default_rules_dir
 from tests.integration.harness import ROOT, Worker, create_topics, publish, read_alerts
 from tests.integration.servers import TansuBroker, wait_for
@@ -88,7 +89,7 @@ def test_published_rules_reload_without_restart_and_bad_ones_are_rejected(workdi
         )
         assert wait_for(lambda: len(alerts("redline-complaint")) == 1, 60, f"the first red-line alert\n{worker.tail()}")
         old_version = alerts("redline-complaint")[0].rule_version
-        assert worker.sum("yujing_rules_loaded") == 8
+        assert worker.sum("yujing_rules_loaded") == len(load_rules(pack).rules)
 
         # A valid change, published: 断网投诉 becomes a red-line term.
         redline = pack / "redline.yaml"
@@ -140,8 +141,9 @@ def test_a_single_worker_watching_its_rules_directory_picks_up_a_change(workdir:
     )
     worker.start()
     try:
+        before = len(load_rules(pack).rules)
         (pack / "redline.yaml").unlink()  # a valid change: the red-line rule is gone
-        assert wait_for(lambda: worker.sum("yujing_rules_loaded") == 7, 90, f"the file watch\n{worker.tail()}")
+        assert wait_for(lambda: worker.sum("yujing_rules_loaded") == before - 1, 90, f"the file watch\n{worker.tail()}")
         assert worker.sum("yujing_rules_reloads_total", outcome="applied") == 1
         publish(broker.bootstrap, [event("complaint.opened", 100, prefix="hw-", complaint_id="k-w", text="我要去工信部投诉")])
         assert wait_for(lambda: worker.sum("yujing_events_total", outcome="accepted") >= 1, 30, "the event")
