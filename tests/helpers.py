@@ -153,3 +153,28 @@ MATCH_RULE = """
     key: complaint_id
     summary: "投诉 {complaint_id}: {text}"
 """
+
+
+def assert_arrival_order_and_replay_do_not_matter(
+    rules: Sequence[Rule], events: list[dict[str, Any]], shuffle_seed: int, batch: int, *, spread: bool = False
+) -> None:
+    """The invariants every rule type keeps: shuffling within the lateness (5 min) changes no alert; a replay adds none."""
+    import random
+
+    from tests.unit.test_engine import _shuffle_within
+
+    ordered = run(rules, events, lateness=300, spread=spread)
+    shuffled = run(rules, _shuffle_within(events, random.Random(shuffle_seed), 5), lateness=300, batch=batch, spread=spread)
+    assert keys(shuffled) == keys(ordered)
+    engine = Engine(rules, DictBackend(), EngineConfig(allowed_lateness=300, idle_after=None))
+    run(rules, events, engine=engine, close=False, spread=spread)
+    assert run(rules, events, engine=engine, close=False, spread=spread) == []
+
+
+def located_error(tmp_path: Path, rule_text: str, change: tuple[str, str]) -> str:
+    """Load ``rule_text`` with one replacement made; it must load nothing; its first error."""
+    path = tmp_path / "r.yaml"
+    path.write_text(rule_text.replace(*change).replace("\n    ", "\n").lstrip(), encoding="utf-8")
+    result = load_rule_file(path)
+    assert not result.rules, "the changed rule should not load"
+    return str(result.errors[0])

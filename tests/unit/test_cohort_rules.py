@@ -8,10 +8,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.engine import DictBackend, Engine, EngineConfig
 from streams.partitioning import partition_for
-from tests.helpers import T0, complaint, keys, order, rules_from, run
-from tests.unit.test_engine import _shuffle_within
+from tests.helpers import T0, assert_arrival_order_and_replay_do_not_matter, complaint, order, rules_from, run
 
 SERVICE_RATE = """
     id: service-rate
@@ -105,9 +103,4 @@ def test_shuffling_within_lateness_and_replaying_give_the_same_alerts(tmp_path_f
         REGION_BURST.replace("count: 5", "count: 3"),
     )
     events = _events(seed)
-    ordered = run(rules, events, lateness=300, spread=True)
-    shuffled = run(rules, _shuffle_within(events, random.Random(shuffle_seed), 5), lateness=300, batch=batch, spread=True)
-    assert keys(shuffled) == keys(ordered)
-    engine = Engine(rules, DictBackend(), EngineConfig(allowed_lateness=300, idle_after=None))
-    run(rules, events, engine=engine, close=False, spread=True)
-    assert run(rules, events, engine=engine, close=False, spread=True) == []
+    assert_arrival_order_and_replay_do_not_matter(rules, events, shuffle_seed, batch, spread=True)

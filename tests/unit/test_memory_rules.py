@@ -9,10 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.loader import load_rule_file
-from streams.engine import DictBackend, Engine, EngineConfig
-from tests.helpers import T0, bill, complaint, keys, order, rules_from, run
-from tests.unit.test_engine import _shuffle_within
+from tests.helpers import T0, assert_arrival_order_and_replay_do_not_matter, bill, complaint, located_error, order, rules_from, run
 
 FIRST_BILL = """
     id: first-bill-above-promise
@@ -121,10 +118,7 @@ def test_new_value_fires_on_never_seen_values_and_forgets_the_least_recent(tmp_p
     ],
 )
 def test_bad_memory_rules_are_located(tmp_path: Path, rule: str, change: tuple[str, str], message: str) -> None:
-    path = tmp_path / "r.yaml"
-    path.write_text(rule.replace(*change).replace("\n    ", "\n").lstrip(), encoding="utf-8")
-    result = load_rule_file(path)
-    assert not result.rules and message in str(result.errors[0]), result.errors
+    assert message in located_error(tmp_path, rule, change)
 
 
 def _events(seed: int) -> list[dict]:
@@ -149,9 +143,4 @@ def _events(seed: int) -> list[dict]:
 def test_shuffling_within_lateness_and_replaying_give_the_same_alerts(tmp_path_factory, seed: int, shuffle_seed: int, batch: int) -> None:
     rules = rules_from(tmp_path_factory.mktemp("r"), FIRST_BILL.replace("once: true", "once: false"), PLAN_CHANGE, NEW_CHANNEL)
     events = _events(seed)
-    ordered = run(rules, events, lateness=300)
-    shuffled = run(rules, _shuffle_within(events, random.Random(shuffle_seed), 5), lateness=300, batch=batch)
-    assert keys(shuffled) == keys(ordered)
-    engine = Engine(rules, DictBackend(), EngineConfig(allowed_lateness=300, idle_after=None))
-    run(rules, events, engine=engine, close=False)
-    assert run(rules, events, engine=engine, close=False) == []
+    assert_arrival_order_and_replay_do_not_matter(rules, events, shuffle_seed, batch)

@@ -9,8 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.engine import DictBackend, Engine, EngineConfig
-from tests.helpers import complaint, keys, order, rules_from, run
-from tests.unit.test_engine import _shuffle_within
+from tests.helpers import assert_arrival_order_and_replay_do_not_matter, complaint, order, rules_from, run
 
 FIRST_WEEK = """
     id: first-week-complaint
@@ -110,9 +109,4 @@ def _events(seed: int) -> list[dict]:
 def test_shuffling_within_lateness_and_replaying_give_the_same_alerts(tmp_path_factory, seed: int, shuffle_seed: int, batch: int) -> None:
     rules = rules_from(tmp_path_factory.mktemp("r"), REPEAT)
     events = _events(seed)
-    ordered = run(rules, events, lateness=300)
-    shuffled = run(rules, _shuffle_within(events, random.Random(shuffle_seed), 5), lateness=300, batch=batch)
-    assert keys(shuffled) == keys(ordered)
-    engine = Engine(rules, DictBackend(), EngineConfig(allowed_lateness=300, idle_after=None))
-    run(rules, events, engine=engine, close=False)
-    assert run(rules, events, engine=engine, close=False) == []
+    assert_arrival_order_and_replay_do_not_matter(rules, events, shuffle_seed, batch)

@@ -8,8 +8,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import SLA_RULE, T0, keys, order, rules_from, run
-from tests.unit.test_engine import _shuffle_within
+from tests.helpers import SLA_RULE, T0, assert_arrival_order_and_replay_do_not_matter, order, rules_from, run
 
 WARNINGS = "    warnings: [{at: 0.5, severity: minor}, {at: 0.8, severity: major}]\n"
 WARNED = SLA_RULE.replace("    deadline: 60m\n", "    deadline: 60m\n" + WARNINGS)
@@ -62,7 +61,6 @@ def test_a_warning_outside_zero_to_one_is_rejected(tmp_path: Path) -> None:
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 10_000), shuffle_seed=st.integers(0, 10_000), batch=st.integers(1, 6))
 def test_shuffling_within_lateness_and_replaying_give_the_same_alerts(tmp_path_factory, seed: int, shuffle_seed: int, batch: int) -> None:
-    from streams.engine import DictBackend, Engine, EngineConfig
 
     rng = random.Random(seed)
     events = []
@@ -73,9 +71,4 @@ def test_shuffling_within_lateness_and_replaying_give_the_same_alerts(tmp_path_f
             events.append(order(rng.choice(["completed", "cancelled"]), start + rng.uniform(1, 90), order_id=f"o{i}"))
     events.sort(key=lambda e: e["ts"])
     rules = rules_from(tmp_path_factory.mktemp("r"), WARNED)
-    ordered = run(rules, events, lateness=300)
-    shuffled = run(rules, _shuffle_within(events, random.Random(shuffle_seed), 5), lateness=300, batch=batch)
-    assert keys(shuffled) == keys(ordered)
-    engine = Engine(rules, DictBackend(), EngineConfig(allowed_lateness=300, idle_after=None))
-    run(rules, events, engine=engine, close=False)
-    assert run(rules, events, engine=engine, close=False) == []
+    assert_arrival_order_and_replay_do_not_matter(rules, events, shuffle_seed, batch)

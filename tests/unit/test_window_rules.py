@@ -9,10 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.loader import load_rule_file
-from streams.engine import DictBackend, Engine, EngineConfig
-from tests.helpers import T0, complaint, keys, rules_from, run
-from tests.unit.test_engine import _shuffle_within
+from tests.helpers import T0, assert_arrival_order_and_replay_do_not_matter, complaint, located_error, rules_from, run
 
 THIRD = """
     id: third-complaint
@@ -130,10 +127,7 @@ def test_flatline_needs_a_full_window_of_history(tmp_path: Path) -> None:
     ],
 )
 def test_bad_window_rules_are_located(tmp_path: Path, change: tuple[str, str], message: str) -> None:
-    path = tmp_path / "r.yaml"
-    path.write_text(THIRD.replace(*change).replace("\n    ", "\n").lstrip(), encoding="utf-8")
-    result = load_rule_file(path)
-    assert not result.rules and message in str(result.errors[0]), result.errors
+    assert message in located_error(tmp_path, THIRD, change)
 
 
 def _events(seed: int) -> list[dict]:
@@ -151,9 +145,4 @@ def _events(seed: int) -> list[dict]:
 def test_shuffling_within_lateness_and_replaying_give_the_same_alerts(tmp_path_factory, seed: int, shuffle_seed: int, batch: int) -> None:
     rules = rules_from(tmp_path_factory.mktemp("r"), THIRD, REGION_DAILY, SILENT.replace("60m", "6h"))
     events = _events(seed)
-    ordered = run(rules, events, lateness=300)
-    shuffled = run(rules, _shuffle_within(events, random.Random(shuffle_seed), 5), lateness=300, batch=batch)
-    assert keys(shuffled) == keys(ordered)
-    engine = Engine(rules, DictBackend(), EngineConfig(allowed_lateness=300, idle_after=None))
-    run(rules, events, engine=engine, close=False)
-    assert run(rules, events, engine=engine, close=False) == []
+    assert_arrival_order_and_replay_do_not_matter(rules, events, shuffle_seed, batch)
