@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +27,9 @@ def compile_field(path: str) -> Getter:
     """
     head, _, rest = path.partition(".")
     if head not in EVENT_FIELDS:
-        raise FieldError(f"unknown field `{head}`; events have: {', '.join(sorted(EVENT_FIELDS))}")
+        close = difflib.get_close_matches(head, EVENT_FIELDS, n=1)
+        guess = f" (did you mean `{close[0]}`?)" if close else ""
+        raise FieldError(f"unknown field `{head}`{guess}; events have: {', '.join(sorted(EVENT_FIELDS))}")
     if head == "attrs":
         if not rest or "." in rest:
             raise FieldError("use `attrs.NAME` for an upstream attribute")
