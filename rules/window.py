@@ -133,9 +133,10 @@ def add_hit(state: WindowState, hit: Hit, window: Window) -> bool:
     if window.departure(hit.ts) <= state.done_to:
         return False
     hits = state.hits
-    if any(h.event_id == hit.event_id for h in hits):
-        return False  # a redelivery or a replay
-    hits.insert(bisect.bisect_left(hits, (hit.ts, hit.event_id), key=lambda h: (h.ts, h.event_id)), hit)
+    at = bisect.bisect_left(hits, (hit.ts, hit.event_id), key=lambda h: (h.ts, h.event_id))
+    if at < len(hits) and hits[at].event_id == hit.event_id and hits[at].ts == hit.ts:
+        return False  # a redelivery or a replay (same event, same time)
+    hits.insert(at, hit)
     if state.first_ts is None or hit.ts < state.first_ts:
         state.first_ts = hit.ts
     return True

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from streams.engine import DictBackend, Engine, EngineConfig
 from streams.engine.watermark import Watermarks
-from tests.helpers import MATCH_RULE, SLA_RULE, complaint, keys, order, rules_from, run, to_event
+from tests.helpers import MATCH_RULE, SLA_RULE, complaint, keys, order, rules_from, run, shuffle_within, to_event
 
 
 class FakeClock:
@@ -164,27 +164,13 @@ def _stream(seed: int) -> list[dict]:
     return events
 
 
-def _shuffle_within(events: list[dict], rng: random.Random, lateness_minutes: float) -> list[dict]:
-    """Reorder so that no event arrives after an event more than the lateness newer than it."""
-    from tests.helpers import T0
-
-    def minutes(e: dict) -> float:
-        import datetime as dt
-
-        return (dt.datetime.fromisoformat(e["ts"]) - T0).total_seconds() / 60
-
-    keyed = [(minutes(e) + rng.uniform(0, lateness_minutes * 0.99), i, e) for i, e in enumerate(events)]
-    keyed.sort()
-    return [e for _, _, e in keyed]
-
-
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 10_000), shuffle_seed=st.integers(0, 10_000), batch=st.integers(1, 7))
 def test_shuffling_within_allowed_lateness_gives_the_same_alerts(tmp_path_factory, seed: int, shuffle_seed: int, batch: int) -> None:
     rules = rules_from(tmp_path_factory.mktemp("r"), SLA_RULE, MATCH_RULE)
     events = _stream(seed)
     ordered = run(rules, events, lateness=300)
-    shuffled = run(rules, _shuffle_within(events, random.Random(shuffle_seed), 5), lateness=300, batch=batch)
+    shuffled = run(rules, shuffle_within(events, random.Random(shuffle_seed), 5), lateness=300, batch=batch)
     assert keys(shuffled) == keys(ordered)
 
 
