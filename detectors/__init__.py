@@ -1,3 +1,10 @@
-"""Online anomaly detectors (hot words, cohort spikes). Coming with issue 4; the engine's rule protocol is what they will implement."""
+"""Online anomaly detectors (issue 4).
+
+So far: :mod:`detectors.tokenize` (complaint text → terms) and
+:mod:`detectors.signitrend` (hot words: SigniTrend-style burst scoring in
+fixed memory, co-bursting terms grouped into topics). Still to come: cohort
+spikes with seasonal count models, wiring into the engine and its state,
+YAML configuration, and ``yujing eval``.
+"""
 
 __all__: list[str] = []

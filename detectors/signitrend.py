@@ -1,0 +1,219 @@
+"""Hot words: terms whose share of complaints jumps above its own history, in fixed memory (SigniTrend, KDD 2014).
+
+Per window (event time), every complaint adds its distinct terms to a
+count-min table (``depth`` rows × ``width`` counters, hashed). Each counter
+also carries an exponentially weighted mean and variance of its share
+(count / complaints in the window) over past windows. When a window closes,
+a term's significance is
+
+    sig = (share − max(mean, β)) / (√var + β)
+
+with the mean and variance taken as the *largest* over the term's rows (hash
+collisions can only make a term look more ordinary, never more unusual) and
+the count as the *smallest* (count-min). β is the bias term of the paper: it
+keeps rare and new terms from scoring huge on a handful of mentions. A term
+bursts when ``sig ≥ threshold`` and it appears in at least ``min_support``
+complaints; a burst of a term whose mean was below β is *new*.
+
+Memory does not grow with the vocabulary: the tables are fixed, and the
+window keeps at most ``candidates`` terms (a SpaceSaving summary of the
+window's heaviest terms) and a bounded sample of complaints, from which
+terms that burst together are grouped into one topic.
+
+>>> d = BurstDetector(window=600, warmup_windows=2, min_support=3)
+>>> for w in range(4):
+...     for i in range(50):
+...         terms = ["宽带", "网速慢"] if i % 2 else ["宽带", "装机"]
+...         if w == 3 and i < 12:
+...             terms = ["多扣费", "账单"]
+...         _ = d.add(w * 600 + i, f"k{w}-{i}", terms, "…")
+>>> [t.terms[:2] for t in d.close_window(4 * 600)]
+[['多扣费', '账单']]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["BurstDetector", "TermBurst", "Topic"]
+
+
+@dataclass(frozen=True)
+class TermBurst:
+    """One term that burst: observed vs expected share, and its score."""
+
+    term: str
+    count: int
+    share: float
+    expected: float
+    score: float
+    new: bool
+
+
+@dataclass(frozen=True)
+class Topic:
+    """Terms that burst together in one window, with sample complaints."""
+
+    window_start: float
+    window_end: float
+    complaints: int
+    bursts: tuple[TermBurst, ...]
+    samples: tuple[tuple[str, str], ...]  # (complaint id, text)
+
+    @property
+    def terms(self) -> list[str]:
+        return [b.term for b in self.bursts]
+
+    @property
+    def score(self) -> float:
+        return max(b.score for b in self.bursts)
+
+
+class _SpaceSaving:
+    """The window's heaviest terms in at most ``k`` slots (Metwally et al.)."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.counts: dict[str, int] = {}
+
+    def add(self, term: str) -> None:
+        counts = self.counts
+        if term in counts:
+            counts[term] += 1
+        elif len(counts) < self.k:
+            counts[term] = 1
+        else:
+            smallest = min(counts, key=counts.__getitem__)
+            counts[term] = counts.pop(smallest) + 1
+
+
+@dataclass
+class _Window:
+    start: float
+    docs: int = 0
+    samples: list[tuple[str, str, frozenset[str]]] = field(default_factory=list)
+
+
+class BurstDetector:
+    """Finds bursting terms window by window in fixed memory; see the module docstring."""
+
+    def __init__(
+        self,
+        window: float = 600.0,
+        width: int = 1 << 16,
+        depth: int = 3,
+        half_life: float = 12.0,
+        beta: float = 0.005,
+        threshold: float = 4.0,
+        min_support: int = 5,
+        candidates: int = 512,
+        samples: int = 2000,
+        warmup_windows: int = 6,
+    ) -> None:
+        self.window = window
+        self.width, self.depth = width, depth
+        self.alpha = 1.0 - 0.5 ** (1.0 / half_life)  # weight of a new window: half-life in windows
+        self.beta, self.threshold, self.min_support = beta, threshold, min_support
+        self.candidates, self.max_samples, self.warmup = candidates, samples, warmup_windows
+        self.mean = np.zeros((depth, width))
+        self.var = np.zeros((depth, width))
+        self.counts = np.zeros((depth, width), dtype=np.int64)
+        self.heavy = _SpaceSaving(candidates)
+        self.current: _Window | None = None
+        self.windows_seen = 0
+
+    def memory_bytes(self) -> int:
+        """The tables' size: fixed by ``width`` × ``depth`` (plus at most ``candidates`` terms and ``samples`` texts)."""
+        return int(self.mean.nbytes + self.var.nbytes + self.counts.nbytes)
+
+    def _rows(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        digest = hashlib.blake2b(term.encode(), digest_size=4 * self.depth).digest()
+        cols = np.frombuffer(digest, dtype=np.uint32) % self.width
+        return np.arange(self.depth), cols.astype(np.int64)
+
+    def add(self, ts: float, doc_id: str, terms: list[str], text: str) -> list[Topic]:
+        """One complaint at event time ``ts``; returns the topics of a window it closed (if any)."""
+        out: list[Topic] = []
+        start = ts - ts % self.window
+        if self.current is None:
+            self.current = _Window(start)
+        elif start > self.current.start:
+            out = self.close_window(start)
+            self.current = _Window(start)
+        window = self.current
+        window.docs += 1
+        unique = frozenset(terms)
+        for term in unique:
+            rows, cols = self._rows(term)
+            self.counts[rows, cols] += 1
+            self.heavy.add(term)
+        if len(window.samples) < self.max_samples:
+            window.samples.append((doc_id, text, unique))
+        return out
+
+    def close_window(self, next_start: float | None = None) -> list[Topic]:
+        """Score the open window, learn from it, and start afresh; returns its topics."""
+        window = self.current
+        if window is None or window.docs == 0:
+            return []
+        docs = window.docs
+        bursts: list[TermBurst] = []
+        if self.windows_seen >= self.warmup:
+            for term in self.heavy.counts:
+                rows, cols = self._rows(term)
+                count = int(self.counts[rows, cols].min())
+                if count < self.min_support:
+                    continue
+                share = count / docs
+                mean = float(self.mean[rows, cols].max())
+                var = float(self.var[rows, cols].max())
+                score = (share - max(mean, self.beta)) / (math.sqrt(var) + self.beta)
+                if score >= self.threshold:
+                    bursts.append(TermBurst(term, count, share, mean, score, mean < self.beta))
+        # Learn: every counter's share this window (untouched counters saw 0).
+        share = self.counts / docs
+        delta = share - self.mean
+        self.mean += self.alpha * delta
+        self.var = (1.0 - self.alpha) * (self.var + self.alpha * delta * delta)
+        self.counts[:] = 0
+        self.heavy = _SpaceSaving(self.candidates)
+        self.windows_seen += 1
+        end = window.start + self.window
+        topics = self._group(bursts, window, end)
+        self.current = _Window(next_start) if next_start is not None else None
+        return topics
+
+    def _group(self, bursts: list[TermBurst], window: _Window, end: float) -> list[Topic]:
+        """Terms that burst in the same complaints are one topic (union-find on shared sample complaints)."""
+        if not bursts:
+            return []
+        docs_of = {b.term: {i for i, (_, _, terms) in enumerate(window.samples) if b.term in terms} for b in bursts}
+        parent = {b.term: b.term for b in bursts}
+
+        def find(t: str) -> str:
+            while parent[t] != t:
+                parent[t] = parent[parent[t]]
+                t = parent[t]
+            return t
+
+        terms = [b.term for b in bursts]
+        for i, a in enumerate(terms):
+            for b in terms[i + 1 :]:
+                da, db = docs_of[a], docs_of[b]
+                if da and db and len(da & db) >= 0.5 * min(len(da), len(db)):
+                    parent[find(a)] = find(b)
+        groups: dict[str, list[TermBurst]] = {}
+        for burst in bursts:
+            groups.setdefault(find(burst.term), []).append(burst)
+        topics = []
+        for members in groups.values():
+            members.sort(key=lambda b: -b.score)
+            ids = sorted(set().union(*(docs_of[m.term] for m in members)))[:5]
+            samples = tuple((window.samples[i][0], window.samples[i][1]) for i in ids)
+            topics.append(Topic(window.start, end, window.docs, tuple(members), samples))
+        topics.sort(key=lambda t: -t.score)
+        return topics

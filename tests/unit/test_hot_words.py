@@ -1,0 +1,105 @@
+"""Hot words (issue 4, first part): tokenisation and SigniTrend-style burst scoring in fixed memory."""
+
+from __future__ import annotations
+
+import random
+import tracemalloc
+
+from detectors.signitrend import BurstDetector
+from detectors.tokenize import Tokenizer
+
+W = 600.0
+BACKGROUND = [
+    ["宽带", "网速慢", "宽带 网速慢"],
+    ["装机", "师傅", "预约"],
+    ["账单", "话费"],
+    ["客服", "热线", "没人接"],
+    ["app", "闪退"],
+    ["信号差", "5g"],
+]
+
+
+def test_tokenizer_normalises_width_and_case_keeps_domain_words_and_drops_noise() -> None:
+    t = Tokenizer()
+    assert t.terms("ＡＰＰ登录不了，５Ｇ套餐多扣费20元！！") == [
+        "app",
+        "登录不了",
+        "5g套餐",
+        "多扣费",
+        "app 登录不了",
+        "登录不了 5g套餐",
+        "5g套餐 多扣费",
+    ]
+    assert t.terms("的了吗？？？ 123") == []  # stop words, punctuation and amounts only
+    assert "10000" in t.terms("打10000热线没人接")  # a number the dictionary names stays
+    assert t.terms("网速慢 网速慢 网速慢") == ["网速慢"]  # a complaint counts a term once
+
+
+def test_the_domain_dictionary_is_extensible_per_tokenizer() -> None:
+    default = Tokenizer()
+    custom = Tokenizer(dictionary=["翼支付扣款"])
+    assert "翼支付扣款" not in default.terms("翼支付扣款失败")
+    assert "翼支付扣款" in custom.terms("翼支付扣款失败")
+    assert "翼支付扣款" not in Tokenizer().terms("翼支付扣款失败")  # no leak between instances
+
+
+def feed(detector: BurstDetector, windows: int, per_window: int, rng: random.Random, burst: dict[int, tuple[list[str], int]]) -> list:
+    topics = []
+    for w in range(windows):
+        extra_terms, extra = burst.get(w, ([], 0))
+        for i in range(per_window):
+            terms = list(rng.choice(BACKGROUND))
+            if i < extra:
+                terms = list(extra_terms)
+            topics += [(w, t) for t in detector.add(w * W + i, f"k{w}-{i}", terms, " ".join(terms))]
+    topics += [(windows, t) for t in detector.close_window()]
+    return topics
+
+
+def test_a_steady_background_never_bursts() -> None:
+    topics = feed(BurstDetector(window=W), 40, 200, random.Random(1), {})
+    assert topics == []
+
+
+def test_a_new_phrase_filling_complaints_bursts_as_one_topic_in_its_window() -> None:
+    rng = random.Random(2)
+    topics = feed(BurstDetector(window=W), 30, 200, rng, {25: (["多扣费", "账单", "账单 多扣费"], 40)})
+    assert len(topics) == 1
+    closed_by, topic = topics[0]
+    assert closed_by == 26 and topic.window_start == 25 * W  # reported when its window closed
+    assert set(topic.terms) == {"多扣费", "账单 多扣费"} | ({"账单"} & set(topic.terms))
+    burst = next(b for b in topic.bursts if b.term == "多扣费")
+    assert burst.new and burst.count == 40 and burst.share == 40 / 200 and burst.expected < 0.005
+    assert topic.samples and all(sid.startswith("k25-") for sid, _ in topic.samples)
+
+
+def test_a_known_term_bursts_on_its_own_history_and_below_support_nothing_fires() -> None:
+    rng = random.Random(3)
+    # 宽带 网速慢 is common (1/6 of complaints); tripling it is a burst, not "new".
+    topics = feed(BurstDetector(window=W), 30, 300, rng, {20: (["宽带", "网速慢", "宽带 网速慢"], 150)})
+    bursts = {b.term: b for _, t in topics for b in t.bursts}
+    assert "网速慢" in bursts and not bursts["网速慢"].new and bursts["网速慢"].expected > 0.1
+    quiet = feed(BurstDetector(window=W, min_support=5), 30, 300, random.Random(4), {20: (["断网 投诉"], 4)})
+    assert quiet == []  # four mentions are below the minimum support
+
+
+def test_nothing_fires_during_warm_up() -> None:
+    topics = feed(BurstDetector(window=W, warmup_windows=6), 5, 200, random.Random(5), {3: (["多扣费"], 80)})
+    assert topics == []
+
+
+def test_memory_stays_within_the_tables_whatever_the_vocabulary() -> None:
+    detector = BurstDetector(window=W, width=1 << 14, depth=3, candidates=64, samples=100)
+    fixed = detector.memory_bytes()
+    assert fixed == 3 * (1 << 14) * 8 * 3
+    per_window = 20_000
+    detector.add(0.0, "k0", ["warm"], "")
+    tracemalloc.start()
+    baseline = tracemalloc.get_traced_memory()[0]
+    for i in range(100_000):  # 100,000 distinct terms over 5 windows
+        detector.add((i // per_window) * W, f"k{i}", [f"term-{i}"], "")
+    grown = tracemalloc.get_traced_memory()[0] - baseline
+    tracemalloc.stop()
+    assert len(detector.heavy.counts) <= 64 and len(detector.current.samples) <= 100  # type: ignore[union-attr]
+    assert detector.memory_bytes() == fixed
+    assert grown < 1_000_000, grown  # no per-term growth: 100,000 terms kept would cost over 10 MB
