@@ -1,0 +1,141 @@
+"""Cohort spikes: an online seasonal baseline per cohort and a count-model significance test.
+
+A cohort's expected complaints in a window are
+
+    level × hour_of_day[h] × day_of_week[d]         (counts)
+    level × hour_of_day[h] × day_of_week[d] × den   (rates: per denominator event)
+
+learnt online with exponentially weighted updates: the level from
+deseasonalised counts, each seasonal factor from the ratio of the count to
+what the level alone predicted. Significance is the Poisson tail
+probability of the observed count given the expected one, not a z-score: 3
+complaints where 0.5 were expected is unusual, 3 where 2 were expected is
+not, and a z-score on such small counts gets both wrong. A spike needs
+``p ≤ alpha``, at least ``min_count`` complaints and ``min_ratio`` × the
+expectation (the low-volume guard), after ``warmup`` windows.
+
+Why not a river forecaster per cohort: its time-series models (SNARIMAX,
+Holt-Winters) keep far more state per series than the 32 floats kept here,
+and 100,000 cohorts must fit a documented bound
+(:data:`CohortBaseline.BYTES`); river's ``EWMean`` is the same update as the
+level's, written out so the state can be stored as one compact array.
+
+>>> b = CohortBaseline.fresh()
+>>> for week in range(3):
+...     for hour in range(24 * 7):
+...         _ = b.update(10.0, hour % 24, hour // 24)
+>>> round(b.expected(hour=3, weekday=2), 1)
+10.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import poisson
+
+__all__ = ["CohortBaseline", "Spike", "SpikeTest", "drill_down"]
+
+_LEVEL, _SEEN = 0, 1
+_HOURS = slice(2, 26)
+_DAYS = slice(26, 33)
+_SIZE = 33
+
+
+@dataclass
+class CohortBaseline:
+    """One cohort's learnt state, one float32 array of 33 values (132 bytes)."""
+
+    state: np.ndarray
+
+    BYTES = _SIZE * 4
+
+    @classmethod
+    def fresh(cls) -> CohortBaseline:
+        state = np.ones(_SIZE, dtype=np.float32)
+        state[_LEVEL] = 0.0
+        state[_SEEN] = 0.0
+        return cls(state)
+
+    @property
+    def windows_seen(self) -> int:
+        return int(self.state[_SEEN])
+
+    def expected(self, hour: int, weekday: int) -> float:
+        s = self.state
+        return float(s[_LEVEL] * s[_HOURS][hour] * s[_DAYS][weekday])
+
+    def update(self, count: float, hour: int, weekday: int, alpha: float = 0.05, seasonal_alpha: float = 0.1) -> float:
+        """Learn from one window's count; returns what was expected before learning."""
+        s = self.state
+        expected = self.expected(hour, weekday)
+        hours, days = s[_HOURS], s[_DAYS]
+        if s[_SEEN] == 0:
+            s[_LEVEL] = count / (hours[hour] * days[weekday])
+        else:
+            deseasonalised = count / max(hours[hour] * days[weekday], 1e-3)
+            s[_LEVEL] += alpha * (deseasonalised - s[_LEVEL])
+            level = max(float(s[_LEVEL]), 1e-6)
+            hours[hour] += seasonal_alpha * (count / (level * days[weekday]) - hours[hour])
+            days[weekday] += seasonal_alpha / 24 * (count / (level * hours[hour]) - days[weekday])
+            hours[:] = np.clip(hours * (24 / hours.sum()), 0.01, 24)  # factors average to 1
+            days[:] = np.clip(days * (7 / days.sum()), 0.05, 7)
+        s[_SEEN] += 1
+        return expected
+
+
+@dataclass(frozen=True)
+class Spike:
+    """A window whose count the baseline makes improbable."""
+
+    observed: int
+    expected: float
+    p_value: float
+
+    @property
+    def ratio(self) -> float:
+        return self.observed / self.expected if self.expected > 0 else float("inf")
+
+
+@dataclass(frozen=True)
+class SpikeTest:
+    """When a count is a spike: the Poisson tail and the low-volume guard."""
+
+    alpha: float = 1e-4
+    min_count: int = 5
+    min_ratio: float = 2.0
+    warmup: int = 24 * 7
+
+    def __call__(self, observed: int, expected: float, windows_seen: int) -> Spike | None:
+        if windows_seen < self.warmup or observed < self.min_count:
+            return None
+        mean = max(expected, 0.1)  # an empty history still expects a little
+        if observed < self.min_ratio * mean:
+            return None
+        p = float(poisson.sf(observed - 1, mean))  # P(X >= observed)
+        return Spike(observed, expected, p) if p <= self.alpha else None
+
+
+def drill_down(parent: tuple[int, float], children: dict[str, tuple[int, float]], share: float = 0.8) -> list[tuple[str, float]]:
+    """The few child cohorts that explain most of a parent's change (contribution to the change, as in ThirdEye).
+
+    ``parent`` and each child are ``(observed, expected)``. Children are taken by their
+    contribution ``(observed − expected) / (parent observed − parent expected)``, largest
+    first, until they explain ``share`` of the change.
+
+    >>> drill_down((60, 20.0), {"宽带": (45, 8.0), "IPTV": (8, 6.0), "固话": (7, 6.0)})
+    [('宽带', 0.925)]
+    """
+    change = parent[0] - parent[1]
+    if change <= 0:
+        return []
+    ranked = sorted(((name, (obs - exp) / change) for name, (obs, exp) in children.items()), key=lambda c: -c[1])
+    out: list[tuple[str, float]] = []
+    explained = 0.0
+    for name, contribution in ranked:
+        if contribution <= 0 or explained >= share:
+            break
+        out.append((name, round(contribution, 3)))
+        explained += contribution
+    return out
