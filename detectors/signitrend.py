@@ -34,6 +34,7 @@ terms that burst together are grouped into one topic.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 from dataclasses import dataclass, field
 
@@ -74,21 +75,38 @@ class Topic:
 
 
 class _SpaceSaving:
-    """The window's heaviest terms in at most ``k`` slots (Metwally et al.)."""
+    """The window's heaviest terms in at most ``k`` slots (Metwally et al.).
+
+    A lazy min-heap finds the slot to reuse in O(log k): entries whose count has
+    moved on since they were pushed are skipped when they surface.
+    """
 
     def __init__(self, k: int) -> None:
         self.k = k
         self.counts: dict[str, int] = {}
+        self.heap: list[tuple[int, str]] = []
 
     def add(self, term: str) -> None:
         counts = self.counts
         if term in counts:
             counts[term] += 1
-        elif len(counts) < self.k:
+            return
+        if len(counts) < self.k:
             counts[term] = 1
-        else:
-            smallest = min(counts, key=counts.__getitem__)
-            counts[term] = counts.pop(smallest) + 1
+            heapq.heappush(self.heap, (1, term))
+            return
+        heap = self.heap
+        while True:
+            count, smallest = heap[0]
+            if counts.get(smallest) == count:
+                break
+            heapq.heapreplace(heap, (counts[smallest], smallest)) if smallest in counts else heapq.heappop(heap)
+        heapq.heappop(heap)
+        counts[term] = counts.pop(smallest) + 1
+        heapq.heappush(heap, (counts[term], term))
+        if len(heap) > 4 * self.k:  # drop stale entries now and then
+            self.heap = [(c, t) for t, c in counts.items()]
+            heapq.heapify(self.heap)
 
 
 @dataclass
@@ -211,9 +229,9 @@ class BurstDetector:
             groups.setdefault(find(burst.term), []).append(burst)
         topics = []
         for members in groups.values():
-            members.sort(key=lambda b: -b.score)
+            members.sort(key=lambda b: (-b.score, b.term))
             ids = sorted(set().union(*(docs_of[m.term] for m in members)))[:5]
             samples = tuple((window.samples[i][0], window.samples[i][1]) for i in ids)
             topics.append(Topic(window.start, end, window.docs, tuple(members), samples))
-        topics.sort(key=lambda t: -t.score)
+        topics.sort(key=lambda t: (-t.score, t.terms))
         return topics
