@@ -37,7 +37,7 @@ from typing import Any
 from rules.errors import SpecError
 from rules.fields import FieldError, Getter, compile_field
 
-__all__ = ["FUNCTIONS", "MAX_PATTERN", "ExprError", "compile_expr", "compile_regex"]
+__all__ = ["FUNCTIONS", "MAX_PATTERN", "ExprError", "compile_expr", "compile_regex", "required_equalities"]
 
 Fn = Callable[[Any], Any]
 Resolver = Callable[[str], Getter]
@@ -487,3 +487,42 @@ def compile_expr(text: str, where: tuple[str | int, ...] = ("where",), resolve: 
         raise ExprError("an expression is a non-empty string", where)
     fn, _ = _Parser(text, resolve, where).parse()
     return fn
+
+
+def required_equalities(text: str) -> tuple[str, frozenset[str]] | None:
+    """A ``field == 'x'`` or ``field in ['x', 'y']`` conjunct at the top level of ``text``, if there is one.
+
+    Read off the expression's own tokens (so quoting works exactly as when it compiles);
+    ``None`` when a top-level ``or`` makes no single test required, or the text does not read.
+
+    >>> required_equalities("region == '台州' and (a or b)")
+    ('region', frozenset({'台州'}))
+    """
+    try:
+        tokens = _tokens(text, ())
+    except ExprError:
+        return None
+    conjuncts: list[list[_Token]] = [[]]
+    depth = 0
+    for tok in tokens[:-1]:  # the last is the end marker
+        if tok.kind == "op" and tok.text in "([":
+            depth += 1
+        elif tok.kind == "op" and tok.text in ")]":
+            depth -= 1
+        elif depth == 0 and tok.kind == "kw" and tok.text in ("and", "or"):
+            if tok.text == "or":
+                return None
+            conjuncts.append([])
+            continue
+        conjuncts[-1].append(tok)
+    for part in conjuncts:
+        if len(part) < 3 or part[0].kind != "name":
+            continue
+        field = part[0].text
+        if len(part) == 3 and part[1].text == "==" and part[2].kind == "str":
+            return field, frozenset({part[2].value})
+        if part[1].text == "in" and part[2].text == "[" and part[-1].text == "]":
+            items, separators = part[3:-1:2], part[4:-1:2]
+            if items and all(t.kind == "str" for t in items) and all(t.text == "," for t in separators):
+                return field, frozenset(t.value for t in items)
+    return None

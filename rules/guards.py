@@ -17,18 +17,14 @@ True
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from rules.expr import required_equalities
 from yujing.events import EVENT_FIELDS
 
 __all__ = ["Guard", "required_values"]
 
 Guard = tuple[str, frozenset[str]]
-
-_EQ = re.compile(r"""^\s*([a-z_]+)\s*==\s*(?:'([^'\\]*)'|"([^"\\]*)")\s*$""")
-_IN = re.compile(r"""^\s*([a-z_]+)\s+in\s+\[([^\[\]]*)\]\s*$""")
-_ITEM = re.compile(r"""^\s*(?:'([^'\\]*)'|"([^"\\]*)")\s*$""")
 
 
 def _from_mapping(cond: dict[str, Any]) -> Guard | None:
@@ -48,46 +44,9 @@ def _from_mapping(cond: dict[str, Any]) -> Guard | None:
     return None
 
 
-def _top_level_conjuncts(text: str) -> list[str] | None:
-    """``a and b and c`` split at depth 0; ``None`` when there is a top-level ``or`` or quotes we cannot follow."""
-    parts, depth, start, quote = [], 0, 0, ""
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if quote:
-            if c == "\\":
-                i += 1
-            elif c == quote:
-                quote = ""
-        elif c in "'\"":
-            quote = c
-        elif c in "([":
-            depth += 1
-        elif c in ")]":
-            depth -= 1
-        elif depth == 0 and re.match(r"\s(and|or)\s", text[i : i + 5]):
-            word = text[i + 1 : i + 4].strip()
-            if word == "or":
-                return None
-            parts.append(text[start:i])
-            start = i + 5
-            i += 4
-        i += 1
-    parts.append(text[start:])
-    return parts
-
-
 def _from_expression(text: str) -> Guard | None:
-    for part in _top_level_conjuncts(text) or []:
-        m = _EQ.match(part)
-        if m and m.group(1) in EVENT_FIELDS:
-            return m.group(1), frozenset({m.group(2) if m.group(2) is not None else m.group(3)})
-        m = _IN.match(part)
-        if m and m.group(1) in EVENT_FIELDS:
-            items = [_ITEM.match(x) for x in m.group(2).split(",")]
-            if items and all(items):
-                return m.group(1), frozenset(x.group(1) if x.group(1) is not None else x.group(2) for x in items if x)
-    return None
+    found = required_equalities(text)
+    return found if found is not None and found[0] in EVENT_FIELDS else None
 
 
 def required_values(cond: Any) -> Guard | None:
