@@ -24,7 +24,7 @@ from rules.base import RuleSpec
 from rules.conditions import Condition
 from rules.registry import register
 from rules.types.threshold import WindowRule
-from rules.window import WindowState
+from rules.window import Window, WindowState
 
 __all__ = ["FlatlineRule", "FlatlineSpec"]
 
@@ -39,23 +39,15 @@ class FlatlineSpec(RuleSpec, tag="flatline", kw_only=True, forbid_unknown_fields
     fewer_than: int = 1
     max_hits: int = 10_000
 
-    @property
-    def count(self) -> int:
-        return self.fewer_than
-
-    @property
-    def mode(self) -> str:
-        return "sliding"
-
-    @property
-    def timezone(self) -> str:
-        return "+00:00"
-
 
 class FlatlineRule(WindowRule):
     """Fires while a seen group has fewer than ``fewer_than`` events in the window."""
 
     namespace_prefix = "flat"
+
+    def __init__(self, spec: FlatlineSpec, version: str) -> None:
+        window = Window.from_spec(spec.window, "sliding", "+00:00")
+        super().__init__(spec, version, threshold=spec.fewer_than, threshold_key="fewer_than", window=window)
 
     def holds(self, count: int, at: float, state: WindowState) -> bool:
         return count < self.threshold and state.first_ts is not None and at >= state.first_ts + self.window.size

@@ -63,22 +63,22 @@ class WindowRule(RuleHeader):
 
     namespace_prefix = "win"
 
-    def __init__(self, spec: Any, version: str) -> None:
+    def __init__(self, spec: Any, version: str, *, threshold: int, threshold_key: str, window: Window) -> None:
         self.group = group_key(spec.group_by)
         super().__init__(spec, version, VARIABLES, self.group.fields)
         self.event_types = event_types(spec.on, ("on",))
         self.when = compile_condition(spec.where)
         self.guard = required_values(spec.where)  # lets the engine index the rule by that field's value
-        self.window = Window.from_spec(spec.window, spec.mode, spec.timezone)
+        self.window = window
         self.window_text = str(spec.window)
-        self.threshold = spec.count
+        self.threshold = threshold
         if self.threshold < 1:
-            raise SpecError("`count` must be at least 1", ("count",))
+            raise SpecError(f"`{threshold_key}` must be at least 1", (threshold_key,))
         distinct = getattr(spec, "distinct", None)
         self.distinct = field_or_error(distinct, ("distinct",)) if distinct else None
         self.max_hits = spec.max_hits
         if self.max_hits < self.threshold:
-            raise SpecError("`max_hits` must be at least `count`", ("max_hits",))
+            raise SpecError(f"`max_hits` must be at least `{threshold_key}`", ("max_hits",))
         self.namespace = f"{self.namespace_prefix}:{spec.id}"
         self.cohort = is_cohort_grouping(self.group.fields)
 
@@ -195,6 +195,10 @@ class ThresholdRule(WindowRule):
     """Fires while the window's count is at least ``count``."""
 
     namespace_prefix = "thr"
+
+    def __init__(self, spec: ThresholdSpec, version: str) -> None:
+        window = Window.from_spec(spec.window, spec.mode, spec.timezone)
+        super().__init__(spec, version, threshold=spec.count, threshold_key="count", window=window)
 
     def holds(self, count: int, at: float, state: WindowState) -> bool:
         return count >= self.threshold
