@@ -21,6 +21,7 @@ Alerts pass the :class:`Deduplicator` before they leave the engine.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import Counter
@@ -86,6 +87,17 @@ class _NullObserver:
 
 
 _KIND: dict[type, str] = {OrderEvent: "orders", BillEvent: "billing", ComplaintEvent: "complaints"}
+
+
+@functools.lru_cache(maxsize=1024)
+def _stream_name(partition: int) -> str:
+    return f"p{partition}"
+
+
+@functools.lru_cache(maxsize=100_000)
+def _group_partition(group: str, partitions: int) -> int:
+    """Where a cohort group lives (hashed once per group, not once per forwarded event)."""
+    return partition_for(group, partitions)
 
 
 class _CohortSide:
@@ -213,8 +225,8 @@ class Engine:
 
     def forward(self, record: CohortRecord) -> None:
         """A cohort rule's record for the cohort stage (placed by its group, tagged with this partition)."""
-        record = msgspec.structs.replace(record, stream=f"p{self.partition}")
-        self._forwarded.append((partition_for(record.event_type + record.key, self.config.partitions), record))
+        record = msgspec.structs.replace(record, stream=_stream_name(self.partition))
+        self._forwarded.append((_group_partition(record.event_type + record.key, self.config.partitions), record))
 
     def _run_cohort(self, out: list[Alert]) -> None:
         """Hand the forwarded records to the cohort stage, then the partitions' watermarks; collect its alerts.
