@@ -104,20 +104,12 @@ def create_topics(bootstrap: str, prefix: str = "") -> None:
 
 def backtest(sim: Simulation, lateness: float = 300.0) -> list[Alert]:
     """The local runner over the same events, stopping where the worker's watermark stops (no end-of-input flush)."""
-    out: list[Alert] = []
+    from streams.backtest import Collect
 
-    class Collect:
-        name = "collect"
-
-        def write(self, alerts: Any) -> None:
-            out.extend(alerts)
-
-        def close(self) -> None:
-            pass
-
+    collect = Collect()
     engine = Engine(load_rules(default_rules_dir()).rules, DictBackend(), EngineConfig(allowed_lateness=lateness, idle_after=None))
-    LocalRunner(Pipeline(engine, Decoder(TOPICS), [Collect()], partitions=PARTITIONS), None).run(sim.lines(), close=False)
-    return out
+    LocalRunner(Pipeline(engine, Decoder(TOPICS), [collect], partitions=PARTITIONS), None).run(sim.lines(), close=False)
+    return collect.alerts
 
 
 def clickhouse_rows(client: Any, database: str) -> list[tuple[str, str]]:
@@ -224,8 +216,6 @@ def cli_backtest(sim: Simulation, workdir: Path) -> list[Alert]:
     """``yujing backtest --keep-open`` over the simulation's events, as a rule author runs it; its alerts."""
     import subprocess
 
-    import msgspec
-
     events = workdir / f"backtest-{uuid.uuid4().hex[:6]}.jsonl"
     events.write_bytes(b"\n".join(sim.lines()) + b"\n")
     out = events.with_suffix("")
@@ -233,7 +223,7 @@ def cli_backtest(sim: Simulation, workdir: Path) -> list[Alert]:
     command = [sys.executable, "-m", "streams.cli", "backtest", "--events", str(events), "--keep-open", "--out", str(out)]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    return [msgspec.json.decode(line, type=Alert) for line in (out / "alerts.jsonl").read_bytes().splitlines() if line.strip()]
+    return read_alerts(out / "alerts.jsonl")
 
 
 def comparable(alerts: Iterable[Alert]) -> set[tuple[Any, ...]]:
