@@ -10,19 +10,16 @@ event time before they reach the engine.
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO
 
 import msgspec
 
 from streams.local import LocalRunner, RunStats
 from yujing.alerts import Alert
 
-__all__ = ["BacktestSummary", "RuleCount", "TimeFilter", "read_with_progress", "summarise"]
+__all__ = ["BacktestSummary", "RuleCount", "TimeFilter", "summarise"]
 
 
 class _Stamp(msgspec.Struct):
@@ -57,24 +54,6 @@ def parse_bound(text: str | None) -> dt.datetime | None:
         return None
     value = dt.datetime.fromisoformat(text)
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
-
-
-def read_with_progress(path: str | Path, advance: Callable[[int], None]) -> Iterator[bytes]:
-    """Non-empty lines of a JSON Lines file (``.gz`` too), reporting bytes of the file read so far."""
-    raw: IO[bytes] = open(path, "rb")  # noqa: SIM115 (closed below)
-    try:
-        fh: IO[bytes] = gzip.GzipFile(fileobj=raw) if str(path).endswith(".gz") else raw
-        last = 0
-        for n, line in enumerate(fh):
-            if n % 2000 == 0:
-                pos = raw.tell()
-                advance(pos - last)
-                last = pos
-            if line.strip():
-                yield line.rstrip(b"\r\n")
-        advance(raw.tell() - last)
-    finally:
-        raw.close()
 
 
 @dataclass

@@ -182,7 +182,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
-    from streams.backtest import Collect, TimeFilter, parse_bound, read_with_progress, run_backtest
+    from streams.backtest import Collect, TimeFilter, parse_bound, run_backtest
     from streams.timeline import write_html, write_png
 
     config, _, metrics = _setup(args)
@@ -215,7 +215,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     columns = (TextColumn("backtest"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("read", total=events.stat().st_size)
-        lines = read_with_progress(events, lambda n: progress.advance(task, n))
+        lines = read_event_lines(events, lambda n: progress.advance(task, n))
         summary = run_backtest(runner, lines, keep, collect, flush=not args.keep_open)
     elapsed = time.perf_counter() - started
     pipeline.close()

@@ -30,8 +30,11 @@ class RunStats:
     batches: int = 0
 
 
-def read_event_lines(path: str | Path) -> Iterator[bytes]:
-    """Non-empty lines of a JSON Lines file (``.gz`` decompressed; ``-`` is stdin)."""
+def read_event_lines(path: str | Path, advance: Callable[[int], None] | None = None) -> Iterator[bytes]:
+    """Non-empty lines of a JSON Lines file (``.gz`` decompressed; ``-`` is stdin).
+
+    ``advance`` (files only) is told how many bytes of the file were read, for a progress bar.
+    """
     if str(path) == "-":
         import sys
 
@@ -39,11 +42,18 @@ def read_event_lines(path: str | Path) -> Iterator[bytes]:
             if line.strip():
                 yield line.rstrip(b"\r\n")
         return
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as fh:  # type: ignore[operator]
-        for line in fh:
+    with open(path, "rb") as raw:
+        fh = gzip.GzipFile(fileobj=raw) if str(path).endswith(".gz") else raw
+        last = 0
+        for n, line in enumerate(fh):
+            if advance is not None and n % 2000 == 0:
+                pos = raw.tell()
+                advance(pos - last)
+                last = pos
             if line.strip():
                 yield line.rstrip(b"\r\n")
+        if advance is not None:
+            advance(raw.tell() - last)
 
 
 class LocalRunner:
