@@ -13,13 +13,14 @@ is buffered once.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import msgspec
 
 from yujing.events import TOPIC_KINDS, Event, event_kind
 from yujing.protocols import KeyedState, RuleContext
 
-__all__ = ["OrderedBuffer", "Pending"]
+__all__ = ["FORGET", "InOrderRule", "OrderedBuffer", "Pending"]
 
 # JSON, not msgpack: it keeps each timestamp's own UTC offset (msgpack turns them into UTC).
 _ENCODE = msgspec.json.Encoder().encode
@@ -94,3 +95,55 @@ class OrderedBuffer:
             decoder = _DECODERS.get(item.kind)
             if decoder is not None:
                 yield decoder.decode(item.raw)
+
+
+#: Suffix of the timer that forgets a key's memory ``keep_for`` after its last event.
+FORGET = "\x1eforget"
+
+
+class InOrderRule:
+    """What rules that compare an event with earlier ones of its key share.
+
+    Events are buffered until the watermark passes them and handed to
+    :meth:`handle` in event-time order (late ones at once); a key's memory (a
+    struct with a ``ts``, in ``namespace``) is dropped ``keep_for`` after its
+    last event. A subclass sets ``get_key``, ``namespace``, ``memory_type``,
+    ``keep_for`` and ``buffer``, and may narrow :meth:`accepts`.
+    """
+
+    rule_id: str
+    namespace: str
+    memory_type: type[Any]
+    keep_for: float
+    buffer: OrderedBuffer
+    get_key: Any
+
+    def accepts(self, event: Event) -> bool:
+        return True
+
+    def handle(self, key: str, event: Event, ts: float, ctx: RuleContext) -> None:
+        raise NotImplementedError
+
+    def remember_until(self, key: str, ts: float, ctx: RuleContext) -> None:
+        """(Re)arm the timer that forgets ``key`` unless it sees an event after ``ts``."""
+        ctx.set_timer(self.rule_id, key + FORGET, ts + self.keep_for)
+
+    def on_event(self, event: Event, ts: float, ctx: RuleContext) -> None:
+        if not self.accepts(event):
+            return
+        key = self.get_key(event)
+        if key is not None and not self.buffer.add(key, event, ts, ctx):
+            self.handle(key, event, ts, ctx)  # late: now, in arrival order
+
+    def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
+        if key.endswith(FORGET):
+            base = key[: -len(FORGET)]
+            store = ctx.state(self.namespace, self.memory_type)
+            memory = store.get(base)
+            if memory is not None and memory.ts is not None and memory.ts + self.keep_for <= fire_at:
+                store.delete(base)
+            return
+        base = self.buffer.key_of_timer(key)
+        if base is not None:
+            for event in self.buffer.release(base, ctx):
+                self.handle(base, event, event.ts.timestamp(), ctx)

@@ -36,7 +36,7 @@ from rules.base import RuleHeader, RuleSpec, event_labels
 from rules.conditions import Condition, compile_condition
 from rules.errors import SpecError
 from rules.fields import field_or_error, key_getter
-from rules.ordered import OrderedBuffer
+from rules.ordered import InOrderRule, OrderedBuffer
 from rules.registry import register
 from rules.types.match import event_types
 from yujing.events import Event
@@ -44,8 +44,6 @@ from yujing.protocols import RuleContext
 from yujing.timeutil import format_rfc3339, parse_duration
 
 __all__ = ["ChangeRule", "ChangeSpec", "NewValueSpec", "ValueHistory"]
-
-_FORGET = "\x1eforget"
 
 
 class ChangeSpec(RuleSpec, tag="change", kw_only=True, forbid_unknown_fields=True):
@@ -73,7 +71,7 @@ class ValueHistory(msgspec.Struct, array_like=True):
     last_event: str = ""
 
 
-class ChangeRule(RuleHeader):
+class ChangeRule(InOrderRule, RuleHeader):
     """Fires when the field's value differs from the key's previous one (``new_value``: from all earlier ones)."""
 
     def __init__(self, spec: ChangeSpec, version: str) -> None:
@@ -91,37 +89,19 @@ class ChangeRule(RuleHeader):
         except ValueError as exc:
             raise SpecError(str(exc), ("keep_for",)) from None
         self.namespace = f"chg:{spec.id}"
+        self.memory_type = ValueHistory
         self.buffer = OrderedBuffer(self.rule_id, f"chg-pending:{spec.id}")
 
-    def on_event(self, event: Event, ts: float, ctx: RuleContext) -> None:
-        if not self.when(event) or self.get_value(event) is None:
-            return
-        key = self.get_key(event)
-        if key is None:
-            return
-        if not self.buffer.add(key, event, ts, ctx):
-            self._handle(key, event, ts, ctx)
+    def accepts(self, event: Event) -> bool:
+        return self.when(event) and self.get_value(event) is not None
 
-    def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
-        store = ctx.state(self.namespace, ValueHistory)
-        if key.endswith(_FORGET):
-            base = key[: -len(_FORGET)]
-            history = store.get(base)
-            if history is not None and history.ts + self.keep_for <= fire_at:
-                store.delete(base)
-            return
-        base = self.buffer.key_of_timer(key)
-        if base is not None:
-            for event in self.buffer.release(base, ctx):
-                self._handle(base, event, event.ts.timestamp(), ctx)
-
-    def _handle(self, key: str, event: Event, ts: float, ctx: RuleContext) -> None:
+    def handle(self, key: str, event: Event, ts: float, ctx: RuleContext) -> None:
         value = str(self.get_value(event))
         store = ctx.state(self.namespace, ValueHistory)
         history = store.get(key)
         if history is not None and (ts, event.event_id) <= (history.ts, history.last_event):
             return  # behind what this key has handled: a replay, or too late to place in order
-        ctx.set_timer(self.rule_id, key + _FORGET, ts + self.keep_for)
+        self.remember_until(key, ts, ctx)
         if history is None:
             store.set(key, ValueHistory(ts, value, [value] if self.max_values else [], event.event_id))
             return

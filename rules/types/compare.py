@@ -36,7 +36,7 @@ from rules.base import RuleHeader, RuleSpec, event_labels
 from rules.conditions import Condition, compile_condition
 from rules.errors import SpecError
 from rules.fields import FieldError, Getter, compile_field, field_or_error, key_getter
-from rules.ordered import OrderedBuffer
+from rules.ordered import InOrderRule, OrderedBuffer
 from rules.registry import register
 from rules.types.match import event_types
 from yujing.events import Event
@@ -44,8 +44,6 @@ from yujing.protocols import RuleContext
 from yujing.timeutil import format_rfc3339, parse_duration
 
 __all__ = ["CompareRule", "CompareSpec", "Memory"]
-
-_FORGET = "\x1eforget"
 
 
 class RememberSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -92,7 +90,7 @@ class _Scope:
         self.memory = memory
 
 
-class CompareRule(RuleHeader):
+class CompareRule(InOrderRule, RuleHeader):
     """Fires when a checked event, compared with the key's remembered values, meets the condition."""
 
     def __init__(self, spec: CompareSpec, version: str) -> None:
@@ -116,6 +114,7 @@ class CompareRule(RuleHeader):
         self.once = spec.once
         self.event_types = self.remember_types | self.check_types
         self.namespace = f"cmp:{spec.id}"
+        self.memory_type = Memory
         self.buffer = OrderedBuffer(self.rule_id, f"cmp-pending:{spec.id}")
 
     def _resolve(self, path: str) -> Getter:
@@ -127,27 +126,7 @@ class CompareRule(RuleHeader):
         get = compile_field(path)
         return lambda scope: get(scope.event)
 
-    def on_event(self, event: Event, ts: float, ctx: RuleContext) -> None:
-        key = self.get_key(event)
-        if key is None:
-            return
-        if not self.buffer.add(key, event, ts, ctx):
-            self._handle(key, event, event.ts.timestamp(), ctx)  # late: now, in arrival order
-
-    def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
-        if key.endswith(_FORGET):
-            base = key[: -len(_FORGET)]
-            memory = ctx.state(self.namespace, Memory).get(base)
-            if memory is not None and memory.ts is not None and memory.ts + self.keep_for <= fire_at:
-                ctx.state(self.namespace, Memory).delete(base)
-            return
-        base = self.buffer.key_of_timer(key)
-        if base is None:
-            return
-        for event in self.buffer.release(base, ctx):
-            self._handle(base, event, event.ts.timestamp(), ctx)
-
-    def _handle(self, key: str, event: Event, ts: float, ctx: RuleContext) -> None:
+    def handle(self, key: str, event: Event, ts: float, ctx: RuleContext) -> None:
         store = ctx.state(self.namespace, Memory)
         kind = event.event_type
         if kind in self.remember_types and self.remember_when(event):
@@ -156,7 +135,7 @@ class CompareRule(RuleHeader):
                 memory.ts = ts
                 memory.values = {name: get(event) for name, get in self.fields.items()}
                 store.set(key, memory)
-                ctx.set_timer(self.rule_id, key + _FORGET, ts + self.keep_for)
+                self.remember_until(key, ts, ctx)
         if kind in self.check_types:
             memory = store.get(key)
             if memory is None or memory.ts is None or memory.ts > ts or (self.once and memory.fired):
