@@ -28,8 +28,10 @@ from yujing.protocols import Rule, Sink
 
 __all__ = ["main"]
 
-err = Console(stderr=True)
-console = Console()
+# soft_wrap: a long path or message stays one line when piped (a terminal wraps it for display), so it can be
+# copied and grepped whatever the width.
+err = Console(stderr=True, soft_wrap=True)
+console = Console(soft_wrap=True)
 
 
 def _rules_or_exit(directory: str) -> list[Rule]:
@@ -109,7 +111,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     rules = _rules_or_exit(args.rules or config.rules.dir)
     metrics.rules_loaded.set(len(rules))
     url = _serve(config, registry, args.port)
-    console = Console()
+    console = Console(soft_wrap=True)
     sim_cfg = _sim_config(args)
     console.print(f"simulating {sim_cfg.history_days:g} days of history and {sim_cfg.days:g} day(s) with {sim_cfg.customers} customers …")
     sim = simulate(sim_cfg)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,9 @@ from streams.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def yujing(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+def yujing(*args: str, timeout: float = 120, columns: int | None = None) -> subprocess.CompletedProcess[str]:
+    env = None if columns is None else {**os.environ, "COLUMNS": str(columns)}
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def test_demo_shows_an_sla_breach_and_a_redline_alert(tmp_path: Path) -> None:

@@ -11,8 +11,11 @@ from tests.unit.test_cli import yujing
 PACK = Path(default_rules_dir())
 
 
-def test_every_rule_of_the_default_pack_has_a_passing_test() -> None:
-    done = yujing("rules", "test", str(PACK))
+def test_every_rule_of_the_default_pack_has_a_passing_test(tmp_path: Path) -> None:
+    # A deep checkout on a narrow terminal (as in CI): each result stays one line, never wrapped mid-path.
+    pack = tmp_path / ("a-long-checkout-directory-name" * 3) / "pack"
+    shutil.copytree(PACK, pack)
+    done = yujing("rules", "test", str(pack), columns=60)
     assert done.returncode == 0, done.stdout + done.stderr
     tested = {line.split(": ")[0] for line in done.stdout.splitlines() if line.startswith("PASS")}
     rule_files = {p.stem for p in PACK.glob("*.yaml")}
