@@ -75,6 +75,25 @@ class PipelineMetrics:
             "yujing_sink_failures", "Failed sink write attempts (each retry counts).", ["sink"], registry=registry
         )
         self.sink_written_total = Counter("yujing_sink_written", "Alerts written by a sink.", ["sink"], registry=registry)
+        self.input_skipped_total = Counter(
+            "yujing_input_skipped",
+            "Input records not processed: a redelivery already in state (duplicate), "
+            "or read past a gap while the partition is read again (beyond_gap).",
+            ["topic", "reason"],
+            registry=registry,
+        )
+        self.input_seeks_total = Counter(
+            "yujing_input_seeks",
+            "Times an input partition was read again from its stored position after a gap.",
+            ["topic"],
+            registry=registry,
+        )
+        self.input_gaps_total = Counter(
+            "yujing_input_gaps",
+            "Offset gaps accepted as real (no records there: transaction markers, retention).",
+            ["topic"],
+            registry=registry,
+        )
         self.rules_loaded = Gauge("yujing_rules_loaded", "Rules currently loaded.", registry=registry)
         self.rules_info = Gauge(
             "yujing_rules_info", "The loaded rule set's version (1 for the current one).", ["version"], registry=registry
@@ -90,6 +109,14 @@ class PipelineMetrics:
         self.rules_loaded.set(count)
 
     # -- engine observer --------------------------------------------------
+    def input_positions(self, skipped: Mapping[tuple[str, str], int], seeks: Mapping[str, int], gaps: Mapping[str, int]) -> None:
+        for (topic, reason), n in skipped.items():
+            self.input_skipped_total.labels(topic, reason).inc(n)
+        for topic, n in seeks.items():
+            self.input_seeks_total.labels(topic).inc(n)
+        for topic, n in gaps.items():
+            self.input_gaps_total.labels(topic).inc(n)
+
     def late_events(self, kind: str, count: int) -> None:
         self.late_events_total.labels(kind).inc(count)
 

@@ -5,8 +5,10 @@ raw bytes in batches. For each batch it decodes, runs the engine, writes the
 alerts to the sinks (off the event loop, retrying), publishes dead letters to
 ``<topic>.dlq``, flushes the state changelog, and only then lets faust ack the
 batch's offsets: at-least-once, with idempotent sinks and deterministic alert
-ids, so a crash never loses or duplicates an alert. A timer advances idle
-partitions' watermarks so deadlines fire without traffic.
+ids, so a crash never loses or duplicates an alert. The consumer is not
+trusted about what it delivered: each input partition's next offset is kept
+in state and every record checked against it (:mod:`streams.positions`). A
+timer advances idle partitions' watermarks so deadlines fire without traffic.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 from typing import Any
 
 import faust
+from faust.types import TP
 
 from rules.bundle import RuleBundle
 from streams.config import Config
@@ -27,6 +30,7 @@ from streams.engine.engine import WATERMARK_NAMESPACE
 from streams.faust_state import FaustBackend
 from streams.metrics import PipelineMetrics
 from streams.pipeline import Pipeline, Record
+from streams.positions import POSITIONS_NAMESPACE, InputPositions
 from streams.reload import BundleFollower, DirectoryWatch, RuleReloader
 from streams.stuck import StuckPartitionWatchdog
 from yujing.protocols import Rule, Sink
@@ -95,14 +99,17 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
         for name in topic_kinds
     }
     table = app.Table("state", key_type=bytes, value_type=bytes, partitions=kc.partitions)
-    backend = FaustBackend(table, markers=(WATERMARK_NAMESPACE,))
+    # Clocks and input positions go in the changelog's second wave, after the state they cover.
+    backend = FaustBackend(table, markers=(WATERMARK_NAMESPACE, POSITIONS_NAMESPACE))
     engine = Engine(rules, backend, config.engine.engine_config(idle=True), observer=metrics)
     pipeline = Pipeline(engine, Decoder(topic_kinds), sinks, metrics)
+    positions = InputPositions(backend)
     lock = asyncio.Lock()
 
     @table.on_recover
     async def recovered() -> None:
         timers = engine.recover()
+        positions.forget()
         log.info("state recovered: %d timers pending", timers)
 
     async def finish(alerts: list[Any], dead: list[DeadLetter]) -> None:
@@ -114,10 +121,23 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
         pipeline.commit()
         await backend.send_changelog(app.producer)
 
+    async def rewind(seeks: dict[tuple[str, int], int]) -> None:
+        for (topic, partition), offset in seeks.items():
+            try:
+                await app.consumer.seek(TP(topic, partition), offset)
+            except Exception:  # revoked meanwhile: its new owner reads from the stored position
+                log.warning("could not seek %s[%d] back to %d", topic, partition, offset, exc_info=True)
+
     async def handle(records: list[Record]) -> None:
         async with lock:
+            admitted, seeks = positions.admit([(r.topic, r.partition, r.offset) for r in records])
+            if len(admitted) < len(records):
+                records = [records[i] for i in admitted]
             alerts, dead = pipeline.process(records)
+            positions.store()
             await finish(alerts, dead)
+            await rewind(seeks)
+            metrics.input_positions(*positions.take_counts())
 
     @app.agent(source)
     async def process(stream: Any) -> None:

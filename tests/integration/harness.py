@@ -212,6 +212,52 @@ def consumption_report(bootstrap: str, group: str, topics: list[str]) -> str:
     return "\n".join(lines)
 
 
+def commit_ahead(bootstrap: str, group: str, topics: list[str], by: int) -> dict[tuple[str, int], tuple[int, int]]:
+    """Move the stopped group's committed offsets ``by`` records on (never past the end), as a commit that
+    ran ahead of the state would; returns ``{(topic, partition): (old, new)}`` for those moved.
+
+    It joins the group to commit, as a member must (under faust's protocol name: the broker keeps the
+    group's protocol), once the stopped worker's membership has expired."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.coordinator.assignors.range import RangePartitionAssignor
+    from kafka.errors import InconsistentGroupProtocolError
+    from kafka.structs import OffsetAndMetadata
+
+    class AsFaust(RangePartitionAssignor):
+        name = "faust"
+
+    deadline = time.monotonic() + 60
+    while True:
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=group,
+            enable_auto_commit=False,
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=1000,
+            partition_assignment_strategy=[AsFaust],
+        )
+        try:
+            consumer.subscribe(topics)
+            while not consumer.assignment() and time.monotonic() < deadline:
+                consumer.poll(timeout_ms=200, max_records=1)
+            tps: list[TopicPartition] = sorted(consumer.assignment())
+            assert len(tps) == len(topics) * PARTITIONS, f"the group did not hand over all partitions: {tps}"
+            ends = consumer.end_offsets(tps)
+            moved = {}
+            for tp in tps:
+                old = consumer.committed(tp)
+                if old is not None and old + by <= ends[tp]:
+                    moved[tp] = (old, old + by)
+            consumer.commit({tp: OffsetAndMetadata(new, "", -1) for tp, (_, new) in moved.items()})
+            return {(tp.topic, tp.partition): span for tp, span in moved.items()}
+        except InconsistentGroupProtocolError:  # the faust member is still in the group: wait for it to expire
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+        finally:
+            consumer.close()
+
+
 def cli_backtest(sim: Simulation, workdir: Path) -> list[Alert]:
     """``yujing backtest --keep-open`` over the simulation's events, as a rule author runs it; its alerts."""
     import subprocess

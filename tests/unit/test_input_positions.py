@@ -1,0 +1,147 @@
+"""Input positions: every record of a partition is processed once, in order, whatever the consumer does.
+
+The consumer double below does what faust's consumer was seen to do: redeliver
+from an older offset (a restart from a committed offset behind the state), skip
+records it marked read but never delivered (the rebalance race), and keep
+delivering records queued before a seek once the seek is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.engine.state import DictBackend
+from streams.positions import POSITIONS_NAMESPACE, InputPositions
+
+
+@dataclass
+class LyingConsumer:
+    """One partition's log (offsets that exist, maybe with holes) and a consumer that misbehaves on demand."""
+
+    log: list[int]
+    position: int = 0  # index into log of the next record to fetch
+    queued: list[int] = field(default_factory=list)  # fetched before the last seek, still to be delivered
+
+    def fetch(self, n: int) -> list[int]:
+        out = self.queued[:n]
+        self.queued = self.queued[n:]
+        while len(out) < n and self.position < len(self.log):
+            out.append(self.log[self.position])
+            self.position += 1
+        return out
+
+    def seek(self, offset: int, keep_queued: int) -> None:
+        ahead = self.log[self.position : self.position + keep_queued]
+        self.queued = self.queued + ahead  # what was in flight still arrives, then the re-fetch
+        self.position = next((i for i, o in enumerate(self.log) if o >= offset), len(self.log))
+
+    def done(self) -> bool:
+        return self.position >= len(self.log) and not self.queued
+
+
+class Ticks:
+    """A clock that moves one second per batch."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run(consumer: LyingConsumer, actions: list[tuple[str, int]], keep_queued: int) -> list[int]:
+    clock = Ticks()
+    positions = InputPositions(DictBackend(), patience=5, clock=clock)
+    processed: list[int] = []
+
+    def batch(n: int) -> None:
+        clock.now += 1
+        records = [("orders", 3, o) for o in consumer.fetch(n)]
+        admitted, seeks = positions.admit(records)
+        processed.extend(records[i][2] for i in admitted)
+        positions.store()
+        for (_, _), offset in seeks.items():
+            consumer.seek(offset, keep_queued)
+
+    batch(1)
+    for action, n in actions:
+        if action == "skip" and consumer.position + n < len(consumer.log):  # records after it reveal the gap
+            consumer.position += n
+        elif action == "redeliver":
+            consumer.position = max(0, consumer.position - n)
+        else:
+            batch(n)
+    for _ in range(10 * len(consumer.log) + 20):  # then an honest consumer to the end
+        if consumer.done():
+            break
+        batch(3)
+    return processed
+
+
+actions = st.lists(st.tuples(st.sampled_from(["fetch", "fetch", "skip", "redeliver"]), st.integers(1, 6)), max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    holes=st.sets(st.integers(1, 59), max_size=8),
+    actions=actions,
+    keep_queued=st.integers(0, 5),
+)
+def test_each_record_is_processed_once_in_order_despite_redeliveries_skips_and_stale_queues(
+    holes: set[int], actions: list[tuple[str, int]], keep_queued: int
+) -> None:
+    log = [o for o in range(60) if o not in holes]
+    processed = run(LyingConsumer(log), actions, keep_queued)
+    assert processed == log
+
+
+def test_a_restart_behind_the_stored_position_skips_what_state_already_has() -> None:
+    backend = DictBackend()
+    InputPositions(backend).admit([("orders", 0, o) for o in range(10)])  # admitted, never stored
+    first = InputPositions(backend)
+    first.admit([("orders", 0, o) for o in range(10)])
+    first.store()
+    restarted = InputPositions(backend)
+    admitted, seeks = restarted.admit([("orders", 0, o) for o in range(7, 12)])
+    assert admitted == [3, 4] and not seeks
+    skipped, _, _ = restarted.take_counts()
+    assert skipped == {("orders", "duplicate"): 3}
+    assert backend.namespace(POSITIONS_NAMESPACE, int).get("orders:0") == 10  # stored only by store()
+
+
+def test_a_commit_ahead_of_the_state_is_read_again_from_the_stored_position() -> None:
+    backend = DictBackend()
+    before = InputPositions(backend)
+    before.admit([("complaints", 1, o) for o in range(5)])
+    before.store()
+    after = InputPositions(backend)  # the consumer resumes at 9: 5..8 were acknowledged but never stored
+    admitted, seeks = after.admit([("complaints", 1, 9), ("complaints", 1, 10)])
+    assert admitted == [] and seeks == {("complaints", 1): 5}
+    admitted, seeks = after.admit([("complaints", 1, o) for o in range(5, 11)])
+    assert admitted == [0, 1, 2, 3, 4, 5] and not seeks
+    skipped, seek_counts, gaps = after.take_counts()
+    assert skipped == {("complaints", "beyond_gap"): 2} and seek_counts == {"complaints": 1} and not gaps
+
+
+def test_a_gap_of_offsets_that_do_not_exist_is_accepted_after_reading_it_twice() -> None:
+    p = InputPositions(DictBackend())
+    p.admit([("billing", 0, 0), ("billing", 0, 1)])
+    assert p.admit([("billing", 0, 3)]) == ([], {("billing", 0): 2})  # offset 2 is a transaction marker
+    assert p.admit([("billing", 0, 3)]) == ([], {("billing", 0): 2})  # the re-fetch begins at 3: once more
+    assert p.admit([("billing", 0, 3), ("billing", 0, 4)]) == ([0, 1], {})
+    assert p.take_counts()[2] == {"billing": 1}
+
+
+def test_partitions_are_independent_and_forget_rereads_the_state() -> None:
+    backend = DictBackend()
+    p = InputPositions(backend)
+    p.admit([("orders", 0, 0), ("orders", 1, 40), ("billing", 0, 7)])
+    p.store()
+    state = backend.namespace(POSITIONS_NAMESPACE, int)
+    assert dict(state.items()) == {"orders:0": 1, "orders:1": 41, "billing:0": 8}
+    state.set("orders:0", 20)  # e.g. the partition went to another worker and came back with newer state
+    p.forget()
+    assert p.admit([("orders", 0, 19), ("orders", 0, 20)]) == ([1], {})
