@@ -10,26 +10,26 @@ against it before the engine sees it:
 * ``offset == expected`` (or nothing stored yet): processed; the position moves on.
 * ``offset < expected``: a redelivery of a record whose effects are already in
   state (the position is stored after the state it covers): skipped.
-* ``offset > expected``: the records in between never arrived. The record is
-  skipped and the runner seeks the partition back to ``expected``; records
-  still queued from before the seek are skipped too, until the re-fetch begins
-  (an offset not above the highest seen since the seek); should no re-fetch
-  begin within ``patience`` seconds (its first record lost too), the seek is
-  made again. If a re-fetch begins
-  beyond ``expected`` twice at the same offset, the offsets in between do not
-  exist (transaction markers, records deleted by retention): the gap is
-  accepted, logged and counted.
+* ``offset > expected``: a gap. A probe asks the broker for the first record at
+  or after ``expected``. If that is this record, the offsets in between hold
+  no records (transaction markers, retention): the gap is accepted and counted.
+  Otherwise records were lost on the way: this one is skipped and the runner
+  seeks the partition back. Records still queued from before the seek are
+  skipped without a probe for ``patience`` seconds, until the re-fetch brings
+  the expected offset; after that the next record past the gap probes again.
 
 After a restart the consumer resumes from its committed offset; if that lies
 beyond the stored position (the commit ran ahead of the state), the first record
 opens a gap and the partition is read again from where the state ends.
 
+>>> import asyncio
 >>> from streams.engine.state import DictBackend
->>> p = InputPositions(DictBackend())
->>> admitted, seeks = p.admit([("orders", 0, 5), ("orders", 0, 6)])
->>> admitted, seeks
+>>> async def broker_has_every_offset(topic: str, partition: int, offset: int) -> int:
+...     return offset
+>>> p = InputPositions(DictBackend(), broker_has_every_offset)
+>>> asyncio.run(p.admit([("orders", 0, 5), ("orders", 0, 6)]))
 ([0, 1], {})
->>> p.admit([("orders", 0, 6), ("orders", 0, 9)])  # 6 again: done; 9: 7 and 8 are missing
+>>> asyncio.run(p.admit([("orders", 0, 6), ("orders", 0, 9)]))  # 6 again: done; 9: 7 and 8 were lost
 ([], {('orders', 0): 7})
 """
 
@@ -38,28 +38,28 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from yujing.protocols import StateBackend
 
-__all__ = ["POSITIONS_NAMESPACE", "InputPositions"]
+__all__ = ["POSITIONS_NAMESPACE", "InputPositions", "Probe"]
 
 log = logging.getLogger(__name__)
 
 POSITIONS_NAMESPACE = "~positions"
 
 TopicPartition = tuple[str, int]
+#: ``probe(topic, partition, offset)``: the offset of the first record at or after ``offset``, ``None`` if unknown.
+Probe = Callable[[str, int, int], Awaitable[int | None]]
 
 
 @dataclass
 class _Rewind:
-    """A partition sought back to ``to``: what has been seen since."""
+    """A partition sought back to ``to`` at ``sought_at``."""
 
     to: int
-    high: int  # the highest offset seen since the last seek
-    sought_at: float  # when the last seek was asked for
-    landed: int | None = None  # where the last re-fetch began, when beyond ``to``
+    sought_at: float
 
 
 class InputPositions:
@@ -70,11 +70,12 @@ class InputPositions:
     (call it after the engine has processed them, before the state is committed).
     """
 
-    def __init__(self, backend: StateBackend, patience: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, backend: StateBackend, probe: Probe, patience: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.backend = backend
+        self.state = backend.namespace(POSITIONS_NAMESPACE, int)
+        self.probe = probe
         self.patience = patience
         self.clock = clock
-        self.state = backend.namespace(POSITIONS_NAMESPACE, int)
         self.expected: dict[TopicPartition, int | None] = {}
         self.rewinds: dict[TopicPartition, _Rewind] = {}
         self.changed: dict[TopicPartition, int] = {}
@@ -92,7 +93,7 @@ class InputPositions:
             self.expected[tp] = self.state.get(f"{tp[0]}:{tp[1]}")
         return self.expected[tp]
 
-    def admit(self, records: Sequence[tuple[str, int, int]]) -> tuple[list[int], dict[TopicPartition, int]]:
+    async def admit(self, records: Sequence[tuple[str, int, int]]) -> tuple[list[int], dict[TopicPartition, int]]:
         """For ``(topic, partition, offset)`` records: the indexes to process, and ``{partition: offset}`` to seek to."""
         admitted: list[int] = []
         seeks: dict[TopicPartition, int] = {}
@@ -104,7 +105,7 @@ class InputPositions:
                 admitted.append(i)
             elif offset < expected:
                 self.skipped[(topic, "duplicate")] += 1
-            elif self._beyond(tp, expected, offset, seeks):
+            elif await self._gap_is_empty(tp, expected, offset, seeks):
                 self._advance(tp, offset)
                 admitted.append(i)
             else:
@@ -115,33 +116,37 @@ class InputPositions:
         self.expected[tp] = self.changed[tp] = offset + 1
         self.rewinds.pop(tp, None)
 
-    def _beyond(self, tp: TopicPartition, expected: int, offset: int, seeks: dict[TopicPartition, int]) -> bool:
-        """A record past a gap: seek back (False), or accept a gap seen twice (True)."""
-        rewind = self.rewinds.get(tp)
+    async def _gap_is_empty(self, tp: TopicPartition, expected: int, offset: int, seeks: dict[TopicPartition, int]) -> bool:
+        """True when no record lies between ``expected`` and ``offset``; else seek back (once per ``patience``)."""
         now = self.clock()
-        if rewind is None or rewind.to != expected:
-            self.rewinds[tp] = _Rewind(expected, offset, now)
-            self._seek(tp, expected, offset, seeks)
-            return False
-        if offset > rewind.high:  # still queued from before the seek, or the re-fetch's start was lost
-            rewind.high = offset
-            if now - rewind.sought_at > self.patience:
-                rewind.sought_at = now
-                self._seek(tp, expected, offset, seeks)
-            return False
-        if rewind.landed == offset:
-            log.warning("%s[%d]: offsets %d..%d do not exist (read twice from %d); going on", *tp, expected, offset - 1, expected)
+        rewind = self.rewinds.get(tp)
+        if rewind is not None and rewind.to == expected and now - rewind.sought_at <= self.patience:
+            return False  # queued before the seek; the re-fetch is on its way
+        first = await self.probe(tp[0], tp[1], expected)
+        if first == offset:
+            log.info("%s[%d]: offsets %d..%d hold no records; going on", *tp, expected, offset - 1)
             self.gaps[tp[0]] += 1
             return True
-        rewind.landed = rewind.high = offset
-        rewind.sought_at = now
-        self._seek(tp, expected, offset, seeks)
-        return False
-
-    def _seek(self, tp: TopicPartition, expected: int, offset: int, seeks: dict[TopicPartition, int]) -> None:
+        if first is not None and expected < first < offset:  # the offsets before ``first`` hold no records
+            self.expected[tp] = self.changed[tp] = expected = first
         log.warning("%s[%d]: expected offset %d, got %d: reading it again from %d", *tp, expected, offset, expected)
+        self.rewinds[tp] = _Rewind(expected, now)
         seeks[tp] = expected
         self.seeks[tp[0]] += 1
+        return False
+
+    def overdue(self) -> dict[TopicPartition, int]:
+        """Seeks to make again: partitions sought back more than ``patience`` ago whose re-fetch never came
+        (the runner calls this on a timer, so a lost re-fetch at the end of a partition is read again too)."""
+        now = self.clock()
+        seeks = {}
+        for tp, rewind in self.rewinds.items():
+            if now - rewind.sought_at > self.patience:
+                log.warning("%s[%d]: still waiting for offset %d: reading it again", *tp, rewind.to)
+                rewind.sought_at = now
+                seeks[tp] = rewind.to
+                self.seeks[tp[0]] += 1
+        return seeks
 
     def store(self) -> None:
         """Write the positions moved since the last call, each under its own partition."""

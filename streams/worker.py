@@ -29,6 +29,7 @@ from streams.engine import Engine
 from streams.engine.engine import WATERMARK_NAMESPACE
 from streams.faust_state import FaustBackend
 from streams.metrics import PipelineMetrics
+from streams.offset_probe import OffsetProbe
 from streams.pipeline import Pipeline, Record
 from streams.positions import POSITIONS_NAMESPACE, InputPositions
 from streams.reload import BundleFollower, DirectoryWatch, RuleReloader
@@ -103,7 +104,8 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
     backend = FaustBackend(table, markers=(WATERMARK_NAMESPACE, POSITIONS_NAMESPACE))
     engine = Engine(rules, backend, config.engine.engine_config(idle=True), observer=metrics)
     pipeline = Pipeline(engine, Decoder(topic_kinds), sinks, metrics)
-    positions = InputPositions(backend)
+    probe = OffsetProbe(kc.bootstrap)
+    positions = InputPositions(backend, probe)
     lock = asyncio.Lock()
 
     @table.on_recover
@@ -130,7 +132,7 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
 
     async def handle(records: list[Record]) -> None:
         async with lock:
-            admitted, seeks = positions.admit([(r.topic, r.partition, r.offset) for r in records])
+            admitted, seeks = await positions.admit([(r.topic, r.partition, r.offset) for r in records])
             if len(admitted) < len(records):
                 records = [records[i] for i in admitted]
             alerts, dead = pipeline.process(records)
@@ -163,6 +165,11 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
     async def advance_idle_partitions() -> None:
         async with lock:
             await finish(pipeline.tick(), [])
+            await rewind(positions.overdue())  # a re-fetch that never came (e.g. at a partition's end)
+
+    @app.on_before_shutdown.connect
+    async def close_probe(app: faust.App, **_: Any) -> None:
+        await probe.close()
 
     watchdog = StuckPartitionWatchdog(app, exclude=lambda tp: tp.topic.endswith("-changelog"))
 
