@@ -2,23 +2,27 @@
 
 A cohort's expected complaints in a window are
 
-    level × hour_of_day[h] × day_of_week[d]         (counts)
-    level × hour_of_day[h] × day_of_week[d] × den   (rates: per denominator event)
+    hour_of_day_mean[h] × day_of_week[d]          (counts)
+    hour_of_day_mean[h] × day_of_week[d] × den    (rates: learnt per denominator event)
 
-learnt online with exponentially weighted updates: the level from
-deseasonalised counts, each seasonal factor from the ratio of the count to
-what the level alone predicted. Significance is the Poisson tail
-probability of the observed count given the expected one, not a z-score: 3
-complaints where 0.5 were expected is unusual, 3 where 2 were expected is
-not, and a z-score on such small counts gets both wrong. A spike needs
-``p ≤ alpha``, at least ``min_count`` complaints and ``min_ratio`` × the
-expectation (the low-volume guard), after ``warmup`` windows.
+learnt online. Each hour of the day keeps its own mean of what that hour saw
+(a running mean for the first days, then exponentially weighted, so it follows
+a drift within a couple of weeks); the weekday factors learn, more slowly, how
+much busier a Monday is than the same hour on other days. The means are kept
+directly rather than as factors of one level: for a quiet cohort with many
+empty windows a multiplicative level × factor model swings wildly, the means
+do not. Significance is the Poisson tail probability of the observed count
+given the expected one, not a z-score: 3 complaints where 0.5 were expected
+is unusual, 3 where 2 were expected is not, and a z-score on such small
+counts gets both wrong. A spike needs ``p ≤ alpha``, at least ``min_count``
+complaints and ``min_ratio`` × the expectation (the low-volume guard), after
+``warmup`` windows.
 
 Why not a river forecaster per cohort: its time-series models (SNARIMAX,
 Holt-Winters) keep far more state per series than the 32 floats kept here,
-and 100,000 cohorts must fit a documented bound
-(:data:`CohortBaseline.BYTES`); river's ``EWMean`` is the same update as the
-level's, written out so the state can be stored as one compact array.
+and 100,000 cohorts must fit a documented bound (:data:`CohortBaseline.BYTES`);
+river's ``EWMean`` is the same update as each hour's mean, written out so the
+state is one compact array.
 
 >>> b = CohortBaseline.fresh()
 >>> for week in range(3):
@@ -37,15 +41,15 @@ from scipy.stats import poisson
 
 __all__ = ["CohortBaseline", "Spike", "SpikeTest", "drill_down"]
 
-_LEVEL, _SEEN = 0, 1
-_HOURS = slice(2, 26)
-_DAYS = slice(26, 33)
-_SIZE = 33
+_SEEN = 0
+_HOURS = slice(1, 25)
+_DAYS = slice(25, 32)
+_SIZE = 32
 
 
 @dataclass
 class CohortBaseline:
-    """One cohort's learnt state, one float32 array of 33 values (132 bytes)."""
+    """One cohort's learnt state, one float32 array of 32 values (128 bytes)."""
 
     state: np.ndarray
 
@@ -54,7 +58,7 @@ class CohortBaseline:
     @classmethod
     def fresh(cls) -> CohortBaseline:
         state = np.ones(_SIZE, dtype=np.float32)
-        state[_LEVEL] = 0.0
+        state[_HOURS] = 0.0
         state[_SEEN] = 0.0
         return cls(state)
 
@@ -64,23 +68,21 @@ class CohortBaseline:
 
     def expected(self, hour: int, weekday: int) -> float:
         s = self.state
-        return float(s[_LEVEL] * s[_HOURS][hour] * s[_DAYS][weekday])
+        return float(s[_HOURS][hour] * s[_DAYS][weekday])
 
-    def update(self, count: float, hour: int, weekday: int, alpha: float = 0.05, seasonal_alpha: float = 0.1) -> float:
+    def update(self, count: float, hour: int, weekday: int, seasonal_alpha: float = 0.1) -> float:
         """Learn from one window's count; returns what was expected before learning."""
         s = self.state
         expected = self.expected(hour, weekday)
         hours, days = s[_HOURS], s[_DAYS]
-        if s[_SEEN] == 0:
-            s[_LEVEL] = count / (hours[hour] * days[weekday])
-        else:
-            deseasonalised = count / max(hours[hour] * days[weekday], 1e-3)
-            s[_LEVEL] += alpha * (deseasonalised - s[_LEVEL])
-            level = max(float(s[_LEVEL]), 1e-6)
-            hours[hour] += seasonal_alpha * (count / (level * days[weekday]) - hours[hour])
-            days[weekday] += seasonal_alpha / 24 * (count / (level * hours[hour]) - days[weekday])
-            hours[:] = np.clip(hours * (24 / hours.sum()), 0.01, 24)  # factors average to 1
-            days[:] = np.clip(days * (7 / days.sum()), 0.05, 7)
+        seen = int(s[_SEEN])
+        # Each weight is at least 1/(n+1): a running mean at first, exponential weights later.
+        hour_weight = max(seasonal_alpha, 1 / (seen // 24 + 1))
+        hours[hour] += hour_weight * (count / days[weekday] - hours[hour])
+        if seen >= 24 * 7 and hours[hour] >= 0.5:  # weekdays once each has been seen, on hours with volume
+            day_weight = max(seasonal_alpha, 1 / (seen // (24 * 7) + 1)) / 24
+            days[weekday] += day_weight * (count / hours[hour] - days[weekday])
+            days[:] = np.clip(days * (7 / days.sum()), 0.2, 5)  # factors average to 1
         s[_SEEN] += 1
         return expected
 

@@ -136,7 +136,7 @@ class RuleHeader:
             evidence = {**evidence, "runbook": self.runbook}
         return Alert(
             alert_id=alert_id(self.rule_id, *parts),
-            source="rule",
+            source=self.source,  # type: ignore[arg-type]
             rule_id=self.rule_id,
             rule_version=self.version,
             severity=severity or self.severity,  # type: ignore[arg-type]
