@@ -111,7 +111,11 @@ class _SpaceSaving:
 
 @dataclass
 class _Window:
+    """One open window: its own count-min counts, heaviest terms and sample complaints."""
+
     start: float
+    counts: np.ndarray
+    heavy: _SpaceSaving
     docs: int = 0
     samples: list[tuple[str, str, frozenset[str]]] = field(default_factory=list)
 
@@ -137,16 +141,24 @@ class BurstDetector:
         self.alpha = 1.0 - 0.5 ** (1.0 / half_life)  # weight of a new window: half-life in windows
         self.beta, self.threshold, self.min_support = beta, threshold, min_support
         self.candidates, self.max_samples, self.warmup = candidates, samples, warmup_windows
-        self.mean = np.zeros((depth, width))
-        self.var = np.zeros((depth, width))
-        self.counts = np.zeros((depth, width), dtype=np.int64)
-        self.heavy = _SpaceSaving(candidates)
-        self.current: _Window | None = None
+        self.mean = np.zeros((depth, width), dtype=np.float32)
+        self.var = np.zeros((depth, width), dtype=np.float32)
+        self.open: dict[float, _Window] = {}  # windows still taking complaints (out-of-order input keeps 2–3 open)
         self.windows_seen = 0
 
+    #: At most this many windows are open at once; a complaint for a newer one closes the oldest early.
+    MAX_OPEN = 4
+
     def memory_bytes(self) -> int:
-        """The tables' size: fixed by ``width`` × ``depth`` (plus at most ``candidates`` terms and ``samples`` texts)."""
-        return int(self.mean.nbytes + self.var.nbytes + self.counts.nbytes)
+        """The tables' size: fixed by ``width`` × ``depth``: the learnt mean and variance, and one count table
+        per open window (at most :attr:`MAX_OPEN`), plus at most ``candidates`` terms and ``samples`` texts each."""
+        return int(self.mean.nbytes + self.var.nbytes + self.MAX_OPEN * self.depth * self.width * 4)
+
+    def _window(self, start: float) -> _Window:
+        window = self.open.get(start)
+        if window is None:
+            window = self.open[start] = _Window(start, np.zeros((self.depth, self.width), dtype=np.int32), _SpaceSaving(self.candidates))
+        return window
 
     def _rows(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         digest = hashlib.blake2b(term.encode(), digest_size=4 * self.depth).digest()
@@ -154,36 +166,51 @@ class BurstDetector:
         return np.arange(self.depth), cols.astype(np.int64)
 
     def add(self, ts: float, doc_id: str, terms: list[str], text: str) -> list[Topic]:
-        """One complaint at event time ``ts``; returns the topics of a window it closed (if any)."""
-        out: list[Topic] = []
+        """One complaint at event time ``ts``, input in time order; returns the topics of a window it closed (if any)."""
         start = ts - ts % self.window
-        if self.current is None:
-            self.current = _Window(start)
-        elif start > self.current.start:
-            out = self.close_window(start)
-            self.current = _Window(start)
-        window = self.current
+        out: list[Topic] = []
+        for earlier in sorted(w for w in self.open if w < start):
+            out.extend(self.close(earlier))
+        self.add_to(start, doc_id, terms, text)
+        return out
+
+    def add_to(self, start: float, doc_id: str, terms: list[str], text: str) -> list[Topic]:
+        """One complaint into the window starting at ``start`` (any open window: input may be out of order).
+
+        Returns the topics of the oldest window if this one made more than :attr:`MAX_OPEN` open."""
+        out: list[Topic] = []
+        if start not in self.open and len(self.open) >= self.MAX_OPEN:
+            out = self.close(min(self.open))
+        window = self._window(start)
         window.docs += 1
         unique = frozenset(terms)
+        counts = window.counts
         for term in unique:
             rows, cols = self._rows(term)
-            self.counts[rows, cols] += 1
-            self.heavy.add(term)
+            counts[rows, cols] += 1
+            window.heavy.add(term)
         if len(window.samples) < self.max_samples:
             window.samples.append((doc_id, text, unique))
         return out
 
     def close_window(self, next_start: float | None = None) -> list[Topic]:
-        """Score the open window, learn from it, and start afresh; returns its topics."""
-        window = self.current
+        """Close every open window, oldest first (end of input); returns their topics."""
+        out: list[Topic] = []
+        for start in sorted(self.open):
+            out.extend(self.close(start))
+        return out
+
+    def close(self, start: float) -> list[Topic]:
+        """Score the window starting at ``start``, learn from it, and drop it; returns its topics."""
+        window = self.open.pop(start, None)
         if window is None or window.docs == 0:
             return []
         docs = window.docs
         bursts: list[TermBurst] = []
         if self.windows_seen >= self.warmup:
-            for term in self.heavy.counts:
+            for term in window.heavy.counts:
                 rows, cols = self._rows(term)
-                count = int(self.counts[rows, cols].min())
+                count = int(window.counts[rows, cols].min())
                 if count < self.min_support:
                     continue
                 share = count / docs
@@ -193,17 +220,27 @@ class BurstDetector:
                 if score >= self.threshold:
                     bursts.append(TermBurst(term, count, share, mean, score, mean < self.beta))
         # Learn: every counter's share this window (untouched counters saw 0).
-        share = self.counts / docs
+        share = window.counts / np.float32(docs)
         delta = share - self.mean
-        self.mean += self.alpha * delta
-        self.var = (1.0 - self.alpha) * (self.var + self.alpha * delta * delta)
-        self.counts[:] = 0
-        self.heavy = _SpaceSaving(self.candidates)
+        self.mean += np.float32(self.alpha) * delta
+        self.var = (np.float32(1.0 - self.alpha) * (self.var + np.float32(self.alpha) * delta * delta)).astype(np.float32)
         self.windows_seen += 1
-        end = window.start + self.window
-        topics = self._group(bursts, window, end)
-        self.current = _Window(next_start) if next_start is not None else None
-        return topics
+        return self._group(bursts, window, window.start + self.window)
+
+    # -- state ---------------------------------------------------------------
+    def tables(self) -> tuple[int, bytes, bytes]:
+        """What is learnt, to store: windows seen, and the mean and variance tables as bytes."""
+        return self.windows_seen, self.mean.tobytes(), self.var.tobytes()
+
+    def load_tables(self, windows_seen: int, mean: bytes, var: bytes) -> bool:
+        """Restore :meth:`tables`; False (and nothing changed) when they were stored for another shape."""
+        size = self.depth * self.width * 4
+        if len(mean) != size or len(var) != size:
+            return False
+        self.mean = np.frombuffer(mean, dtype=np.float32).reshape(self.depth, self.width).copy()
+        self.var = np.frombuffer(var, dtype=np.float32).reshape(self.depth, self.width).copy()
+        self.windows_seen = windows_seen
+        return True
 
     def _group(self, bursts: list[TermBurst], window: _Window, end: float) -> list[Topic]:
         """Terms that burst in the same complaints are one topic (union-find on shared sample complaints)."""

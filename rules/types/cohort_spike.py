@@ -117,10 +117,10 @@ class CohortSpikeRule(RuleHeader):
     """Counts complaints per cohort and window in the cohort stage; alerts on significant spikes."""
 
     cohort = True
+    source = "cohort_spike"
 
     def __init__(self, spec: CohortSpikeSpec, version: str) -> None:
         super().__init__(spec, version, VARIABLES, ())
-        self.source = "cohort_spike"
         self.event_types = event_types(spec.on, ("on",))
         self.when = compile_condition(spec.where)
         self.rate_types = event_types(spec.rate_of, ("rate_of",)) if spec.rate_of else frozenset()
