@@ -2,13 +2,16 @@
 
 A cohort's expected complaints in a window are
 
-    hour_of_day_mean[h] × day_of_week[d]          (counts)
-    hour_of_day_mean[h] × day_of_week[d] × den    (rates: learnt per denominator event)
+    hour_of_day_mean[h] × week_block[d, h // 4]          (counts)
+    hour_of_day_mean[h] × week_block[d, h // 4] × den    (rates: learnt per denominator event)
 
 learnt online. Each hour of the day keeps its own mean of what that hour saw
 (a running mean for the first days, then exponentially weighted, so it follows
-a drift within a couple of weeks); the weekday factors learn, more slowly, how
-much busier a Monday is than the same hour on other days. The means are kept
+a drift within a couple of weeks); 42 week-block factors (7 weekdays × six
+4-hour blocks) learn how much busier a Monday *morning* is than other
+mornings. A single weekday factor cannot: it would spread a morning-only
+Monday peak over the whole day, under-predict the morning and cry wolf every
+Monday at nine. The means are kept
 directly rather than as factors of one level: for a quiet cohort with many
 empty windows a multiplicative level × factor model swings wildly, the means
 do not. Significance is the Poisson tail probability of the observed count
@@ -19,7 +22,7 @@ complaints and ``min_ratio`` × the expectation (the low-volume guard), after
 ``warmup`` windows.
 
 Why not a river forecaster per cohort: its time-series models (SNARIMAX,
-Holt-Winters) keep far more state per series than the 32 floats kept here,
+Holt-Winters) keep far more state per series than the 67 floats kept here,
 and 100,000 cohorts must fit a documented bound (:data:`CohortBaseline.BYTES`);
 river's ``EWMean`` is the same update as each hour's mean, written out so the
 state is one compact array.
@@ -37,19 +40,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import poisson
+from scipy.stats import nbinom, poisson
 
 __all__ = ["CohortBaseline", "Spike", "SpikeTest", "drill_down"]
 
 _SEEN = 0
 _HOURS = slice(1, 25)
-_DAYS = slice(25, 32)
-_SIZE = 32
+_BLOCKS = slice(25, 67)  # weekday × 4-hour block
+_SIZE = 67
 
 
 @dataclass
 class CohortBaseline:
-    """One cohort's learnt state, one float32 array of 32 values (128 bytes)."""
+    """One cohort's learnt state, one float32 array of 67 values (268 bytes)."""
 
     state: np.ndarray
 
@@ -68,21 +71,22 @@ class CohortBaseline:
 
     def expected(self, hour: int, weekday: int) -> float:
         s = self.state
-        return float(s[_HOURS][hour] * s[_DAYS][weekday])
+        return float(s[_HOURS][hour] * s[_BLOCKS][weekday * 6 + hour // 4])
 
     def update(self, count: float, hour: int, weekday: int, seasonal_alpha: float = 0.1) -> float:
         """Learn from one window's count; returns what was expected before learning."""
         s = self.state
         expected = self.expected(hour, weekday)
-        hours, days = s[_HOURS], s[_DAYS]
+        hours, blocks = s[_HOURS], s[_BLOCKS]
+        block = weekday * 6 + hour // 4
         seen = int(s[_SEEN])
         # Each weight is at least 1/(n+1): a running mean at first, exponential weights later.
         hour_weight = max(seasonal_alpha, 1 / (seen // 24 + 1))
-        hours[hour] += hour_weight * (count / days[weekday] - hours[hour])
-        if seen >= 24 * 7 and hours[hour] >= 0.5:  # weekdays once each has been seen, on hours with volume
-            day_weight = max(seasonal_alpha, 1 / (seen // (24 * 7) + 1)) / 24
-            days[weekday] += day_weight * (count / hours[hour] - days[weekday])
-            days[:] = np.clip(days * (7 / days.sum()), 0.2, 5)  # factors average to 1
+        hours[hour] += hour_weight * (count / blocks[block] - hours[hour])
+        if seen >= 24 and hours[hour] >= 0.5:  # once a day of hours is known, on hours with volume
+            block_weight = max(seasonal_alpha, 1 / (seen // (24 * 7) + 1)) / 4  # four hours a block
+            blocks[block] += block_weight * (count / hours[hour] - blocks[block])
+            blocks[:] = np.clip(blocks * (42 / blocks.sum()), 0.2, 5)  # factors average to 1
         s[_SEEN] += 1
         return expected
 
@@ -102,12 +106,20 @@ class Spike:
 
 @dataclass(frozen=True)
 class SpikeTest:
-    """When a count is a spike: the Poisson tail and the low-volume guard."""
+    """When a count is a spike: the count model's tail and the low-volume guard.
+
+    ``dispersion`` φ > 0 takes the negative binomial with variance μ + φμ² instead of
+    the Poisson's μ: real complaint counts vary more than Poisson (a busy Monday
+    morning that the weekday factor only partly learnt, a baseline estimated from
+    a few weeks), and with thousands of cohort-windows tested a day, the Poisson
+    tail alone turns that extra variance into false alarms on large cohorts.
+    """
 
     alpha: float = 1e-4
     min_count: int = 5
     min_ratio: float = 2.0
     warmup: int = 24 * 7
+    dispersion: float = 0.0
 
     def __call__(self, observed: int, expected: float, windows_seen: int) -> Spike | None:
         if windows_seen < self.warmup or observed < self.min_count:
@@ -115,7 +127,11 @@ class SpikeTest:
         mean = max(expected, 0.1)  # an empty history still expects a little
         if observed < self.min_ratio * mean:
             return None
-        p = float(poisson.sf(observed - 1, mean))  # P(X >= observed)
+        if self.dispersion > 0:
+            n = 1.0 / self.dispersion
+            p = float(nbinom.sf(observed - 1, n, n / (n + mean)))  # P(X >= observed), variance μ + φμ²
+        else:
+            p = float(poisson.sf(observed - 1, mean))  # P(X >= observed)
         return Spike(observed, expected, p) if p <= self.alpha else None
 
 

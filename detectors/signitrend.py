@@ -6,12 +6,15 @@ also carries an exponentially weighted mean and variance of its share
 (count / complaints in the window) over past windows. When a window closes,
 a term's significance is
 
-    sig = (share − max(mean, β)) / (√var + β)
+    sig = (share − e) / (√(var + e(1 − e)/n) + β),    e = max(mean, β)
 
 with the mean and variance taken as the *largest* over the term's rows (hash
 collisions can only make a term look more ordinary, never more unusual) and
 the count as the *smallest* (count-min). β is the bias term of the paper: it
-keeps rare and new terms from scoring huge on a handful of mentions. A term
+keeps rare and new terms from scoring huge on a handful of mentions, and
+e(1 − e)/n is the binomial noise of a share among n complaints: a quiet night
+window of 30 complaints swings far more than a busy noon of 500, and the
+history's variance (mostly learnt on busy windows) does not know that. A term
 bursts when ``sig ≥ threshold`` and it appears in at least ``min_support``
 complaints; a burst of a term whose mean was below β is *new*.
 
@@ -72,6 +75,10 @@ class Topic:
     @property
     def score(self) -> float:
         return max(b.score for b in self.bursts)
+
+
+def _cjk(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff"
 
 
 class _SpaceSaving:
@@ -216,7 +223,8 @@ class BurstDetector:
                 share = count / docs
                 mean = float(self.mean[rows, cols].max())
                 var = float(self.var[rows, cols].max())
-                score = (share - max(mean, self.beta)) / (math.sqrt(var) + self.beta)
+                expected = max(mean, self.beta)
+                score = (share - expected) / (math.sqrt(var + expected * (1 - expected) / docs) + self.beta)
                 if score >= self.threshold:
                     bursts.append(TermBurst(term, count, share, mean, score, mean < self.beta))
         # Learn: every counter's share this window (untouched counters saw 0).
@@ -243,7 +251,7 @@ class BurstDetector:
         return True
 
     def _group(self, bursts: list[TermBurst], window: _Window, end: float) -> list[Topic]:
-        """Terms that burst in the same complaints are one topic (union-find on shared sample complaints)."""
+        """Terms that burst in the same complaints, or share a two-character word part, are one topic (union-find)."""
         if not bursts:
             return []
         docs_of = {b.term: {i for i, (_, _, terms) in enumerate(window.samples) if b.term in terms} for b in bursts}
@@ -256,10 +264,12 @@ class BurstDetector:
             return t
 
         terms = [b.term for b in bursts]
+        # Phrasings of one complaint rarely share a complaint but share a word part: 多扣费 / 重复扣费.
+        grams = {t: {t[i : i + 2] for i in range(len(t) - 1) if _cjk(t[i]) and _cjk(t[i + 1])} for t in terms}
         for i, a in enumerate(terms):
             for b in terms[i + 1 :]:
                 da, db = docs_of[a], docs_of[b]
-                if da and db and len(da & db) >= 0.5 * min(len(da), len(db)):
+                if (da and db and len(da & db) >= 0.5 * min(len(da), len(db))) or grams[a] & grams[b]:
                     parent[find(a)] = find(b)
         groups: dict[str, list[TermBurst]] = {}
         for burst in bursts:

@@ -180,6 +180,54 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from streams.evaluate import evaluate, plot, summarise
+    from streams.simulator.scenarios import SCENARIOS
+
+    config, _, _ = _setup(args)
+    rules_dir = args.rules or config.rules.dir
+    rules = _rules_or_exit(rules_dir)
+    if not any(getattr(r, "source", "rule") in ("cohort_spike", "hot_word") for r in rules):
+        err.print(f"[red]{rules_dir} has no detector (cohort_spike or hot_words rule) to evaluate[/red]")
+        return 2
+    scenarios = args.scenarios.split(",") if args.scenarios else list(SCENARIOS)
+    unknown = [s for s in scenarios if s not in SCENARIOS]
+    if unknown:
+        err.print(f"[red]unknown scenario {unknown[0]!r}: one of {', '.join(SCENARIOS)}[/red]")
+        return 2
+    seeds = list(range(1, args.seeds + 1))
+    columns = (TextColumn("simulating and replaying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("eval", total=len(scenarios) * len(seeds))
+        outcomes = evaluate(scenarios, seeds, rules_dir, workers=args.workers, progress=lambda: progress.advance(task))
+    summaries = summarise(outcomes)
+    table = Table(title=f"detection quality over {len(seeds)} seeds (targets: recall ≥ 0.95, precision ≥ 0.90, median TTD ≤ 1 window)")
+    for name in ("detector", "scenario", "alerts", "true pos.", "precision", "recall", "median TTD (windows)"):
+        table.add_column(name, justify="left" if name in ("detector", "scenario") else "right")
+
+    def fmt(x: float | None) -> str:
+        return "–" if x is None else f"{x:.2f}"
+
+    for s in summaries:
+        style = "bold" if s.scenario == "all" else None
+        table.add_row(
+            s.detector, s.scenario, str(s.alerts), str(s.true_positives), fmt(s.precision), fmt(s.recall), fmt(s.median_ttd), style=style
+        )
+    console.print(table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    png = plot(summaries, out / "eval.png")
+    records = [{**o.__dict__} for o in outcomes]
+    (out / "outcomes.json").write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
+    console.print(f"plot: {png}\nper run (with each false alert's summary): {out / 'outcomes.json'}")
+    return 0
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
@@ -406,6 +454,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batch", type=int, default=1000)
     p.set_defaults(func=cmd_backtest)
+
+    p = sub.add_parser("eval", help="detection quality of the detectors: precision, recall and time to detect on labelled scenarios")
+    p.add_argument("--rules", help="rules directory holding the detectors (default: the configured one)")
+    p.add_argument("--seeds", type=int, default=20, help="random seeds per scenario")
+    p.add_argument("--scenarios", help="comma-separated subset of: outage, billing, backlog, app_login, campaign, benign")
+    p.add_argument("--workers", type=int, default=2, help="processes")
+    p.add_argument("--out", default="out/eval", help="directory for eval.png and outcomes.json")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("simulate", help="generate events: JSON Lines, or publish them to Kafka")
     _add_sim_args(p)

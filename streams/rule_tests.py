@@ -41,6 +41,7 @@ import yaml
 from rules.loader import load_rule_file
 from streams.decode import DeadLetter, Decoder
 from streams.engine import DictBackend, Engine, EngineConfig
+from streams.local import read_event_lines
 from streams.partitioning import partition_for
 from yujing.alerts import Alert
 from yujing.events import TOPIC_KINDS
@@ -185,7 +186,7 @@ def _matches(e: Expected, seen: _Seen) -> bool:
 def _event_lines(case: Case, base: Path, start: dt.datetime) -> list[bytes]:
     lines: list[bytes] = []
     if case.events_file:
-        lines.extend(line for line in (base / case.events_file).read_bytes().splitlines() if line.strip())
+        lines.extend(read_event_lines(base / case.events_file))  # .gz too
     for i, spec in enumerate(case.events):
         event = dict(spec)
         at = event.pop("at", None)

@@ -19,16 +19,18 @@ spike when complaints double with them.
 Each partition forwards one small record per matching event to the cohort
 stage (:mod:`yujing.cohort`), which counts every cohort per tumbling window.
 When a window closes (the watermark passes its end) each active cohort is
-tested against its baseline (:mod:`detectors.baseline`: level × hour-of-day ×
-day-of-week, learnt online; significance from the Poisson tail, with a
-low-volume guard). Cohorts idle for some windows catch up with zero counts
+tested against its baseline (:mod:`detectors.baseline`: hour-of-day means ×
+day-of-week factors, learnt online; significance from the negative-binomial
+tail (Poisson with ``dispersion: 0``), with a low-volume guard). Cohorts idle for some windows catch up with zero counts
 when next seen, so quiet hours are learnt without touching idle state.
 
 One incident, one alert: a spiking cohort whose broader cohort also spikes is
 covered by that broader alert; spiking broad cohorts explained mostly by one
 shared narrower cohort (the drill-down, by contribution to the change, as in
 ThirdEye) become one alert about that narrower cohort. The alert fires at
-the window's end and resolves at the end of the first window without a spike.
+the window's end and resolves at the end of the first window in which the
+cohort is back below 1.5 × its baseline (hysteresis: an outage's second hour
+that is "only" twice a busier hour's baseline does not resolve and re-fire).
 
 State (per rule): one baseline per cohort (:data:`BASELINE_BYTES` stored),
 at most ``max_cohorts`` of them (new cohorts beyond are counted, not kept),
@@ -73,7 +75,8 @@ class CohortSpikeSpec(RuleSpec, tag="cohort_spike", kw_only=True, forbid_unknown
     rate_where: Condition | None = None
     window: str | int | float = "1h"
     timezone: str = "+08:00"
-    alpha: float = 1e-4
+    alpha: float = 1e-6
+    dispersion: float = 0.05
     min_count: int = 5
     min_ratio: float = 2.0
     warmup: str | int | float = "7d"
@@ -101,7 +104,7 @@ class OpenAlert(msgspec.Struct, array_like=True):
 
 
 #: Stored bytes per cohort baseline (msgpack of 33 floats and two times, and its key).
-BASELINE_BYTES = 32 * 9 + 2 * 9 + 8 + 64
+BASELINE_BYTES = 67 * 9 + 2 * 9 + 8 + 64
 
 
 def cohort_key(pairs: tuple[tuple[str, str], ...]) -> str:
@@ -139,7 +142,15 @@ class CohortSpikeRule(RuleHeader):
         self.window_text = str(spec.window)
         self.utc_offset = parse_utc_offset(spec.timezone)
         warmup = parse_duration(spec.warmup)
-        self.test = SpikeTest(alpha=spec.alpha, min_count=spec.min_count, min_ratio=spec.min_ratio, warmup=int(warmup // self.window.size))
+        self.test = SpikeTest(
+            alpha=spec.alpha,
+            min_count=spec.min_count,
+            min_ratio=spec.min_ratio,
+            warmup=int(warmup // self.window.size),
+            dispersion=spec.dispersion,
+        )
+        if spec.dispersion < 0:
+            raise SpecError("`dispersion` must be zero (Poisson) or more (negative binomial)", ("dispersion",))
         if not 0 < spec.alpha < 1:
             raise SpecError("`alpha` must be between 0 and 1", ("alpha",))
         if spec.max_cohorts < 1:
@@ -281,10 +292,22 @@ class CohortSpikeRule(RuleHeader):
                 open_alerts.set(cohort, current)
             ctx.emit(self._alert(cohort, current, "firing", end, observed, expected, spike, roots_of, explained))
         for cohort, current in list(open_alerts.items()):
+            if cohort not in incidents and self._still_elevated(scored.get(cohort)):
+                observed, expected, _ = scored[cohort]
+                ctx.emit(self._alert(cohort, current, "firing", end, observed, expected, None, [], {}))
+                continue
             if cohort not in incidents:
                 open_alerts.delete(cohort)
                 observed, expected, _ = scored.get(cohort, (0, 0.0, None))
                 ctx.emit(self._alert(cohort, current, "resolved", end, observed, expected, None, [], {}))
+
+    def _still_elevated(self, scored: tuple[int, float, Any] | None) -> bool:
+        """An open alert stays open while its cohort is still well above normal (hysteresis: no flapping
+        when the second hour of an outage is merely 2× a busier hour's baseline)."""
+        if scored is None:
+            return False
+        observed, expected, _ = scored
+        return observed >= self.test.min_count and observed >= 1.5 * max(expected, 0.1)
 
     def _alert(
         self,

@@ -92,6 +92,7 @@ class Learnt(msgspec.Struct, array_like=True):
 class OpenTopic(msgspec.Struct, array_like=True):
     since: float
     terms: list[str]
+    last: dict[str, Any] = msgspec.field(default_factory=dict)  # the summary's variables when it last burst
 
 
 class HotWordsRule(RuleHeader):
@@ -190,13 +191,16 @@ class HotWordsRule(RuleHeader):
         open_topics = ctx.state(f"hw-o:{self.ns}", OpenTopic)
         end = start + self.window.size
         leads = set()
+        opened = dict(open_topics.items())
         for topic in topics:
-            lead = topic.bursts[0].term
+            # A topic that shares a term with an open one continues it (its lead may change hour by hour).
+            lead = next((k for k, o in opened.items() if k not in leads and set(o.terms) & set(topic.terms)), topic.bursts[0].term)
             leads.add(lead)
-            current = open_topics.get(lead)
-            if current is None:
-                current = OpenTopic(start, topic.terms)
-                open_topics.set(lead, current)
+            current = opened.get(lead)
+            since = start if current is None else current.since
+            terms = topic.terms if current is None else list(dict.fromkeys([*current.terms, *topic.terms]))[:20]
+            current = OpenTopic(since, terms, self._variables(topic, terms, end))
+            open_topics.set(lead, current)
             ctx.emit(self._alert(lead, current, "firing", end, topic))
         for lead, current in list(open_topics.items()):
             if lead not in leads:
@@ -214,18 +218,21 @@ class HotWordsRule(RuleHeader):
             chunks.set(f"v{i}", var[i * CHUNK : (i + 1) * CHUNK])
         ctx.state(f"hw-l:{self.ns}", Learnt).set("tables", Learnt(seen, detector.width, detector.depth, n))
 
-    def _alert(self, lead: str, current: OpenTopic, status: str, end: float, topic: Topic | None) -> Any:
-        lead_burst = topic.bursts[0] if topic is not None else None
-        variables = {
-            "terms": "、".join(topic.terms[:5] if topic else current.terms[:5]),
-            "count": lead_burst.count if lead_burst else 0,
-            "share": f"{lead_burst.share:.1%}" if lead_burst else "",
-            "expected": f"{lead_burst.expected:.1%}" if lead_burst else "",
-            "score": round(lead_burst.score, 1) if lead_burst else "",
-            "complaints": topic.complaints if topic else 0,
+    def _variables(self, topic: Topic, terms: list[str], end: float) -> dict[str, Any]:
+        lead = topic.bursts[0]
+        return {
+            "terms": "、".join(terms[:5]),
+            "count": lead.count,
+            "share": f"{lead.share:.1%}",
+            "expected": f"{lead.expected:.1%}",
+            "score": round(lead.score, 1),
+            "complaints": topic.complaints,
             "window": self.window_text,
             "window_start": format_rfc3339(end - self.window.size),
         }
+
+    def _alert(self, lead: str, current: OpenTopic, status: str, end: float, topic: Topic | None) -> Any:
+        variables = current.last  # a resolved topic reads as it last burst
         evidence: dict[str, Any] = {"lead_term": lead, "window_start": format_rfc3339(end - self.window.size)}
         if topic is not None:
             evidence.update(

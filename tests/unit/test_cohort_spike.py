@@ -100,10 +100,10 @@ def test_a_rate_does_not_spike_when_orders_rise_with_complaints(tmp_path: Path) 
     rate_rule = RULE.replace("id: spike", "id: spike-rate").replace("window: 1h", "window: 1h\nrate_of: order.completed")
 
     def campaign(h: int, region: str, product: str) -> float:
-        return 2.0 * (4 if 24 * 5 <= h < 24 * 5 + 3 else 1)
+        return 2.0 * (6 if 24 * 5 <= h < 24 * 5 + 3 else 1)
 
     def orders(h: int) -> list[dict[str, Any]]:
-        n = 40 * (4 if 24 * 5 <= h < 24 * 5 + 3 else 1)
+        n = 40 * (6 if 24 * 5 <= h < 24 * 5 + 3 else 1)
         return [
             order("completed", h * 60 + i * 59 / n, f"o-{h}-{i}", f"c-{i}", region=REGIONS[i % 3], product=PRODUCTS[i // 3 % 3])
             for i in range(n)

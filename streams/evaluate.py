@@ -1,0 +1,220 @@
+"""``yujing eval``: detection quality of the detectors on labelled scenarios, over many seeds.
+
+Each run simulates one scenario (:mod:`streams.simulator.scenarios`) and replays
+it through the local runner with the detector rules of a rules directory (the
+rule types ``cohort_spike`` and ``hot_words``), exactly as a backtest would.
+
+Judging, per detector:
+
+* an alert (one per alert id, its firing) is a **true positive** when the run
+  has an incident, the alert's window overlaps the incident (from its start
+  to one window after its end), and it is *about* the incident: a cohort
+  spike whose labels agree with the incident's on at least one dimension and
+  contradict none; a hot-word topic with a term naming the incident (see
+  ``INCIDENT_WORDS``). Every other alert, in any scenario, on any day
+  (history included), is a **false positive**;
+* an incident is **detected** when at least one true positive names it;
+  time-to-detect is from the incident's start to the end of the window of
+  the first true positive, in windows.
+
+Precision = TP / all alerts; recall = detected / incidents; the median of
+time-to-detect over detected incidents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yujing.alerts import Alert
+
+__all__ = ["DETECTOR_SOURCES", "Outcome", "Summary", "evaluate", "judge", "run_scenario", "summarise"]
+
+DETECTOR_SOURCES = ("cohort_spike", "hot_word")
+
+
+@dataclass
+class Outcome:
+    """One detector on one scenario run."""
+
+    detector: str
+    scenario: str
+    seed: int
+    true_positives: int = 0
+    false_positives: int = 0
+    incidents: int = 0
+    detected: int = 0
+    ttd_windows: list[float] = field(default_factory=list)
+    false_alerts: list[str] = field(default_factory=list)  # summaries, to read why
+
+
+@dataclass
+class Summary:
+    """A detector on a scenario over all seeds."""
+
+    detector: str
+    scenario: str
+    runs: int
+    alerts: int
+    true_positives: int
+    incidents: int
+    detected: int
+    ttd_windows: list[float]
+
+    @property
+    def precision(self) -> float | None:
+        return self.true_positives / self.alerts if self.alerts else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.detected / self.incidents if self.incidents else None
+
+    @property
+    def median_ttd(self) -> float | None:
+        return statistics.median(self.ttd_windows) if self.ttd_windows else None
+
+
+def _about(alert: Alert, incident: Any, words: Sequence[str]) -> bool:
+    if alert.source == "cohort_spike":
+        dims = {k: v for k, v in alert.labels.items() if k in ("region", "product", "channel", "tier")}
+        common = set(dims) & set(incident.labels)
+        return bool(common) and all(dims[k] == incident.labels[k] for k in common)
+    terms = [t["term"] for t in alert.evidence.get("terms", [])] or [alert.evidence.get("lead_term", "")]
+    return any(w in term for term in terms for w in words)
+
+
+def judge(alerts: Iterable[Alert], incidents: Sequence[Any], scenario: str, seed: int, window: dict[str, float]) -> list[Outcome]:
+    """Score one run's alerts against its incidents, per detector (``window``: seconds per detector source)."""
+    from streams.simulator.scenarios import INCIDENT_WORDS
+
+    outcomes = {source: Outcome(source, scenario, seed, incidents=len(incidents)) for source in DETECTOR_SOURCES}
+    first_hit: dict[tuple[str, int], float] = {}
+    seen: set[str] = set()
+    for alert in alerts:
+        if alert.source not in outcomes or alert.status != "firing" or alert.alert_id in seen:
+            continue
+        seen.add(alert.alert_id)
+        out = outcomes[alert.source]
+        size = window.get(alert.source, 3600.0)
+        detected_at = alert.starts_at.timestamp()  # the end of the window that showed it
+        hit = False
+        for i, incident in enumerate(incidents):
+            start = dt.datetime.fromisoformat(incident.start).timestamp()
+            end = dt.datetime.fromisoformat(incident.end).timestamp()
+            if start < detected_at <= end + 2 * size and _about(alert, incident, INCIDENT_WORDS.get(incident.kind, ())):
+                hit = True
+                key = (alert.source, i)
+                first_hit[key] = min(first_hit.get(key, detected_at), detected_at)
+        if hit:
+            out.true_positives += 1
+        else:
+            out.false_positives += 1
+            out.false_alerts.append(f"{alert.starts_at:%m-%d %H:%M} {alert.summary}")
+    for (source, i), at in first_hit.items():
+        out = outcomes[source]
+        out.detected += 1
+        start = dt.datetime.fromisoformat(incidents[i].start).timestamp()
+        out.ttd_windows.append(round((at - start) / window.get(source, 3600.0), 2))
+    return list(outcomes.values())
+
+
+def run_scenario(task: tuple[str, int, str]) -> list[Outcome]:
+    """One scenario run (a process-pool task): simulate, replay through the detector rules, judge."""
+    kind, seed, rules_dir = task
+    from rules.loader import load_rules
+    from streams.backtest import Collect
+    from streams.decode import Decoder
+    from streams.engine import DictBackend, Engine, EngineConfig
+    from streams.local import LocalRunner
+    from streams.pipeline import Pipeline
+    from streams.simulator.scenarios import ScenarioConfig, scenario
+
+    loaded = load_rules(rules_dir)
+    rules = [r for r in loaded.rules if getattr(r, "source", "rule") in DETECTOR_SOURCES]
+    sim = scenario(ScenarioConfig(kind=kind, seed=seed))
+    collect = Collect()
+    engine = Engine(rules, DictBackend(), EngineConfig(allowed_lateness=300.0, idle_after=None))
+    topics = {"orders": "orders", "billing": "billing", "complaints": "complaints"}
+    LocalRunner(Pipeline(engine, Decoder(topics), [collect], partitions=8), None).run(sim.lines(), close=True)
+    windows = {r.source: r.window.size for r in rules}  # type: ignore[attr-defined]
+    return judge(collect.alerts, sim.incidents, kind, seed, windows)
+
+
+def evaluate(
+    scenarios: Sequence[str], seeds: Sequence[int], rules_dir: str, workers: int = 2, progress: Callable[[], None] | None = None
+) -> list[Outcome]:
+    """Every scenario × seed, on ``workers`` processes."""
+    tasks = [(kind, seed, rules_dir) for kind in scenarios for seed in seeds]
+    out: list[Outcome] = []
+    if workers <= 1:
+        for task in tasks:
+            out.extend(run_scenario(task))
+            if progress:
+                progress()
+        return out
+    with ProcessPoolExecutor(workers) as pool:
+        for result in pool.map(run_scenario, tasks):
+            out.extend(result)
+            if progress:
+                progress()
+    return out
+
+
+def summarise(outcomes: Iterable[Outcome]) -> list[Summary]:
+    """Per detector and scenario, and per detector over all scenarios (scenario ``all``)."""
+    groups: dict[tuple[str, str], list[Outcome]] = {}
+    for o in outcomes:
+        groups.setdefault((o.detector, o.scenario), []).append(o)
+        groups.setdefault((o.detector, "all"), []).append(o)
+    out = []
+    for (detector, scenario), runs in sorted(groups.items()):
+        out.append(
+            Summary(
+                detector,
+                scenario,
+                len(runs),
+                sum(o.true_positives + o.false_positives for o in runs),
+                sum(o.true_positives for o in runs),
+                sum(o.incidents for o in runs),
+                sum(o.detected for o in runs),
+                [t for o in runs for t in o.ttd_windows],
+            )
+        )
+    return out
+
+
+def plot(summaries: Sequence[Summary], path: Path) -> Path:
+    """Precision, recall and time-to-detect per scenario, one row per detector (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    detectors = sorted({s.detector for s in summaries})
+    fig, axes = plt.subplots(len(detectors), 2, figsize=(12, 3.6 * len(detectors)), squeeze=False)
+    for row, detector in enumerate(detectors):
+        mine = [s for s in summaries if s.detector == detector and s.scenario != "all"]
+        names = [s.scenario for s in mine]
+        x = range(len(mine))
+        ax = axes[row][0]
+        ax.bar([i - 0.2 for i in x], [s.precision if s.precision is not None else 0 for s in mine], 0.4, label="precision")
+        ax.bar([i + 0.2 for i in x], [s.recall if s.recall is not None else 0 for s in mine], 0.4, label="recall")
+        ax.axhline(0.95, color="grey", linestyle=":", linewidth=1)
+        ax.set_xticks(list(x), names)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"{detector}: precision and recall per scenario")
+        ax.legend(loc="lower left")
+        ax = axes[row][1]
+        data = [s.ttd_windows or [0] for s in mine if s.incidents]
+        ax.boxplot(data, tick_labels=[s.scenario for s in mine if s.incidents])
+        ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
+        ax.set_title(f"{detector}: time to detect (windows)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

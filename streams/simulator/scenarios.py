@@ -1,0 +1,236 @@
+"""Detection scenarios: days of ordinary complaints and orders, then one labelled incident (or none).
+
+Each scenario is a :class:`Simulation` whose incidents say what a detector should
+find (kind, window, cohort labels, and the words its complaints use). The
+background has what must *not* alert: a daily cycle, busier Monday mornings,
+evening peaks, region and product mix, and a steady stream of varied texts.
+
+=================  ==========================================================
+``outage``         a fibre cut: one region's broadband and IPTV complaints ×5
+                   for 2–4 hours, texts about 断网 / 没信号
+``billing``        a billing misconfiguration on one plan: that product's
+                   complaints about 多扣费 ×3–4 in every region for 6 hours
+``backlog``        an installation backlog: one region's broadband
+                   installation complaints ×4 for 8 hours
+``app_login``      an app release that breaks login: APP-channel complaints
+                   about 登录不了 ×4 for 3 hours
+``campaign``       a marketing campaign: orders ×3 in one region, and
+                   complaints about the promised 优惠 not arriving ×3
+``benign``         nothing: only the ordinary peaks (the must-not-alert case)
+=================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from streams.simulator.generator import CST, DAY, HOUR, Incident, SimConfig, Simulation, _iso
+from streams.simulator.texts import CATEGORIES, complaint_text
+from streams.simulator.world import CHANNELS, PRODUCTS, REGIONS, hour_weights, make_customers
+
+__all__ = ["SCENARIOS", "ScenarioConfig", "scenario"]
+
+SCENARIOS = ("outage", "billing", "backlog", "app_login", "campaign", "benign")
+
+_INCIDENT_TEXTS = {
+    "outage": (
+        "{region}这边突然断网了，{product}完全用不了",
+        "家里宽带断网，光猫LOS红灯一直亮",
+        "整个小区都没网了，是不是光缆断了",
+        "断网两个小时了，IPTV也没信号",
+        "网络中断，打10000一直占线，什么时候恢复",
+        "宽代断网了，急",
+    ),
+    "billing": (
+        "这个月多扣费了，套餐{fee}元怎么扣了两倍",
+        "账单多扣费，同一个套餐被扣了两次",
+        "莫名其妙重复扣费，账单金额不对",
+        "多扣费{money}元，请退回来",
+        "帐单重复扣费，客服说是系统问题",
+    ),
+    "backlog": (
+        "宽带装机等了好几天，师傅一直说排不上",
+        "报装宽带一个星期了还没人上门安装",
+        "装机师傅说人手不够，要再等几天",
+        "新装宽带一直排队，什么时候能装",
+    ),
+    "app_login": (
+        "APP登录不了，一直提示验证码错误",
+        "掌上营业厅登录不了，更新以后就这样",
+        "app登录不了，闪退",
+        "新版APP登录失败，验证码收不到",
+        "登录不了app，说系统升级",
+    ),
+    "campaign": (
+        "参加活动办的{product}，说好的优惠没到账",
+        "活动优惠没到账，营业员承诺的返现也没有",
+        "双十一活动的优惠券用不了",
+        "办了活动套餐，优惠一直没有到账",
+    ),
+}
+#: Words an alert about the incident would name (hot words are judged by these).
+INCIDENT_WORDS = {
+    "outage": ("断网", "没网", "中断", "光缆", "los", "没信号"),
+    "billing": ("多扣费", "重复扣费", "扣费", "重复"),
+    "backlog": ("装机", "排队", "人手", "上门", "安装"),
+    "app_login": ("登录不了", "登录", "验证码", "app", "闪退"),
+    "campaign": ("优惠", "活动", "到账", "返现"),
+}
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """One scenario run: which incident, the seed, and the volume."""
+
+    kind: str = "outage"
+    seed: int = 1
+    history_days: float = 9.0
+    days: float = 1.0
+    complaints_per_day: float = 2400.0
+    orders_per_day: float = 2000.0
+    customers: int = 20000
+    start: dt.datetime = dt.datetime(2026, 3, 16, tzinfo=CST)  # a Monday
+
+
+def _hour_weight(ts: float) -> float:
+    local = dt.datetime.fromtimestamp(ts, CST)
+    weight = hour_weights()[local.hour]
+    if local.weekday() == 0 and 8 <= local.hour < 13:
+        weight *= 1.6  # Monday mornings: a benign, weekly peak
+    return weight
+
+
+def _times(rng: random.Random, begin: float, end: float, per_day: float) -> list[float]:
+    """Poisson arrivals with daily and weekly seasonality (thinning)."""
+    if per_day <= 0:
+        return []
+    peak = max(hour_weights()) * 1.6
+    mean_weight = sum(hour_weights()) / 24
+    rate = per_day / DAY / mean_weight * peak  # events per second at the peak
+    out, t = [], begin
+    while True:
+        t += rng.expovariate(rate)
+        if t >= end:
+            return out
+        if rng.random() < _hour_weight(t) / peak:
+            out.append(t)
+
+
+def scenario(cfg: ScenarioConfig) -> Simulation:
+    """Build one scenario (deterministic for a config)."""
+    if cfg.kind not in SCENARIOS:
+        raise ValueError(f"unknown scenario {cfg.kind!r}: one of {', '.join(SCENARIOS)}")
+    rng = random.Random(f"{cfg.kind}-{cfg.seed}")
+    customers = make_customers(rng, cfg.customers)
+    t0 = cfg.start.timestamp()
+    begin, end = t0 - cfg.history_days * DAY, t0 + cfg.days * DAY
+    regions, products, channels = list(REGIONS), list(PRODUCTS), [c for c in CHANNELS if c != "工信部申诉"]
+    region = rng.choice(regions[:6])  # a region big enough to have a baseline
+    product = rng.choice(products)
+    # The incident starts on the main day between 09:00 and 17:00 local time.
+    inc_start = t0 + rng.uniform(9, 17) * HOUR
+    duration = {"outage": rng.uniform(2, 4), "billing": 6.0, "backlog": 8.0, "app_login": 3.0, "campaign": 6.0}.get(cfg.kind, 0.0)
+    inc_end = inc_start + duration * HOUR
+    factor = {"outage": 5.0, "billing": rng.uniform(3, 4), "backlog": 4.0, "app_login": 4.0, "campaign": 3.0}.get(cfg.kind, 1.0)
+    events: list[tuple[float, int, dict[str, Any]]] = []
+    seq = itertools.count()
+    keys: list[str] = []
+
+    def emit(ts: float, event: dict[str, Any]) -> None:
+        events.append((ts, next(seq), {"ts": _iso(ts), **event}))
+
+    def complaint(ts: float, cust: Any, prod: str, channel: str, text: str, category: str, incident: bool = False) -> None:
+        n = next(seq)
+        complaint_id = f"cp-{cfg.seed}-{n}"
+        emit(
+            ts,
+            {
+                "event_id": f"k-{cfg.kind}-{cfg.seed}-{n}",
+                "event_type": "complaint.opened",
+                "customer_id": cust.customer_id,
+                "complaint_id": complaint_id,
+                "region": cust.region,
+                "tier": cust.tier,
+                "product": prod,
+                "channel": channel,
+                "category": category,
+                "text": text,
+            },
+        )
+        if incident:
+            keys.append(complaint_id)
+
+    shares = [PRODUCTS[p][0] for p in products]
+    channel_weights = [CHANNELS[c] for c in channels]
+    categories = list(CATEGORIES)
+    by_region: dict[str, list[Any]] = {}
+    for c in customers:
+        by_region.setdefault(c.region, []).append(c)
+    # Orders (the rate's denominator), with the campaign's extra orders.
+    for i, ts in enumerate(_times(rng, begin, end, cfg.orders_per_day)):
+        cust = rng.choice(customers)
+        emit(ts, _order(cfg, i, cust, rng.choices(products, shares)[0], rng.choices(channels, channel_weights)[0]))
+    if cfg.kind == "campaign":
+        extra = _times(rng, inc_start, inc_end, cfg.orders_per_day * REGIONS[region] / sum(REGIONS.values()) * (factor - 1))
+        for i, ts in enumerate(extra):
+            emit(ts, _order(cfg, 10**7 + i, rng.choice(by_region[region]), product, "营业厅"))
+    # The ordinary complaints.
+    for ts in _times(rng, begin, end, cfg.complaints_per_day):
+        cust = rng.choice(customers)
+        prod = rng.choices(products, shares)[0]
+        category = rng.choice(categories)
+        complaint(ts, cust, prod, rng.choices(channels, channel_weights)[0], complaint_text(rng, category, prod), category)
+    # The incident's complaints: (factor − 1) × the cohort's ordinary volume, with its own texts.
+    incidents: list[Incident] = []
+    if cfg.kind != "benign":
+        region_share = REGIONS[region] / sum(REGIONS.values())
+        share = {
+            "outage": region_share * (PRODUCTS["宽带"][0] + PRODUCTS["IPTV"][0]),
+            "billing": PRODUCTS[product][0],
+            "backlog": region_share * PRODUCTS["宽带"][0],
+            "app_login": CHANNELS["APP"],
+            "campaign": region_share * PRODUCTS[product][0],
+        }[cfg.kind]
+        for ts in _times(rng, inc_start, inc_end, cfg.complaints_per_day * share * (factor - 1)):
+            prod = {"outage": rng.choice(("宽带", "IPTV")), "backlog": "宽带"}.get(cfg.kind, product)
+            pool = customers if cfg.kind in ("billing", "app_login") else by_region[region]
+            channel = "APP" if cfg.kind == "app_login" else rng.choices(channels, channel_weights)[0]
+            text = _incident_text(rng, cfg.kind, region, prod)
+            complaint(ts, rng.choice(pool), prod, channel, text, "incident", incident=True)
+        labels = {
+            "outage": {"region": region},
+            "billing": {"product": product},
+            "backlog": {"region": region, "product": "宽带"},
+            "app_login": {"channel": "APP"},
+            "campaign": {"region": region, "product": product},
+        }[cfg.kind]
+        incidents.append(Incident(cfg.kind, _iso(inc_start), _iso(inc_end), labels, keys))
+    events.sort(key=lambda item: (item[0], item[1]))
+    sim_cfg = SimConfig(seed=cfg.seed, start=cfg.start, days=cfg.days, history_days=cfg.history_days, customers=cfg.customers)
+    return Simulation([e for _, _, e in events], incidents, sim_cfg)
+
+
+def _order(cfg: ScenarioConfig, i: int, cust: Any, product: str, channel: str) -> dict[str, Any]:
+    return {
+        "event_id": f"o-{cfg.kind}-{cfg.seed}-{i}",
+        "event_type": "order.completed",
+        "customer_id": cust.customer_id,
+        "order_id": f"ord-{cfg.seed}-{i}",
+        "region": cust.region,
+        "tier": cust.tier,
+        "product": product,
+        "channel": channel,
+    }
+
+
+def _incident_text(rng: random.Random, kind: str, region: str, product: str) -> str:
+    """An incident complaint: its own phrasings, with the background's openers, typos and chatter."""
+    body = rng.choice(_INCIDENT_TEXTS[kind])
+    body = body.replace("{region}", region).replace("{product}", product)
+    body = body.replace("{fee}", rng.choice(("99", "129", "199"))).replace("{money}", rng.choice(("30", "59", "129")))
+    background = complaint_text(rng, rng.choice(list(CATEGORIES)), product)  # mixed content: an old grievance too
+    return body + ("。" + background if rng.random() < 0.25 else rng.choice(("", "！", "，请尽快处理。", "。")))
