@@ -43,6 +43,7 @@ import itertools
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from detectors.baseline import CohortBaseline, SpikeTest, drill_down
 from rules.base import RuleHeader, RuleSpec
@@ -86,9 +87,9 @@ class CohortSpikeSpec(RuleSpec, tag="cohort_spike", kw_only=True, forbid_unknown
 
 
 class Baseline(msgspec.Struct, array_like=True):
-    """A cohort's stored baseline: the 33 learnt values and the last window it has learnt."""
+    """A cohort's stored baseline: the learnt float32 values as bytes, and the last window it has learnt."""
 
-    values: list[float]
+    values: bytes
     last: float
     seen_at: float  # last window with a complaint (for forgetting)
 
@@ -103,8 +104,9 @@ class OpenAlert(msgspec.Struct, array_like=True):
     labels: dict[str, str]
 
 
-#: Stored bytes per cohort baseline (msgpack of 33 floats and two times, and its key).
-BASELINE_BYTES = 67 * 9 + 2 * 9 + 8 + 64
+#: Stored bytes per cohort baseline at most: the float32 values, two times, msgpack framing, and a key
+#: of up to 64 bytes (``region=…,product=…``).
+BASELINE_BYTES = 67 * 4 + 2 * 9 + 8 + 64
 
 
 def cohort_key(pairs: tuple[tuple[str, str], ...]) -> str:
@@ -160,6 +162,7 @@ class CohortSpikeRule(RuleHeader):
         self.explain_share = spec.explain_share
         self.ns = spec.id
         self.dropped_cohorts = 0  # new cohorts not kept because ``max_cohorts`` was reached
+        self.timers_set: set[float] = set()
 
     # -- partition half ------------------------------------------------------
     def on_event(self, event: Event, ts: float, ctx: RuleContext) -> None:
@@ -192,12 +195,15 @@ class CohortSpikeRule(RuleHeader):
             else:
                 c.denominator += 1
             counts.set(key, c)
-        ctx.set_timer(self.rule_id, f"close:{start!r}", start + self.window.size)
+        if start not in self.timers_set:  # one timer per window (set again after a restart: harmless)
+            self.timers_set.add(start)
+            ctx.set_timer(self.rule_id, f"close:{start!r}", start + self.window.size)
 
     def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
         if not key.startswith("close:"):
             return
         start = float(key[6:])
+        self.timers_set.discard(start)
         counts = ctx.state(f"spike-n:{self.ns}", Counts)
         prefix = f"{start!r}|"
         window = {k[len(prefix) :]: c for k, c in counts.items() if k.startswith(prefix)}
@@ -227,7 +233,7 @@ class CohortSpikeRule(RuleHeader):
                 kept += 1
                 baseline, seen = CohortBaseline.fresh(), None
             else:
-                baseline = CohortBaseline(_array(stored.values))
+                baseline = CohortBaseline(np.frombuffer(stored.values, dtype=np.float32).copy())
                 seen = stored.last
             if seen is not None:  # learn the quiet windows since it was last seen
                 missed = round((start - seen) / size) - 1
@@ -238,7 +244,7 @@ class CohortSpikeRule(RuleHeader):
             hour, day = self._season(start)
             if self.rate_types:
                 if c.denominator == 0:
-                    baselines.set(cohort, Baseline(baseline.state.tolist(), start, start))
+                    baselines.set(cohort, Baseline(baseline.state.tobytes(), start, start))
                     continue
                 expected = baseline.expected(hour, day) * c.denominator
                 spike = self.test(c.numerator, expected, baseline.windows_seen)
@@ -247,7 +253,8 @@ class CohortSpikeRule(RuleHeader):
                 expected = baseline.expected(hour, day)
                 spike = self.test(c.numerator, expected, baseline.windows_seen)
                 baseline.update(float(c.numerator), hour, day)
-            baselines.set(cohort, Baseline(baseline.state.tolist(), start, start if c.numerator else (stored.seen_at if stored else start)))
+            seen_at = start if c.numerator or stored is None else stored.seen_at
+            baselines.set(cohort, Baseline(baseline.state.tobytes(), start, seen_at))
             out[cohort] = (c.numerator, expected, spike)
         meta.set("cohorts", kept)
         if int(start // 86400) != int((start + size) // 86400):  # once a day: forget cohorts long quiet
@@ -361,12 +368,6 @@ class _Labels:
 
     def __getattr__(self, name: str) -> str:
         return self.labels.get(name, "")
-
-
-def _array(values: list[float]) -> Any:
-    import numpy as np
-
-    return np.asarray(values, dtype=np.float32)
 
 
 register("cohort_spike", CohortSpikeSpec, CohortSpikeRule)

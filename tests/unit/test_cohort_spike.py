@@ -142,3 +142,31 @@ def test_a_restart_mid_stream_gives_the_alerts_of_an_unbroken_run(tmp_path: Path
     restarted.recover()
     second = run([], events[cut:], engine=restarted, batch=50)
     assert whole and [(a.alert_id, a.status, a.evidence) for a in first + second] == [(a.alert_id, a.status, a.evidence) for a in whole]
+
+
+def test_a_hundred_thousand_cohorts_stay_within_the_documented_bound(tmp_path: Path) -> None:
+    """120,000 distinct cohorts in one window: 100,000 are kept, each within the documented bytes."""
+    import sys
+
+    import msgspec
+
+    from rules.types.cohort_spike import BASELINE_BYTES, Baseline
+    from yujing.cohort import CohortRecord
+    from yujing.timeutil import to_datetime
+
+    rule = rules_from(tmp_path, RULE.replace("dimensions: [region, product]", "dimensions: [region]\ndepth: 1"))[0]
+    engine = Engine([rule], DictBackend(), EngineConfig(allowed_lateness=0, idle_after=None))
+    side = engine.cohort
+    assert side is not None
+    records = [
+        (0, CohortRecord("cohort:spike", "*", to_datetime(1000.0 + i * 0.01), f"e{i}", "p0", "num", "", {"region": f"r{i:06d}"}))
+        for i in range(120_000)
+    ]
+    side.process(records)  # type: ignore[arg-type]
+    side.advance_marks({p: 10_000.0 for p in range(8)})  # the window closes
+    baselines = dict(engine.backend.namespace("spike-b:spike", Baseline).items())  # type: ignore[attr-defined]
+    assert len(baselines) == 100_000 and rule.dropped_cohorts == 20_000  # type: ignore[attr-defined]
+    assert max(len(msgspec.msgpack.encode(b)) + len(k.encode()) for k, b in baselines.items()) <= BASELINE_BYTES  # stored (Kafka)
+    in_memory = sum(sys.getsizeof(k) + sys.getsizeof(b) + sys.getsizeof(b.values) for k, b in baselines.items())
+    assert in_memory < 100_000 * 600, in_memory  # local runner: the objects themselves, under 60 MB
+    assert not list(engine.backend.namespace("spike-n:spike", object).items())  # the window's counts are gone
