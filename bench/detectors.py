@@ -1,10 +1,13 @@
-"""Hot-word detector throughput and memory, measured in one run (issue 4, first parts; not yet in the engine).
+"""Detector throughput and memory, measured in one run.
 
     .venv/bin/python bench/detectors.py [--complaints 50000] [--terms 1000000]
 
 1. complaints/s through tokenisation alone, the burst detector alone (pre-tokenised), and both,
-   on the simulator's complaint texts (mostly Chinese, about 50 characters);
-2. the burst detector's memory with ``--terms`` distinct terms streamed through it: its fixed
+   on the simulator's complaint texts;
+2. **both detectors of the default pack (hot words and cohort spikes) through the engine**, JSON
+   lines in (decode, partition stage, cohort stage), on complaint texts of about 50 Chinese
+   characters, with the cohorts they keep and the hot-word tables' size;
+3. the burst detector's memory with ``--terms`` distinct terms streamed through it: its fixed
    tables, and the growth of traced Python memory (which must not scale with the vocabulary).
 """
 
@@ -38,6 +41,71 @@ def complaints(n: int) -> list[tuple[float, str, str]]:
     return out[:n]
 
 
+def long_texts(n: int, seed: int = 3) -> list[str]:
+    """Complaint texts of about 50 characters: the simulator's phrasings joined until long enough."""
+    import random
+
+    from streams.simulator.texts import CATEGORIES, complaint_text
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        text = ""
+        while len(text) < 45:
+            text += complaint_text(rng, rng.choice(list(CATEGORIES)), rng.choice(("宽带", "5G套餐", "IPTV", "固话"))) + "。"
+        out.append(text[:60])
+    return out
+
+
+def through_the_engine(n: int) -> tuple[float, float, int, int]:
+    """Complaints/s of the pack's two detectors through decode and both engine stages; cohorts and table bytes."""
+    import datetime as dt
+    import random
+
+    import msgspec
+
+    from rules.loader import load_rules
+    from streams.config import default_rules_dir
+    from streams.decode import Decoder
+    from streams.engine import DictBackend, Engine, EngineConfig
+    from streams.local import LocalRunner
+    from streams.pipeline import Pipeline
+    from streams.simulator.world import CHANNELS, PRODUCTS, REGIONS
+
+    rules = [r for r in load_rules(default_rules_dir()).rules if getattr(r, "source", "") in ("cohort_spike", "hot_word")]
+    rng = random.Random(5)
+    texts = long_texts(n)
+    t0 = dt.datetime(2026, 3, 2, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()
+    encode = msgspec.json.Encoder().encode
+    lines = [
+        encode(
+            {
+                "event_id": f"k-{i}",
+                "event_type": "complaint.opened",
+                "ts": dt.datetime.fromtimestamp(t0 + i * 3.0, dt.timezone(dt.timedelta(hours=8))).isoformat(),
+                "customer_id": f"c-{rng.randrange(100_000):06d}",
+                "complaint_id": f"cp-{i}",
+                "region": rng.choice(list(REGIONS)),
+                "product": rng.choice(list(PRODUCTS)),
+                "channel": rng.choice(list(CHANNELS)),
+                "tier": "silver",
+                "text": text,
+            }
+        )
+        for i, text in enumerate(texts)
+    ]
+    engine = Engine(rules, DictBackend(), EngineConfig(allowed_lateness=300.0, idle_after=None))
+    topics = {"orders": "orders", "billing": "billing", "complaints": "complaints"}
+    runner = LocalRunner(Pipeline(engine, Decoder(topics), [], partitions=8), None)
+    started = time.perf_counter()
+    runner.run(iter(lines), close=True)
+    rate = n / (time.perf_counter() - started)
+    cohorts = sum(1 for _ in engine.backend.namespace("spike-b:complaint-spike", object).items())  # type: ignore[attr-defined]
+    hot = next(r for r in rules if getattr(r, "source", "") == "hot_word")
+    tables = hot.detector.memory_bytes() if hot.detector is not None else 0  # type: ignore[attr-defined]
+    return rate, statistics.median(len(t) for t in texts), cohorts, tables
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--complaints", type=int, default=50_000)
@@ -64,6 +132,13 @@ def main() -> None:
     table.add_row("burst detector", f"{detect:,.0f}", "")
     table.add_row("both", f"{both:,.0f}", "")
     console.print(table)
+
+    engine_rate, texts_median, cohorts, tables = through_the_engine(args.complaints)
+    both_table = Table(title="both detectors through the engine (one core)")
+    for column in ("complaints/s", "median text (chars)", "cohorts kept", "hot-word tables (bytes)", "vs detectors alone"):
+        both_table.add_column(column, justify="right")
+    both_table.add_row(f"{engine_rate:,.0f}", f"{texts_median:.0f}", f"{cohorts:,}", f"{tables:,}", f"{engine_rate / both:.2f}×")
+    console.print(both_table)
 
     detector = BurstDetector(window=600)
     fixed = detector.memory_bytes()
