@@ -51,9 +51,9 @@ def long_texts(n: int, seed: int = 3) -> list[str]:
     out = []
     for _ in range(n):
         text = ""
-        while len(text) < 45:
+        while len(text) < 40:
             text += complaint_text(rng, rng.choice(list(CATEGORIES)), rng.choice(("宽带", "5G套餐", "IPTV", "固话"))) + "。"
-        out.append(text[:60])
+        out.append(text[:54])
     return out
 
 

@@ -39,6 +39,7 @@ forgotten after ``forget_after`` without complaints; counts per open window.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from typing import Any
 
@@ -63,6 +64,8 @@ VARIABLES = frozenset({"cohort", "observed", "expected", "ratio", "p_value", "wi
 DIMENSIONS = ("region", "product", "channel", "tier")
 #: How many missed windows a returning cohort replays as zeros (a week of hours); beyond, the rest is skipped.
 MAX_CATCH_UP = 24 * 7
+#: A spike is judged on this window alone and on the spans ending with it of up to SPAN windows.
+SPAN = 3
 
 
 class CohortSpikeSpec(RuleSpec, tag="cohort_spike", kw_only=True, forbid_unknown_fields=True):
@@ -92,6 +95,7 @@ class Baseline(msgspec.Struct, array_like=True):
     values: bytes
     last: float
     seen_at: float  # last window with a complaint (for forgetting)
+    recent: list[float] = msgspec.field(default_factory=list)  # observed, expected of the windows just before ``last``
 
 
 class Counts(msgspec.Struct, array_like=True):
@@ -151,6 +155,7 @@ class CohortSpikeRule(RuleHeader):
             warmup=int(warmup // self.window.size),
             dispersion=spec.dispersion,
         )
+        self.span_test = dataclasses.replace(self.test, alpha=spec.alpha / SPAN)
         if spec.dispersion < 0:
             raise SpecError("`dispersion` must be zero (Poisson) or more (negative binomial)", ("dispersion",))
         if not 0 < spec.alpha < 1:
@@ -235,31 +240,48 @@ class CohortSpikeRule(RuleHeader):
             else:
                 baseline = CohortBaseline(np.frombuffer(stored.values, dtype=np.float32).copy())
                 seen = stored.last
+            recent = list(stored.recent) if stored is not None else []
             if seen is not None:  # learn the quiet windows since it was last seen
                 missed = round((start - seen) / size) - 1
                 for i in range(max(0, missed - MAX_CATCH_UP), max(missed, 0)):
                     at = seen + (i + 1) * size
                     if not self.rate_types:
-                        baseline.update(0.0, *self._season(at))
+                        recent = [0.0, baseline.update(0.0, *self._season(at)), *recent][: 2 * (SPAN - 1)]
             hour, day = self._season(start)
             if self.rate_types:
                 if c.denominator == 0:
                     baselines.set(cohort, Baseline(baseline.state.tobytes(), start, start))
                     continue
                 expected = baseline.expected(hour, day) * c.denominator
-                spike = self.test(c.numerator, expected, baseline.windows_seen)
+                spike = self._test(c.numerator, expected, recent, baseline.windows_seen)
                 baseline.update(c.numerator / c.denominator, hour, day)
             else:
                 expected = baseline.expected(hour, day)
-                spike = self.test(c.numerator, expected, baseline.windows_seen)
+                spike = self._test(c.numerator, expected, recent, baseline.windows_seen)
                 baseline.update(float(c.numerator), hour, day)
             seen_at = start if c.numerator or stored is None else stored.seen_at
-            baselines.set(cohort, Baseline(baseline.state.tobytes(), start, seen_at))
+            recent = [float(c.numerator), expected, *recent][: 2 * (SPAN - 1)]
+            baselines.set(cohort, Baseline(baseline.state.tobytes(), start, seen_at, recent))
             out[cohort] = (c.numerator, expected, spike)
         meta.set("cohorts", kept)
         if int(start // 86400) != int((start + size) // 86400):  # once a day: forget cohorts long quiet
             self._forget(baselines, meta, start)
         return out
+
+    def _test(self, observed: int, expected: float, recent: list[float], seen: int) -> Any:
+        """This window alone, or with the one or two before it (a sustained rise that no single hour
+        shows at the chosen alpha): each span at alpha / SPAN (Bonferroni)."""
+        spike = self.span_test(observed, expected, seen)
+        if spike is not None:
+            return spike
+        total_obs, total_exp = float(observed), expected
+        for i in range(0, len(recent), 2):
+            total_obs += recent[i]
+            total_exp += recent[i + 1]
+            spike = self.span_test(int(total_obs), total_exp, seen)
+            if spike is not None and observed >= self.test.min_ratio * max(expected, 0.1) * 0.75:  # still high now
+                return spike
+        return None
 
     def _forget(self, baselines: Any, meta: Any, now: float) -> None:
         old = [k for k, b in baselines.items() if now - b.seen_at > self.forget_after]
