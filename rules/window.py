@@ -29,7 +29,7 @@ from rules.errors import SpecError
 from rules.fields import field_or_error
 from yujing.timeutil import parse_duration
 
-__all__ = ["GroupKey", "Hit", "LabelFields", "Transition", "Window", "WindowState", "group_key", "sweep"]
+__all__ = ["GroupKey", "Hit", "LabelFields", "Transition", "Window", "WindowCloser", "WindowState", "group_key", "sweep"]
 
 NEVER = -math.inf
 _SEP = "\x1f"
@@ -95,6 +95,38 @@ def parse_utc_offset(text: str) -> float:
     if sign is None or not hours.isdigit() or (minutes and not minutes.isdigit()):
         raise SpecError(f"not a UTC offset: {text!r}", ("timezone",), "write it like +08:00")
     return sign * (int(hours) * 3600 + int(minutes or 0) * 60)
+
+
+class WindowCloser:
+    """The one close timer per tumbling window that a cohort-stage detector judges windows by.
+
+    :meth:`open_window` places a record (``None`` once its window has closed) and sets the
+    window's timer the first time it sees the window, not once per record; :meth:`closing`
+    reads a fired timer's key back into the window's start.
+    """
+
+    PREFIX = "close:"
+
+    def __init__(self, window: Window, owner: str) -> None:
+        self.window = window
+        self.owner = owner
+        self.timed: set[float] = set()  # windows whose timer is set (after a restart, set again: harmless)
+
+    def open_window(self, ts: float, ctx: Any) -> float | None:
+        start = self.window.start_of(ts)
+        if start + self.window.size <= ctx.watermark:
+            return None  # closed already (later than the allowed lateness)
+        if start not in self.timed:
+            self.timed.add(start)
+            ctx.set_timer(self.owner, f"{self.PREFIX}{start!r}", start + self.window.size)
+        return start
+
+    def closing(self, key: str) -> float | None:
+        if not key.startswith(self.PREFIX):
+            return None
+        start = float(key[len(self.PREFIX) :])
+        self.timed.discard(start)
+        return start
 
 
 class LabelFields:

@@ -52,7 +52,7 @@ from rules.conditions import Condition, compile_condition
 from rules.errors import SpecError
 from rules.registry import register
 from rules.types.match import event_types
-from rules.window import Window, parse_utc_offset
+from rules.window import Window, WindowCloser, parse_utc_offset
 from yujing.cohort import CohortRecord
 from yujing.events import Event
 from yujing.protocols import RuleContext
@@ -167,7 +167,7 @@ class CohortSpikeRule(RuleHeader):
         self.explain_share = spec.explain_share
         self.ns = spec.id
         self.dropped_cohorts = 0  # new cohorts not kept because ``max_cohorts`` was reached
-        self.timers_set: set[float] = set()
+        self.closer = WindowCloser(self.window, self.rule_id)
 
     # -- partition half ------------------------------------------------------
     def on_event(self, event: Event, ts: float, ctx: RuleContext) -> None:
@@ -184,9 +184,9 @@ class CohortSpikeRule(RuleHeader):
 
     # -- cohort half ---------------------------------------------------------
     def on_record(self, record: CohortRecord, ts: float, ctx: RuleContext) -> None:
-        start = self.window.start_of(ts)
-        if start + self.window.size <= ctx.watermark:
-            return  # its window has closed already (later than the allowed lateness)
+        start = self.closer.open_window(ts, ctx)
+        if start is None:
+            return
         counts = ctx.state(f"spike-n:{self.ns}", Counts)
         numerator = record.role == "num"
         values = [record.labels.get(d) for d in self.dimensions]
@@ -200,15 +200,11 @@ class CohortSpikeRule(RuleHeader):
             else:
                 c.denominator += 1
             counts.set(key, c)
-        if start not in self.timers_set:  # one timer per window (set again after a restart: harmless)
-            self.timers_set.add(start)
-            ctx.set_timer(self.rule_id, f"close:{start!r}", start + self.window.size)
 
     def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
-        if not key.startswith("close:"):
+        start = self.closer.closing(key)
+        if start is None:
             return
-        start = float(key[6:])
-        self.timers_set.discard(start)
         counts = ctx.state(f"spike-n:{self.ns}", Counts)
         prefix = f"{start!r}|"
         window = {k[len(prefix) :]: c for k, c in counts.items() if k.startswith(prefix)}

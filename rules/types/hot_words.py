@@ -39,7 +39,7 @@ from rules.conditions import Condition, compile_condition
 from rules.errors import SpecError
 from rules.registry import register
 from rules.types.match import event_types
-from rules.window import Window
+from rules.window import Window, WindowCloser
 from yujing.cohort import CohortRecord
 from yujing.events import Event
 from yujing.protocols import KeyedState, RuleContext
@@ -128,6 +128,7 @@ class HotWordsRule(RuleHeader):
             samples=spec.samples,
             warmup_windows=warmup_windows,
         )
+        self.closer = WindowCloser(self.window, self.rule_id)
         self.detector: BurstDetector | None = None
         self.ns = spec.id
 
@@ -165,23 +166,23 @@ class HotWordsRule(RuleHeader):
         return detector
 
     def on_record(self, record: CohortRecord, ts: float, ctx: RuleContext) -> None:
-        start = self.window.start_of(ts)
-        if start + self.window.size <= ctx.watermark:
-            return  # its window has closed already
+        start = self.closer.open_window(ts, ctx)
+        if start is None:
+            return
         detector = self._loaded(ctx)
         terms = record.value.split(SEP)
         text = record.labels.get("text", "")
         self._docs(ctx).set(record.event_id, Doc(start, terms, text))
         for topic in detector.add_to(start, record.event_id, terms, text):  # only when too many windows are open
             self._closed(topic.window_start, [topic], ctx)
-        ctx.set_timer(self.rule_id, f"close:{start!r}", start + self.window.size)
 
     def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
-        if not key.startswith("close:"):
+        start = self.closer.closing(key)
+        if start is None:
             return
-        start = float(key[6:])
         detector = self._loaded(ctx)
-        self._closed(start, detector.close(start), ctx)
+        if start in detector.open:  # not already closed early (more than MAX_OPEN windows open)
+            self._closed(start, detector.close(start), ctx)
 
     def _closed(self, start: float, topics: list[Topic], ctx: RuleContext) -> None:
         docs = self._docs(ctx)
