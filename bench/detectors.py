@@ -66,13 +66,12 @@ def through_the_engine(n: int) -> tuple[float, float, int, int]:
 
     from rules.loader import load_rules
     from streams.config import default_rules_dir
-    from streams.decode import Decoder
     from streams.engine import DictBackend, Engine, EngineConfig
+    from streams.evaluate import DETECTOR_SOURCES
     from streams.local import LocalRunner
-    from streams.pipeline import Pipeline
     from streams.simulator.world import CHANNELS, PRODUCTS, REGIONS
 
-    rules = [r for r in load_rules(default_rules_dir()).rules if getattr(r, "source", "") in ("cohort_spike", "hot_word")]
+    rules = [r for r in load_rules(default_rules_dir()).rules if getattr(r, "source", "") in DETECTOR_SOURCES]
     rng = random.Random(5)
     texts = long_texts(n)
     t0 = dt.datetime(2026, 3, 2, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()
@@ -95,8 +94,7 @@ def through_the_engine(n: int) -> tuple[float, float, int, int]:
         for i, text in enumerate(texts)
     ]
     engine = Engine(rules, DictBackend(), EngineConfig(allowed_lateness=300.0, idle_after=None))
-    topics = {"orders": "orders", "billing": "billing", "complaints": "complaints"}
-    runner = LocalRunner(Pipeline(engine, Decoder(topics), [], partitions=8), None)
+    runner = LocalRunner.replaying(engine, [])
     started = time.perf_counter()
     runner.run(iter(lines), close=True)
     rate = n / (time.perf_counter() - started)

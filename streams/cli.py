@@ -186,13 +186,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
-    from streams.evaluate import evaluate, plot, summarise
+    from streams.evaluate import DETECTOR_SOURCES, evaluate, plot, summarise
     from streams.simulator.scenarios import SCENARIOS
 
     config, _, _ = _setup(args)
     rules_dir = args.rules or config.rules.dir
     rules = _rules_or_exit(rules_dir)
-    if not any(getattr(r, "source", "rule") in ("cohort_spike", "hot_word") for r in rules):
+    if not any(getattr(r, "source", "rule") in DETECTOR_SOURCES for r in rules):
         err.print(f"[red]{rules_dir} has no detector (cohort_spike or hot_words rule) to evaluate[/red]")
         return 2
     scenarios = args.scenarios.split(",") if args.scenarios else list(SCENARIOS)

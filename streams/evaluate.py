@@ -128,10 +128,8 @@ def run_scenario(task: tuple[str, int, str]) -> list[Outcome]:
     kind, seed, rules_dir = task
     from rules.loader import load_rules
     from streams.backtest import Collect
-    from streams.decode import Decoder
     from streams.engine import DictBackend, Engine, EngineConfig
     from streams.local import LocalRunner
-    from streams.pipeline import Pipeline
     from streams.simulator.scenarios import ScenarioConfig, scenario
 
     loaded = load_rules(rules_dir)
@@ -139,8 +137,7 @@ def run_scenario(task: tuple[str, int, str]) -> list[Outcome]:
     sim = scenario(ScenarioConfig(kind=kind, seed=seed))
     collect = Collect()
     engine = Engine(rules, DictBackend(), EngineConfig(allowed_lateness=300.0, idle_after=None))
-    topics = {"orders": "orders", "billing": "billing", "complaints": "complaints"}
-    LocalRunner(Pipeline(engine, Decoder(topics), [collect], partitions=8), None).run(sim.lines(), close=True)
+    LocalRunner.replaying(engine, [collect]).run(sim.lines(), close=True)
     windows = {r.source: r.window.size for r in rules}  # type: ignore[attr-defined]
     return judge(collect.alerts, sim.incidents, kind, seed, windows)
 

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import gzip
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from streams.dead_letters import DeadLetterFile
 from streams.pipeline import Pipeline, Record
+
+if TYPE_CHECKING:
+    from streams.engine import Engine
+    from yujing.protocols import Sink
 
 __all__ = ["LocalRunner", "RunStats", "read_event_lines"]
 
@@ -71,6 +76,15 @@ class LocalRunner:
         self.pipeline = pipeline
         self.dead_letters = dead_letters
         self.batch_size = batch_size
+
+    @classmethod
+    def replaying(cls, engine: Engine, sinks: Sequence[Sink], partitions: int = 8) -> LocalRunner:
+        """A runner over the contract's topics, with no configuration and no dead-letter file
+        (evaluations and benchmarks replaying generated events)."""
+        from streams.decode import Decoder
+        from yujing.events import TOPIC_KINDS
+
+        return cls(Pipeline(engine, Decoder({kind: kind for kind in TOPIC_KINDS}), sinks, partitions=partitions), None)
 
     def records(self, lines: Iterable[bytes]) -> Iterator[Record]:
         infer = self.pipeline.decoder.infer_topic
