@@ -40,6 +40,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from yujing.protocols import StateBackend
 
@@ -93,11 +94,13 @@ class InputPositions:
             self.expected[tp] = self.state.get(f"{tp[0]}:{tp[1]}")
         return self.expected[tp]
 
-    async def admit(self, records: Sequence[tuple[str, int, int]]) -> tuple[list[int], dict[TopicPartition, int]]:
-        """For ``(topic, partition, offset)`` records: the indexes to process, and ``{partition: offset}`` to seek to."""
+    async def admit(self, records: Sequence[Sequence[Any]]) -> tuple[list[int], dict[TopicPartition, int]]:
+        """For records that begin ``(topic, partition, offset, …)`` (a :class:`~streams.pipeline.Record`
+        does): the indexes to process, and ``{partition: offset}`` to seek to."""
         admitted: list[int] = []
         seeks: dict[TopicPartition, int] = {}
-        for i, (topic, partition, offset) in enumerate(records):
+        for i, record in enumerate(records):
+            topic, partition, offset = record[0], record[1], record[2]
             tp = (topic, partition)
             expected = self._expected(tp)
             if expected is None or offset == expected:

@@ -132,7 +132,7 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
 
     async def handle(records: list[Record]) -> None:
         async with lock:
-            admitted, seeks = await positions.admit([(r.topic, r.partition, r.offset) for r in records])
+            admitted, seeks = await positions.admit(records)
             if len(admitted) < len(records):
                 records = [records[i] for i in admitted]
             alerts, dead = pipeline.process(records)
