@@ -21,8 +21,13 @@ counts gets both wrong. A spike needs ``p ≤ alpha``, at least ``min_count``
 complaints and ``min_ratio`` × the expectation (the low-volume guard), after
 ``warmup`` windows.
 
+The negative binomial's dispersion is learnt per cohort (how much more its
+counts vary around the baseline than Poisson would), with the rule's
+``dispersion`` as a floor: one fixed φ either drowns a busy product's 2.5×
+surge in allowed variance or lets a badly fitted cohort cry wolf.
+
 Why not a river forecaster per cohort: its time-series models (SNARIMAX,
-Holt-Winters) keep far more state per series than the 67 floats kept here,
+Holt-Winters) keep far more state per series than the 69 floats kept here,
 and 100,000 cohorts must fit a documented bound (:data:`CohortBaseline.BYTES`);
 river's ``EWMean`` is the same update as each hour's mean, written out so the
 state is one compact array.
@@ -42,17 +47,21 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import nbinom, poisson
 
-__all__ = ["CohortBaseline", "Spike", "SpikeTest", "drill_down"]
+__all__ = ["CohortBaseline", "RecentBuckets", "Spike", "SpikeTest", "drill_down", "explained_by"]
 
 _SEEN = 0
 _HOURS = slice(1, 25)
 _BLOCKS = slice(25, 67)  # weekday × 4-hour block
-_SIZE = 67
+_MISFIT = 67  # exponentially weighted (Pearson residual² − 1): the variance beyond Poisson
+_LEVEL = 68  # exponentially weighted expectation, to turn the misfit into a dispersion
+_SIZE = 69
+#: Weight of one window in the learnt dispersion (a memory of some two days of hours).
+DISPERSION_WEIGHT = 0.02
 
 
 @dataclass
 class CohortBaseline:
-    """One cohort's learnt state, one float32 array of 67 values (268 bytes)."""
+    """One cohort's learnt state, one float32 array of 69 values (276 bytes)."""
 
     state: np.ndarray
 
@@ -63,6 +72,7 @@ class CohortBaseline:
         state = np.ones(_SIZE, dtype=np.float32)
         state[_HOURS] = 0.0
         state[_SEEN] = 0.0
+        state[_MISFIT] = state[_LEVEL] = 0.0
         return cls(state)
 
     @property
@@ -73,10 +83,29 @@ class CohortBaseline:
         s = self.state
         return float(s[_HOURS][hour] * s[_BLOCKS][weekday * 6 + hour // 4])
 
-    def update(self, count: float, hour: int, weekday: int, seasonal_alpha: float = 0.1) -> float:
-        """Learn from one window's count; returns what was expected before learning."""
+    def dispersion(self, floor: float) -> float:
+        """The negative binomial's φ this cohort has shown (variance μ + φμ²), at least ``floor``.
+
+        Learnt as E[(x − μ)²/μ − 1] / E[μ] over recent windows: how much more its counts vary
+        around the baseline than Poisson. A large cohort the baseline fits well gets a small φ
+        (a 2.5× surge of a busy product is plain), a cohort it fits badly a large one."""
+        s = self.state
+        if s[_LEVEL] <= 0:
+            return floor
+        return float(min(0.5, max(floor, s[_MISFIT] / s[_LEVEL])))
+
+    def update(self, count: float, hour: int, weekday: int, seasonal_alpha: float = 0.1, outlier: bool = False) -> float:
+        """Learn from one window's count; returns what was expected before learning.
+
+        An ``outlier`` (a window judged a spike, its count already clipped by the caller)
+        still moves the means, but does not teach the dispersion: an incident must not
+        make the next one look ordinary."""
         s = self.state
         expected = self.expected(hour, weekday)
+        if s[_SEEN] >= 24 and expected > 0 and not outlier:  # once a day of hours is known: how well it fits
+            misfit = min((count - expected) ** 2 / expected, 9.0) - 1.0  # at most 3σ: an incident must not teach it
+            s[_MISFIT] += DISPERSION_WEIGHT * (misfit - s[_MISFIT])
+            s[_LEVEL] += DISPERSION_WEIGHT * (expected - s[_LEVEL])
         hours, blocks = s[_HOURS], s[_BLOCKS]
         block = weekday * 6 + hour // 4
         seen = int(s[_SEEN])
@@ -121,14 +150,16 @@ class SpikeTest:
     warmup: int = 24 * 7
     dispersion: float = 0.0
 
-    def __call__(self, observed: int, expected: float, windows_seen: int) -> Spike | None:
+    def __call__(self, observed: int, expected: float, windows_seen: int, dispersion: float | None = None) -> Spike | None:
+        """``dispersion``: this cohort's φ (:meth:`CohortBaseline.dispersion`), else the test's own."""
         if windows_seen < self.warmup or observed < self.min_count:
             return None
         mean = max(expected, 0.1)  # an empty history still expects a little
         if observed < self.min_ratio * mean:
             return None
-        if self.dispersion > 0:
-            n = 1.0 / self.dispersion
+        phi = self.dispersion if dispersion is None else dispersion
+        if phi > 0:
+            n = 1.0 / phi
             p = float(nbinom.sf(observed - 1, n, n / (n + mean)))  # P(X >= observed), variance μ + φμ²
         else:
             p = float(poisson.sf(observed - 1, mean))  # P(X >= observed)
@@ -157,3 +188,59 @@ def drill_down(parent: tuple[int, float], children: dict[str, tuple[int, float]]
         out.append((name, round(contribution, 3)))
         explained += contribution
     return out
+
+
+@dataclass
+class RecentBuckets:
+    """A cohort's last buckets, newest first: (numerator, denominator, expected) each, float32.
+
+    The expectation is kept as it was when the bucket closed, before the baseline
+    learnt from it: a span that reaches back into an incident's first hour is judged
+    against what was expected then, not against a baseline the incident has lifted.
+
+    >>> r = RecentBuckets.empty(4)
+    >>> r.push(3, 0, 1.0); r.push(5, 0, 1.5)
+    >>> r.total(2)
+    (8.0, 0.0, 2.5)
+    """
+
+    rows: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> RecentBuckets:
+        return cls(np.zeros((n, 3), dtype=np.float32))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, n: int) -> RecentBuckets:
+        rows = np.frombuffer(data, dtype=np.float32)
+        return cls(rows.reshape(n, 3).copy()) if rows.size == 3 * n else cls.empty(n)
+
+    def push(self, numerator: float, denominator: float, expected: float) -> None:
+        self.rows[1:] = self.rows[:-1]
+        self.rows[0] = (numerator, denominator, expected)
+
+    def total(self, n: int) -> tuple[float, float, float]:
+        """Numerator, denominator and expectation summed over the newest ``n`` buckets."""
+        numerator, denominator, expected = self.rows[:n].sum(axis=0, dtype=np.float64)
+        return float(numerator), float(denominator), float(expected)
+
+    def tobytes(self) -> bytes:
+        return self.rows.tobytes()
+
+
+def explained_by(cohort: tuple[int, float], overlap: int, other_share: float, test: SpikeTest) -> bool:
+    """Whether a cohort's spike is the overlap with another incident's cohort (a different dimension).
+
+    A plan charged twice lifts every region's hotline too: ``region=宁波,channel=10000热线``
+    spikes, but without its complaints about that plan (``overlap``) it would not. The
+    expectation without them is the cohort's, less the other cohort's ordinary share of
+    it (``other_share``, taken as its share overall).
+
+    >>> explained_by((47, 12.7), overlap=33, other_share=0.35, test=SpikeTest(alpha=1e-6))
+    True
+    >>> explained_by((47, 12.7), overlap=5, other_share=0.35, test=SpikeTest(alpha=1e-6))
+    False
+    """
+    observed, expected = cohort
+    rest = observed - overlap
+    return test(int(rest), expected * max(0.0, 1.0 - other_share), test.warmup) is None

@@ -17,24 +17,39 @@ in the same cohort, so a campaign that doubles orders does not look like a
 spike when complaints double with them.
 
 Each partition forwards one small record per matching event to the cohort
-stage (:mod:`yujing.cohort`), which counts every cohort per tumbling window.
-When a window closes (the watermark passes its end) each active cohort is
-tested against its baseline (:mod:`detectors.baseline`: hour-of-day means ×
-day-of-week factors, learnt online; significance from the negative-binomial
-tail (Poisson with ``dispersion: 0``), with a low-volume guard). Cohorts idle for some windows catch up with zero counts
-when next seen, so quiet hours are learnt without touching idle state.
+stage (:mod:`yujing.cohort`), which counts them per ``step`` (default a quarter
+of the window) and per finest cohort (every dimension fixed). When a step
+closes (the watermark passes its end) each active cohort is judged against its
+baseline (:mod:`detectors.baseline`: hour-of-day means × weekday × 4-hour-block
+factors, learnt online once per window; significance from the
+negative-binomial tail, Poisson with ``dispersion: 0``, with a low-volume guard)
+on the spans ending now: half a window, the window, two and three windows
+(each at ``alpha`` / spans). Judging a trailing window every step rather than
+tumbling windows at their end finds an incident as soon as its evidence
+suffices, not at the next full hour. Cohorts idle for some steps catch up
+with zero counts when next seen, so quiet hours are learnt without touching
+idle state.
 
-One incident, one alert: a spiking cohort whose broader cohort also spikes is
-covered by that broader alert; spiking broad cohorts explained mostly by one
-shared narrower cohort (the drill-down, by contribution to the change, as in
-ThirdEye) become one alert about that narrower cohort. The alert fires at
-the window's end and resolves at the end of the first window in which the
-cohort is back below 1.5 × its baseline (hysteresis: an outage's second hour
-that is "only" twice a busier hour's baseline does not resolve and re-fire).
+One incident, one alert:
 
-State (per rule): one baseline per cohort (:data:`BASELINE_BYTES` stored),
-at most ``max_cohorts`` of them (new cohorts beyond are counted, not kept),
-forgotten after ``forget_after`` without complaints; counts per open window.
+* a spiking cohort whose broader cohort also spikes, or has an open alert and
+  is still elevated, is covered by that broader alert;
+* spiking broad cohorts explained mostly by one shared narrower cohort (the
+  drill-down, by contribution to the change, as in ThirdEye) become one alert
+  about that narrower cohort;
+* a cohort of other dimensions whose spike is the overlap with a stronger
+  incident (a plan charged twice lifts each region's hotline too) joins that
+  incident's alert (:func:`~detectors.baseline.explained_by`).
+
+An alert fires at the end of the step that showed it and resolves at the end
+of the first step whose trailing window is back below 1.5 × its baseline
+(hysteresis: an outage's second hour that is "only" twice a busier hour's
+baseline does not resolve and re-fire).
+
+State (per rule): one baseline and the last three windows' steps per cohort
+(:data:`BASELINE_BYTES` stored), at most ``max_cohorts`` of them (new cohorts
+beyond are counted, not kept), forgotten after ``forget_after`` without
+complaints; finest-cohort counts per step for the trailing window.
 """
 
 from __future__ import annotations
@@ -46,7 +61,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from detectors.baseline import CohortBaseline, SpikeTest, drill_down
+from detectors.baseline import CohortBaseline, RecentBuckets, Spike, SpikeTest, drill_down, explained_by
 from rules.base import RuleHeader, RuleSpec
 from rules.conditions import Condition, compile_condition
 from rules.errors import SpecError
@@ -64,7 +79,7 @@ VARIABLES = frozenset({"cohort", "observed", "expected", "ratio", "p_value", "wi
 DIMENSIONS = ("region", "product", "channel", "tier")
 #: How many missed windows a returning cohort replays as zeros (a week of hours); beyond, the rest is skipped.
 MAX_CATCH_UP = 24 * 7
-#: A spike is judged on this window alone and on the spans ending with it of up to SPAN windows.
+#: A spike is judged on spans ending now of up to SPAN windows.
 SPAN = 3
 
 
@@ -78,6 +93,7 @@ class CohortSpikeSpec(RuleSpec, tag="cohort_spike", kw_only=True, forbid_unknown
     rate_of: str | list[str] | None = None
     rate_where: Condition | None = None
     window: str | int | float = "1h"
+    step: str | int | float | None = None  # default: a quarter of the window
     timezone: str = "+08:00"
     alpha: float = 1e-6
     dispersion: float = 0.05
@@ -90,12 +106,12 @@ class CohortSpikeSpec(RuleSpec, tag="cohort_spike", kw_only=True, forbid_unknown
 
 
 class Baseline(msgspec.Struct, array_like=True):
-    """A cohort's stored baseline: the learnt float32 values as bytes, and the last window it has learnt."""
+    """A cohort's stored state: the learnt float32 baseline, its last steps, and when it was last seen."""
 
     values: bytes
-    last: float
-    seen_at: float  # last window with a complaint (for forgetting)
-    recent: list[float] = msgspec.field(default_factory=list)  # observed, expected of the windows just before ``last``
+    last: float  # start of the newest step in ``recent``
+    seen_at: float  # last step with a complaint (for forgetting)
+    recent: bytes = b""  # RecentBuckets of the last SPAN windows' steps
 
 
 class Counts(msgspec.Struct, array_like=True):
@@ -104,13 +120,24 @@ class Counts(msgspec.Struct, array_like=True):
 
 
 class OpenAlert(msgspec.Struct, array_like=True):
-    since: float  # window start of the first spiking window
+    since: float  # start of the step that first showed the spike
     labels: dict[str, str]
 
 
-#: Stored bytes per cohort baseline at most: the float32 values, two times, msgpack framing, and a key
+@dataclasses.dataclass
+class Scored:
+    """A cohort at the close of a step: its trailing window, and the spike (if any) of the span that showed it."""
+
+    observed: int
+    expected: float
+    spike: Spike | None = None
+    span: float = 0.0  # seconds
+
+
+#: Stored bytes per cohort baseline at most: the float32 values, three values for each of the last
+#: three hours' steps (at the default step of a quarter hour), two times, msgpack framing, and a key
 #: of up to 64 bytes (``region=…,product=…``).
-BASELINE_BYTES = 67 * 4 + 2 * 9 + 8 + 64
+BASELINE_BYTES = 69 * 4 + SPAN * 4 * 3 * 4 + 2 * 9 + 12 + 64
 
 
 def cohort_key(pairs: tuple[tuple[str, str], ...]) -> str:
@@ -123,7 +150,7 @@ def parse_cohort(key: str) -> tuple[tuple[str, str], ...]:
 
 
 class CohortSpikeRule(RuleHeader):
-    """Counts complaints per cohort and window in the cohort stage; alerts on significant spikes."""
+    """Counts complaints per cohort and step in the cohort stage; alerts on significant spikes."""
 
     cohort = True
     source = "cohort_spike"
@@ -145,6 +172,14 @@ class CohortSpikeRule(RuleHeader):
             raise SpecError(f"`depth` must be between 1 and {len(self.dimensions)}", ("depth",))
         self.combos = [c for r in range(1, spec.depth + 1) for c in itertools.combinations(range(len(self.dimensions)), r)]
         self.window = Window.from_spec(spec.window, "tumbling", spec.timezone)
+        self.step = Window.from_spec(spec.step if spec.step is not None else self.window.size / 4, "tumbling", spec.timezone, ("step",))
+        per_window = self.window.size / self.step.size
+        if abs(per_window - round(per_window)) > 1e-9:
+            raise SpecError("`step` must divide the window", ("step",), "e.g. window: 1h, step: 15m")
+        self.per_window = round(per_window)
+        #: Spans judged, in steps: half a window (when it is whole steps), one, two and three windows.
+        self.spans = sorted({n for n in (self.per_window // 2, self.per_window, 2 * self.per_window, SPAN * self.per_window) if n >= 1})
+        self.kept_steps = SPAN * self.per_window
         self.window_text = str(spec.window)
         self.utc_offset = parse_utc_offset(spec.timezone)
         warmup = parse_duration(spec.warmup)
@@ -155,7 +190,7 @@ class CohortSpikeRule(RuleHeader):
             warmup=int(warmup // self.window.size),
             dispersion=spec.dispersion,
         )
-        self.span_test = dataclasses.replace(self.test, alpha=spec.alpha / SPAN)
+        self.span_test = dataclasses.replace(self.test, alpha=spec.alpha / len(self.spans))
         if spec.dispersion < 0:
             raise SpecError("`dispersion` must be zero (Poisson) or more (negative binomial)", ("dispersion",))
         if not 0 < spec.alpha < 1:
@@ -167,7 +202,7 @@ class CohortSpikeRule(RuleHeader):
         self.explain_share = spec.explain_share
         self.ns = spec.id
         self.dropped_cohorts = 0  # new cohorts not kept because ``max_cohorts`` was reached
-        self.closer = WindowCloser(self.window, self.rule_id)
+        self.closer = WindowCloser(self.step, self.rule_id)
 
     # -- partition half ------------------------------------------------------
     def on_event(self, event: Event, ts: float, ctx: RuleContext) -> None:
@@ -188,96 +223,134 @@ class CohortSpikeRule(RuleHeader):
         if start is None:
             return
         counts = ctx.state(f"spike-n:{self.ns}", Counts)
-        numerator = record.role == "num"
-        values = [record.labels.get(d) for d in self.dimensions]
-        for combo in self.combos:
-            if any(values[i] is None for i in combo):
-                continue
-            key = f"{start!r}|" + cohort_key(tuple((self.dimensions[i], values[i]) for i in combo))  # type: ignore[misc]
-            c = counts.get(key) or Counts()
-            if numerator:
-                c.numerator += 1
-            else:
-                c.denominator += 1
-            counts.set(key, c)
+        key = f"{start!r}|" + cohort_key(tuple((d, v) for d in self.dimensions if (v := record.labels.get(d)) is not None))
+        c = counts.get(key) or Counts()
+        if record.role == "num":
+            c.numerator += 1
+        else:
+            c.denominator += 1
+        counts.set(key, c)
 
     def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
         start = self.closer.closing(key)
         if start is None:
             return
         counts = ctx.state(f"spike-n:{self.ns}", Counts)
-        prefix = f"{start!r}|"
-        window = {k[len(prefix) :]: c for k, c in counts.items() if k.startswith(prefix)}
-        for k in window:
-            counts.delete(prefix + k)
-        scored = self._score(window, start, ctx)
-        self._alerts(scored, start, ctx)
+        oldest = start - (self.per_window - 1) * self.step.size  # the trailing window's first step
+        trailing: dict[str, Counts] = {}  # finest cohort → counts over the trailing window
+        now: dict[str, Counts] = {}  # every cohort → counts of this step
+        for k, c in list(counts.items()):
+            at, _, finest = k.partition("|")
+            step_start = float(at)
+            if step_start < oldest - 1e-6:
+                counts.delete(k)
+                continue
+            if step_start > start + 1e-6:
+                continue  # a later step, still open
+            _add(trailing, finest, c)
+            if abs(step_start - start) < 1e-6:
+                for cohort in self._cohorts_of(finest):
+                    _add(now, cohort, c)
+        scored = self._score(now, start, ctx)
+        self._alerts(scored, trailing, start, ctx)
+
+    def _cohorts_of(self, finest: str) -> list[str]:
+        labels = dict(parse_cohort(finest))
+        values = [labels.get(d) for d in self.dimensions]
+        return [
+            cohort_key(tuple((self.dimensions[i], values[i]) for i in combo))  # type: ignore[misc]
+            for combo in self.combos
+            if all(values[i] is not None for i in combo)
+        ]
 
     def _season(self, start: float) -> tuple[int, int]:
         local = start + self.utc_offset
         days = int(local // 86400)
         return int(local % 86400 // 3600), (days + 3) % 7  # 1970-01-01 was a Thursday: weekday 3
 
-    def _score(self, window: dict[str, Counts], start: float, ctx: RuleContext) -> dict[str, tuple[int, float, Any]]:
-        """Per active cohort: (observed, expected, spike or None); baselines learn the window."""
+    def _expected(self, baseline: CohortBaseline, step_start: float, denominator: float) -> float:
+        """What a step was expected to hold: a share of its hour's count, or the learnt rate × denominators."""
+        hour, day = self._season(step_start)
+        if self.rate_types:
+            return baseline.expected(hour, day) * denominator
+        return baseline.expected(hour, day) / self.per_window
+
+    def _push(self, baseline: CohortBaseline, recent: RecentBuckets, step_start: float, numerator: float, denominator: float) -> float:
+        """Add one step to a cohort's recent steps; when it ends a window, learn that window. Returns its expectation."""
+        expected = self._expected(baseline, step_start, denominator)
+        recent.push(numerator, denominator, expected)
+        end = step_start + self.step.size
+        if abs(self.window.start_of(end) - end) < 1e-6:  # the step ends a window: learn the window
+            total, per, window_expected = recent.total(self.per_window)
+            hour, day = self._season(end - self.window.size)
+            # Learn at most min_ratio × what was expected: an incident must not lift the baseline it is judged by.
+            cap = self.test.min_ratio * window_expected
+            outlier = baseline.windows_seen >= self.test.warmup and window_expected > 0 and total > cap
+            learnt = cap if outlier else total
+            if not self.rate_types:
+                baseline.update(learnt, hour, day, outlier=outlier)
+            elif per > 0:
+                baseline.update(learnt / per, hour, day, outlier=outlier)
+        return expected
+
+    def _score(self, now: dict[str, Counts], start: float, ctx: RuleContext) -> dict[str, Scored]:
+        """Per cohort active in this step or with an open alert: its trailing window and spike; baselines learn."""
         baselines = ctx.state(f"spike-b:{self.ns}", Baseline)
         meta = ctx.state(f"spike-m:{self.ns}", int)
-        size = self.window.size
+        open_alerts = ctx.state(f"spike-o:{self.ns}", OpenAlert)
+        size = self.step.size
         kept = meta.get("cohorts") or 0
-        out: dict[str, tuple[int, float, Any]] = {}
-        for cohort, c in sorted(window.items()):
+        out: dict[str, Scored] = {}
+        for cohort in sorted(set(now) | {k for k, _ in open_alerts.items()}):
+            c = now.get(cohort) or Counts()
             stored = baselines.get(cohort)
             if stored is None:
                 if kept >= self.max_cohorts:
                     self.dropped_cohorts += 1
                     continue
                 kept += 1
-                baseline, seen = CohortBaseline.fresh(), None
+                baseline, recent, last = CohortBaseline.fresh(), RecentBuckets.empty(self.kept_steps), start - size
             else:
                 baseline = CohortBaseline(np.frombuffer(stored.values, dtype=np.float32).copy())
-                seen = stored.last
-            recent = list(stored.recent) if stored is not None else []
-            if seen is not None:  # learn the quiet windows since it was last seen
-                missed = round((start - seen) / size) - 1
-                for i in range(max(0, missed - MAX_CATCH_UP), max(missed, 0)):
-                    at = seen + (i + 1) * size
-                    if not self.rate_types:
-                        recent = [0.0, baseline.update(0.0, *self._season(at)), *recent][: 2 * (SPAN - 1)]
-            hour, day = self._season(start)
-            if self.rate_types:
-                if c.denominator == 0:
-                    baselines.set(cohort, Baseline(baseline.state.tobytes(), start, start))
-                    continue
-                expected = baseline.expected(hour, day) * c.denominator
-                spike = self._test(c.numerator, expected, recent, baseline.windows_seen)
-                baseline.update(c.numerator / c.denominator, hour, day)
-            else:
-                expected = baseline.expected(hour, day)
-                spike = self._test(c.numerator, expected, recent, baseline.windows_seen)
-                baseline.update(float(c.numerator), hour, day)
+                recent, last = RecentBuckets.from_bytes(stored.recent, self.kept_steps), stored.last
+            missed = round((start - last) / size) - 1
+            if missed > MAX_CATCH_UP * self.per_window:  # long gone: skip ahead, whole windows of zeros only
+                recent, last = RecentBuckets.empty(self.kept_steps), self.window.start_of(start - MAX_CATCH_UP * self.window.size) - size
+                missed = round((start - last) / size) - 1
+            for i in range(max(missed, 0)):  # the quiet steps since it was last seen
+                self._push(baseline, recent, last + (i + 1) * size, 0.0, 0.0)
+            seen, dispersion = baseline.windows_seen, baseline.dispersion(self.test.dispersion)
+            self._push(baseline, recent, start, float(c.numerator), float(c.denominator))
+            spike, span = self._test(recent, seen, dispersion)
+            observed, _, expected = recent.total(self.per_window)
             seen_at = start if c.numerator or stored is None else stored.seen_at
-            recent = [float(c.numerator), expected, *recent][: 2 * (SPAN - 1)]
-            baselines.set(cohort, Baseline(baseline.state.tobytes(), start, seen_at, recent))
-            out[cohort] = (c.numerator, expected, spike)
+            baselines.set(cohort, Baseline(baseline.state.tobytes(), start, seen_at, recent.tobytes()))
+            out[cohort] = Scored(round(observed), expected, spike, span * size)
         meta.set("cohorts", kept)
         if int(start // 86400) != int((start + size) // 86400):  # once a day: forget cohorts long quiet
             self._forget(baselines, meta, start)
         return out
 
-    def _test(self, observed: int, expected: float, recent: list[float], seen: int) -> Any:
-        """This window alone, or with the one or two before it (a sustained rise that no single hour
-        shows at the chosen alpha): each span at alpha / SPAN (Bonferroni)."""
-        spike = self.span_test(observed, expected, seen)
-        if spike is not None:
-            return spike
-        total_obs, total_exp = float(observed), expected
-        for i in range(0, len(recent), 2):
-            total_obs += recent[i]
-            total_exp += recent[i + 1]
-            spike = self.span_test(int(total_obs), total_exp, seen)
-            if spike is not None and observed >= self.test.min_ratio * max(expected, 0.1) * 0.75:  # still high now
-                return spike
-        return None
+    def _test(self, recent: RecentBuckets, seen: int, dispersion: float) -> tuple[Spike | None, int]:
+        """The spans ending now, shortest first, each at alpha / spans (Bonferroni). A span longer than
+        the window (a sustained rise no single hour shows) counts only while the rise is still on: the
+        trailing window holds ``min_count`` complaints and ``min_ratio`` × its expectation, and so does
+        (in ratio) its newer half, so the tail of an incident that has ended does not raise a new alert."""
+        observed, _, expected = recent.total(self.per_window)
+        half = max(1, self.per_window // 2)
+        newest, _, newest_expected = recent.total(half)
+        ratio = self.test.min_ratio
+        still_on = (
+            observed >= self.test.min_count and observed >= ratio * max(expected, 0.1) and newest >= ratio * max(newest_expected, 0.1 / 2)
+        )
+        for n in self.spans:
+            if n > self.per_window and not still_on:
+                break
+            total, _, total_expected = recent.total(n)
+            spike = self.span_test(round(total), total_expected, seen, dispersion)
+            if spike is not None:
+                return spike, n
+        return None, 0
 
     def _forget(self, baselines: Any, meta: Any, now: float) -> None:
         old = [k for k, b in baselines.items() if now - b.seen_at > self.forget_after]
@@ -286,17 +359,20 @@ class CohortSpikeRule(RuleHeader):
         if old:
             meta.set("cohorts", max(0, (meta.get("cohorts") or 0) - len(old)))
 
-    def _alerts(self, scored: dict[str, tuple[int, float, Any]], start: float, ctx: RuleContext) -> None:
-        spiking = {k for k, (_, _, spike) in scored.items() if spike is not None}
+    def _alerts(self, scored: dict[str, Scored], trailing: dict[str, Counts], start: float, ctx: RuleContext) -> None:
+        open_alerts = ctx.state(f"spike-o:{self.ns}", OpenAlert)
+        spiking = {k for k, s in scored.items() if s.spike is not None}
+        covering = {k for k, _ in open_alerts.items() if self._still_elevated(scored.get(k))}
         pairs = {k: frozenset(parse_cohort(k)) for k in scored}
-        # Roots: spiking cohorts with no spiking broader cohort.
-        roots = [k for k in spiking if not any(pairs[o] < pairs[k] for o in spiking)]
+        # Roots: spiking cohorts with no broader cohort spiking or still under an open alert.
+        roots = [k for k in spiking if not any(pairs[o] < pairs[k] for o in spiking | covering)]
         incidents: dict[str, list[str]] = {}  # alert cohort → roots it stands for
         explained: dict[str, list[tuple[str, float]]] = {}
         for root in sorted(roots):
-            observed, expected, _ = scored[root]
-            children = {k: scored[k][:2] for k in scored if pairs[root] < pairs[k] and len(pairs[k]) == len(pairs[root]) + 1}
-            explanation = drill_down((observed, expected), children, share=0.8)  # type: ignore[arg-type]
+            s = scored[root]
+            narrower = [k for k in scored if pairs[root] < pairs[k] and len(pairs[k]) == len(pairs[root]) + 1]
+            children = {k: (scored[k].observed, scored[k].expected) for k in narrower}
+            explanation = drill_down((s.observed, s.expected), children, share=0.8)
             explained[root] = explanation
             lead = explanation[0][0] if explanation and explanation[0][1] >= self.explain_share else root
             incidents.setdefault(lead, []).append(root)
@@ -305,34 +381,78 @@ class CohortSpikeRule(RuleHeader):
             broader = [a for a in incidents if a != lead and pairs[a] < pairs[lead]]
             if broader:
                 incidents[min(broader, key=lambda a: len(pairs[a]))].extend(incidents.pop(lead))
-        open_alerts = ctx.state(f"spike-o:{self.ns}", OpenAlert)
-        end = start + self.window.size
+        self._join_overlaps(incidents, covering, scored, trailing, pairs)
+        end = start + self.step.size
         for cohort, roots_of in sorted(incidents.items()):
-            observed, expected, _ = scored[cohort]
-            main = roots_of[0]
-            spike = scored[main][2]
+            s = scored[cohort]
+            spike = next((scored[r].spike for r in roots_of if scored[r].spike is not None), s.spike)
             current = open_alerts.get(cohort)
             if current is None:
                 current = OpenAlert(start, dict(parse_cohort(cohort)))
                 open_alerts.set(cohort, current)
-            ctx.emit(self._alert(cohort, current, "firing", end, observed, expected, spike, roots_of, explained))
+            ctx.emit(self._alert(cohort, current, "firing", end, s, spike, roots_of, explained))
         for cohort, current in list(open_alerts.items()):
-            if cohort not in incidents and self._still_elevated(scored.get(cohort)):
-                observed, expected, _ = scored[cohort]
-                ctx.emit(self._alert(cohort, current, "firing", end, observed, expected, None, [], {}))
+            if cohort in incidents:
                 continue
-            if cohort not in incidents:
-                open_alerts.delete(cohort)
-                observed, expected, _ = scored.get(cohort, (0, 0.0, None))
-                ctx.emit(self._alert(cohort, current, "resolved", end, observed, expected, None, [], {}))
+            if cohort in covering:
+                ctx.emit(self._alert(cohort, current, "firing", end, scored[cohort], None, [], {}))
+                continue
+            open_alerts.delete(cohort)
+            ctx.emit(self._alert(cohort, current, "resolved", end, scored.get(cohort) or Scored(0, 0.0), None, [], {}))
 
-    def _still_elevated(self, scored: tuple[int, float, Any] | None) -> bool:
+    def _join_overlaps(
+        self,
+        incidents: dict[str, list[str]],
+        covering: set[str],
+        scored: dict[str, Scored],
+        trailing: dict[str, Counts],
+        pairs: dict[str, frozenset[tuple[str, str]]],
+    ) -> None:
+        """An incident of other dimensions that is only the overlap with a stronger one joins it.
+
+        Leads are taken strongest first (open alerts still elevated, then by p-value); each is
+        checked against those already kept (:meth:`_overlap_explains`)."""
+
+        def strength(k: str) -> tuple[int, float]:
+            spike = scored[k].spike
+            return (0 if k in covering else 1, spike.p_value if spike is not None else 1.0)
+
+        kept: list[str] = []
+        for lead in sorted(set(incidents) | covering, key=lambda k: (*strength(k), k)):
+            host = None
+            if lead in incidents:
+                host = next((other for other in kept if self._overlap_explains(lead, other, scored, trailing, pairs)), None)
+            if host is None:
+                kept.append(lead)
+            else:
+                incidents.setdefault(host, []).extend(incidents.pop(lead))
+
+    def _overlap_explains(
+        self, lead: str, other: str, scored: dict[str, Scored], trailing: dict[str, Counts], pairs: dict[str, frozenset[tuple[str, str]]]
+    ) -> bool:
+        """Whether ``lead`` spikes only by its overlap with ``other`` (cohorts neither nested nor disjoint)."""
+        mine, theirs = dict(pairs[lead]), dict(pairs[other])
+        shared = {d: v for d, v in theirs.items() if d in mine}
+        if any(mine[d] != v for d, v in shared.items()) or pairs[other] <= pairs[lead] or pairs[lead] <= pairs[other]:
+            return False  # disjoint (one incident cannot explain the other) or nested (the drill-down's case)
+        if shared:  # other's ordinary share within what they have in common: 杭州's share of IPTV
+            parent = scored.get(cohort_key(tuple((d, v) for d, v in theirs.items() if d in shared)))
+            whole = parent.expected if parent is not None else 0.0
+        else:  # other's ordinary share of everything: a plan's share of all complaints
+            whole = sum(v.expected for k, v in scored.items() if {d for d, _ in pairs[k]} == set(theirs))
+        if whole <= 0:
+            return False
+        both = pairs[lead] | pairs[other]
+        overlap = sum(c.numerator for f, c in trailing.items() if both <= frozenset(parse_cohort(f)))
+        s = scored[lead]
+        return explained_by((s.observed, s.expected), overlap, min(1.0, scored[other].expected / whole), self.test)
+
+    def _still_elevated(self, scored: Scored | None) -> bool:
         """An open alert stays open while its cohort is still well above normal (hysteresis: no flapping
         when the second hour of an outage is merely 2× a busier hour's baseline)."""
         if scored is None:
             return False
-        observed, expected, _ = scored
-        return observed >= self.test.min_count and observed >= 1.5 * max(expected, 0.1)
+        return scored.observed >= self.test.min_count and scored.observed >= 1.5 * max(scored.expected, 0.1)
 
     def _alert(
         self,
@@ -340,13 +460,14 @@ class CohortSpikeRule(RuleHeader):
         current: OpenAlert,
         status: str,
         end: float,
-        observed: int,
-        expected: float,
-        spike: Any,
+        scored: Scored,
+        spike: Spike | None,
         roots: list[str],
         explained: dict[str, list[tuple[str, float]]],
     ) -> Any:
+        observed, expected = scored.observed, scored.expected
         ratio = observed / expected if expected > 0 else float("inf")
+        window_start = end - self.window.size
         variables = {
             "cohort": cohort,
             "observed": observed,
@@ -354,13 +475,13 @@ class CohortSpikeRule(RuleHeader):
             "ratio": round(ratio, 1) if ratio != float("inf") else "∞",
             "p_value": f"{spike.p_value:.1e}" if spike is not None else "",
             "window": self.window_text,
-            "window_start": format_rfc3339(end - self.window.size),
+            "window_start": format_rfc3339(window_start),
             "explained_by": cohort if cohort not in roots else ", ".join(c for c, _ in explained.get(cohort, [])),
         }
         return self.alert(
             parts=(cohort, repr(current.since)),
             status=status,
-            starts_at=current.since + self.window.size,
+            starts_at=current.since + self.step.size,
             ends_at=end if status == "resolved" else None,
             labels=current.labels,
             summary=self.summary.render(_Labels(current.labels), variables),
@@ -370,12 +491,22 @@ class CohortSpikeRule(RuleHeader):
                 "expected": round(expected, 3),
                 "ratio": round(ratio, 3) if ratio != float("inf") else None,
                 "score": round(spike.p_value, 12) if spike is not None else None,
-                "window_start": format_rfc3339(end - self.window.size),
+                "span_seconds": scored.span if spike is not None else None,
+                "window_start": format_rfc3339(window_start),
                 "window_seconds": self.window.size,
                 "broader_cohorts": roots,
                 "drill_down": [{"cohort": c, "contribution": share} for root in roots for c, share in explained.get(root, [])],
             },
         )
+
+
+def _add(into: dict[str, Counts], key: str, c: Counts) -> None:
+    total = into.get(key)
+    if total is None:
+        into[key] = Counts(c.numerator, c.denominator)
+    else:
+        total.numerator += c.numerator
+        total.denominator += c.denominator
 
 
 class _Labels:

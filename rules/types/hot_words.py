@@ -17,6 +17,13 @@ per rule scores each tumbling window when the watermark passes its end. Terms
 that burst together are one alert (a topic); it fires at the window's end and
 resolves at the end of the first window in which its lead term no longer bursts.
 
+``scope: [region]`` also looks for hot words *within* each region (one smaller
+detector per region, at most ``max_scopes``): an installation backlog in one
+city barely moves 装机's share of the whole province, but fills that city's
+complaints. A scoped topic sharing a term with a province-wide one is part of
+it (one alert, kept open while some city still shows it); otherwise it is an
+alert labelled with its scope.
+
 State goes through the engine's keyed state, so a restart neither loses the
 open window nor learns from zero: each complaint's terms are kept until its
 window closes, and the learnt tables (``depth × width`` float32 means and
@@ -47,7 +54,8 @@ from yujing.timeutil import format_rfc3339, parse_duration
 
 __all__ = ["HotWordsRule", "HotWordsSpec"]
 
-VARIABLES = frozenset({"terms", "count", "share", "expected", "score", "window", "window_start", "complaints"})
+VARIABLES = frozenset({"terms", "count", "share", "expected", "score", "window", "window_start", "complaints", "scope"})
+SCOPES = ("region", "product", "channel", "tier")
 SEP = "\x1f"
 CHUNK = 1 << 16  # bytes per stored piece of a table (well under a Kafka message's limit)
 
@@ -70,6 +78,9 @@ class HotWordsSpec(RuleSpec, tag="hot_words", kw_only=True, forbid_unknown_field
     depth: int = 3
     candidates: int = 512
     samples: int = 2000
+    scope: list[str] = msgspec.field(default_factory=list)
+    scope_width: int = 1 << 12
+    max_scopes: int = 64
 
 
 class Doc(msgspec.Struct, array_like=True):
@@ -78,6 +89,7 @@ class Doc(msgspec.Struct, array_like=True):
     window: float
     terms: list[str]
     text: str
+    scope: str = ""  # ``region=宁波`` when the rule has a scope
 
 
 class Learnt(msgspec.Struct, array_like=True):
@@ -93,6 +105,7 @@ class OpenTopic(msgspec.Struct, array_like=True):
     since: float
     terms: list[str]
     last: dict[str, Any] = msgspec.field(default_factory=dict)  # the summary's variables when it last burst
+    scope: str = ""
 
 
 class HotWordsRule(RuleHeader):
@@ -116,6 +129,14 @@ class HotWordsRule(RuleHeader):
         if spec.min_support < 1:
             raise SpecError("`min_support` must be at least 1", ("min_support",))
         warmup_windows = int(parse_duration(spec.warmup) // self.window.size)
+        unknown = [d for d in spec.scope if d not in SCOPES]
+        if unknown:
+            raise SpecError(f"unknown scope dimension `{unknown[0]}`", ("scope",), f"use some of {', '.join(SCOPES)}")
+        if spec.scope_width < 64 or spec.scope_width & (spec.scope_width - 1):
+            raise SpecError("`scope_width` must be a power of two, at least 64", ("scope_width",))
+        self.scope = tuple(spec.scope)
+        self.max_scopes = spec.max_scopes
+        self.dropped_scopes = 0  # complaints of scopes beyond ``max_scopes`` (counted province-wide only)
         self.params = dict(
             window=self.window.size,
             width=spec.width,
@@ -128,8 +149,11 @@ class HotWordsRule(RuleHeader):
             samples=spec.samples,
             warmup_windows=warmup_windows,
         )
+        smaller = {"width": spec.scope_width, "candidates": min(spec.candidates, 128), "samples": min(spec.samples, 200)}
+        self.scope_params = {**self.params, **smaller}
         self.closer = WindowCloser(self.window, self.rule_id)
         self.detector: BurstDetector | None = None
+        self.scoped: dict[str, BurstDetector] = {}
         self.ns = spec.id
 
     # -- partition half ------------------------------------------------------
@@ -141,9 +165,11 @@ class HotWordsRule(RuleHeader):
             return
         terms = self.tokenizer.terms(text)
         if terms:
-            ctx.forward(
-                CohortRecord("cohort:" + self.rule_id, "*", event.ts, event.event_id, "", "hit", SEP.join(terms), {"text": text[:300]})
-            )
+            labels = {"text": text[:300]}
+            for d in self.scope:
+                if (v := getattr(event, d, None)) is not None:
+                    labels[d] = str(v)
+            ctx.forward(CohortRecord("cohort:" + self.rule_id, "*", event.ts, event.event_id, "", "hit", SEP.join(terms), labels))
 
     # -- cohort half ---------------------------------------------------------
     def _docs(self, ctx: RuleContext) -> KeyedState[Doc]:
@@ -153,28 +179,56 @@ class HotWordsRule(RuleHeader):
         """The detector, restored from state the first time (after a start, a restart or a reload)."""
         if self.detector is not None:
             return self.detector
-        detector = BurstDetector(**self.params)  # type: ignore[arg-type]
-        learnt = ctx.state(f"hw-l:{self.ns}", Learnt).get("tables")
+        detector = self._restore("", BurstDetector(**self.params), ctx)  # type: ignore[arg-type]
+        self.detector = detector
+        learnt = ctx.state(f"hw-l:{self.ns}", Learnt)
+        for key, _ in sorted(learnt.items()):
+            if key.startswith("tables|"):
+                scope = key[len("tables|") :]
+                self.scoped[scope] = self._restore(scope, BurstDetector(**self.scope_params), ctx)  # type: ignore[arg-type]
+        for doc_id, doc in sorted(self._docs(ctx).items(), key=lambda kv: kv[1].window):
+            self._add(doc_id, doc)
+        return detector
+
+    def _restore(self, scope: str, detector: BurstDetector, ctx: RuleContext) -> BurstDetector:
+        """A detector with the tables stored for ``scope`` ("" province-wide), if they fit its shape."""
+        learnt = ctx.state(f"hw-l:{self.ns}", Learnt).get(f"tables|{scope}" if scope else "tables")
         if learnt is not None and (learnt.width, learnt.depth) == (detector.width, detector.depth):
             chunks = ctx.state(f"hw-t:{self.ns}", bytes)
-            mean = b"".join(chunks.get(f"m{i}") or b"" for i in range(learnt.chunks))
-            var = b"".join(chunks.get(f"v{i}") or b"" for i in range(learnt.chunks))
+            prefix = f"{scope}|" if scope else ""
+            mean = b"".join(chunks.get(f"{prefix}m{i}") or b"" for i in range(learnt.chunks))
+            var = b"".join(chunks.get(f"{prefix}v{i}") or b"" for i in range(learnt.chunks))
             detector.load_tables(learnt.windows_seen, mean, var)
-        for doc_id, doc in sorted(self._docs(ctx).items(), key=lambda kv: kv[1].window):
-            detector.add_to(doc.window, doc_id, doc.terms, doc.text)
-        self.detector = detector
         return detector
+
+    def _add(self, doc_id: str, doc: Doc) -> list[Topic]:
+        """One complaint into the province-wide detector and its scope's; returns topics of a window closed early."""
+        assert self.detector is not None
+        early = self.detector.add_to(doc.window, doc_id, doc.terms, doc.text)
+        if doc.scope:
+            scoped = self.scoped.get(doc.scope)
+            if scoped is None and len(self.scoped) < self.max_scopes:
+                scoped = self.scoped[doc.scope] = BurstDetector(**self.scope_params)  # type: ignore[arg-type]
+            if scoped is None:
+                self.dropped_scopes += 1
+            else:
+                for start in [w for w in scoped.open if w not in self.detector.open]:  # closed early province-wide
+                    scoped.close(start)
+                scoped.add_to(doc.window, doc_id, doc.terms, doc.text)
+        return early
 
     def on_record(self, record: CohortRecord, ts: float, ctx: RuleContext) -> None:
         start = self.closer.open_window(ts, ctx)
         if start is None:
             return
-        detector = self._loaded(ctx)
-        terms = record.value.split(SEP)
-        text = record.labels.get("text", "")
-        self._docs(ctx).set(record.event_id, Doc(start, terms, text))
-        for topic in detector.add_to(start, record.event_id, terms, text):  # only when too many windows are open
-            self._closed(topic.window_start, [topic], ctx)
+        self._loaded(ctx)
+        labels = record.labels
+        scope = ",".join(f"{d}={labels[d]}" for d in self.scope) if all(d in labels for d in self.scope) and self.scope else ""
+        doc = Doc(start, record.value.split(SEP), labels.get("text", ""), scope)
+        self._docs(ctx).set(record.event_id, doc)
+        early = self._add(record.event_id, doc)  # only when too many windows are open
+        if early:
+            self._closed(early[0].window_start, early, ctx)
 
     def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
         start = self.closer.closing(key)
@@ -184,23 +238,42 @@ class HotWordsRule(RuleHeader):
         if start in detector.open:  # not already closed early (more than MAX_OPEN windows open)
             self._closed(start, detector.close(start), ctx)
 
+    def _scoped_topics(self, start: float, province: list[Topic], ctx: RuleContext) -> list[tuple[str, Topic]]:
+        """Close ``start`` in every scope. A scoped topic sharing a term with a province-wide one of this window
+        is part of it (dropped); one sharing a term with an open province-wide topic keeps that one going
+        (returned province-wide: the grievance still fills some city's complaints); others stand alone."""
+        wide = {t for topic in province for t in topic.terms}
+        still_open = {t for _, o in ctx.state(f"hw-o:{self.ns}", OpenTopic).items() if not o.scope for t in o.terms}
+        out = []
+        for scope, detector in sorted(self.scoped.items()):
+            for topic in detector.close(start) if start in detector.open else []:
+                terms = set(topic.terms)
+                if wide & terms:
+                    continue
+                out.append(("" if still_open & terms else scope, topic))
+        return out
+
     def _closed(self, start: float, topics: list[Topic], ctx: RuleContext) -> None:
         docs = self._docs(ctx)
         for doc_id in [k for k, d in docs.items() if d.window <= start]:
             docs.delete(doc_id)
+        found = [("", t) for t in topics] + self._scoped_topics(start, topics, ctx)
         self._store_tables(ctx)
         open_topics = ctx.state(f"hw-o:{self.ns}", OpenTopic)
         end = start + self.window.size
         leads = set()
         opened = dict(open_topics.items())
-        for topic in topics:
-            # A topic that shares a term with an open one continues it (its lead may change hour by hour).
-            lead = next((k for k, o in opened.items() if k not in leads and set(o.terms) & set(topic.terms)), topic.bursts[0].term)
+        for scope, topic in found:
+            # A topic that shares a term with an open one of its scope continues it (its lead may change hour by hour).
+            own = f"{scope}|{topic.bursts[0].term}" if scope else topic.bursts[0].term
+            lead = next((k for k, o in opened.items() if o.scope == scope and set(o.terms) & set(topic.terms)), own)
+            if lead in leads:
+                continue  # a weaker topic of this window that continues the same open one: part of its alert
             leads.add(lead)
             current = opened.get(lead)
             since = start if current is None else current.since
             terms = topic.terms if current is None else list(dict.fromkeys([*current.terms, *topic.terms]))[:20]
-            current = OpenTopic(since, terms, self._variables(topic, terms, end))
+            current = OpenTopic(since, terms, self._variables(topic, terms, end, scope), scope)
             open_topics.set(lead, current)
             ctx.emit(self._alert(lead, current, "firing", end, topic))
         for lead, current in list(open_topics.items()):
@@ -209,19 +282,22 @@ class HotWordsRule(RuleHeader):
                 ctx.emit(self._alert(lead, current, "resolved", end, None))
 
     def _store_tables(self, ctx: RuleContext) -> None:
-        detector = self.detector
-        assert detector is not None
-        seen, mean, var = detector.tables()
-        chunks = ctx.state(f"hw-t:{self.ns}", bytes)
-        n = (len(mean) + CHUNK - 1) // CHUNK
-        for i in range(n):
-            chunks.set(f"m{i}", mean[i * CHUNK : (i + 1) * CHUNK])
-            chunks.set(f"v{i}", var[i * CHUNK : (i + 1) * CHUNK])
-        ctx.state(f"hw-l:{self.ns}", Learnt).set("tables", Learnt(seen, detector.width, detector.depth, n))
+        assert self.detector is not None
+        for scope, detector in [("", self.detector), *sorted(self.scoped.items())]:
+            seen, mean, var = detector.tables()
+            chunks = ctx.state(f"hw-t:{self.ns}", bytes)
+            prefix = f"{scope}|" if scope else ""
+            n = (len(mean) + CHUNK - 1) // CHUNK
+            for i in range(n):
+                chunks.set(f"{prefix}m{i}", mean[i * CHUNK : (i + 1) * CHUNK])
+                chunks.set(f"{prefix}v{i}", var[i * CHUNK : (i + 1) * CHUNK])
+            learnt = Learnt(seen, detector.width, detector.depth, n)
+            ctx.state(f"hw-l:{self.ns}", Learnt).set(f"tables|{scope}" if scope else "tables", learnt)
 
-    def _variables(self, topic: Topic, terms: list[str], end: float) -> dict[str, Any]:
+    def _variables(self, topic: Topic, terms: list[str], end: float, scope: str) -> dict[str, Any]:
         lead = topic.bursts[0]
         return {
+            "scope": ",".join(v.split("=", 1)[1] for v in scope.split(",")) if scope else "",
             "terms": "、".join(terms[:5]),
             "count": lead.count,
             "share": f"{lead.share:.1%}",
@@ -234,7 +310,13 @@ class HotWordsRule(RuleHeader):
 
     def _alert(self, lead: str, current: OpenTopic, status: str, end: float, topic: Topic | None) -> Any:
         variables = current.last  # a resolved topic reads as it last burst
-        evidence: dict[str, Any] = {"lead_term": lead, "window_start": format_rfc3339(end - self.window.size)}
+        labels = dict(part.split("=", 1) for part in current.scope.split(",")) if current.scope else {}
+        evidence: dict[str, Any] = {
+            "lead_term": lead.split("|", 1)[1] if current.scope else lead,
+            "window_start": format_rfc3339(end - self.window.size),
+        }
+        if current.scope:
+            evidence["scope"] = labels
         if topic is not None:
             evidence.update(
                 terms=[
@@ -258,7 +340,7 @@ class HotWordsRule(RuleHeader):
             status=status,
             starts_at=current.since + self.window.size,
             ends_at=end if status == "resolved" else None,
-            labels={},
+            labels=labels,
             summary=self.summary.render(None, variables),
             evidence=evidence,
         )

@@ -196,7 +196,10 @@ def scenario(cfg: ScenarioConfig) -> Simulation:
             "campaign": region_share * PRODUCTS[product][0],
         }[cfg.kind]
         for ts in _times(rng, inc_start, inc_end, cfg.complaints_per_day * share * (factor - 1)):
-            prod = {"outage": rng.choice(("宽带", "IPTV")), "backlog": "宽带"}.get(cfg.kind, product)
+            if cfg.kind == "app_login":  # a broken login hits every product's app users
+                prod = rng.choices(products, shares)[0]
+            else:
+                prod = {"outage": rng.choice(("宽带", "IPTV")), "backlog": "宽带"}.get(cfg.kind, product)
             pool = customers if cfg.kind in ("billing", "app_login") else by_region[region]
             channel = "APP" if cfg.kind == "app_login" else rng.choices(channels, channel_weights)[0]
             text = _incident_text(rng, cfg.kind, region, prod)
