@@ -56,12 +56,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from typing import Any
 
 import msgspec
 import numpy as np
 
-from detectors.baseline import CohortBaseline, RecentBuckets, Spike, SpikeTest, drill_down, explained_by
+from detectors.baseline import CohortBaseline, Cusum, RecentBuckets, Spike, SpikeTest, drill_down, explained_by
 from rules.base import RuleHeader, RuleSpec
 from rules.conditions import Condition, compile_condition
 from rules.errors import SpecError
@@ -112,6 +113,7 @@ class Baseline(msgspec.Struct, array_like=True):
     last: float  # start of the newest step in ``recent``
     seen_at: float  # last step with a complaint (for forgetting)
     recent: bytes = b""  # RecentBuckets of the last SPAN windows' steps
+    cusum: list[float] = msgspec.field(default_factory=list)  # Cusum: score, observed, expected
 
 
 class Counts(msgspec.Struct, array_like=True):
@@ -137,7 +139,7 @@ class Scored:
 #: Stored bytes per cohort baseline at most: the float32 values, three values for each of the last
 #: three hours' steps (at the default step of a quarter hour), two times, msgpack framing, and a key
 #: of up to 64 bytes (``region=…,product=…``).
-BASELINE_BYTES = 69 * 4 + SPAN * 4 * 3 * 4 + 2 * 9 + 12 + 64
+BASELINE_BYTES = 69 * 4 + SPAN * 4 * 3 * 4 + 2 * 9 + 12 + 28 + 64
 
 
 def cohort_key(pairs: tuple[tuple[str, str], ...]) -> str:
@@ -191,6 +193,7 @@ class CohortSpikeRule(RuleHeader):
             dispersion=spec.dispersion,
         )
         self.span_test = dataclasses.replace(self.test, alpha=spec.alpha / len(self.spans))
+        self.cusum_threshold = -math.log(spec.alpha)
         if spec.dispersion < 0:
             raise SpecError("`dispersion` must be zero (Poisson) or more (negative binomial)", ("dispersion",))
         if not 0 < spec.alpha < 1:
@@ -275,10 +278,15 @@ class CohortSpikeRule(RuleHeader):
             return baseline.expected(hour, day) * denominator
         return baseline.expected(hour, day) / self.per_window
 
-    def _push(self, baseline: CohortBaseline, recent: RecentBuckets, step_start: float, numerator: float, denominator: float) -> float:
-        """Add one step to a cohort's recent steps; when it ends a window, learn that window. Returns its expectation."""
+    def _push(
+        self, baseline: CohortBaseline, recent: RecentBuckets, cusum: Cusum, step_start: float, numerator: float, denominator: float
+    ) -> float:
+        """Add one step to a cohort's recent steps and its CUSUM; when it ends a window, learn that window.
+        Returns its expectation."""
         expected = self._expected(baseline, step_start, denominator)
         recent.push(numerator, denominator, expected)
+        if baseline.windows_seen >= self.test.warmup:
+            cusum.step(numerator, expected, self.test.min_ratio)
         end = step_start + self.step.size
         if abs(self.window.start_of(end) - end) < 1e-6:  # the step ends a window: learn the window
             total, per, window_expected = recent.total(self.per_window)
@@ -310,21 +318,27 @@ class CohortSpikeRule(RuleHeader):
                     continue
                 kept += 1
                 baseline, recent, last = CohortBaseline.fresh(), RecentBuckets.empty(self.kept_steps), start - size
+                cusum = Cusum()
             else:
                 baseline = CohortBaseline(np.frombuffer(stored.values, dtype=np.float32).copy())
                 recent, last = RecentBuckets.from_bytes(stored.recent, self.kept_steps), stored.last
+                cusum = Cusum(*stored.cusum) if len(stored.cusum) == 3 else Cusum()
             missed = round((start - last) / size) - 1
             if missed > MAX_CATCH_UP * self.per_window:  # long gone: skip ahead, whole windows of zeros only
                 recent, last = RecentBuckets.empty(self.kept_steps), self.window.start_of(start - MAX_CATCH_UP * self.window.size) - size
                 missed = round((start - last) / size) - 1
             for i in range(max(missed, 0)):  # the quiet steps since it was last seen
-                self._push(baseline, recent, last + (i + 1) * size, 0.0, 0.0)
+                self._push(baseline, recent, cusum, last + (i + 1) * size, 0.0, 0.0)
             seen, dispersion = baseline.windows_seen, baseline.dispersion(self.test.dispersion)
-            self._push(baseline, recent, start, float(c.numerator), float(c.denominator))
+            self._push(baseline, recent, cusum, start, float(c.numerator), float(c.denominator))
             spike, span = self._test(recent, seen, dispersion)
+            if spike is None:
+                spike, span = self._sustained(cusum, recent)
+            if spike is not None:  # an alarm restarts the CUSUM (Page): an incident's pile must not alarm in its tail
+                cusum = Cusum()
             observed, _, expected = recent.total(self.per_window)
             seen_at = start if c.numerator or stored is None else stored.seen_at
-            baselines.set(cohort, Baseline(baseline.state.tobytes(), start, seen_at, recent.tobytes()))
+            baselines.set(cohort, Baseline(baseline.state.tobytes(), start, seen_at, recent.tobytes(), cusum.as_list()))
             out[cohort] = Scored(round(observed), expected, spike, span * size)
         meta.set("cohorts", kept)
         if int(start // 86400) != int((start + size) // 86400):  # once a day: forget cohorts long quiet
@@ -352,6 +366,18 @@ class CohortSpikeRule(RuleHeader):
                 return spike, n
         return None, 0
 
+    def _sustained(self, cusum: Cusum, recent: RecentBuckets) -> tuple[Spike | None, int]:
+        """A rise too small for any span but sustained: the CUSUM past ``−ln alpha``, with the low-volume
+        guard on what it has piled up, while the newest half window is still ``min_ratio`` × its expectation."""
+        if cusum.score < self.cusum_threshold or cusum.observed < self.test.min_count:
+            return None, 0
+        if cusum.observed < self.test.min_ratio * max(cusum.expected, 0.1):
+            return None, 0
+        newest, _, newest_expected = recent.total(max(1, self.per_window // 2))
+        if newest < self.test.min_ratio * max(newest_expected, 0.05):
+            return None, 0
+        return Spike(round(cusum.observed), cusum.expected, math.exp(-cusum.score)), 0  # span 0: since the CUSUM rose
+
     def _forget(self, baselines: Any, meta: Any, now: float) -> None:
         old = [k for k, b in baselines.items() if now - b.seen_at > self.forget_after]
         for k in old:
@@ -374,7 +400,9 @@ class CohortSpikeRule(RuleHeader):
             children = {k: (scored[k].observed, scored[k].expected) for k in narrower}
             explanation = drill_down((s.observed, s.expected), children, share=0.8)
             explained[root] = explanation
-            lead = explanation[0][0] if explanation and explanation[0][1] >= self.explain_share else root
+            # The drill-down names the alert's cohort, unless the root already has an open alert (it stays that alert).
+            moved = explanation and explanation[0][1] >= self.explain_share and open_alerts.get(root) is None
+            lead = explanation[0][0] if moved else root
             incidents.setdefault(lead, []).append(root)
         # A narrower incident inside a broader one (a region-wide outage shows in each product too) joins it.
         for lead in sorted(incidents, key=lambda k: -len(pairs[k])):
@@ -491,7 +519,7 @@ class CohortSpikeRule(RuleHeader):
                 "expected": round(expected, 3),
                 "ratio": round(ratio, 3) if ratio != float("inf") else None,
                 "score": round(spike.p_value, 12) if spike is not None else None,
-                "span_seconds": scored.span if spike is not None else None,
+                "span_seconds": scored.span if spike is not None and scored.span else None,  # None: the CUSUM's sustained rise
                 "window_start": format_rfc3339(window_start),
                 "window_seconds": self.window.size,
                 "broader_cohorts": roots,

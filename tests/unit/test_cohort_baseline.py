@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from detectors.baseline import CohortBaseline, SpikeTest, drill_down
+from detectors.baseline import CohortBaseline, Cusum, RecentBuckets, SpikeTest, drill_down, explained_by
 
 
 def daily_shape(hour: int) -> float:
@@ -62,3 +62,60 @@ def test_a_cohorts_state_is_a_fixed_276_bytes() -> None:
     train(b, 1, np.random.default_rng(3))
     assert b.state.nbytes == CohortBaseline.BYTES == 276
     assert 100_000 * CohortBaseline.BYTES < 28_000_000  # 100,000 cohorts' baselines fit in 28 MB
+
+
+def test_the_dispersion_is_learnt_per_cohort_from_how_its_counts_vary() -> None:
+    rng = np.random.default_rng(4)
+    poisson, overdispersed = CohortBaseline.fresh(), CohortBaseline.fresh()
+    for day in range(21):
+        for hour in range(24):
+            mean = 30 * daily_shape(hour)
+            poisson.update(float(rng.poisson(mean)), hour, day % 7)
+            overdispersed.update(float(rng.poisson(mean * rng.gamma(5.0, 1 / 5.0))), hour, day % 7)  # φ = 0.2
+    assert poisson.dispersion(0.0) < 0.03
+    assert 0.08 < overdispersed.dispersion(0.0) <= 0.5
+    assert poisson.dispersion(0.05) == 0.05  # the rule's floor
+
+
+def test_an_outlier_window_moves_the_means_but_does_not_teach_the_dispersion() -> None:
+    b = CohortBaseline.fresh()
+    train(b, 3, np.random.default_rng(5))
+    before = b.dispersion(0.0)
+    taught = CohortBaseline(b.state.copy())
+    for _ in range(12):
+        b.update(3 * b.expected(14, 2), 14, 2, outlier=True)
+        taught.update(3 * taught.expected(14, 2), 14, 2)
+    assert b.dispersion(0.0) == before
+    assert taught.dispersion(0.0) > before + 0.01
+
+
+def test_the_cusum_piles_up_a_small_sustained_rise_that_no_span_shows() -> None:
+    rng = np.random.default_rng(6)
+    threshold = -math.log(1e-6)
+    quiet, campaign = Cusum(), Cusum()
+    for _ in range(20_000):  # some seven months of quarter hours at one complaint each, as expected
+        quiet.step(float(rng.poisson(1.0)), 1.0, ratio=2.0)
+        assert quiet.score < threshold
+    steps = 0
+    while campaign.score < threshold:
+        campaign.step(float(rng.poisson(3.0)), 1.0, ratio=2.0)  # ×3 on four complaints an hour
+        steps += 1
+    assert steps <= 4 * 5  # within five hours
+    assert campaign.observed >= 8 and campaign.observed > 2 * campaign.expected
+    hours = [SpikeTest(alpha=1e-6 / 4, min_count=8, warmup=0)(int(rng.poisson(12.0)), 4.0, 1000) for _ in range(200)]
+    assert sum(h is not None for h in hours) < 20  # while a single hour of it is rarely significant
+
+
+def test_recent_steps_keep_what_was_expected_then() -> None:
+    r = RecentBuckets.empty(12)
+    for i in range(15):
+        r.push(float(i), 0.0, 0.5)
+    assert r.total(4) == (14 + 13 + 12 + 11, 0.0, 2.0)
+    assert RecentBuckets.from_bytes(r.tobytes(), 12).total(12) == r.total(12)
+    assert RecentBuckets.from_bytes(b"short", 12).total(12) == (0.0, 0.0, 0.0)  # another shape: start afresh
+
+
+def test_a_spike_is_explained_by_an_overlap_only_when_the_rest_is_ordinary() -> None:
+    test = SpikeTest(alpha=1e-6, min_count=8, warmup=0)
+    assert explained_by((47, 12.7), overlap=33, other_share=0.35, test=test)  # without the plan: 14 vs 8.3
+    assert not explained_by((47, 12.7), overlap=5, other_share=0.35, test=test)  # it spikes on its own

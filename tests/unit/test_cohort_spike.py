@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from pathlib import Path
 from typing import Any
 
 from streams.engine import DictBackend, Engine, EngineConfig
-from tests.helpers import complaint, order, rules_from, run
+from tests.helpers import T0, complaint, order, rules_from, run
 
 RULE = """
 id: spike
@@ -175,3 +176,48 @@ def test_a_hundred_thousand_cohorts_stay_within_the_documented_bound(tmp_path: P
     side.process([(0, later)])  # type: ignore[list-item]
     side.advance_marks({p: 20_000.0 for p in range(8)})  # a step a window later closes: the old steps' counts go
     assert [k for k, _ in counts.items()] == ["11700.0|region=r000000"]
+
+
+def test_a_spike_is_found_within_its_first_hour_not_at_the_next_full_hour(tmp_path: Path) -> None:
+    outage_hour = 24 * 5 + 3
+
+    def outage(h: int, region: str, product: str) -> float:
+        base = daily_cycle(h, region, product)
+        return base * 6 if h in (outage_hour, outage_hour + 1) and region == "台州" and product == "宽带" else base
+
+    alerts = run(rules_from(tmp_path, RULE), hourly(24 * 6, outage), batch=50)
+    first = min((a for a in alerts if a.status == "firing"), key=lambda a: a.starts_at)
+    began = T0 + dt.timedelta(hours=outage_hour)
+    assert began < first.starts_at <= began + dt.timedelta(minutes=45), (first.starts_at, began)
+    assert first.evidence["span_seconds"] in (1800.0, 3600.0)
+
+
+def test_a_plan_charged_twice_in_every_region_is_one_alert_that_the_regions_join(tmp_path: Path) -> None:
+    """The regions' complaints rise only by their share of the plan's: the plan's alert stands for them."""
+    flat = RULE.replace("dimensions: [region, product]", "dimensions: [region, product]\ndepth: 1")
+
+    def billing(h: int, region: str, product: str) -> float:
+        base = daily_cycle(h, region, product)
+        return base * 6 if 24 * 5 + 3 <= h < 24 * 5 + 7 and product == "宽带" else base
+
+    events = hourly(24 * 6, billing)
+    regions_only = flat.replace("dimensions: [region, product]", "dimensions: [region]").replace("id: spike", "id: spike-regions")
+    alone = {a.evidence["cohort"] for a in run(rules_from(tmp_path, regions_only), events, batch=50) if a.status == "firing"}
+    assert alone and all(c.startswith("region=") for c in alone)  # judged alone, regions do spike with the plan
+    alerts = run(rules_from(tmp_path, flat), events, batch=50)
+    firing = [a for a in alerts if a.status == "firing"]
+    assert {a.evidence["cohort"] for a in firing} == {"product=宽带"}, spikes(alerts)  # beside it, they join its alert
+
+
+def test_a_small_cohorts_sustained_rise_is_found_by_the_cusum(tmp_path: Path) -> None:
+    """×4 on a cohort of 1.5 complaints an hour for eight hours: no span is significant, the CUSUM is."""
+
+    def campaign(h: int, region: str, product: str) -> float:
+        base = 1.5 if region == "温州" and product == "IPTV" else 4.0
+        return base * 4 if 24 * 5 + 2 <= h < 24 * 5 + 10 and base == 1.5 else base
+
+    alerts = run(rules_from(tmp_path, RULE), hourly(24 * 6, campaign, seed=3), batch=50)
+    firing = [a for a in alerts if a.status == "firing"]
+    assert [a.evidence["cohort"] for a in firing] == ["region=温州,product=IPTV"], spikes(alerts)
+    assert firing[0].evidence["span_seconds"] is None  # the CUSUM's, not a span's
+    assert T0 + dt.timedelta(hours=24 * 5 + 2) < firing[0].starts_at <= T0 + dt.timedelta(hours=24 * 5 + 10)
