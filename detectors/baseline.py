@@ -155,16 +155,19 @@ class SpikeTest:
         """``dispersion``: this cohort's φ (:meth:`CohortBaseline.dispersion`), else the test's own."""
         if windows_seen < self.warmup or observed < self.min_count:
             return None
-        mean = max(expected, 0.1)  # an empty history still expects a little
-        if observed < self.min_ratio * mean:
+        if observed < self.min_ratio * max(expected, 0.1):
             return None
+        p = self.tail(observed, expected, dispersion)
+        return Spike(observed, expected, p) if p <= self.alpha else None
+
+    def tail(self, observed: int, expected: float, dispersion: float | None = None) -> float:
+        """P(X ≥ observed) under the count model, whatever the guards say (for scores)."""
+        mean = max(expected, 0.1)  # an empty history still expects a little
         phi = self.dispersion if dispersion is None else dispersion
         if phi > 0:
             n = 1.0 / phi
-            p = float(nbinom.sf(observed - 1, n, n / (n + mean)))  # P(X >= observed), variance μ + φμ²
-        else:
-            p = float(poisson.sf(observed - 1, mean))  # P(X >= observed)
-        return Spike(observed, expected, p) if p <= self.alpha else None
+            return float(nbinom.sf(observed - 1, n, n / (n + mean)))  # variance μ + φμ²
+        return float(poisson.sf(observed - 1, mean))
 
 
 def drill_down(parent: tuple[int, float], children: dict[str, tuple[int, float]], share: float = 0.8) -> list[tuple[str, float]]:

@@ -152,9 +152,12 @@ class BurstDetector:
         self.var = np.zeros((depth, width), dtype=np.float32)
         self.open: dict[float, _Window] = {}  # windows still taking complaints (out-of-order input keeps 2–3 open)
         self.windows_seen = 0
+        self.last_scores: list[TermBurst] = []  # the top terms of the window closed last, by score
 
     #: At most this many windows are open at once; a complaint for a newer one closes the oldest early.
     MAX_OPEN = 4
+    #: Terms kept in :attr:`last_scores` after a window closes (the top scores, bursting or not).
+    TOP_SCORES = 20
 
     def memory_bytes(self) -> int:
         """The tables' size: fixed by ``width`` × ``depth``: the learnt mean and variance, and one count table
@@ -214,6 +217,7 @@ class BurstDetector:
             return []
         docs = window.docs
         bursts: list[TermBurst] = []
+        scored: list[TermBurst] = []
         if self.windows_seen >= self.warmup:
             for term in window.heavy.counts:
                 rows, cols = self._rows(term)
@@ -225,8 +229,12 @@ class BurstDetector:
                 var = float(self.var[rows, cols].max())
                 expected = max(mean, self.beta)
                 score = (share - expected) / (math.sqrt(var + expected * (1 - expected) / docs) + self.beta)
+                term_burst = TermBurst(term, count, share, mean, score, mean < self.beta)
+                scored.append(term_burst)
                 if score >= self.threshold:
-                    bursts.append(TermBurst(term, count, share, mean, score, mean < self.beta))
+                    bursts.append(term_burst)
+        scored.sort(key=lambda b: (-b.score, b.term))
+        self.last_scores = scored[: self.TOP_SCORES]
         # Learn: every counter's share this window (untouched counters saw 0).
         share = window.counts / np.float32(docs)
         delta = share - self.mean

@@ -1,10 +1,14 @@
-"""Alerts into ClickHouse, idempotently.
+"""Alerts (and the detectors' scores) into ClickHouse, idempotently.
 
 The table is a ``ReplacingMergeTree`` ordered by ``alert_id`` with a version
 that ranks ``resolved`` above ``firing``: a redelivered or replayed alert
 collapses into one row (query with ``FINAL``), and that row shows the
 latest status. The partition key is ``toYYYYMM(starts_at)``, a function of
 the alert alone, so duplicates always meet in the same partition.
+
+Detector scores go to ``detector_scores`` (a ``ReplacingMergeTree`` ordered by
+rule, subject and time, partitioned by the score's month), one attempt per
+batch: they are telemetry for the trend panels, not alerts.
 
 The DDL stays in the subset ClickHouse 18.16 understands (no ``Map``, no
 ``DateTime64``, no TTL); ``LowCardinality`` columns are used only when the
@@ -21,8 +25,10 @@ from typing import Any
 
 from sinks.base import RetryingSink
 from yujing.alerts import STATUS_RANK, Alert
+from yujing.scores import Score
+from yujing.timeutil import to_datetime
 
-__all__ = ["ClickHouseSink", "alerts_ddl", "server_version"]
+__all__ = ["ClickHouseSink", "alerts_ddl", "scores_ddl", "server_version"]
 
 
 COLUMNS = (
@@ -42,6 +48,9 @@ COLUMNS = (
     "evidence",
     "version",
 )
+
+
+SCORE_COLUMNS = ("rule_id", "source", "subject", "at", "score", "observed", "expected")
 
 
 def server_version(client: Any) -> tuple[int, ...]:
@@ -74,6 +83,26 @@ CREATE TABLE IF NOT EXISTS {database}.alerts
 ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(starts_at)
 ORDER BY alert_id
+"""
+
+
+def scores_ddl(database: str, version: tuple[int, ...]) -> str:
+    """``CREATE TABLE`` for the detectors' scores (a trend per rule and subject; replays collapse after ``FINAL``)."""
+    lc = "LowCardinality(String)" if version >= (19, 9) else "String"
+    return f"""
+CREATE TABLE IF NOT EXISTS {database}.detector_scores
+(
+    rule_id {lc},
+    source {lc},
+    subject String,
+    at DateTime('UTC'),
+    score Float64,
+    observed Float64,
+    expected Float64
+)
+ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(at)
+ORDER BY (rule_id, subject, at)
 """
 
 
@@ -149,6 +178,7 @@ class ClickHouseSink(RetryingSink):
             version = server_version(self._client)
             self._client.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
             self._client.execute(alerts_ddl(self.database, version))
+            self._client.execute(scores_ddl(self.database, version))
             self._ready = True
 
     def on_retry(self) -> None:
@@ -160,6 +190,16 @@ class ClickHouseSink(RetryingSink):
     def write_chunk(self, alerts: Sequence[Alert]) -> None:
         self._ensure()
         self._client.execute(f"INSERT INTO {self.database}.alerts ({', '.join(COLUMNS)}) VALUES", [alert_row(a) for a in alerts])
+
+    def write_scores(self, scores: Sequence[Score]) -> None:
+        """Detector scores into ``detector_scores``: one attempt (telemetry never holds up the stream)."""
+        try:
+            self._ensure()
+            rows = [(s.rule_id, s.source, s.subject, _naive_utc(to_datetime(s.at)), s.score, s.observed, s.expected) for s in scores]
+            self._client.execute(f"INSERT INTO {self.database}.detector_scores ({', '.join(SCORE_COLUMNS)}) VALUES", rows)
+        except Exception:
+            self.on_retry()  # reconnect next time
+            raise
 
     def close(self) -> None:
         self.on_retry()

@@ -2,7 +2,9 @@
 
 No metric has a per-customer (or per-order, per-alert) label: labels are
 topics, outcomes, reason categories, rule ids, severities, sinks and
-partition numbers, all bounded.
+partition numbers, all bounded. The one label drawn from the data, the
+detector score's ``subject`` (a cohort or a term), is kept to the top
+:data:`TOP_K` per rule: each judged window replaces the rule's previous set.
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ from collections.abc import Iterable, Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from yujing.alerts import Alert
+from yujing.scores import Score
 
-__all__ = ["PipelineMetrics"]
+__all__ = ["TOP_K", "PipelineMetrics"]
+
+#: Detector scores exported per rule: the highest of its latest judged window.
+TOP_K = 10
 
 
 class PipelineMetrics:
@@ -94,6 +100,14 @@ class PipelineMetrics:
             ["topic"],
             registry=registry,
         )
+        self.detector_score = Gauge(
+            "yujing_detector_score",
+            f"Detector scores of each rule's latest judged window, its top {TOP_K} subjects only "
+            "(cohort spikes: -log10 of the tail probability; hot words: significance).",
+            ["rule_id", "source", "subject"],
+            registry=registry,
+        )
+        self._score_labels: dict[str, set[tuple[str, str, str]]] = {}
         self.rules_loaded = Gauge("yujing_rules_loaded", "Rules currently loaded.", registry=registry)
         self.rules_info = Gauge(
             "yujing_rules_info", "The loaded rule set's version (1 for the current one).", ["version"], registry=registry
@@ -140,6 +154,24 @@ class PipelineMetrics:
     def alerts(self, alerts: Iterable[Alert]) -> None:
         for (source, rule_id, severity, status), n in TallyCounter((a.source, a.rule_id, a.severity, a.status) for a in alerts).items():
             self.alerts_total.labels(source, rule_id, severity, status).inc(n)
+
+    def scores(self, scores: Iterable[Score]) -> None:
+        """Each rule's latest window's top :data:`TOP_K` scores replace its previous ones (bounded series)."""
+        latest: dict[str, list[Score]] = {}
+        for score in scores:
+            mine = latest.get(score.rule_id)
+            if mine is None or score.at > mine[0].at:
+                latest[score.rule_id] = [score]
+            elif score.at == mine[0].at:
+                mine.append(score)
+        for rule_id, window in latest.items():
+            top = sorted(window, key=lambda s: -s.score)[:TOP_K]
+            labels = {(s.rule_id, s.source, s.subject): s.score for s in top}
+            for old in self._score_labels.get(rule_id, set()) - set(labels):
+                self.detector_score.remove(*old)
+            for key, value in labels.items():
+                self.detector_score.labels(*key).set(value)
+            self._score_labels[rule_id] = set(labels)
 
     def watermarks(self, marks: dict[int, float], now: float | None = None) -> None:
         now = time.time() if now is None else now

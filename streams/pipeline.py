@@ -8,6 +8,7 @@ acknowledges its input.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -20,6 +21,9 @@ from streams.partitioning import partition_for
 from yujing.alerts import Alert
 from yujing.events import Event
 from yujing.protocols import Sink
+from yujing.scores import Score
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Pipeline", "Record"]
 
@@ -97,7 +101,11 @@ class Pipeline:
         return self.engine.tick()
 
     def deliver(self, alerts: Sequence[Alert]) -> None:
-        """Write alerts to every sink (retrying; returns when all have them)."""
+        """Write alerts to every sink (retrying; returns when all have them), and the detectors' scores since the
+        last delivery to the metrics and the sinks that keep them (once each: they are telemetry)."""
+        scores = self.engine.take_scores()
+        if scores:
+            self._deliver_scores(scores)
         if not alerts:
             return
         for sink in self.sinks:
@@ -105,6 +113,24 @@ class Pipeline:
         self.alert_count += len(alerts)
         if self.metrics is not None:
             self.metrics.alerts(alerts)
+
+    def has_scores(self) -> bool:
+        """Whether the engine holds scores to deliver (the worker then delivers even without alerts)."""
+        return self.engine.scores_pending()
+
+    def _deliver_scores(self, scores: Sequence[Score]) -> None:
+        if self.metrics is not None:
+            self.metrics.scores(scores)
+        for sink in self.sinks:
+            write = getattr(sink, "write_scores", None)
+            if write is None:
+                continue
+            try:
+                write(scores)
+            except Exception:  # a sink's trouble must not stop the stream: counted and logged
+                log.warning("sink %s could not store %d detector scores", sink.name, len(scores), exc_info=True)
+                if self.metrics is not None:
+                    self.metrics.sink_failures_total.labels(f"{sink.name}_scores").inc()
 
     def commit(self) -> None:
         self.engine.commit()

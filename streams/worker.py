@@ -116,7 +116,7 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
 
     async def finish(alerts: list[Any], dead: list[DeadLetter]) -> None:
         loop = asyncio.get_running_loop()
-        if alerts:
+        if alerts or pipeline.has_scores():
             await loop.run_in_executor(None, pipeline.deliver, alerts)
         for letter in dead:
             await dlq_topics[letter.topic].send(key=letter.key, value=letter.value, headers=_headers(letter))

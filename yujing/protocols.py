@@ -14,6 +14,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 from yujing.alerts import Alert
 from yujing.cohort import CohortRecord
 from yujing.events import Event
+from yujing.scores import Score
 
 __all__ = ["KeyedState", "Rule", "RuleContext", "Sink", "StateBackend"]
 
@@ -65,6 +66,10 @@ class RuleContext(Protocol):
 
     def forward(self, record: CohortRecord) -> None:
         """Hand a cohort rule's record to the engine's cohort stage."""
+        ...
+
+    def score(self, scores: Sequence[Score]) -> None:
+        """Report a detector's scores of one judged window (telemetry: the top few subjects)."""
         ...
 
 

@@ -72,6 +72,7 @@ from rules.window import Window, WindowCloser, parse_utc_offset
 from yujing.cohort import CohortRecord
 from yujing.events import Event
 from yujing.protocols import RuleContext
+from yujing.scores import Score
 from yujing.timeutil import format_rfc3339, parse_duration
 
 __all__ = ["BASELINE_BYTES", "CohortSpikeRule", "CohortSpikeSpec"]
@@ -82,6 +83,8 @@ DIMENSIONS = ("region", "product", "channel", "tier")
 MAX_CATCH_UP = 24 * 7
 #: A spike is judged on spans ending now of up to SPAN windows.
 SPAN = 3
+#: Scores reported per judged step: the most unusual cohorts (yujing.scores).
+SCORES_TOP = 20
 
 
 class CohortSpikeSpec(RuleSpec, tag="cohort_spike", kw_only=True, forbid_unknown_fields=True):
@@ -134,6 +137,8 @@ class Scored:
     expected: float
     spike: Spike | None = None
     span: float = 0.0  # seconds
+    dispersion: float = 0.0
+    warm: bool = False  # past the warm-up: its expectation means something
 
 
 #: Stored bytes per cohort baseline at most: the float32 values, three values for each of the last
@@ -255,7 +260,21 @@ class CohortSpikeRule(RuleHeader):
                 for cohort in self._cohorts_of(finest):
                     _add(now, cohort, c)
         scored = self._score(now, start, ctx)
+        self._report(scored, start + self.step.size, ctx)
         self._alerts(scored, trailing, start, ctx)
+
+    def _report(self, scored: dict[str, Scored], end: float, ctx: RuleContext) -> None:
+        """The most unusual cohorts' trailing windows as scores: -log10 of the count model's tail probability
+        (after the warm-up; ranked first by a z-like excess so only the top few tails are computed)."""
+        rising = [(k, s) for k, s in scored.items() if s.warm and s.observed > s.expected]
+        rising.sort(key=lambda ks: -(ks[1].observed - ks[1].expected) / math.sqrt(max(ks[1].expected, 0.1)))
+        out = []
+        for cohort, s in rising[: 2 * SCORES_TOP]:
+            significance = round(-math.log10(max(self.test.tail(s.observed, s.expected, s.dispersion), 1e-300)), 3)
+            out.append(Score(self.rule_id, self.source, cohort, end, significance, s.observed, round(s.expected, 3)))
+        out.sort(key=lambda sc: -sc.score)
+        if out:
+            ctx.score(out[:SCORES_TOP])
 
     def _cohorts_of(self, finest: str) -> list[str]:
         labels = dict(parse_cohort(finest))
@@ -339,7 +358,7 @@ class CohortSpikeRule(RuleHeader):
             observed, _, expected = recent.total(self.per_window)
             seen_at = start if c.numerator or stored is None else stored.seen_at
             baselines.set(cohort, Baseline(baseline.state.tobytes(), start, seen_at, recent.tobytes(), cusum.as_list()))
-            out[cohort] = Scored(round(observed), expected, spike, span * size)
+            out[cohort] = Scored(round(observed), expected, spike, span * size, dispersion, seen >= self.test.warmup)
         meta.set("cohorts", kept)
         if int(start // 86400) != int((start + size) // 86400):  # once a day: forget cohorts long quiet
             self._forget(baselines, meta, start)

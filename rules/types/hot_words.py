@@ -50,6 +50,7 @@ from rules.window import Window, WindowCloser
 from yujing.cohort import CohortRecord
 from yujing.events import Event
 from yujing.protocols import KeyedState, RuleContext
+from yujing.scores import Score
 from yujing.timeutil import format_rfc3339, parse_duration
 
 __all__ = ["HotWordsRule", "HotWordsSpec"]
@@ -238,6 +239,17 @@ class HotWordsRule(RuleHeader):
         if start in detector.open:  # not already closed early (more than MAX_OPEN windows open)
             self._closed(start, detector.close(start), ctx)
 
+    def _report(self, scope: str, detector: BurstDetector, end: float, ctx: RuleContext) -> None:
+        """The window's top terms as scores (the significance, bursting or not); scoped ones as ``scope|term``."""
+        prefix = f"{scope}|" if scope else ""
+        scores = [
+            Score(self.rule_id, self.source, prefix + b.term, end, round(b.score, 3), b.count, round(b.expected * b.count / b.share, 3))
+            for b in detector.last_scores
+            if b.share > 0
+        ]
+        if scores:
+            ctx.score(scores)
+
     def _scoped_topics(self, start: float, province: list[Topic], ctx: RuleContext) -> list[tuple[str, Topic]]:
         """Close ``start`` in every scope. A scoped topic sharing a term with a province-wide one of this window
         is part of it (dropped); one sharing a term with an open province-wide topic keeps that one going
@@ -246,7 +258,9 @@ class HotWordsRule(RuleHeader):
         still_open = {t for _, o in ctx.state(f"hw-o:{self.ns}", OpenTopic).items() if not o.scope for t in o.terms}
         out = []
         for scope, detector in sorted(self.scoped.items()):
-            for topic in detector.close(start) if start in detector.open else []:
+            topics = detector.close(start) if start in detector.open else []
+            self._report(scope, detector, start + self.window.size, ctx)
+            for topic in topics:
                 terms = set(topic.terms)
                 if wide & terms:
                     continue
@@ -257,6 +271,8 @@ class HotWordsRule(RuleHeader):
         docs = self._docs(ctx)
         for doc_id in [k for k, d in docs.items() if d.window <= start]:
             docs.delete(doc_id)
+        assert self.detector is not None
+        self._report("", self.detector, start + self.window.size, ctx)
         found = [("", t) for t in topics] + self._scoped_topics(start, topics, ctx)
         self._store_tables(ctx)
         open_topics = ctx.state(f"hw-o:{self.ns}", OpenTopic)

@@ -39,6 +39,7 @@ from yujing.alerts import Alert
 from yujing.cohort import CohortRecord
 from yujing.events import BillEvent, ComplaintEvent, Event, OrderEvent
 from yujing.protocols import KeyedState, Rule, RuleContext, StateBackend
+from yujing.scores import Score
 
 __all__ = ["WATERMARK_NAMESPACE", "Engine", "EngineConfig", "EngineObserver"]
 
@@ -151,6 +152,7 @@ class Engine:
         self.watermark = float("-inf")
         self._out: list[Alert] = []
         self._forwarded: list[tuple[int, CohortRecord]] = []
+        self._scores: list[Score] = []
         self.cohort: Engine | None = None
         self.set_rules(rules)
 
@@ -227,6 +229,19 @@ class Engine:
         """A cohort rule's record for the cohort stage (placed by its group, tagged with this partition)."""
         record = msgspec.structs.replace(record, stream=_stream_name(self.partition))
         self._forwarded.append((_group_partition(record.event_type + record.key, self.config.partitions), record))
+
+    def score(self, scores: Sequence[Score]) -> None:
+        self._scores.extend(scores)
+
+    def scores_pending(self) -> bool:
+        return bool(self._scores) or (self.cohort is not None and self.cohort.scores_pending())
+
+    def take_scores(self) -> list[Score]:
+        """The detector scores reported since the last call (this stage's and the cohort stage's)."""
+        out, self._scores = self._scores, []
+        if self.cohort is not None:
+            out.extend(self.cohort.take_scores())
+        return out
 
     def _run_cohort(self, out: list[Alert]) -> None:
         """Hand the forwarded records to the cohort stage, then the partitions' watermarks; collect its alerts.

@@ -52,3 +52,23 @@ def test_local_runner_writes_to_clickhouse_and_a_replay_changes_nothing(clickhou
     assert len(records) % 2 == 0 and records
     written = final_state(msgspec.convert(r, type=Alert) for r in records)
     assert clickhouse_rows(clickhouse.client(), "runtest") == written
+
+
+def test_detector_scores_are_stored_once_per_rule_subject_and_time(clickhouse: ClickHouseServer) -> None:
+    from yujing.scores import Score
+
+    sink = ClickHouseSink(clickhouse.url.replace("/yujing", "/scoretest"))
+    window = [Score("complaint-spike", "cohort_spike", f"region=r{i}", 1773640800.0, float(i), 10 + i, 2.5) for i in range(5)]
+    later = [Score("complaint-spike", "cohort_spike", "region=r4", 1773641700.0, 9.5, 30, 3.0)]
+    sink.write_scores(window)
+    sink.write_scores([*window, *later])  # a replay of the first window, and the next one
+    client = clickhouse.client()
+    rows = client.execute("SELECT subject, toUnixTimestamp(at), score FROM scoretest.detector_scores FINAL ORDER BY subject, at")
+    expected = [(f"region=r{i}", 1773640800, float(i)) for i in range(5)] + [("region=r4", 1773641700, 9.5)]
+    assert rows == sorted(expected)
+    # The trend a Grafana panel draws: one subject's score over time.
+    trend = client.execute(
+        "SELECT toStartOfHour(at) AS t, max(score) FROM scoretest.detector_scores FINAL WHERE subject = 'region=r4' GROUP BY t ORDER BY t"
+    )
+    assert [score for _, score in trend] == [9.5]
+    sink.close()

@@ -56,6 +56,8 @@ def test_no_metric_has_a_per_customer_label() -> None:
     PipelineMetrics(registry)
     labels = {label for metric in registry.collect() for sample in metric.samples for label in sample.labels}
     labels |= {name for m in PipelineMetrics(CollectorRegistry()).__dict__.values() if hasattr(m, "_labelnames") for name in m._labelnames}
-    # `version` is the rule set's: one series at a time (the gauge is cleared on every reload).
+    # `version` is the rule set's: one series at a time (the gauge is cleared on every reload). `subject` is a
+    # detector score's cohort or term: TOP_K per rule at a time (test_detector_scores shows the set is replaced).
     bounded = {"topic", "outcome", "reason", "kind", "rule_id", "source", "severity", "status", "partition", "sink", "le", "version"}
+    bounded |= {"subject"}
     assert labels <= bounded
