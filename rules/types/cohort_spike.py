@@ -62,11 +62,12 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from detectors.baseline import CohortBaseline, Cusum, RecentBuckets, Spike, SpikeTest, drill_down, explained_by
+from detectors.baseline import CohortBaseline, Cusum, RecentBuckets, Spike, SpikeTest
 from rules.base import RuleHeader, RuleSpec
 from rules.conditions import Condition, compile_condition
 from rules.errors import SpecError
 from rules.registry import register
+from rules.types.cohort_incidents import Counts, Scored, add_counts, cohort_key, group_incidents, parse_cohort
 from rules.types.match import event_types
 from rules.window import Window, WindowCloser, parse_utc_offset
 from yujing.cohort import CohortRecord
@@ -119,41 +120,15 @@ class Baseline(msgspec.Struct, array_like=True):
     cusum: list[float] = msgspec.field(default_factory=list)  # Cusum: score, observed, expected
 
 
-class Counts(msgspec.Struct, array_like=True):
-    numerator: int = 0
-    denominator: int = 0
-
-
 class OpenAlert(msgspec.Struct, array_like=True):
     since: float  # start of the step that first showed the spike
     labels: dict[str, str]
-
-
-@dataclasses.dataclass
-class Scored:
-    """A cohort at the close of a step: its trailing window, and the spike (if any) of the span that showed it."""
-
-    observed: int
-    expected: float
-    spike: Spike | None = None
-    span: float = 0.0  # seconds
-    dispersion: float = 0.0
-    warm: bool = False  # past the warm-up: its expectation means something
 
 
 #: Stored bytes per cohort baseline at most: the float32 values, three values for each of the last
 #: three hours' steps (at the default step of a quarter hour), two times, msgpack framing, and a key
 #: of up to 64 bytes (``region=…,product=…``).
 BASELINE_BYTES = 69 * 4 + SPAN * 4 * 3 * 4 + 2 * 9 + 12 + 28 + 64
-
-
-def cohort_key(pairs: tuple[tuple[str, str], ...]) -> str:
-    """``region=台州,product=宽带`` (dimensions in the rule's order)."""
-    return ",".join(f"{k}={v}" for k, v in pairs)
-
-
-def parse_cohort(key: str) -> tuple[tuple[str, str], ...]:
-    return tuple(tuple(part.split("=", 1)) for part in key.split(",")) if key else ()  # type: ignore[misc]
 
 
 class CohortSpikeRule(RuleHeader):
@@ -255,10 +230,10 @@ class CohortSpikeRule(RuleHeader):
                 continue
             if step_start > start + 1e-6:
                 continue  # a later step, still open
-            _add(trailing, finest, c)
+            add_counts(trailing, finest, c)
             if abs(step_start - start) < 1e-6:
                 for cohort in self._cohorts_of(finest):
-                    _add(now, cohort, c)
+                    add_counts(now, cohort, c)
         scored = self._score(now, start, ctx)
         self._report(scored, start + self.step.size, ctx)
         self._alerts(scored, trailing, start, ctx)
@@ -406,29 +381,9 @@ class CohortSpikeRule(RuleHeader):
 
     def _alerts(self, scored: dict[str, Scored], trailing: dict[str, Counts], start: float, ctx: RuleContext) -> None:
         open_alerts = ctx.state(f"spike-o:{self.ns}", OpenAlert)
-        spiking = {k for k, s in scored.items() if s.spike is not None}
         covering = {k for k, _ in open_alerts.items() if self._still_elevated(scored.get(k))}
-        pairs = {k: frozenset(parse_cohort(k)) for k in scored}
-        # Roots: spiking cohorts with no broader cohort spiking or still under an open alert.
-        roots = [k for k in spiking if not any(pairs[o] < pairs[k] for o in spiking | covering)]
-        incidents: dict[str, list[str]] = {}  # alert cohort → roots it stands for
-        explained: dict[str, list[tuple[str, float]]] = {}
-        for root in sorted(roots):
-            s = scored[root]
-            narrower = [k for k in scored if pairs[root] < pairs[k] and len(pairs[k]) == len(pairs[root]) + 1]
-            children = {k: (scored[k].observed, scored[k].expected) for k in narrower}
-            explanation = drill_down((s.observed, s.expected), children, share=0.8)
-            explained[root] = explanation
-            # The drill-down names the alert's cohort, unless the root already has an open alert (it stays that alert).
-            moved = explanation and explanation[0][1] >= self.explain_share and open_alerts.get(root) is None
-            lead = explanation[0][0] if moved else root
-            incidents.setdefault(lead, []).append(root)
-        # A narrower incident inside a broader one (a region-wide outage shows in each product too) joins it.
-        for lead in sorted(incidents, key=lambda k: -len(pairs[k])):
-            broader = [a for a in incidents if a != lead and pairs[a] < pairs[lead]]
-            if broader:
-                incidents[min(broader, key=lambda a: len(pairs[a]))].extend(incidents.pop(lead))
-        self._join_overlaps(incidents, covering, scored, trailing, pairs)
+        opened = {k for k, _ in open_alerts.items()}
+        incidents, explained = group_incidents(scored, trailing, opened, covering, self.test, self.explain_share)
         end = start + self.step.size
         for cohort, roots_of in sorted(incidents.items()):
             s = scored[cohort]
@@ -446,53 +401,6 @@ class CohortSpikeRule(RuleHeader):
                 continue
             open_alerts.delete(cohort)
             ctx.emit(self._alert(cohort, current, "resolved", end, scored.get(cohort) or Scored(0, 0.0), None, [], {}))
-
-    def _join_overlaps(
-        self,
-        incidents: dict[str, list[str]],
-        covering: set[str],
-        scored: dict[str, Scored],
-        trailing: dict[str, Counts],
-        pairs: dict[str, frozenset[tuple[str, str]]],
-    ) -> None:
-        """An incident of other dimensions that is only the overlap with a stronger one joins it.
-
-        Leads are taken strongest first (open alerts still elevated, then by p-value); each is
-        checked against those already kept (:meth:`_overlap_explains`)."""
-
-        def strength(k: str) -> tuple[int, float]:
-            spike = scored[k].spike
-            return (0 if k in covering else 1, spike.p_value if spike is not None else 1.0)
-
-        kept: list[str] = []
-        for lead in sorted(set(incidents) | covering, key=lambda k: (*strength(k), k)):
-            host = None
-            if lead in incidents:
-                host = next((other for other in kept if self._overlap_explains(lead, other, scored, trailing, pairs)), None)
-            if host is None:
-                kept.append(lead)
-            else:
-                incidents.setdefault(host, []).extend(incidents.pop(lead))
-
-    def _overlap_explains(
-        self, lead: str, other: str, scored: dict[str, Scored], trailing: dict[str, Counts], pairs: dict[str, frozenset[tuple[str, str]]]
-    ) -> bool:
-        """Whether ``lead`` spikes only by its overlap with ``other`` (cohorts neither nested nor disjoint)."""
-        mine, theirs = dict(pairs[lead]), dict(pairs[other])
-        shared = {d: v for d, v in theirs.items() if d in mine}
-        if any(mine[d] != v for d, v in shared.items()) or pairs[other] <= pairs[lead] or pairs[lead] <= pairs[other]:
-            return False  # disjoint (one incident cannot explain the other) or nested (the drill-down's case)
-        if shared:  # other's ordinary share within what they have in common: 杭州's share of IPTV
-            parent = scored.get(cohort_key(tuple((d, v) for d, v in theirs.items() if d in shared)))
-            whole = parent.expected if parent is not None else 0.0
-        else:  # other's ordinary share of everything: a plan's share of all complaints
-            whole = sum(v.expected for k, v in scored.items() if {d for d, _ in pairs[k]} == set(theirs))
-        if whole <= 0:
-            return False
-        both = pairs[lead] | pairs[other]
-        overlap = sum(c.numerator for f, c in trailing.items() if both <= frozenset(parse_cohort(f)))
-        s = scored[lead]
-        return explained_by((s.observed, s.expected), overlap, min(1.0, scored[other].expected / whole), self.test)
 
     def _still_elevated(self, scored: Scored | None) -> bool:
         """An open alert stays open while its cohort is still well above normal (hysteresis: no flapping
@@ -545,15 +453,6 @@ class CohortSpikeRule(RuleHeader):
                 "drill_down": [{"cohort": c, "contribution": share} for root in roots for c, share in explained.get(root, [])],
             },
         )
-
-
-def _add(into: dict[str, Counts], key: str, c: Counts) -> None:
-    total = into.get(key)
-    if total is None:
-        into[key] = Counts(c.numerator, c.denominator)
-    else:
-        total.numerator += c.numerator
-        total.denominator += c.denominator
 
 
 class _Labels:

@@ -1,0 +1,150 @@
+"""How one step's spiking cohorts become incidents: roots, drill-down, nesting and overlaps (pure).
+
+A ``cohort_spike`` rule judges every cohort each step; this module decides
+which alerts that makes, so one incident is one alert:
+
+* **roots** are spiking cohorts with no broader cohort spiking or still under
+  an open alert (which covers its narrower ones);
+* a root explained mostly by one narrower cohort is reported on it (the
+  drill-down, by contribution to the change, as ThirdEye does), unless the
+  root already has an open alert;
+* a narrower incident inside a broader one joins it;
+* an incident of other dimensions that rises only by its overlap with a
+  stronger one joins that one (:func:`detectors.baseline.explained_by`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import msgspec
+
+from detectors.baseline import Spike, SpikeTest, drill_down, explained_by
+
+__all__ = ["Counts", "Scored", "add_counts", "cohort_key", "group_incidents", "parse_cohort"]
+
+
+class Counts(msgspec.Struct, array_like=True):
+    """A cohort's complaints (numerator) and denominator events in one step, as stored."""
+
+    numerator: int = 0
+    denominator: int = 0
+
+
+@dataclasses.dataclass
+class Scored:
+    """A cohort at the close of a step: its trailing window, and the spike (if any) of the span that showed it."""
+
+    observed: int
+    expected: float
+    spike: Spike | None = None
+    span: float = 0.0  # seconds
+    dispersion: float = 0.0
+    warm: bool = False  # past the warm-up: its expectation means something
+
+
+def cohort_key(pairs: tuple[tuple[str, str], ...]) -> str:
+    """``region=台州,product=宽带`` (dimensions in the rule's order)."""
+    return ",".join(f"{k}={v}" for k, v in pairs)
+
+
+def parse_cohort(key: str) -> tuple[tuple[str, str], ...]:
+    return tuple(tuple(part.split("=", 1)) for part in key.split(",")) if key else ()  # type: ignore[misc]
+
+
+def add_counts(into: dict[str, Counts], key: str, c: Counts) -> None:
+    total = into.get(key)
+    if total is None:
+        into[key] = Counts(c.numerator, c.denominator)
+    else:
+        total.numerator += c.numerator
+        total.denominator += c.denominator
+
+
+def group_incidents(
+    scored: dict[str, Scored],
+    trailing: dict[str, Counts],
+    opened: set[str],
+    covering: set[str],
+    test: SpikeTest,
+    explain_share: float,
+) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, float]]]]:
+    """One step's spiking cohorts as incidents: alert cohort → the spiking roots it stands for, and each
+    root's drill-down. ``opened``: cohorts with an open alert; ``covering``: those still elevated."""
+    spiking = {k for k, s in scored.items() if s.spike is not None}
+    pairs = {k: frozenset(parse_cohort(k)) for k in scored}
+    # Roots: spiking cohorts with no broader cohort spiking or still under an open alert.
+    roots = [k for k in spiking if not any(pairs[o] < pairs[k] for o in spiking | covering)]
+    incidents: dict[str, list[str]] = {}  # alert cohort → roots it stands for
+    explained: dict[str, list[tuple[str, float]]] = {}
+    for root in sorted(roots):
+        s = scored[root]
+        narrower = [k for k in scored if pairs[root] < pairs[k] and len(pairs[k]) == len(pairs[root]) + 1]
+        children = {k: (scored[k].observed, scored[k].expected) for k in narrower}
+        explanation = drill_down((s.observed, s.expected), children, share=0.8)
+        explained[root] = explanation
+        # The drill-down names the alert's cohort, unless the root already has an open alert (it stays that alert).
+        moved = explanation and explanation[0][1] >= explain_share and root not in opened
+        lead = explanation[0][0] if moved else root
+        incidents.setdefault(lead, []).append(root)
+    # A narrower incident inside a broader one (a region-wide outage shows in each product too) joins it.
+    for lead in sorted(incidents, key=lambda k: -len(pairs[k])):
+        broader = [a for a in incidents if a != lead and pairs[a] < pairs[lead]]
+        if broader:
+            incidents[min(broader, key=lambda a: len(pairs[a]))].extend(incidents.pop(lead))
+    _join_overlaps(incidents, covering, scored, trailing, pairs, test)
+    return incidents, explained
+
+
+def _join_overlaps(
+    incidents: dict[str, list[str]],
+    covering: set[str],
+    scored: dict[str, Scored],
+    trailing: dict[str, Counts],
+    pairs: dict[str, frozenset[tuple[str, str]]],
+    test: SpikeTest,
+) -> None:
+    """An incident of other dimensions that is only the overlap with a stronger one joins it.
+
+    Leads are taken strongest first (open alerts still elevated, then by p-value); each is
+    checked against those already kept (:func:`_overlap_explains`)."""
+
+    def strength(k: str) -> tuple[int, float]:
+        spike = scored[k].spike
+        return (0 if k in covering else 1, spike.p_value if spike is not None else 1.0)
+
+    kept: list[str] = []
+    for lead in sorted(set(incidents) | covering, key=lambda k: (*strength(k), k)):
+        host = None
+        if lead in incidents:
+            host = next((other for other in kept if _overlap_explains(lead, other, scored, trailing, pairs, test)), None)
+        if host is None:
+            kept.append(lead)
+        else:
+            incidents.setdefault(host, []).extend(incidents.pop(lead))
+
+
+def _overlap_explains(
+    lead: str,
+    other: str,
+    scored: dict[str, Scored],
+    trailing: dict[str, Counts],
+    pairs: dict[str, frozenset[tuple[str, str]]],
+    test: SpikeTest,
+) -> bool:
+    """Whether ``lead`` spikes only by its overlap with ``other`` (cohorts neither nested nor disjoint)."""
+    mine, theirs = dict(pairs[lead]), dict(pairs[other])
+    shared = {d: v for d, v in theirs.items() if d in mine}
+    if any(mine[d] != v for d, v in shared.items()) or pairs[other] <= pairs[lead] or pairs[lead] <= pairs[other]:
+        return False  # disjoint (one incident cannot explain the other) or nested (the drill-down's case)
+    if shared:  # other's ordinary share within what they have in common: 杭州's share of IPTV
+        parent = scored.get(cohort_key(tuple((d, v) for d, v in theirs.items() if d in shared)))
+        whole = parent.expected if parent is not None else 0.0
+    else:  # other's ordinary share of everything: a plan's share of all complaints
+        whole = sum(v.expected for k, v in scored.items() if {d for d, _ in pairs[k]} == set(theirs))
+    if whole <= 0:
+        return False
+    both = pairs[lead] | pairs[other]
+    overlap = sum(c.numerator for f, c in trailing.items() if both <= frozenset(parse_cohort(f)))
+    s = scored[lead]
+    return explained_by((s.observed, s.expected), overlap, min(1.0, scored[other].expected / whole), test)
