@@ -215,33 +215,65 @@ class BurstDetector:
         window = self.open.pop(start, None)
         if window is None or window.docs == 0:
             return []
-        docs = window.docs
-        bursts: list[TermBurst] = []
-        scored: list[TermBurst] = []
-        if self.windows_seen >= self.warmup:
-            for term in window.heavy.counts:
-                rows, cols = self._rows(term)
-                count = int(window.counts[rows, cols].min())
-                if count < self.min_support:
-                    continue
-                share = count / docs
-                mean = float(self.mean[rows, cols].max())
-                var = float(self.var[rows, cols].max())
-                expected = max(mean, self.beta)
-                score = (share - expected) / (math.sqrt(var + expected * (1 - expected) / docs) + self.beta)
-                term_burst = TermBurst(term, count, share, mean, score, mean < self.beta)
-                scored.append(term_burst)
-                if score >= self.threshold:
-                    bursts.append(term_burst)
-        scored.sort(key=lambda b: (-b.score, b.term))
+        bursts, scored = self._judge(window)
         self.last_scores = scored[: self.TOP_SCORES]
         # Learn: every counter's share this window (untouched counters saw 0).
-        share = window.counts / np.float32(docs)
+        share = window.counts / np.float32(window.docs)
         delta = share - self.mean
         self.mean += np.float32(self.alpha) * delta
         self.var = (np.float32(1.0 - self.alpha) * (self.var + np.float32(self.alpha) * delta * delta)).astype(np.float32)
         self.windows_seen += 1
         return self._group(bursts, window, window.start + self.window)
+
+    def peek(self, start: float, now: float, docs: list[tuple[str, list[str], str]]) -> list[Topic]:
+        """Score the open window as it stands at ``now`` (nothing learnt, nothing dropped): a burst shows
+        before its window ends. ``docs`` are the window's complaints up to ``now`` (event time), counted
+        exactly here, so what a look sees does not depend on what else had arrived by then. Shares
+        make a part of a window comparable with whole ones, and the binomial noise term knows it
+        holds fewer complaints."""
+        if start not in self.open or not docs or self.windows_seen < self.warmup:
+            return []
+        counts: dict[str, int] = {}
+        samples = []
+        for doc_id, terms, text in docs:
+            unique = frozenset(terms)
+            for term in unique:
+                counts[term] = counts.get(term, 0) + 1
+            if len(samples) < self.max_samples:
+                samples.append((doc_id, text, unique))
+        bursts = [b for b in self._scores(counts, len(docs)) if b.score >= self.threshold]
+        window = _Window(start, np.zeros((0, 0), dtype=np.int32), _SpaceSaving(0), len(docs), samples)
+        return self._group(bursts, window, now)
+
+    def _scores(self, counts: dict[str, int], docs: int) -> list[TermBurst]:
+        """Each term's significance given its count among ``docs`` complaints (terms below min_support skipped)."""
+        out = []
+        # The tables start at zero: early on, an exponentially weighted mean is that much too small (the
+        # bias correction of Adam, Kingma & Ba 2015); without it a young detector sees every term as rising.
+        unbias = 1.0 / (1.0 - (1.0 - self.alpha) ** self.windows_seen) if self.windows_seen else 1.0
+        for term, count in counts.items():
+            if count < self.min_support:
+                continue
+            rows, cols = self._rows(term)
+            share = count / docs
+            mean = float(self.mean[rows, cols].max()) * unbias
+            var = float(self.var[rows, cols].max()) * unbias
+            expected = max(mean, self.beta)
+            score = (share - expected) / (math.sqrt(var + expected * (1 - expected) / docs) + self.beta)
+            out.append(TermBurst(term, count, share, mean, score, mean < self.beta))
+        return out
+
+    def _judge(self, window: _Window) -> tuple[list[TermBurst], list[TermBurst]]:
+        """The window's bursting terms, and every candidate's score (best first)."""
+        if self.windows_seen < self.warmup:
+            return [], []
+        counts = {}
+        for term in window.heavy.counts:
+            rows, cols = self._rows(term)
+            counts[term] = int(window.counts[rows, cols].min())  # count-min: the smallest of its counters
+        scored = self._scores(counts, window.docs)
+        scored.sort(key=lambda b: (-b.score, b.term))
+        return [b for b in scored if b.score >= self.threshold], scored
 
     # -- state ---------------------------------------------------------------
     def tables(self) -> tuple[int, bytes, bytes]:

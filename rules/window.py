@@ -101,24 +101,32 @@ class WindowCloser:
     """The one close timer per tumbling window that a cohort-stage detector judges windows by.
 
     :meth:`open_window` places a record (``None`` once its window has closed) and sets the
-    window's timer the first time it sees the window, not once per record; :meth:`closing`
-    reads a fired timer's key back into the window's start.
+    window's timer the first time it sees the window, not once per record, and with
+    ``peeks`` also that many timers inside it (a detector that looks at a window before it
+    ends); :meth:`closing` and :meth:`peeking` read a fired timer's key back.
     """
 
     PREFIX = "close:"
+    PEEK = "peek:"
 
-    def __init__(self, window: Window, owner: str) -> None:
+    def __init__(self, window: Window, owner: str, peeks: int = 0) -> None:
         self.window = window
         self.owner = owner
+        self.peeks = peeks
         self.timed: set[float] = set()  # windows whose timer is set (after a restart, set again: harmless)
 
     def open_window(self, ts: float, ctx: Any) -> float | None:
         start = self.window.start_of(ts)
-        if start + self.window.size <= ctx.watermark:
+        size = self.window.size
+        if start + size <= ctx.watermark:
             return None  # closed already (later than the allowed lateness)
         if start not in self.timed:
             self.timed.add(start)
-            ctx.set_timer(self.owner, f"{self.PREFIX}{start!r}", start + self.window.size)
+            ctx.set_timer(self.owner, f"{self.PREFIX}{start!r}", start + size)
+            for k in range(1, self.peeks + 1):
+                at = start + k * size / (self.peeks + 1)
+                if at > ctx.watermark:
+                    ctx.set_timer(self.owner, f"{self.PEEK}{start!r}:{k}", at)
         return start
 
     def closing(self, key: str) -> float | None:
@@ -127,6 +135,12 @@ class WindowCloser:
         start = float(key[len(self.PREFIX) :])
         self.timed.discard(start)
         return start
+
+    def peeking(self, key: str, fire_at: float) -> float | None:
+        """The start of the window a peek timer looks into (``fire_at`` is when it looks)."""
+        if not key.startswith(self.PEEK):
+            return None
+        return float(key[len(self.PEEK) :].rsplit(":", 1)[0])
 
 
 class LabelFields:

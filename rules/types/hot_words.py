@@ -68,6 +68,7 @@ class HotWordsSpec(RuleSpec, tag="hot_words", kw_only=True, forbid_unknown_field
     where: Condition | None = None
     text: str = "text"
     window: str | int | float = "1h"
+    step: str | int | float | None = None  # look into the open window every step (default a quarter of it)
     dictionary: list[str] = msgspec.field(default_factory=list)
     stop_words: list[str] = msgspec.field(default_factory=list)
     threshold: float = 4.0
@@ -91,6 +92,7 @@ class Doc(msgspec.Struct, array_like=True):
     terms: list[str]
     text: str
     scope: str = ""  # ``region=宁波`` when the rule has a scope
+    ts: float = 0.0  # event time (a look into the open window counts those up to then)
 
 
 class Learnt(msgspec.Struct, array_like=True):
@@ -107,6 +109,7 @@ class OpenTopic(msgspec.Struct, array_like=True):
     terms: list[str]
     last: dict[str, Any] = msgspec.field(default_factory=dict)  # the summary's variables when it last burst
     scope: str = ""
+    detected: float = 0.0  # when it first fired (a look into its first window, or that window's end)
 
 
 class HotWordsRule(RuleHeader):
@@ -152,7 +155,11 @@ class HotWordsRule(RuleHeader):
         )
         smaller = {"width": spec.scope_width, "candidates": min(spec.candidates, 128), "samples": min(spec.samples, 200)}
         self.scope_params = {**self.params, **smaller}
-        self.closer = WindowCloser(self.window, self.rule_id)
+        step = parse_duration(spec.step) if spec.step is not None else self.window.size / 4
+        peeks = round(self.window.size / step) - 1 if step > 0 else -1
+        if peeks < 0 or abs((peeks + 1) * step - self.window.size) > 1e-6:
+            raise SpecError("`step` must divide the window", ("step",), "e.g. window: 1h, step: 15m")
+        self.closer = WindowCloser(self.window, self.rule_id, peeks)
         self.detector: BurstDetector | None = None
         self.scoped: dict[str, BurstDetector] = {}
         self.ns = spec.id
@@ -225,19 +232,46 @@ class HotWordsRule(RuleHeader):
         self._loaded(ctx)
         labels = record.labels
         scope = ",".join(f"{d}={labels[d]}" for d in self.scope) if all(d in labels for d in self.scope) and self.scope else ""
-        doc = Doc(start, record.value.split(SEP), labels.get("text", ""), scope)
+        doc = Doc(start, record.value.split(SEP), labels.get("text", ""), scope, ts)
         self._docs(ctx).set(record.event_id, doc)
         early = self._add(record.event_id, doc)  # only when too many windows are open
         if early:
             self._closed(early[0].window_start, early, ctx)
 
     def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
+        peek = self.closer.peeking(key, fire_at)
+        if peek is not None:
+            if peek in self._loaded(ctx).open:
+                self._peeked(peek, fire_at, ctx)
+            return
         start = self.closer.closing(key)
         if start is None:
             return
         detector = self._loaded(ctx)
         if start in detector.open:  # not already closed early (more than MAX_OPEN windows open)
             self._closed(start, detector.close(start), ctx)
+
+    def _peeked(self, start: float, at: float, ctx: RuleContext) -> None:
+        """A look into the open window at a step: a topic not yet firing fires now, not at the window's end.
+        Nothing is learnt and nothing resolves here; the window's close decides what goes on."""
+        assert self.detector is not None
+        docs = sorted((d.ts, doc_id, d) for doc_id, d in self._docs(ctx).items() if d.window == start and d.ts <= at)
+        province = self.detector.peek(start, at, [(doc_id, d.terms, d.text) for _, doc_id, d in docs])
+        by_scope: dict[str, list[tuple[str, list[str], str]]] = {}
+        for _, doc_id, d in docs:
+            if d.scope:
+                by_scope.setdefault(d.scope, []).append((doc_id, d.terms, d.text))
+        found = [("", t) for t in province] + self._scoped_topics(start, province, ctx, at, by_scope)
+        open_topics = ctx.state(f"hw-o:{self.ns}", OpenTopic)
+        opened = dict(open_topics.items())
+        for scope, topic in found:
+            if any(o.scope == scope and _part_of(topic, set(o.terms)) for o in opened.values()):
+                continue  # already firing
+            lead = f"{scope}|{topic.bursts[0].term}" if scope else topic.bursts[0].term
+            current = OpenTopic(start, topic.terms, self._variables(topic, topic.terms, at, scope), scope, at)
+            open_topics.set(lead, current)
+            opened[lead] = current
+            ctx.emit(self._alert(lead, current, "firing", at, topic))
 
     def _report(self, scope: str, detector: BurstDetector, end: float, ctx: RuleContext) -> None:
         """The window's top terms as scores (the significance, bursting or not); scoped ones as ``scope|term``."""
@@ -250,21 +284,33 @@ class HotWordsRule(RuleHeader):
         if scores:
             ctx.score(scores)
 
-    def _scoped_topics(self, start: float, province: list[Topic], ctx: RuleContext) -> list[tuple[str, Topic]]:
-        """Close ``start`` in every scope. A scoped topic sharing a term with a province-wide one of this window
-        is part of it (dropped); one sharing a term with an open province-wide topic keeps that one going
-        (returned province-wide: the grievance still fills some city's complaints); others stand alone."""
+    def _scoped_topics(
+        self,
+        start: float,
+        province: list[Topic],
+        ctx: RuleContext,
+        at: float | None = None,
+        docs: dict[str, list[tuple[str, list[str], str]]] | None = None,
+    ) -> list[tuple[str, Topic]]:
+        """Close ``start`` in every scope (or with ``at``, look into it then, with each scope's ``docs``).
+        A scoped topic that is part of a province-wide one of this window (:func:`_part_of`) is dropped;
+        one part of an open province-wide topic keeps that one going (returned province-wide: the
+        grievance still fills some city's complaints); others stand alone."""
         wide = {t for topic in province for t in topic.terms}
         still_open = {t for _, o in ctx.state(f"hw-o:{self.ns}", OpenTopic).items() if not o.scope for t in o.terms}
         out = []
         for scope, detector in sorted(self.scoped.items()):
-            topics = detector.close(start) if start in detector.open else []
-            self._report(scope, detector, start + self.window.size, ctx)
+            if start not in detector.open:
+                continue
+            if at is None:
+                topics = detector.close(start)
+                self._report(scope, detector, start + self.window.size, ctx)
+            else:
+                topics = detector.peek(start, at, (docs or {}).get(scope, []))
             for topic in topics:
-                terms = set(topic.terms)
-                if wide & terms:
+                if _part_of(topic, wide):
                     continue
-                out.append(("" if still_open & terms else scope, topic))
+                out.append(("" if _part_of(topic, still_open) else scope, topic))
         return out
 
     def _closed(self, start: float, topics: list[Topic], ctx: RuleContext) -> None:
@@ -280,16 +326,17 @@ class HotWordsRule(RuleHeader):
         leads = set()
         opened = dict(open_topics.items())
         for scope, topic in found:
-            # A topic that shares a term with an open one of its scope continues it (its lead may change hour by hour).
+            # A topic part of an open one of its scope continues it (its lead may change hour by hour).
             own = f"{scope}|{topic.bursts[0].term}" if scope else topic.bursts[0].term
-            lead = next((k for k, o in opened.items() if o.scope == scope and set(o.terms) & set(topic.terms)), own)
+            lead = next((k for k, o in opened.items() if o.scope == scope and _part_of(topic, set(o.terms))), own)
             if lead in leads:
                 continue  # a weaker topic of this window that continues the same open one: part of its alert
             leads.add(lead)
             current = opened.get(lead)
             since = start if current is None else current.since
             terms = topic.terms if current is None else list(dict.fromkeys([*current.terms, *topic.terms]))[:20]
-            current = OpenTopic(since, terms, self._variables(topic, terms, end, scope), scope)
+            detected = end if current is None else current.detected
+            current = OpenTopic(since, terms, self._variables(topic, terms, end, scope), scope, detected)
             open_topics.set(lead, current)
             ctx.emit(self._alert(lead, current, "firing", end, topic))
         for lead, current in list(open_topics.items()):
@@ -321,7 +368,7 @@ class HotWordsRule(RuleHeader):
             "score": round(lead.score, 1),
             "complaints": topic.complaints,
             "window": self.window_text,
-            "window_start": format_rfc3339(end - self.window.size),
+            "window_start": format_rfc3339(topic.window_start),
         }
 
     def _alert(self, lead: str, current: OpenTopic, status: str, end: float, topic: Topic | None) -> Any:
@@ -329,7 +376,7 @@ class HotWordsRule(RuleHeader):
         labels = dict(part.split("=", 1) for part in current.scope.split(",")) if current.scope else {}
         evidence: dict[str, Any] = {
             "lead_term": lead.split("|", 1)[1] if current.scope else lead,
-            "window_start": format_rfc3339(end - self.window.size),
+            "window_start": format_rfc3339(topic.window_start if topic is not None else end - self.window.size),
         }
         if current.scope:
             evidence["scope"] = labels
@@ -354,12 +401,22 @@ class HotWordsRule(RuleHeader):
         return self.alert(
             parts=(lead, repr(current.since)),
             status=status,
-            starts_at=current.since + self.window.size,
+            starts_at=current.detected or current.since + self.window.size,
             ends_at=end if status == "resolved" else None,
             labels=labels,
             summary=self.summary.render(None, variables),
             evidence=evidence,
         )
+
+
+def _part_of(topic: Topic, terms: set[str]) -> bool:
+    """Whether a scoped topic is one province-wide topic's grievance: it shares a term, or most of its
+    sample complaints name one (嘉兴's 账单 burst is the province's 多扣费 in other words)."""
+    if terms & set(topic.terms):
+        return True
+    words = [t for t in terms if " " not in t]
+    named = sum(1 for _, text in topic.samples if any(w in text for w in words))
+    return bool(topic.samples) and named >= 0.5 * len(topic.samples)
 
 
 @functools.lru_cache(maxsize=16)

@@ -3,12 +3,13 @@ in the middle (fresh rule objects over the same state) gives exactly the alerts 
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from pathlib import Path
 from typing import Any
 
 from streams.engine import DictBackend, Engine, EngineConfig
-from tests.helpers import complaint, rules_from, run
+from tests.helpers import T0, complaint, rules_from, run
 
 RULE = """
 id: hot
@@ -108,6 +109,16 @@ def test_a_backlog_in_one_city_is_a_hot_word_there_that_the_province_does_not_sh
     assert any(w in t for t in terms for w in ("装机", "人手", "排不上", "能装")), terms
     assert all(any(p in text for p in ("装机", "人手", "排不上")) for a in firing for text in a.evidence["sample_texts"])
     assert {a.alert_id for a in alerts if a.status == "resolved"} == {a.alert_id for a in firing}
+    # A look into the open window every quarter hour: found before the backlog's hour is over.
+    assert min(a.starts_at for a in firing) < T0 + dt.timedelta(hours=13)
+
+
+def test_what_a_look_into_the_open_window_finds_does_not_depend_on_batching(tmp_path: Path) -> None:
+    events = city_complaints(20, 12)
+    by_batch = [
+        [(a.alert_id, a.status, a.starts_at, a.evidence) for a in run(rules_from(tmp_path, SCOPED), events, batch=b)] for b in (7, 400)
+    ]
+    assert by_batch[0] and by_batch[0] == by_batch[1]
 
 
 def test_a_grievance_bursting_province_wide_is_one_alert_not_one_more_per_city(tmp_path: Path) -> None:
