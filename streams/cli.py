@@ -207,7 +207,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         outcomes = evaluate(scenarios, seeds, rules_dir, workers=args.workers, progress=lambda: progress.advance(task))
     summaries = summarise(outcomes)
     table = Table(title=f"detection quality over {len(seeds)} seeds (targets: recall ≥ 0.95, precision ≥ 0.90, median TTD ≤ 1 window)")
-    for name in ("detector", "scenario", "alerts", "true pos.", "precision", "recall", "median TTD (windows)"):
+    for name in ("detector", "scenario", "alerts", "true pos.", "precision", "recall", "median TTD (windows)", "precision by labels"):
         table.add_column(name, justify="left" if name in ("detector", "scenario") else "right")
 
     def fmt(x: float | None) -> str:
@@ -216,7 +216,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for s in summaries:
         style = "bold" if s.scenario == "all" else None
         table.add_row(
-            s.detector, s.scenario, str(s.alerts), str(s.true_positives), fmt(s.precision), fmt(s.recall), fmt(s.median_ttd), style=style
+            s.detector,
+            s.scenario,
+            str(s.alerts),
+            str(s.true_positives),
+            fmt(s.precision),
+            fmt(s.recall),
+            fmt(s.median_ttd),
+            fmt(s.label_precision),
+            style=style,
         )
     console.print(table)
     out = Path(args.out)

@@ -4,7 +4,8 @@ A ``cohort_spike`` rule judges every cohort each step; this module decides
 which alerts that makes, so one incident is one alert:
 
 * **roots** are spiking cohorts with no broader cohort spiking or still under
-  an open alert (which covers its narrower ones);
+  an open alert (which covers its narrower ones), and not under an alert that
+  resolved less than a window ago (the rest of its incident is not a new one);
 * a root explained mostly by one narrower cohort is reported on it (the
   drill-down, by contribution to the change, as ThirdEye does), unless the
   root already has an open alert;
@@ -68,13 +69,16 @@ def group_incidents(
     covering: set[str],
     test: SpikeTest,
     explain_share: float,
+    quiet: set[str] | None = None,
 ) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, float]]]]:
     """One step's spiking cohorts as incidents: alert cohort → the spiking roots it stands for, and each
-    root's drill-down. ``opened``: cohorts with an open alert; ``covering``: those still elevated."""
+    root's drill-down. ``opened``: cohorts with an open alert; ``covering``: those still elevated;
+    ``quiet``: cohorts whose alert just resolved (neither they nor narrower ones start a new one yet)."""
     spiking = {k for k, s in scored.items() if s.spike is not None}
     pairs = {k: frozenset(parse_cohort(k)) for k in scored}
     # Roots: spiking cohorts with no broader cohort spiking or still under an open alert.
-    roots = [k for k in spiking if not any(pairs[o] < pairs[k] for o in spiking | covering)]
+    hushed = [frozenset(parse_cohort(k)) for k in quiet or ()]
+    roots = [k for k in spiking if not any(pairs[o] < pairs[k] for o in spiking | covering) and not any(q <= pairs[k] for q in hushed)]
     incidents: dict[str, list[str]] = {}  # alert cohort → roots it stands for
     explained: dict[str, list[tuple[str, float]]] = {}
     for root in sorted(roots):

@@ -174,6 +174,7 @@ class CohortSpikeRule(RuleHeader):
         )
         self.span_test = dataclasses.replace(self.test, alpha=spec.alpha / len(self.spans))
         self.cusum_threshold = -math.log(spec.alpha)
+        self.still_on_alpha = math.sqrt(spec.alpha)
         if spec.dispersion < 0:
             raise SpecError("`dispersion` must be zero (Poisson) or more (negative binomial)", ("dispersion",))
         if not 0 < spec.alpha < 1:
@@ -303,6 +304,7 @@ class CohortSpikeRule(RuleHeader):
         size = self.step.size
         kept = meta.get("cohorts") or 0
         out: dict[str, Scored] = {}
+        under = [frozenset(parse_cohort(k)) for k, _ in open_alerts.items()]
         for cohort in sorted(set(now) | {k for k, _ in open_alerts.items()}):
             c = now.get(cohort) or Counts()
             stored = baselines.get(cohort)
@@ -328,7 +330,9 @@ class CohortSpikeRule(RuleHeader):
             spike, span = self._test(recent, seen, dispersion)
             if spike is None:
                 spike, span = self._sustained(cusum, recent)
-            if spike is not None:  # an alarm restarts the CUSUM (Page): an incident's pile must not alarm in its tail
+            if spike is not None or self._under(cohort, under):
+                # An alarm restarts the CUSUM (Page), and a cohort inside an open alert piles up no evidence
+                # of its own: the incident's pile must not alarm in its tail.
                 cusum = Cusum()
             observed, _, expected = recent.total(self.per_window)
             seen_at = start if c.numerator or stored is None else stored.seen_at
@@ -339,18 +343,27 @@ class CohortSpikeRule(RuleHeader):
             self._forget(baselines, meta, start)
         return out
 
+    @staticmethod
+    def _under(cohort: str, alerts: list[frozenset[tuple[str, str]]]) -> bool:
+        """Whether ``cohort`` is an open alert's cohort or narrower than one."""
+        if not alerts:
+            return False
+        mine = frozenset(parse_cohort(cohort))
+        return any(a <= mine for a in alerts)
+
     def _test(self, recent: RecentBuckets, seen: int, dispersion: float) -> tuple[Spike | None, int]:
         """The spans ending now, shortest first, each at alpha / spans (Bonferroni). A span longer than
         the window (a sustained rise no single hour shows) counts only while the rise is still on: the
-        trailing window holds ``min_count`` complaints and ``min_ratio`` × its expectation, and so does
-        (in ratio) its newer half, so the tail of an incident that has ended does not raise a new alert."""
+        trailing window holds ``min_count`` complaints and ``min_ratio`` × its expectation at a tail
+        probability of √alpha, and its newer half ``min_ratio`` × its own, so the tail of an incident
+        that has ended does not raise a new alert."""
         observed, _, expected = recent.total(self.per_window)
         half = max(1, self.per_window // 2)
         newest, _, newest_expected = recent.total(half)
         ratio = self.test.min_ratio
-        still_on = (
-            observed >= self.test.min_count and observed >= ratio * max(expected, 0.1) and newest >= ratio * max(newest_expected, 0.1 / 2)
-        )
+        high = observed >= ratio * max(expected, 0.1) and newest >= ratio * max(newest_expected, 0.05)
+        # …and the trailing window is unusual on its own (at √alpha): a noisy hour beside an incident's tail is not.
+        still_on = high and observed >= self.test.min_count and self.test.tail(round(observed), expected, dispersion) <= self.still_on_alpha
         for n in self.spans:
             if n > self.per_window and not still_on:
                 break
@@ -383,7 +396,15 @@ class CohortSpikeRule(RuleHeader):
         open_alerts = ctx.state(f"spike-o:{self.ns}", OpenAlert)
         covering = {k for k, _ in open_alerts.items() if self._still_elevated(scored.get(k))}
         opened = {k for k, _ in open_alerts.items()}
-        incidents, explained = group_incidents(scored, trailing, opened, covering, self.test, self.explain_share)
+        # An alert resolved less than a window ago still quiets its cohort and the narrower ones: what is left of
+        # its incident in their trailing spans is not a new one.
+        cooling = ctx.state(f"spike-r:{self.ns}", float)
+        for cohort, resolved_at in list(cooling.items()):
+            if start - resolved_at >= self.window.size:
+                cooling.delete(cohort)
+        spiking = {k for k, v in scored.items() if v.spike is not None}
+        quiet = {k for k, _ in cooling.items()} | (opened - covering - spiking)  # and those resolving now
+        incidents, explained = group_incidents(scored, trailing, opened, covering, self.test, self.explain_share, quiet)
         end = start + self.step.size
         for cohort, roots_of in sorted(incidents.items()):
             s = scored[cohort]
@@ -400,6 +421,7 @@ class CohortSpikeRule(RuleHeader):
                 ctx.emit(self._alert(cohort, current, "firing", end, scored[cohort], None, [], {}))
                 continue
             open_alerts.delete(cohort)
+            cooling.set(cohort, start)
             ctx.emit(self._alert(cohort, current, "resolved", end, scored.get(cohort) or Scored(0, 0.0), None, [], {}))
 
     def _still_elevated(self, scored: Scored | None) -> bool:
