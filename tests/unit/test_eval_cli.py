@@ -30,3 +30,42 @@ def test_eval_refuses_a_rules_directory_without_detectors(tmp_path: Path) -> Non
     (rules / "r.yaml").write_text("id: r\ntype: match\ntitle: t\nseverity: minor\non: complaint.opened\nsummary: s\n", encoding="utf-8")
     done = yujing("eval", "--rules", str(rules), "--seeds", "1")
     assert done.returncode == 2 and "no detector" in done.stderr
+
+
+def _complaint(n: int, minute: int, **labels: str) -> dict[str, object]:
+    return {
+        "event_id": f"k-{n}",
+        "event_type": "complaint.opened",
+        "complaint_id": f"cp-{n}",
+        "ts": f"2026-03-16T10:{minute:02d}:00+08:00",
+        **labels,
+    }
+
+
+def test_an_alert_is_about_an_incident_when_the_incidents_own_complaints_make_it() -> None:
+    """The ground-truth judge: a cohort spike's excess is mostly the incident's complaints; a topic's samples are."""
+    import datetime as dt
+
+    from streams.evaluate import Truth
+    from yujing.alerts import Alert
+
+    events = [_complaint(i, i, region="宁波", product="宽带") for i in range(30)]  # 30 in 宁波 broadband, 10:00–10:29
+    truth = Truth.of(events)
+    incident = {f"cp-{i}" for i in range(20)}  # 20 of them the incident's
+    at = dt.datetime(2026, 3, 16, 3, 0, tzinfo=dt.UTC)  # 11:00 local: the window is 10:00–11:00
+
+    def spike(labels: dict[str, str], observed: int, expected: float) -> Alert:
+        evidence = {"observed": observed, "expected": expected, "window_start": "2026-03-16T02:00:00Z"}
+        return Alert(
+            alert_id="a", source="cohort_spike", rule_id="spike", rule_version="v", severity="major", status="firing",
+            starts_at=at, detected_at=at, labels=labels, summary="s", evidence=evidence,
+        )  # fmt: skip
+
+    assert truth.about(spike({"region": "宁波"}, 30, 8.0), incident)  # 20 of an excess of 22
+    assert not truth.about(spike({"region": "宁波"}, 30, 8.0), {"cp-1", "cp-2"})  # 2 of 22: something else
+    assert not truth.about(spike({"region": "杭州"}, 30, 8.0), incident)  # none of them in that cohort
+    topic = Alert(
+        alert_id="b", source="hot_word", rule_id="hot", rule_version="v", severity="major", status="firing",
+        starts_at=at, detected_at=at, labels={}, summary="s", evidence={"event_ids": ["k-1", "k-2", "k-25"]},
+    )  # fmt: skip
+    assert truth.about(topic, incident) and not truth.about(topic, {"cp-25"})
