@@ -223,7 +223,7 @@ class BurstDetector:
         self.mean += np.float32(self.alpha) * delta
         self.var = (np.float32(1.0 - self.alpha) * (self.var + np.float32(self.alpha) * delta * delta)).astype(np.float32)
         self.windows_seen += 1
-        return self._group(bursts, window, window.start + self.window)
+        return self._group(bursts, window.samples, window.docs, window.start, window.start + self.window)
 
     def peek(self, start: float, now: float, docs: list[tuple[str, list[str], str]]) -> list[Topic]:
         """Score the open window as it stands at ``now`` (nothing learnt, nothing dropped): a burst shows
@@ -242,8 +242,7 @@ class BurstDetector:
             if len(samples) < self.max_samples:
                 samples.append((doc_id, text, unique))
         bursts = [b for b in self._scores(counts, len(docs)) if b.score >= self.threshold]
-        window = _Window(start, np.zeros((0, 0), dtype=np.int32), _SpaceSaving(0), len(docs), samples)
-        return self._group(bursts, window, now)
+        return self._group(bursts, samples, len(docs), start, now)
 
     def _scores(self, counts: dict[str, int], docs: int) -> list[TermBurst]:
         """Each term's significance given its count among ``docs`` complaints (terms below min_support skipped)."""
@@ -290,11 +289,13 @@ class BurstDetector:
         self.windows_seen = windows_seen
         return True
 
-    def _group(self, bursts: list[TermBurst], window: _Window, end: float) -> list[Topic]:
+    def _group(
+        self, bursts: list[TermBurst], samples: list[tuple[str, str, frozenset[str]]], docs: int, start: float, end: float
+    ) -> list[Topic]:
         """Terms that burst in the same complaints, or share a two-character word part, are one topic (union-find)."""
         if not bursts:
             return []
-        docs_of = {b.term: {i for i, (_, _, terms) in enumerate(window.samples) if b.term in terms} for b in bursts}
+        docs_of = {b.term: {i for i, (_, _, terms) in enumerate(samples) if b.term in terms} for b in bursts}
         parent = {b.term: b.term for b in bursts}
 
         def find(t: str) -> str:
@@ -318,7 +319,7 @@ class BurstDetector:
         for members in groups.values():
             members.sort(key=lambda b: (-b.score, b.term))
             ids = sorted(set().union(*(docs_of[m.term] for m in members)))[:5]
-            samples = tuple((window.samples[i][0], window.samples[i][1]) for i in ids)
-            topics.append(Topic(window.start, end, window.docs, tuple(members), samples))
+            shown = tuple((samples[i][0], samples[i][1]) for i in ids)
+            topics.append(Topic(start, end, docs, tuple(members), shown))
         topics.sort(key=lambda t: (-t.score, t.terms))
         return topics

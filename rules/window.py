@@ -136,8 +136,8 @@ class WindowCloser:
         self.timed.discard(start)
         return start
 
-    def peeking(self, key: str, fire_at: float) -> float | None:
-        """The start of the window a peek timer looks into (``fire_at`` is when it looks)."""
+    def peeking(self, key: str) -> float | None:
+        """The start of the window a peek timer looks into (the timer's time is when it looks)."""
         if not key.startswith(self.PEEK):
             return None
         return float(key[len(self.PEEK) :].rsplit(":", 1)[0])

@@ -96,7 +96,8 @@ def group_incidents(
         broader = [a for a in incidents if a != lead and pairs[a] < pairs[lead]]
         if broader:
             incidents[min(broader, key=lambda a: len(pairs[a]))].extend(incidents.pop(lead))
-    _join_overlaps(incidents, covering, scored, trailing, pairs, test)
+    finest = [(frozenset(parse_cohort(f)), c.numerator) for f, c in trailing.items()]  # parsed once per step
+    _join_overlaps(incidents, covering, scored, finest, pairs, test)
     return incidents, explained
 
 
@@ -104,7 +105,7 @@ def _join_overlaps(
     incidents: dict[str, list[str]],
     covering: set[str],
     scored: dict[str, Scored],
-    trailing: dict[str, Counts],
+    finest: list[tuple[frozenset[tuple[str, str]], int]],
     pairs: dict[str, frozenset[tuple[str, str]]],
     test: SpikeTest,
 ) -> None:
@@ -121,7 +122,7 @@ def _join_overlaps(
     for lead in sorted(set(incidents) | covering, key=lambda k: (*strength(k), k)):
         host = None
         if lead in incidents:
-            host = next((other for other in kept if _overlap_explains(lead, other, scored, trailing, pairs, test)), None)
+            host = next((other for other in kept if _overlap_explains(lead, other, scored, finest, pairs, test)), None)
         if host is None:
             kept.append(lead)
         else:
@@ -132,7 +133,7 @@ def _overlap_explains(
     lead: str,
     other: str,
     scored: dict[str, Scored],
-    trailing: dict[str, Counts],
+    finest: list[tuple[frozenset[tuple[str, str]], int]],
     pairs: dict[str, frozenset[tuple[str, str]]],
     test: SpikeTest,
 ) -> bool:
@@ -149,6 +150,6 @@ def _overlap_explains(
     if whole <= 0:
         return False
     both = pairs[lead] | pairs[other]
-    overlap = sum(c.numerator for f, c in trailing.items() if both <= frozenset(parse_cohort(f)))
+    overlap = sum(n for labels, n in finest if both <= labels)
     s = scored[lead]
     return explained_by((s.observed, s.expected), overlap, min(1.0, scored[other].expected / whole), test)

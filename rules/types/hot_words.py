@@ -239,7 +239,7 @@ class HotWordsRule(RuleHeader):
             self._closed(early[0].window_start, early, ctx)
 
     def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
-        peek = self.closer.peeking(key, fire_at)
+        peek = self.closer.peeking(key)
         if peek is not None:
             if peek in self._loaded(ctx).open:
                 self._peeked(peek, fire_at, ctx)
