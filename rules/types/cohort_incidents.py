@@ -42,6 +42,8 @@ class Scored:
     span: float = 0.0  # seconds
     dispersion: float = 0.0
     warm: bool = False  # past the warm-up: its expectation means something
+    long_observed: int = 0  # over the longest span judged (three windows)
+    long_expected: float = 0.0
 
 
 def cohort_key(pairs: tuple[tuple[str, str], ...]) -> str:

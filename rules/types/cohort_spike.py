@@ -62,7 +62,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from detectors.baseline import CohortBaseline, Cusum, RecentBuckets, Spike, SpikeTest
+from detectors.baseline import CohortBaseline, Cusum, RecentBuckets, Spike, SpikeTest, WeekShape
 from rules.base import RuleHeader, RuleSpec
 from rules.conditions import Condition, compile_condition
 from rules.errors import SpecError
@@ -118,6 +118,12 @@ class Baseline(msgspec.Struct, array_like=True):
     seen_at: float  # last step with a complaint (for forgetting)
     recent: bytes = b""  # RecentBuckets of the last SPAN windows' steps
     cusum: list[float] = msgspec.field(default_factory=list)  # Cusum: score, observed, expected
+
+
+class Week(msgspec.Struct, array_like=True):
+    """The rule's stored :class:`~detectors.baseline.WeekShape` (float32 bytes)."""
+
+    values: bytes
 
 
 class OpenAlert(msgspec.Struct, array_like=True):
@@ -235,8 +241,15 @@ class CohortSpikeRule(RuleHeader):
             if abs(step_start - start) < 1e-6:
                 for cohort in self._cohorts_of(finest):
                     add_counts(now, cohort, c)
-        scored = self._score(now, start, ctx)
-        self._report(scored, start + self.step.size, ctx)
+        weeks = ctx.state(f"spike-w:{self.ns}", Week)
+        stored = weeks.get("week")
+        week = WeekShape(np.frombuffer(stored.values, dtype=np.float32).copy()) if stored else WeekShape.fresh()
+        scored = self._score(now, start, week, ctx)
+        end = start + self.step.size
+        if abs(self.window.start_of(end) - end) < 1e-6:  # the step ends a window: the rule's week learns it
+            self._learn_week(week, trailing, end - self.window.size)
+            weeks.set("week", Week(week.state.tobytes()))
+        self._report(scored, end, ctx)
         self._alerts(scored, trailing, start, ctx)
 
     def _report(self, scored: dict[str, Scored], end: float, ctx: RuleContext) -> None:
@@ -266,19 +279,40 @@ class CohortSpikeRule(RuleHeader):
         days = int(local // 86400)
         return int(local % 86400 // 3600), (days + 3) % 7  # 1970-01-01 was a Thursday: weekday 3
 
-    def _expected(self, baseline: CohortBaseline, step_start: float, denominator: float) -> float:
+    def _learn_week(self, week: WeekShape, window: dict[str, Counts], window_start: float) -> None:
+        """The rule's week learns a window of all its complaints (or of their rate), clipped like a cohort's."""
+        numerator = sum(c.numerator for c in window.values())
+        denominator = sum(c.denominator for c in window.values())
+        if self.rate_types:
+            if denominator <= 0:
+                return
+            numerator /= denominator
+        hour, day = self._season(window_start)
+        expected = week.expected(hour, day)
+        if week.windows_seen >= self.test.warmup and expected > 0:
+            numerator = min(numerator, self.test.min_ratio * expected)
+        week.update(numerator, hour, day)
+
+    def _expected(self, baseline: CohortBaseline, week: WeekShape, step_start: float, denominator: float) -> float:
         """What a step was expected to hold: a share of its hour's count, or the learnt rate × denominators."""
         hour, day = self._season(step_start)
         if self.rate_types:
-            return baseline.expected(hour, day) * denominator
-        return baseline.expected(hour, day) / self.per_window
+            return baseline.expected(hour, day, week) * denominator
+        return baseline.expected(hour, day, week) / self.per_window
 
     def _push(
-        self, baseline: CohortBaseline, recent: RecentBuckets, cusum: Cusum, step_start: float, numerator: float, denominator: float
+        self,
+        baseline: CohortBaseline,
+        week: WeekShape,
+        recent: RecentBuckets,
+        cusum: Cusum,
+        step_start: float,
+        numerator: float,
+        denominator: float,
     ) -> float:
         """Add one step to a cohort's recent steps and its CUSUM; when it ends a window, learn that window.
         Returns its expectation."""
-        expected = self._expected(baseline, step_start, denominator)
+        expected = self._expected(baseline, week, step_start, denominator)
         recent.push(numerator, denominator, expected)
         if baseline.windows_seen >= self.test.warmup:
             cusum.step(numerator, expected, self.test.min_ratio)
@@ -291,12 +325,12 @@ class CohortSpikeRule(RuleHeader):
             outlier = baseline.windows_seen >= self.test.warmup and window_expected > 0 and total > cap
             learnt = cap if outlier else total
             if not self.rate_types:
-                baseline.update(learnt, hour, day, outlier=outlier)
+                baseline.update(learnt, hour, day, outlier=outlier, week=week, volume=window_expected)
             elif per > 0:
-                baseline.update(learnt / per, hour, day, outlier=outlier)
+                baseline.update(learnt / per, hour, day, outlier=outlier, week=week, volume=window_expected)
         return expected
 
-    def _score(self, now: dict[str, Counts], start: float, ctx: RuleContext) -> dict[str, Scored]:
+    def _score(self, now: dict[str, Counts], start: float, week: WeekShape, ctx: RuleContext) -> dict[str, Scored]:
         """Per cohort active in this step or with an open alert: its trailing window and spike; baselines learn."""
         baselines = ctx.state(f"spike-b:{self.ns}", Baseline)
         meta = ctx.state(f"spike-m:{self.ns}", int)
@@ -324,9 +358,9 @@ class CohortSpikeRule(RuleHeader):
                 recent, last = RecentBuckets.empty(self.kept_steps), self.window.start_of(start - MAX_CATCH_UP * self.window.size) - size
                 missed = round((start - last) / size) - 1
             for i in range(max(missed, 0)):  # the quiet steps since it was last seen
-                self._push(baseline, recent, cusum, last + (i + 1) * size, 0.0, 0.0)
+                self._push(baseline, week, recent, cusum, last + (i + 1) * size, 0.0, 0.0)
             seen, dispersion = baseline.windows_seen, baseline.dispersion(self.test.dispersion)
-            self._push(baseline, recent, cusum, start, float(c.numerator), float(c.denominator))
+            self._push(baseline, week, recent, cusum, start, float(c.numerator), float(c.denominator))
             spike, span = self._test(recent, seen, dispersion)
             if spike is None:
                 spike, span = self._sustained(cusum, recent)
@@ -335,9 +369,12 @@ class CohortSpikeRule(RuleHeader):
                 # of its own: the incident's pile must not alarm in its tail.
                 cusum = Cusum()
             observed, _, expected = recent.total(self.per_window)
+            long_observed, _, long_expected = recent.total(self.kept_steps)
             seen_at = start if c.numerator or stored is None else stored.seen_at
             baselines.set(cohort, Baseline(baseline.state.tobytes(), start, seen_at, recent.tobytes(), cusum.as_list()))
-            out[cohort] = Scored(round(observed), expected, spike, span * size, dispersion, seen >= self.test.warmup)
+            out[cohort] = Scored(
+                round(observed), expected, spike, span * size, dispersion, seen >= self.test.warmup, round(long_observed), long_expected
+            )
         meta.set("cohorts", kept)
         if int(start // 86400) != int((start + size) // 86400):  # once a day: forget cohorts long quiet
             self._forget(baselines, meta, start)
@@ -426,10 +463,14 @@ class CohortSpikeRule(RuleHeader):
 
     def _still_elevated(self, scored: Scored | None) -> bool:
         """An open alert stays open while its cohort is still well above normal (hysteresis: no flapping
-        when the second hour of an outage is merely 2× a busier hour's baseline)."""
-        if scored is None:
+        when the second hour of an outage is merely 2× a busier hour's baseline): its trailing window at
+        1.5 × its expectation, with ``min_count`` complaints in it or, for a small cohort whose hour holds
+        fewer, over the longest span (a campaign of six complaints an hour does not resolve on an hour of four)."""
+        if scored is None or scored.observed < 1.5 * max(scored.expected, 0.1):
             return False
-        return scored.observed >= self.test.min_count and scored.observed >= 1.5 * max(scored.expected, 0.1)
+        if scored.observed >= self.test.min_count:
+            return True
+        return scored.long_observed >= self.test.min_count and scored.long_observed >= 1.5 * max(scored.long_expected, 0.1)
 
     def _alert(
         self,
