@@ -122,7 +122,7 @@ class WeekShape:
 #: A small cohort's hour-of-day mean is shrunk towards its share of the rule's: the rule's shape is worth
 #: this many complaints of evidence (a gamma prior), so a cohort of 0.5 complaints an hour, whose own means
 #: rest on a handful of complaints each, leans on it, and a busy cohort keeps its own shape.
-PRIOR_COMPLAINTS = 4.0
+PRIOR_COMPLAINTS = 10.0
 #: A cohort learns its own weekday × block factor (beyond the rule's week) fully only from windows with
 #: this many complaints expected; quieter windows teach it in proportion.
 RESIDUAL_VOLUME = 30.0

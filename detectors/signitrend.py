@@ -15,8 +15,15 @@ keeps rare and new terms from scoring huge on a handful of mentions, and
 e(1 − e)/n is the binomial noise of a share among n complaints: a quiet night
 window of 30 complaints swings far more than a busy noon of 500, and the
 history's variance (mostly learnt on busy windows) does not know that. A term
-bursts when ``sig ≥ threshold`` and it appears in at least ``min_support``
-complaints; a burst of a term whose mean was below β is *new*.
+bursts when ``sig ≥ threshold``, it appears in at least ``min_support``
+complaints, and the binomial tail P(X ≥ count | n, e) is at most ``alpha``; a
+burst of a term whose mean was below β is *new*. The score is a normal
+approximation, and on a night window of 40 complaints, 8 naming an everyday
+term (3 % as a rule) score above 4 about once in 25,000 tests: with thousands
+of terms tested every quarter hour, in every region, that is a false alarm
+every few days. The exact tail at ``alpha`` (1e-6) keeps those quiet, while a
+new term or an incident's word, far beyond its share, passes it by orders of
+magnitude.
 
 Memory does not grow with the vocabulary: the tables are fixed, and the
 window keeps at most ``candidates`` terms (a SpaceSaving summary of the
@@ -42,6 +49,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.stats import binom
 
 __all__ = ["BurstDetector", "TermBurst", "Topic"]
 
@@ -56,6 +64,7 @@ class TermBurst:
     expected: float
     score: float
     new: bool
+    p_value: float = 1.0  # binomial tail P(X ≥ count), computed for terms scoring above the threshold
 
 
 @dataclass(frozen=True)
@@ -142,11 +151,13 @@ class BurstDetector:
         candidates: int = 512,
         samples: int = 2000,
         warmup_windows: int = 6,
+        alpha: float = 1.0,
     ) -> None:
         self.window = window
         self.width, self.depth = width, depth
         self.alpha = 1.0 - 0.5 ** (1.0 / half_life)  # weight of a new window: half-life in windows
         self.beta, self.threshold, self.min_support = beta, threshold, min_support
+        self.tail_alpha = alpha  # the binomial tail a burst must reach (1: the score alone)
         self.candidates, self.max_samples, self.warmup = candidates, samples, warmup_windows
         self.mean = np.zeros((depth, width), dtype=np.float32)
         self.var = np.zeros((depth, width), dtype=np.float32)
@@ -241,7 +252,7 @@ class BurstDetector:
                 counts[term] = counts.get(term, 0) + 1
             if len(samples) < self.max_samples:
                 samples.append((doc_id, text, unique))
-        bursts = [b for b in self._scores(counts, len(docs)) if b.score >= self.threshold]
+        bursts = [b for b in self._scores(counts, len(docs)) if self._bursts(b)]
         return self._group(bursts, samples, len(docs), start, now)
 
     def _scores(self, counts: dict[str, int], docs: int) -> list[TermBurst]:
@@ -259,7 +270,9 @@ class BurstDetector:
             var = float(self.var[rows, cols].max()) * unbias
             expected = max(mean, self.beta)
             score = (share - expected) / (math.sqrt(var + expected * (1 - expected) / docs) + self.beta)
-            out.append(TermBurst(term, count, share, mean, score, mean < self.beta))
+            # The exact tail only where the score alone would call it a burst (a handful of terms a window).
+            p = float(binom.sf(count - 1, docs, min(expected, 1.0))) if score >= self.threshold and self.tail_alpha < 1 else 1.0
+            out.append(TermBurst(term, count, share, mean, score, mean < self.beta, p))
         return out
 
     def _judge(self, window: _Window) -> tuple[list[TermBurst], list[TermBurst]]:
@@ -272,7 +285,10 @@ class BurstDetector:
             counts[term] = int(window.counts[rows, cols].min())  # count-min: the smallest of its counters
         scored = self._scores(counts, window.docs)
         scored.sort(key=lambda b: (-b.score, b.term))
-        return [b for b in scored if b.score >= self.threshold], scored
+        return [b for b in scored if self._bursts(b)], scored
+
+    def _bursts(self, burst: TermBurst) -> bool:
+        return burst.score >= self.threshold and burst.p_value <= self.tail_alpha
 
     # -- state ---------------------------------------------------------------
     def tables(self) -> tuple[int, bytes, bytes]:
@@ -318,8 +334,12 @@ class BurstDetector:
         topics = []
         for members in groups.values():
             members.sort(key=lambda b: (-b.score, b.term))
-            ids = sorted(set().union(*(docs_of[m.term] for m in members)))[:5]
-            shown = tuple((samples[i][0], samples[i][1]) for i in ids)
+            # The complaints that carry most of the topic's terms show it best (a topic of 更新 and 登录不了
+            # is shown by complaints naming both, not the first that mention an update).
+            weight = {m.term: m.score for m in members}
+            carried = set().union(*(docs_of[m.term] for m in members))
+            ids = sorted(carried, key=lambda i: (-sum(weight.get(t, 0.0) for t in samples[i][2]), i))[:5]
+            shown = tuple((samples[i][0], samples[i][1]) for i in sorted(ids))
             topics.append(Topic(start, end, docs, tuple(members), shown))
         topics.sort(key=lambda t: (-t.score, t.terms))
         return topics

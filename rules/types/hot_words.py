@@ -72,6 +72,7 @@ class HotWordsSpec(RuleSpec, tag="hot_words", kw_only=True, forbid_unknown_field
     dictionary: list[str] = msgspec.field(default_factory=list)
     stop_words: list[str] = msgspec.field(default_factory=list)
     threshold: float = 4.0
+    alpha: float = 1e-6  # and the binomial tail of the count at the term's usual share at most this
     min_support: int = 5
     beta: float = 0.005
     half_life: float = 12.0
@@ -132,6 +133,8 @@ class HotWordsRule(RuleHeader):
             raise SpecError("`depth` must be between 1 and 8", ("depth",))
         if spec.min_support < 1:
             raise SpecError("`min_support` must be at least 1", ("min_support",))
+        if not 0 < spec.alpha <= 1:
+            raise SpecError("`alpha` must be above 0 and at most 1 (1: the score alone)", ("alpha",))
         warmup_windows = int(parse_duration(spec.warmup) // self.window.size)
         unknown = [d for d in spec.scope if d not in SCOPES]
         if unknown:
@@ -148,6 +151,7 @@ class HotWordsRule(RuleHeader):
             half_life=spec.half_life,
             beta=spec.beta,
             threshold=spec.threshold,
+            alpha=spec.alpha,
             min_support=spec.min_support,
             candidates=spec.candidates,
             samples=spec.samples,
@@ -389,6 +393,7 @@ class HotWordsRule(RuleHeader):
                         "observed_share": round(b.share, 5),
                         "expected_share": round(b.expected, 5),
                         "score": round(b.score, 2),
+                        "p_value": float(f"{b.p_value:.3g}"),
                         "new": b.new,
                     }
                     for b in topic.bursts[:10]

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from detectors.baseline import CohortBaseline, Cusum, RecentBuckets, SpikeTest, drill_down, explained_by
+from detectors.baseline import CohortBaseline, Cusum, RecentBuckets, SpikeTest, WeekShape, drill_down, explained_by
 
 
 def daily_shape(hour: int) -> float:
@@ -119,3 +119,45 @@ def test_a_spike_is_explained_by_an_overlap_only_when_the_rest_is_ordinary() -> 
     test = SpikeTest(alpha=1e-6, min_count=8, warmup=0)
     assert explained_by((47, 12.7), overlap=33, other_share=0.35, test=test)  # without the plan: 14 vs 8.3
     assert not explained_by((47, 12.7), overlap=5, other_share=0.35, test=test)  # it spikes on its own
+
+
+def _small_cohorts_error(shared_week: bool) -> tuple[float, float]:
+    """Nine days of 40 cohorts of about one complaint an hour, with busier Monday mornings (08:00–13:00);
+    how far each cohort's expectation on the next Monday is from the truth: (median |error|, worst shortfall)."""
+    rng = np.random.default_rng(7)
+    cohorts = [CohortBaseline.fresh() for _ in range(40)]
+    week = WeekShape.fresh()
+
+    def mean(day: int, hour: int) -> float:
+        return 1.0 * daily_shape(hour) * (1.6 if day % 7 == 0 and 8 <= hour < 13 else 1.0)
+
+    for day in range(-2, 8):  # from a Saturday to the Monday before the one judged
+        for hour in range(24):
+            counts = [float(rng.poisson(mean(day, hour))) for _ in cohorts]
+            for b, count in zip(cohorts, counts, strict=True):
+                b.update(count, hour, day % 7, week=week if shared_week else None, volume=mean(day, hour) if shared_week else None)
+            week.update(sum(counts), hour, day % 7)
+    ratios = [
+        b.expected(hour, 0, week if shared_week else None) / mean(7, hour) for b in cohorts for hour in range(6, 23)
+    ]  # the judged Monday's day hours
+    return float(np.median(np.abs(np.log(np.maximum(ratios, 1e-3))))), float(min(ratios))
+
+
+def test_small_cohorts_take_the_week_from_the_whole_rule() -> None:
+    """A cohort of one complaint an hour cannot learn from its own Monday how much busier Monday noon is; its
+    own weekday factors, learnt from noise, under-predicted some hours by half: the false alarms of small
+    cohorts. With the rule's week (and hours shrunk towards the cohort's share) the expectation holds."""
+    own_error, own_worst = _small_cohorts_error(shared_week=False)
+    error, worst = _small_cohorts_error(shared_week=True)
+    assert error < 0.15 and worst > 0.4, (error, worst)
+    assert error < 0.6 * own_error and worst > own_worst, (error, own_error, worst, own_worst)
+
+
+def test_the_rule_week_learns_each_hour_of_the_week_from_one_week() -> None:
+    week = WeekShape.fresh()
+    for day in range(-2, 8):  # Saturday … the next Monday
+        for hour in range(24):
+            week.update(100.0 * daily_shape(hour) * (1.6 if day % 7 == 0 and 8 <= hour < 13 else 1.0), hour, day % 7)
+    assert abs(week.expected(12, 0) / week.expected(12, 2) - 1.6) < 0.1  # Monday noon, from the one Monday seen
+    assert abs(week.expected(13, 0) / week.expected(13, 2) - 1.0) < 0.1  # the peak ends at 13:00, not at a block's end
+    assert abs(week.expected(12, 2) - 100 * daily_shape(12)) < 0.1 * 100 * daily_shape(12)
