@@ -104,3 +104,46 @@ def test_memory_stays_within_the_tables_whatever_the_vocabulary() -> None:
     assert all(len(w.heavy.counts) <= 64 and len(w.samples) <= 100 for w in detector.open.values())
     assert detector.memory_bytes() == fixed
     assert grown < 1_000_000, grown  # no per-term growth: 100,000 terms kept would cost over 10 MB
+
+
+def test_a_small_windows_everyday_term_needs_the_exact_tail_a_new_term_passes_it() -> None:
+    """8 of a night's 40 complaints naming a term that 3 % name as a rule scores above 4 (a normal
+    approximation) but its binomial tail is ~2e-5: with alpha 1e-6 it is not a burst. 8 of 40 naming a
+    term never seen before is, either way."""
+
+    def night(alpha: float, term: str) -> list[str]:
+        d = BurstDetector(window=W, warmup_windows=6, min_support=8, alpha=alpha)
+        rng = random.Random(3)
+        for w in range(30):
+            for i in range(200):
+                terms = list(rng.choice(BACKGROUND)) + (["处理"] if rng.random() < 0.03 else [])
+                d.add(w * W + i, f"k{w}-{i}", terms, "")
+        for i in range(40):  # a quiet window
+            terms = [term] if i < 8 else list(rng.choice(BACKGROUND))
+            d.add(30 * W + i, f"n-{i}", terms, "")
+        return [t for topic in d.close_window() for t in topic.terms]
+
+    assert "处理" in night(1.0, "处理")  # the score alone calls it a burst
+    assert "处理" not in night(1e-6, "处理")
+    assert "多扣费" in night(1e-6, "多扣费")
+
+
+def test_a_topics_samples_are_the_complaints_carrying_most_of_its_terms() -> None:
+    """An app release: 更新 (an everyday word) and 登录不了 burst together. The samples show complaints naming
+    both, not the first few that merely mention an update."""
+    d = BurstDetector(window=W, warmup_windows=6, min_support=8, alpha=1e-6)
+    rng = random.Random(5)
+    for w in range(30):
+        for i in range(200):
+            d.add(w * W + i, f"k{w}-{i}", list(rng.choice(BACKGROUND)) + (["更新"] if rng.random() < 0.05 else []), "")
+    for i in range(200):
+        if i < 12:
+            terms = ["更新", "以后"]  # ordinary mentions of an update, first in the window
+        elif i < 40:
+            terms = ["更新", "登录不了", "闪退"]
+        else:
+            terms = list(rng.choice(BACKGROUND))
+        d.add(30 * W + i, f"n-{i}", terms, " ".join(terms))
+    topics = [t for t in d.close_window() if "登录不了" in t.terms]
+    assert topics and "更新" in topics[0].terms
+    assert all("登录不了" in text for _, text in topics[0].samples), topics[0].samples
