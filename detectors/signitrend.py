@@ -161,6 +161,9 @@ class BurstDetector:
         self.candidates, self.max_samples, self.warmup = candidates, samples, warmup_windows
         self.mean = np.zeros((depth, width), dtype=np.float32)
         self.var = np.zeros((depth, width), dtype=np.float32)
+        self._index: dict[str, tuple[int, ...]] = {}  # term → its counters' flat positions (hashing is costly)
+        self._index_cap = max(256, width // 4)
+        self._row_offsets = np.arange(depth, dtype=np.int64) * width
         self.open: dict[float, _Window] = {}  # windows still taking complaints (out-of-order input keeps 2–3 open)
         self.windows_seen = 0
         self.last_scores: list[TermBurst] = []  # the top terms of the window closed last, by score
@@ -181,10 +184,22 @@ class BurstDetector:
             window = self.open[start] = _Window(start, np.zeros((self.depth, self.width), dtype=np.int32), _SpaceSaving(self.candidates))
         return window
 
+    def _flat(self, term: str) -> tuple[int, ...]:
+        """The term's counter in each row, as positions in the flattened table. The most recent
+        ``width / 4`` terms' positions are kept (oldest first out): hashing is most of a complaint's cost."""
+        index = self._index.get(term)
+        if index is None:
+            digest = hashlib.blake2b(term.encode(), digest_size=4 * self.depth).digest()
+            cols = np.frombuffer(digest, dtype=np.uint32) % self.width
+            index = tuple(int(i) for i in cols.astype(np.int64) + self._row_offsets)
+            if len(self._index) >= self._index_cap:
+                del self._index[next(iter(self._index))]
+            self._index[term] = index
+        return index
+
     def _rows(self, term: str) -> tuple[np.ndarray, np.ndarray]:
-        digest = hashlib.blake2b(term.encode(), digest_size=4 * self.depth).digest()
-        cols = np.frombuffer(digest, dtype=np.uint32) % self.width
-        return np.arange(self.depth), cols.astype(np.int64)
+        flat = np.array(self._flat(term), dtype=np.int64)
+        return np.arange(self.depth), flat - self._row_offsets
 
     def add(self, ts: float, doc_id: str, terms: list[str], text: str) -> list[Topic]:
         """One complaint at event time ``ts``, input in time order; returns the topics of a window it closed (if any)."""
@@ -205,11 +220,17 @@ class BurstDetector:
         window = self._window(start)
         window.docs += 1
         unique = frozenset(terms)
-        counts = window.counts
+        positions: list[int] = []
+        heavy = window.heavy.add
         for term in unique:
-            rows, cols = self._rows(term)
-            counts[rows, cols] += 1
-            window.heavy.add(term)
+            positions.extend(self._flat(term))
+            heavy(term)
+        flat = window.counts.reshape(-1)
+        where = np.fromiter(positions, dtype=np.intp, count=len(positions))
+        if len(set(positions)) == len(positions):
+            flat[where] += 1
+        else:  # two of its terms share a counter: both must count (count-min never undercounts)
+            np.add.at(flat, where, 1)
         if len(window.samples) < self.max_samples:
             window.samples.append((doc_id, text, unique))
         return out
