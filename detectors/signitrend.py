@@ -51,7 +51,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import binom
 
-__all__ = ["BurstDetector", "TermBurst", "Topic"]
+__all__ = ["INDEX_TERMS", "BurstDetector", "TermBurst", "Topic"]
+
+#: Terms whose counter positions are kept per table shape (width, depth): about 1.5 MB each at most.
+INDEX_TERMS = 4096
+_INDEXES: dict[tuple[int, int], dict[str, tuple[int, ...]]] = {}
 
 
 @dataclass(frozen=True)
@@ -161,8 +165,7 @@ class BurstDetector:
         self.candidates, self.max_samples, self.warmup = candidates, samples, warmup_windows
         self.mean = np.zeros((depth, width), dtype=np.float32)
         self.var = np.zeros((depth, width), dtype=np.float32)
-        self._index: dict[str, tuple[int, ...]] = {}  # term → its counters' flat positions (hashing is costly)
-        self._index_cap = max(256, width // 4)
+        self._index = _INDEXES.setdefault((width, depth), {})  # term → its counters' positions, shared by shape
         self._row_offsets = np.arange(depth, dtype=np.int64) * width
         self.open: dict[float, _Window] = {}  # windows still taking complaints (out-of-order input keeps 2–3 open)
         self.windows_seen = 0
@@ -175,7 +178,8 @@ class BurstDetector:
 
     def memory_bytes(self) -> int:
         """The tables' size: fixed by ``width`` × ``depth``: the learnt mean and variance, and one count table
-        per open window (at most :attr:`MAX_OPEN`), plus at most ``candidates`` terms and ``samples`` texts each."""
+        per open window (at most :attr:`MAX_OPEN`), plus at most ``candidates`` terms and ``samples`` texts each,
+        and the term index shared by the detectors of one table shape (:data:`INDEX_TERMS` terms, ≤ 1.7 MB)."""
         return int(self.mean.nbytes + self.var.nbytes + self.MAX_OPEN * self.depth * self.width * 4)
 
     def _window(self, start: float) -> _Window:
@@ -185,14 +189,15 @@ class BurstDetector:
         return window
 
     def _flat(self, term: str) -> tuple[int, ...]:
-        """The term's counter in each row, as positions in the flattened table. The most recent
-        ``width / 4`` terms' positions are kept (oldest first out): hashing is most of a complaint's cost."""
+        """The term's counter in each row, as positions in the flattened table. The latest
+        :data:`INDEX_TERMS` terms' positions are kept per table shape, shared by the detectors of that
+        shape (a scope's): hashing was most of a complaint's cost."""
         index = self._index.get(term)
         if index is None:
             digest = hashlib.blake2b(term.encode(), digest_size=4 * self.depth).digest()
             cols = np.frombuffer(digest, dtype=np.uint32) % self.width
             index = tuple(int(i) for i in cols.astype(np.int64) + self._row_offsets)
-            if len(self._index) >= self._index_cap:
+            if len(self._index) >= INDEX_TERMS:  # oldest first out
                 del self._index[next(iter(self._index))]
             self._index[term] = index
         return index

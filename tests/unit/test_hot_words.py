@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import tracemalloc
 
-from detectors.signitrend import BurstDetector
+from detectors.signitrend import INDEX_TERMS, BurstDetector
 from detectors.tokenize import Tokenizer
 
 W = 600.0
@@ -103,7 +103,8 @@ def test_memory_stays_within_the_tables_whatever_the_vocabulary() -> None:
     assert len(detector.open) == 1
     assert all(len(w.heavy.counts) <= 64 and len(w.samples) <= 100 for w in detector.open.values())
     assert detector.memory_bytes() == fixed
-    assert grown < 1_000_000, grown  # no per-term growth: 100,000 terms kept would cost over 10 MB
+    assert len(detector._index) <= INDEX_TERMS  # the shared term index is bounded too (about 1.7 MB when full)
+    assert grown < 1_000_000 + 2_000_000, grown  # no per-term growth: 100,000 terms kept would cost over 10 MB
 
 
 def test_a_small_windows_everyday_term_needs_the_exact_tail_a_new_term_passes_it() -> None:
