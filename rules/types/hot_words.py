@@ -22,7 +22,9 @@ detector per region, at most ``max_scopes``): an installation backlog in one
 city barely moves 装机's share of the whole province, but fills that city's
 complaints. A scoped topic sharing a term with a province-wide one is part of
 it (one alert, kept open while some city still shows it); otherwise it is an
-alert labelled with its scope.
+alert labelled with its scope. Each region tests its own terms, some ten times
+the tests of the province: its binomial tail must reach ``scope_alpha``
+(default ``alpha`` / 10, Bonferroni over about ten regions).
 
 State goes through the engine's keyed state, so a restart neither loses the
 open window nor learns from zero: each complaint's terms are kept until its
@@ -73,6 +75,7 @@ class HotWordsSpec(RuleSpec, tag="hot_words", kw_only=True, forbid_unknown_field
     stop_words: list[str] = msgspec.field(default_factory=list)
     threshold: float = 4.0
     alpha: float = 1e-6  # and the binomial tail of the count at the term's usual share at most this
+    scope_alpha: float | None = None  # within a scope value (default alpha / 10: ten times the tests)
     min_support: int = 5
     beta: float = 0.005
     half_life: float = 12.0
@@ -157,7 +160,15 @@ class HotWordsRule(RuleHeader):
             samples=spec.samples,
             warmup_windows=warmup_windows,
         )
-        smaller = {"width": spec.scope_width, "candidates": min(spec.candidates, 128), "samples": min(spec.samples, 200)}
+        scope_alpha = spec.scope_alpha if spec.scope_alpha is not None else spec.alpha / 10
+        if not 0 < scope_alpha <= 1:
+            raise SpecError("`scope_alpha` must be above 0 and at most 1", ("scope_alpha",))
+        smaller = {
+            "width": spec.scope_width,
+            "candidates": min(spec.candidates, 128),
+            "samples": min(spec.samples, 200),
+            "alpha": scope_alpha,
+        }
         self.scope_params = {**self.params, **smaller}
         step = parse_duration(spec.step) if spec.step is not None else self.window.size / 4
         peeks = round(self.window.size / step) - 1 if step > 0 else -1

@@ -139,3 +139,17 @@ def test_a_restart_keeps_each_citys_tables(tmp_path: Path) -> None:
     restarted.recover()
     second = run([], events[cut:], engine=restarted, batch=100)
     assert whole and [(a.alert_id, a.status, a.evidence) for a in first + second] == [(a.alert_id, a.status, a.evidence) for a in whole]
+
+
+def test_each_scope_tests_its_terms_at_a_tenth_of_alpha_unless_told(tmp_path: Path) -> None:
+    """Eleven regions test eleven times the terms: a region's tail must be ten times as unlikely (Bonferroni)."""
+    from rules.loader import load_rule_file
+
+    (default,) = rules_from(tmp_path, SCOPED.replace("scope: [region]", "scope: [region]\nalpha: 1.0e-5"))
+    assert default.params["alpha"] == 1e-5 and abs(default.scope_params["alpha"] - 1e-6) < 1e-18  # type: ignore[attr-defined]
+    (told,) = rules_from(tmp_path, SCOPED.replace("scope: [region]", "scope: [region]\nscope_alpha: 1.0e-4"))
+    assert told.scope_params["alpha"] == 1e-4  # type: ignore[attr-defined]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SCOPED.replace("scope: [region]", "scope: [region]\nscope_alpha: 0"), encoding="utf-8")
+    result = load_rule_file(bad)
+    assert not result.ok and "scope_alpha" in str(result.errors[0])
