@@ -2,18 +2,27 @@
 
 A cohort's expected complaints in a window are
 
-    hour_of_day_mean[h] × week_block[d, h // 4]          (counts)
-    hour_of_day_mean[h] × week_block[d, h // 4] × den    (rates: learnt per denominator event)
+    hour_mean[h] × week[d, h] × own_block[d, h // 4]          (counts)
+    hour_mean[h] × week[d, h] × own_block[d, h // 4] × den    (rates: learnt per denominator event)
 
-learnt online. Each hour of the day keeps its own mean of what that hour saw
-(a running mean for the first days, then exponentially weighted, so it follows
-a drift within a couple of weeks); 42 week-block factors (7 weekdays × six
-4-hour blocks) learn how much busier a Monday *morning* is than other
-mornings. A single weekday factor cannot: it would spread a morning-only
-Monday peak over the whole day, under-predict the morning and cry wolf every
-Monday at nine. The means are kept
-directly rather than as factors of one level: for a quiet cohort with many
-empty windows a multiplicative level × factor model swings wildly, the means
+learnt online. Each hour of the day keeps the cohort's own mean of what that
+hour saw (a running mean for the first days, then exponentially weighted, so
+it follows a drift within a couple of weeks). For a small cohort that mean
+rests on a handful of complaints, so it is shrunk towards the cohort's share
+of the whole rule's hour (a gamma prior worth :data:`PRIOR_COMPLAINTS`
+complaints): a cohort of one complaint an hour leans on it, a busy one keeps
+its own shape. ``week[d, h]`` is the rule's (:class:`WeekShape`): 168
+hour-of-week factors learnt from all its complaints together, so one Monday
+already shows how much busier Monday noon is, to within a few per cent, and a
+Monday peak that ends at 13:00 ends there. Each cohort learnt its own weekday
+× 4-hour-block factors before; from a cohort's two complaints an hour those
+were noise, and under-predicted some of its hours by half (the largest source
+of false alarms). A cohort's own 42 block factors (7 weekdays × six 4-hour
+blocks) remain, for what is truly its own (a shop channel closed on
+Sundays), but learn only in proportion to their volume
+(:data:`RESIDUAL_VOLUME`). The means are kept directly rather than as
+factors of one level: for a quiet cohort with many empty windows a
+multiplicative level × factor model swings wildly, the means
 do not. Significance is the Poisson tail probability of the observed count
 given the expected one, not a z-score: 3 complaints where 0.5 were expected
 is unusual, 3 where 2 were expected is not, and a z-score on such small

@@ -20,8 +20,11 @@ Each partition forwards one small record per matching event to the cohort
 stage (:mod:`yujing.cohort`), which counts them per ``step`` (default a quarter
 of the window) and per finest cohort (every dimension fixed). When a step
 closes (the watermark passes its end) each active cohort is judged against its
-baseline (:mod:`detectors.baseline`: hour-of-day means × weekday × 4-hour-block
-factors, learnt online once per window; significance from the
+baseline (:mod:`detectors.baseline`: the cohort's hour-of-day means, shrunk
+towards its share of the rule's when it is small, × the rule's 168
+hour-of-week factors learnt from all its complaints, × the cohort's own
+weekday × 4-hour-block factors as far as its volume teaches them, learnt
+online once per window; significance from the
 negative-binomial tail, Poisson with ``dispersion: 0``, with a low-volume guard)
 on the spans ending now: half a window, the window, two and three windows
 (each at ``alpha`` / spans). Judging a trailing window every step rather than
@@ -44,9 +47,12 @@ One incident, one alert:
 An alert fires at the end of the step that showed it and resolves at the end
 of the first step whose trailing window is back below 1.5 × its baseline
 (hysteresis: an outage's second hour that is "only" twice a busier hour's
-baseline does not resolve and re-fire).
+baseline does not resolve and re-fire), or, for a small cohort whose hour
+holds fewer than ``min_count`` complaints, when the longest span (three
+windows) is too.
 
-State (per rule): one baseline and the last three windows' steps per cohort
+State (per rule): the rule's week (:class:`~detectors.baseline.WeekShape`,
+772 bytes), one baseline and the last three windows' steps per cohort
 (:data:`BASELINE_BYTES` stored), at most ``max_cohorts`` of them (new cohorts
 beyond are counted, not kept), forgotten after ``forget_after`` without
 complaints; finest-cohort counts per step for the trailing window.
