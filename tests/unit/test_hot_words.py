@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import tracemalloc
 
@@ -105,6 +106,26 @@ def test_memory_stays_within_the_tables_whatever_the_vocabulary() -> None:
     assert detector.memory_bytes() == fixed
     assert len(detector._index) <= INDEX_TERMS  # the shared term index is bounded too (about 1.7 MB when full)
     assert grown < 1_000_000 + 2_000_000, grown  # no per-term growth: 100,000 terms kept would cost over 10 MB
+
+
+def test_a_million_distinct_terms_grow_the_process_by_a_few_megabytes() -> None:
+    """1,000,000 distinct terms (100,000 complaints of ten new terms each, over five windows): the resident
+    size grows by the bounded term index and window summaries only. A dictionary of a million terms' counts
+    would take over 100 MB; the bound asserted is 16 MB (measured: about 4 MB)."""
+    detector = BurstDetector(window=W, width=1 << 14, depth=3, candidates=64, samples=100)
+    detector.add(0.0, "k0", ["warm"], "")
+
+    def resident() -> int:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    before = resident()
+    for d in range(100_000):
+        detector.add((d // 20_000) * W, f"k{d}", [f"term-{d * 10 + j}" for j in range(10)], "")
+    grown = resident() - before
+    assert len(detector._index) <= INDEX_TERMS
+    assert all(len(w.heavy.counts) <= 64 and len(w.samples) <= 100 for w in detector.open.values())
+    assert grown < 16 * 2**20, grown
 
 
 def test_a_small_windows_everyday_term_needs_the_exact_tail_a_new_term_passes_it() -> None:
