@@ -221,3 +221,24 @@ def test_a_small_cohorts_sustained_rise_is_found_by_the_cusum(tmp_path: Path) ->
     assert [a.evidence["cohort"] for a in firing] == ["region=温州,product=IPTV"], spikes(alerts)
     assert firing[0].evidence["span_seconds"] is None  # the CUSUM's, not a span's
     assert T0 + dt.timedelta(hours=24 * 5 + 2) < firing[0].starts_at <= T0 + dt.timedelta(hours=24 * 5 + 10)
+
+
+def test_the_rule_learns_its_week_from_all_its_complaints_in_local_time(tmp_path: Path) -> None:
+    """Nine days from a Sunday 09:00 (+08:00); every cohort doubles on Mondays from 12:00 to 13:00 local. The
+    rule's stored week knows Monday noon is twice a Tuesday noon, and Monday 11:00 is not."""
+    import numpy as np
+
+    from detectors.baseline import WeekShape
+    from rules.types.cohort_spike import Week
+
+    def monday_noon(h: int, region: str, product: str) -> float:
+        local = (h + 9) % (24 * 7)  # hours since Sunday 00:00 local
+        return 4.0 if 24 + 12 <= local < 24 + 13 else 2.0
+
+    engine = Engine(rules_from(tmp_path, RULE), DictBackend(), EngineConfig(allowed_lateness=0, idle_after=None))
+    run([], hourly(24 * 9, monday_noon, seed=4), engine=engine, batch=200)
+    stored = dict(engine.backend.namespace("spike-w:spike", Week).items())  # type: ignore[attr-defined]
+    week = WeekShape(np.frombuffer(stored["week"].values, dtype=np.float32).copy())
+    assert week.windows_seen >= 24 * 8
+    assert 1.6 < week.factor(12, 0) / week.factor(12, 1) < 2.4  # Monday noon vs Tuesday noon
+    assert 0.7 < week.factor(11, 0) / week.factor(11, 1) < 1.4
