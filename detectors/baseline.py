@@ -69,6 +69,11 @@ _SIZE = 69
 DISPERSION_WEIGHT = 0.02
 
 
+def _learning_weight(times_learnt: int, seasonal_alpha: float) -> float:
+    """At least 1/(n+1): a running mean at first, exponential weights once n passes 1/alpha."""
+    return max(seasonal_alpha, 1 / (times_learnt + 1))
+
+
 @dataclass
 class WeekShape:
     """A rule's week, learnt from all its complaints together: 24 hour-of-day means and
@@ -118,10 +123,10 @@ class WeekShape:
         expected = self.expected(hour, weekday)
         seen = int(s[_SEEN])
         index = 25 + weekday * 24 + hour
-        s[1 + hour] += max(seasonal_alpha, 1 / (seen // 24 + 1)) * (count / s[index] - s[1 + hour])
+        s[1 + hour] += _learning_weight(seen // 24, seasonal_alpha) * (count / s[index] - s[1 + hour])
         if seen >= 24 and s[1 + hour] > 0:  # once a day of hours is known
             weeks = (seen - 24) // (24 * 7)  # times this hour of the week was learnt before (none on the first day)
-            s[index] += max(seasonal_alpha, 1 / (weeks + 1)) * (count / s[1 + hour] - s[index])
+            s[index] += _learning_weight(weeks, seasonal_alpha) * (count / s[1 + hour] - s[index])
             same_hour = s[25 + hour : 25 + 168 : 24]  # this hour on each weekday: factors average to 1
             same_hour[:] = np.clip(same_hour * (7 / same_hour.sum()), 0.2, 5)
         s[_SEEN] += 1
@@ -220,12 +225,10 @@ class CohortBaseline:
         block = weekday * 6 + hour // 4
         seasonal = week.factor(hour, weekday) if week is not None else 1.0
         seen = int(s[_SEEN])
-        # Each weight is at least 1/(n+1): a running mean at first, exponential weights later.
-        hour_weight = max(seasonal_alpha, 1 / (seen // 24 + 1))
-        hours[hour] += hour_weight * (count / (seasonal * blocks[block]) - hours[hour])
+        hours[hour] += _learning_weight(seen // 24, seasonal_alpha) * (count / (seasonal * blocks[block]) - hours[hour])
         base = self.hour_mean(hour, week) * seasonal
         if seen >= 24 and base >= (0.05 if week is not None else 0.5):  # once a day of hours is known, on hours with volume
-            block_weight = max(seasonal_alpha, 1 / (seen // (24 * 7) + 1)) / 4  # four hours a block
+            block_weight = _learning_weight(seen // (24 * 7), seasonal_alpha) / 4  # four hours a block
             if volume is not None:
                 block_weight *= min(1.0, volume / RESIDUAL_VOLUME)
             blocks[block] += block_weight * (count / base - blocks[block])

@@ -202,10 +202,6 @@ class BurstDetector:
             self._index[term] = index
         return index
 
-    def _rows(self, term: str) -> tuple[np.ndarray, np.ndarray]:
-        flat = np.array(self._flat(term), dtype=np.int64)
-        return np.arange(self.depth), flat - self._row_offsets
-
     def add(self, ts: float, doc_id: str, terms: list[str], text: str) -> list[Topic]:
         """One complaint at event time ``ts``, input in time order; returns the topics of a window it closed (if any)."""
         start = ts - ts % self.window
@@ -290,10 +286,10 @@ class BurstDetector:
         for term, count in counts.items():
             if count < self.min_support:
                 continue
-            rows, cols = self._rows(term)
+            where = list(self._flat(term))
             share = count / docs
-            mean = float(self.mean[rows, cols].max()) * unbias
-            var = float(self.var[rows, cols].max()) * unbias
+            mean = float(self.mean.ravel()[where].max()) * unbias
+            var = float(self.var.ravel()[where].max()) * unbias
             expected = max(mean, self.beta)
             score = (share - expected) / (math.sqrt(var + expected * (1 - expected) / docs) + self.beta)
             # The exact tail only where the score alone would call it a burst (a handful of terms a window).
@@ -306,9 +302,9 @@ class BurstDetector:
         if self.windows_seen < self.warmup:
             return [], []
         counts = {}
+        flat = window.counts.ravel()
         for term in window.heavy.counts:
-            rows, cols = self._rows(term)
-            counts[term] = int(window.counts[rows, cols].min())  # count-min: the smallest of its counters
+            counts[term] = int(flat[list(self._flat(term))].min())  # count-min: the smallest of its counters
         scored = self._scores(counts, window.docs)
         scored.sort(key=lambda b: (-b.score, b.term))
         return [b for b in scored if self._bursts(b)], scored

@@ -294,10 +294,15 @@ class CohortSpikeRule(RuleHeader):
                 return
             numerator /= denominator
         hour, day = self._season(window_start)
-        expected = week.expected(hour, day)
-        if week.windows_seen >= self.test.warmup and expected > 0:
-            numerator = min(numerator, self.test.min_ratio * expected)
-        week.update(numerator, hour, day)
+        learnt, _ = self._clipped(numerator, week.expected(hour, day), week.windows_seen)
+        week.update(learnt, hour, day)
+
+    def _clipped(self, value: float, expected: float, windows_seen: int) -> tuple[float, bool]:
+        """What a window teaches a baseline: at most min_ratio × what was expected once warm (an incident must
+        not lift the baseline it is judged by), and whether it was clipped (an outlier)."""
+        cap = self.test.min_ratio * expected
+        outlier = windows_seen >= self.test.warmup and expected > 0 and value > cap
+        return (cap if outlier else value), outlier
 
     def _expected(self, baseline: CohortBaseline, week: WeekShape, step_start: float, denominator: float) -> float:
         """What a step was expected to hold: a share of its hour's count, or the learnt rate × denominators."""
@@ -326,10 +331,7 @@ class CohortSpikeRule(RuleHeader):
         if abs(self.window.start_of(end) - end) < 1e-6:  # the step ends a window: learn the window
             total, per, window_expected = recent.total(self.per_window)
             hour, day = self._season(end - self.window.size)
-            # Learn at most min_ratio × what was expected: an incident must not lift the baseline it is judged by.
-            cap = self.test.min_ratio * window_expected
-            outlier = baseline.windows_seen >= self.test.warmup and window_expected > 0 and total > cap
-            learnt = cap if outlier else total
+            learnt, outlier = self._clipped(total, window_expected, baseline.windows_seen)
             if not self.rate_types:
                 baseline.update(learnt, hour, day, outlier=outlier, week=week, volume=window_expected)
             elif per > 0:
