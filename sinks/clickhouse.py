@@ -28,7 +28,7 @@ from yujing.alerts import STATUS_RANK, Alert
 from yujing.scores import Score
 from yujing.timeutil import to_datetime
 
-__all__ = ["ClickHouseSink", "alerts_ddl", "scores_ddl", "server_version"]
+__all__ = ["ClickHouseSink", "alerts_ddl", "history_ddl", "scores_ddl", "server_version", "views_ddl"]
 
 
 COLUMNS = (
@@ -51,6 +51,7 @@ COLUMNS = (
 
 
 SCORE_COLUMNS = ("rule_id", "source", "subject", "at", "score", "observed", "expected")
+HISTORY_COLUMNS = ("alert_id", "rule_id", "source", "severity", "status", "region", "starts_at", "at", "detected_at", "sent", "held_reason")
 
 
 def server_version(client: Any) -> tuple[int, ...]:
@@ -104,6 +105,64 @@ ENGINE = ReplacingMergeTree()
 PARTITION BY toYYYYMM(at)
 ORDER BY (rule_id, subject, at)
 """
+
+
+def history_ddl(database: str, version: tuple[int, ...]) -> str:
+    """``CREATE TABLE`` for the status history: one row per alert and status, with whether it was sent or why not.
+
+    Partitioned by the alert's ``starts_at`` (the same for its firing and resolved rows), so a replay collapses.
+    """
+    lc = "LowCardinality(String)" if version >= (19, 9) else "String"
+    return f"""
+CREATE TABLE IF NOT EXISTS {database}.alert_status_history
+(
+    alert_id String,
+    rule_id {lc},
+    source {lc},
+    severity {lc},
+    status {lc},
+    region String,
+    starts_at DateTime('UTC'),
+    at DateTime('UTC'),
+    detected_at DateTime('UTC'),
+    sent UInt8,
+    held_reason String
+)
+ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(starts_at)
+ORDER BY (alert_id, status)
+"""
+
+
+def views_ddl(database: str) -> list[str]:
+    """Views the dashboards and reports read: the latest row per alert (``FINAL``) with its region pulled out."""
+    region = "if(has(label_keys, 'region'), label_values[indexOf(label_keys, 'region')], '')"
+    return [
+        f"""CREATE VIEW IF NOT EXISTS {database}.alerts_latest AS
+SELECT alert_id, source, rule_id, rule_version, severity, status, starts_at, detected_at, ends_at,
+       labels, label_keys, label_values, summary, evidence, {region} AS region
+FROM {database}.alerts FINAL""",
+        f"""CREATE VIEW IF NOT EXISTS {database}.alert_history_latest AS
+SELECT alert_id, rule_id, source, severity, status, region, starts_at, at, detected_at, sent, held_reason
+FROM {database}.alert_status_history FINAL""",
+    ]
+
+
+def history_row(alert: Alert, held: str | None) -> tuple[Any, ...]:
+    at = alert.ends_at if alert.status == "resolved" and alert.ends_at is not None else alert.starts_at
+    return (
+        alert.alert_id,
+        alert.rule_id,
+        alert.source,
+        alert.severity,
+        alert.status,
+        alert.labels.get("region", ""),
+        _naive_utc(alert.starts_at),
+        _naive_utc(at),
+        _naive_utc(alert.detected_at),
+        0 if held else 1,
+        held or "",
+    )
 
 
 def _naive_utc(value: Any) -> Any:
@@ -179,6 +238,9 @@ class ClickHouseSink(RetryingSink):
             self._client.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
             self._client.execute(alerts_ddl(self.database, version))
             self._client.execute(scores_ddl(self.database, version))
+            self._client.execute(history_ddl(self.database, version))
+            for view in views_ddl(self.database):
+                self._client.execute(view)
             self._ready = True
 
     def on_retry(self) -> None:
@@ -190,6 +252,19 @@ class ClickHouseSink(RetryingSink):
     def write_chunk(self, alerts: Sequence[Alert]) -> None:
         self._ensure()
         self._client.execute(f"INSERT INTO {self.database}.alerts ({', '.join(COLUMNS)}) VALUES", [alert_row(a) for a in alerts])
+
+    def write_decisions(self, decisions: Sequence[tuple[Alert, str | None]]) -> None:
+        """Alerts and their status history (sent, or held back and why), each chunk retried until stored."""
+        for start in range(0, len(decisions), self.max_batch):
+            chunk = decisions[start : start + self.max_batch]
+            self.retry(lambda chunk=chunk: self._insert_decisions(chunk))
+            self.observer.batch(self.name, len(chunk))
+
+    def _insert_decisions(self, decisions: Sequence[tuple[Alert, str | None]]) -> None:
+        self._ensure()
+        self._client.execute(f"INSERT INTO {self.database}.alerts ({', '.join(COLUMNS)}) VALUES", [alert_row(a) for a, _ in decisions])
+        rows = [history_row(a, held) for a, held in decisions]
+        self._client.execute(f"INSERT INTO {self.database}.alert_status_history ({', '.join(HISTORY_COLUMNS)}) VALUES", rows)
 
     def write_scores(self, scores: Sequence[Score]) -> None:
         """Detector scores into ``detector_scores``: one attempt (telemetry never holds up the stream)."""

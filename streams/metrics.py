@@ -81,6 +81,19 @@ class PipelineMetrics:
             "yujing_sink_failures", "Failed sink write attempts (each retry counts).", ["sink"], registry=registry
         )
         self.sink_written_total = Counter("yujing_sink_written", "Alerts written by a sink.", ["sink"], registry=registry)
+        self.sink_buffered = Gauge(
+            "yujing_sink_buffered", "Items waiting in a sink's buffer (a dead sink's backlog).", ["sink"], registry=registry
+        )
+        self.sink_buffer_full_total = Counter(
+            "yujing_sink_buffer_full", "Times a sink's full buffer made the stream wait (backpressure).", ["sink"], registry=registry
+        )
+        self.alerts_held_total = Counter(
+            "yujing_alerts_held",
+            "Alerts recorded but not sent, by rule and reason (silenced, inhibited, realert, rate_limited, not_sent).",
+            ["rule_id", "reason"],
+            registry=registry,
+        )
+        self.alert_groups_total = Counter("yujing_alert_groups", "Group notifications closed (for group receivers).", registry=registry)
         self.input_skipped_total = Counter(
             "yujing_input_skipped",
             "Input records not processed: a redelivery already in state (duplicate), "
@@ -154,6 +167,11 @@ class PipelineMetrics:
     def alerts(self, alerts: Iterable[Alert]) -> None:
         for (source, rule_id, severity, status), n in TallyCounter((a.source, a.rule_id, a.severity, a.status) for a in alerts).items():
             self.alerts_total.labels(source, rule_id, severity, status).inc(n)
+
+    def held(self, held: Iterable[tuple[str, str]]) -> None:
+        """Count ``(rule_id, reason kind)`` of alerts the manager held back."""
+        for (rule_id, reason), n in TallyCounter(held).items():
+            self.alerts_held_total.labels(rule_id, reason).inc(n)
 
     def scores(self, scores: Iterable[Score]) -> None:
         """Each rule's latest window's top :data:`TOP_K` scores replace its previous ones (bounded series)."""

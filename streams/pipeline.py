@@ -14,6 +14,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from sinks.outbox import BufferedSink, Outbox, OutboxItem
+from streams.alerting.manager import Decision, Dispatch
 from streams.decode import DeadLetter, Decoder
 from streams.engine import Engine
 from streams.metrics import PipelineMetrics
@@ -50,7 +52,7 @@ class Pipeline:
         self,
         engine: Engine,
         decoder: Decoder,
-        sinks: Sequence[Sink],
+        sinks: Sequence[Sink | BufferedSink],
         metrics: PipelineMetrics | None = None,
         partitions: int | None = None,
     ) -> None:
@@ -59,6 +61,8 @@ class Pipeline:
         self.sinks = list(sinks)
         self.metrics = metrics
         self.partitions = partitions
+        buffered = [s for s in self.sinks if isinstance(s, BufferedSink)]
+        self.outbox = Outbox(engine.backend, buffered) if buffered else None
         self.alert_count = 0
         self.event_count = 0
         self.dead_count = 0
@@ -101,18 +105,74 @@ class Pipeline:
         return self.engine.tick()
 
     def deliver(self, alerts: Sequence[Alert]) -> None:
-        """Write alerts to every sink (retrying; returns when all have them), and the detectors' scores since the
-        last delivery to the metrics and the sinks that keep them (once each: they are telemetry)."""
+        """Hand the alert manager's dispatch since the last delivery to the sinks, and the detectors' scores to
+        the metrics and the sinks that keep them (once each: they are telemetry).
+
+        A plain sink is written here (retrying: it returns when the sink has them); a buffered sink
+        gets them through the outbox and writes them on its own thread. Each sink gets what it
+        ``receives``: ``records`` every admitted alert (with whether it was sent), ``sent`` the
+        alerts the manager sent, ``groups`` the closed group notifications.
+        """
         scores = self.engine.take_scores()
         if scores:
             self._deliver_scores(scores)
-        if not alerts:
+        dispatch = self.engine.take_dispatch()
+        if not dispatch:
             return
+        decisions = dispatch.decisions
+        sent = [d for d in decisions if d.held is None]
         for sink in self.sinks:
-            sink.write(alerts)
-        self.alert_count += len(alerts)
+            receives = getattr(sink, "receives", "records")
+            if isinstance(sink, BufferedSink):
+                self._to_outbox(sink, receives, decisions, sent, dispatch)
+            elif receives == "groups":
+                if dispatch.groups:
+                    sink.write_groups([g for _, g in dispatch.groups])  # type: ignore[attr-defined]
+            elif receives == "sent":
+                if sent:
+                    sink.write([d.alert for d in sent])
+            elif hasattr(sink, "write_decisions"):
+                if decisions:
+                    sink.write_decisions([(d.alert, d.held) for d in decisions])
+            elif decisions:
+                sink.write([d.alert for d in decisions])
+        self.alert_count += len(decisions)
         if self.metrics is not None:
-            self.metrics.alerts(alerts)
+            self.metrics.alerts(d.alert for d in decisions)
+            self.metrics.held((d.alert.rule_id, d.held.split(":", 1)[0]) for d in decisions if d.held)
+            if dispatch.groups:
+                self.metrics.alert_groups_total.inc(len(dispatch.groups))
+
+    def _to_outbox(self, sink: BufferedSink, receives: str, decisions: list[Decision], sent: list[Decision], dispatch: Dispatch) -> None:
+        assert self.outbox is not None
+        if receives == "groups":
+            items = [(p, "g:" + g.group_id, OutboxItem(group=g)) for p, g in dispatch.groups]
+        else:
+            chosen = sent if receives == "sent" else decisions
+            items = [(d.partition, f"{d.alert.alert_id}:{d.alert.status}", OutboxItem(alert=d.alert, held=d.held)) for d in chosen]
+        self.outbox.put(sink, items)
+
+    def recover(self) -> int:
+        """After a restart: queue again what the buffered sinks had not written, and tell re-sending
+        notifiers which alerts are still firing. Returns the outbox items queued."""
+        open_alerts = self.engine.alerting.open_alerts()
+        for sink in self.sinks:
+            target = sink.sink if isinstance(sink, BufferedSink) else sink
+            restore = getattr(target, "restore", None)
+            if restore is not None:
+                restore(open_alerts)
+        return self.outbox.recover() if self.outbox is not None else 0
+
+    def drain(self, timeout: float = 60.0) -> bool:
+        """Wait for the buffered sinks to write what they hold; ``False`` if one is still behind after ``timeout``."""
+        self.commit_outbox()
+        ok = all(s.drain(timeout) for s in self.sinks if isinstance(s, BufferedSink))
+        self.commit_outbox()
+        return ok
+
+    def commit_outbox(self) -> None:
+        if self.outbox is not None:
+            self.outbox.confirm()
 
     def has_scores(self) -> bool:
         """Whether the engine holds scores to deliver (the worker then delivers even without alerts)."""
@@ -133,6 +193,7 @@ class Pipeline:
                     self.metrics.sink_failures_total.labels(f"{sink.name}_scores").inc()
 
     def commit(self) -> None:
+        self.commit_outbox()
         self.engine.commit()
         if self.metrics is not None:
             wall = self.engine.clock()

@@ -31,6 +31,8 @@ from typing import Literal, Protocol, TypeVar
 
 import msgspec
 
+from streams.alerting.manager import AlertManager, Dispatch
+from streams.alerting.policy import AlertPolicy
 from streams.engine.dedup import Deduplicator
 from streams.engine.timers import TimerEntry, Timers
 from streams.engine.watermark import PartitionClock, Watermarks
@@ -134,6 +136,7 @@ class Engine:
         *,
         clock: Callable[[], float] = time.time,
         observer: EngineObserver | None = None,
+        alerting: AlertManager | None = None,
     ) -> None:
         self.config = config or EngineConfig()
         self.backend = backend
@@ -148,6 +151,7 @@ class Engine:
         )
         self.timers = Timers(backend.namespace(prefix + "~timers", TimerEntry))
         self.dedup = Deduplicator(backend.namespace(prefix + "~alerts", int), self.config.dedup_retention)
+        self.alerting = alerting or AlertManager(AlertPolicy(), backend, self.config.dedup_retention, self.config.partitions)
         self.partition = -1
         self.watermark = float("-inf")
         self._out: list[Alert] = []
@@ -184,6 +188,7 @@ class Engine:
         }
         self.timer_handlers = {rule.rule_id: rule.on_timer for rule in self.rules}
         self.timer_handlers[Deduplicator.OWNER] = self.dedup.on_timer
+        self.timer_handlers[AlertManager.OWNER] = self.alerting.on_timer
         cohort_rules = [_CohortSide(rule) for rule in self.rules if getattr(rule, "cohort", False)]
         if cohort_rules and self.cohort is None:
             config = replace(
@@ -194,7 +199,7 @@ class Engine:
                 state_prefix=self.config.state_prefix + "cohort",
                 driven_by_marks=True,
             )
-            self.cohort = Engine(cohort_rules, self.backend, config, clock=self.clock, observer=self.observer)
+            self.cohort = Engine(cohort_rules, self.backend, config, clock=self.clock, observer=self.observer, alerting=self.alerting)
         elif self.cohort is not None:
             self.cohort.set_rules(cohort_rules)
 
@@ -224,6 +229,11 @@ class Engine:
     def emit(self, alert: Alert) -> None:
         if self.dedup.admit(alert, self):
             self._out.append(alert)
+            self.alerting.admit(alert, self)
+
+    def take_dispatch(self) -> Dispatch:
+        """What the alert manager did with the alerts since the last call (sent or held, and closed groups)."""
+        return self.alerting.take()
 
     def forward(self, record: CohortRecord) -> None:
         """A cohort rule's record for the cohort stage (placed by its group, tagged with this partition)."""
@@ -354,6 +364,7 @@ class Engine:
     def recover(self) -> int:
         """Reload watermarks and timers from state after a restart; returns the timer count."""
         self.watermarks.restore(self.clock())
+        self.alerting.recover()
         timers = self.timers.rebuild()
         if self.cohort is not None:
             timers += self.cohort.recover()

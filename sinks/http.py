@@ -1,0 +1,28 @@
+"""A small JSON-over-HTTP POST (stdlib only) for the sinks that talk HTTP."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+__all__ = ["HttpError", "post_json"]
+
+
+class HttpError(RuntimeError):
+    """A POST that did not get a 2xx answer."""
+
+
+def post_json(url: str, payload: Any, timeout: float = 10.0, headers: dict[str, str] | None = None) -> int:
+    """POST ``payload`` as UTF-8 JSON; returns the status, raises :class:`HttpError` unless it is 2xx."""
+    body = json.dumps(payload, ensure_ascii=False, default=str).encode()
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        detail = exc.read()[:300].decode(errors="replace")
+        raise HttpError(f"POST {url}: HTTP {exc.code}: {detail}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise HttpError(f"POST {url}: {exc}") from None

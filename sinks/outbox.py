@@ -1,0 +1,187 @@
+"""Delivery that never blocks the stream: a bounded buffer and a thread per sink, backed by keyed state.
+
+The pipeline hands each batch's items (alerts, or group notifications) to an
+:class:`Outbox`. For every buffered sink the items are first written to keyed
+state (``~outbox:<sink>``, under the partition that raised them, so the
+changelog carries them), then queued for that sink's delivery thread, which
+writes them in batches with retry and backoff. Items a sink has written are
+deleted from state at the next commit. So:
+
+- a slow or dead sink delays only itself: the stream and the other sinks go on;
+- nothing is lost: after a crash the worker recovers the outbox from state and
+  sends what was not confirmed again (the sinks are idempotent by id);
+- the buffer is bounded (``capacity`` items per sink); when a sink has been
+  down long enough to fill it, the stream waits for it (backpressure) rather
+  than dropping alerts, and ``yujing_sink_buffer_full_total`` says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from sinks.base import RetryingSink
+from streams.alerting.groups import AlertGroup
+from yujing.alerts import Alert
+from yujing.protocols import KeyedState, StateBackend
+
+__all__ = ["BufferedSink", "Outbox", "OutboxItem"]
+
+log = logging.getLogger(__name__)
+
+
+class OutboxItem(msgspec.Struct, frozen=True, array_like=True):
+    """One undelivered item: an alert or a group notification."""
+
+    alert: Alert | None = None
+    group: AlertGroup | None = None
+    held: str | None = None
+
+
+class BufferedSink:
+    """A sink's delivery thread over a bounded queue; ``write`` (what the sink is given) runs off the stream.
+
+    ``receives`` says what the sink gets: ``records`` (every admitted alert),
+    ``sent`` (alerts the manager sent) or ``groups`` (group notifications).
+    """
+
+    def __init__(self, sink: RetryingSink, *, capacity: int = 100_000, metrics: Any = None, receives: str | None = None) -> None:
+        self.sink = sink
+        self.name = sink.name
+        self.receives = receives or getattr(sink, "receives", "records")
+        self.capacity = capacity
+        self.metrics = metrics
+        self._queue: deque[tuple[str, OutboxItem]] = deque()
+        self._done: deque[str] = deque()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._busy = False
+        self._thread = threading.Thread(target=self._run, name=f"sink-{self.name}", daemon=True)
+        self._thread.start()
+
+    # -- the stream's side ----------------------------------------------------------
+    def submit(self, items: Sequence[tuple[str, OutboxItem]]) -> None:
+        """Queue items; waits only while the buffer is full (the sink has been down that long)."""
+        with self._cond:
+            if len(self._queue) + len(items) > self.capacity:
+                log.warning("sink %s: buffer full (%d items); the stream waits for it", self.name, len(self._queue))
+                if self.metrics is not None:
+                    self.metrics.sink_buffer_full_total.labels(self.name).inc()
+                while len(self._queue) + len(items) > self.capacity and len(self._queue) > 0 and not self._closing:
+                    self._cond.wait(1.0)
+            self._queue.extend(items)
+            self._gauge()
+            self._cond.notify_all()
+
+    def take_done(self) -> list[str]:
+        """Keys of the items written since the last call."""
+        out = []
+        while self._done:
+            out.append(self._done.popleft())
+        return out
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue) + (1 if self._busy else 0)
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until everything queued is written; ``False`` if ``timeout`` passed first."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.5))
+        return True
+
+    def close(self, timeout: float = 30.0) -> None:
+        if not self.drain(timeout):
+            log.error("sink %s: closing with %d items not written (they stay in the outbox state)", self.name, self.pending())
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+        self.sink.close()
+
+    # -- the delivery thread ----------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if self._closing and not self._queue:
+                    return
+                batch = [self._queue.popleft() for _ in range(min(self.sink.max_batch, len(self._queue)))]
+                self._busy = True
+            try:
+                self._write([item for _, item in batch])
+                self._done.extend(key for key, _ in batch)
+            except Exception:  # a sink that gave up (max_retries): keep the items for the next attempt
+                log.exception("sink %s: batch of %d not written; re-queued", self.name, len(batch))
+                with self._cond:
+                    self._queue.extendleft(reversed(batch))
+                time.sleep(1.0)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._gauge()
+                    self._cond.notify_all()
+
+    def _write(self, items: list[OutboxItem]) -> None:
+        if self.receives == "groups":
+            self.sink.write_groups([i.group for i in items if i.group is not None])  # type: ignore[attr-defined]
+        elif self.receives == "records" and hasattr(self.sink, "write_decisions"):
+            self.sink.write_decisions([(i.alert, i.held) for i in items if i.alert is not None])
+        else:
+            self.sink.write([i.alert for i in items if i.alert is not None])
+
+    def _gauge(self) -> None:
+        if self.metrics is not None:
+            self.metrics.sink_buffered.labels(self.name).set(len(self._queue))
+
+
+class Outbox:
+    """Keyed-state records of what each buffered sink still has to write, and the hand-over to its thread."""
+
+    def __init__(self, backend: StateBackend, sinks: Sequence[BufferedSink]) -> None:
+        self.backend = backend
+        self.sinks = list(sinks)
+        self.stores: dict[str, KeyedState[OutboxItem]] = {s.name: backend.namespace(f"~outbox:{s.name}", OutboxItem) for s in sinks}
+
+    def put(self, sink: BufferedSink, items: Sequence[tuple[int, str, OutboxItem]]) -> None:
+        """Store then queue ``(partition, key, item)``s for ``sink``."""
+        if not items:
+            return
+        store = self.stores[sink.name]
+        use = self.backend.use_partition
+        for partition, key, item in items:
+            use(partition)
+            store.set(key, item)
+        sink.submit([(key, item) for _, key, item in items])
+
+    def confirm(self) -> int:
+        """Forget what the sinks have written (call before the state is flushed)."""
+        n = 0
+        for sink in self.sinks:
+            store = self.stores[sink.name]
+            for key in sink.take_done():
+                store.delete(key)
+                n += 1
+        return n
+
+    def recover(self, resubmit: Callable[[BufferedSink, list[tuple[str, OutboxItem]]], None] | None = None) -> int:
+        """Queue again what state says was not written (after a restart); returns the count."""
+        n = 0
+        for sink in self.sinks:
+            items = list(self.stores[sink.name].items())
+            if items:
+                (resubmit or BufferedSink.submit)(sink, items)
+                n += len(items)
+        return n

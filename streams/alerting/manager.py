@@ -1,0 +1,309 @@
+"""The alert manager: what happens to an alert after dedup, as Alertmanager's stages.
+
+For each alert the engine admits (``alert_id`` and status not seen before),
+in order, the first stage that holds it back decides; a held alert is still
+a record (ClickHouse, JSON Lines) but is not sent to the notifying sinks
+(Alertmanager, the ``alerts`` topic, the webhook):
+
+1. **source**: a firing alert matching an inhibit rule's ``source`` is kept
+   as an open source until it resolves (even when it is itself held back).
+2. **resolved**: a resolved record is sent only if its firing one was.
+3. **silenced**: a silence matches it.
+4. **inhibited**: an open source of an inhibit rule matches it, with equal ``equal`` labels.
+5. **realert**: the same rule sent an alert with the same labels less than
+   the rule's ``realert`` interval ago (event time).
+6. **rate_limited**: the rule already sent its ``rate_limit.max`` alerts in
+   this interval of the partition; the first one held back raises one
+   overflow summary alert, resolved with the final count when the interval ends.
+7. otherwise it is **sent**, and joins its group (``group.by`` labels, the
+   current ``group.interval`` of event time); the group is one
+   notification when the interval has passed.
+
+All state is in keyed state under the emitting partition, with timers that
+clear it, so it is bounded and recovered after a restart. Counts and groups
+are per input partition (the local runner and a single worker see every
+partition; with several workers, inhibition sees the sources its worker holds).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+
+from streams.alerting.groups import MAX_GROUP_ALERTS, AlertGroup, GroupState
+from streams.alerting.matchers import alert_value, matches
+from streams.alerting.policy import AlertPolicy, RateLimit
+from streams.alerting.silences import Silence
+from yujing.alerts import Alert, alert_id
+from yujing.protocols import KeyedState, RuleContext, StateBackend
+from yujing.timeutil import format_rfc3339, to_datetime
+
+__all__ = ["OVERFLOW_LABEL", "AlertManager", "Decision", "Dispatch"]
+
+#: Label of the overflow summary alert a rate limit raises.
+OVERFLOW_LABEL = "overflow"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the manager did with one admitted alert: ``held`` is ``None`` when it was sent, else the reason."""
+
+    alert: Alert
+    partition: int
+    held: str | None = None
+
+
+@dataclass
+class Dispatch:
+    """One batch's alerts as the sinks receive them."""
+
+    decisions: list[Decision] = field(default_factory=list)
+    groups: list[tuple[int, AlertGroup]] = field(default_factory=list)
+
+    @property
+    def sent(self) -> list[Alert]:
+        return [d.alert for d in self.decisions if d.held is None]
+
+    def __bool__(self) -> bool:
+        return bool(self.decisions or self.groups)
+
+
+class RateCount(msgspec.Struct, array_like=True):
+    sent: int = 0
+    held: int = 0
+    rule_source: str = "rule"
+    severity: str = "info"
+    summary_cjk: bool = False
+    rule_version: str = ""
+
+
+def _fingerprint(alert: Alert) -> str:
+    return alert_id(alert.rule_id, *(f"{k}={v}" for k, v in sorted(alert.labels.items())))
+
+
+def _cjk(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+class AlertManager:
+    """Silences, inhibition, realert, rate limits and grouping over the engine's admitted alerts.
+
+    The engine calls :meth:`admit` for each alert its dedup lets through and
+    :meth:`on_timer` for the manager's timers; a runner takes each batch's
+    :class:`Dispatch` with :meth:`take`.
+
+    >>> from streams.engine import DictBackend
+    >>> manager = AlertManager(AlertPolicy(), DictBackend())
+    >>> manager.take().decisions
+    []
+    """
+
+    OWNER = "~alerting"
+
+    def __init__(self, policy: AlertPolicy, backend: StateBackend, retention: float = 2 * 86400.0, partitions: int = 8) -> None:
+        self.policy = policy
+        self.backend = backend
+        self.retention = retention
+        self.partitions = partitions
+        self.sent: KeyedState[Alert] = backend.namespace("~am-sent", Alert)
+        self.sources: KeyedState[Alert] = backend.namespace("~am-sources", Alert)
+        self.realerts: KeyedState[float] = backend.namespace("~am-realert", float)
+        self.rates: KeyedState[RateCount] = backend.namespace("~am-rate", RateCount)
+        self.groups: KeyedState[GroupState] = backend.namespace("~am-groups", GroupState)
+        self.silence_state: KeyedState[Silence] = backend.namespace("~am-silences", Silence)
+        self.silences: dict[str, Silence] = {}
+        self.open_sources: dict[str, Alert] = {}
+        self._dispatch = Dispatch()
+        self.recover()
+
+    # -- configuration ------------------------------------------------------------
+    def set_policy(self, policy: AlertPolicy) -> None:
+        self.policy = policy
+
+    def set_silences(self, silences: dict[str, Silence]) -> None:
+        """Replace the silences (from the folded log); stored in every partition's state."""
+        for sid in set(self.silences) - set(silences):
+            for p in range(self.partitions):
+                self.backend.use_partition(p)
+                self.silence_state.delete(sid)
+        for sid, silence in silences.items():
+            if self.silences.get(sid) != silence:
+                for p in range(self.partitions):
+                    self.backend.use_partition(p)
+                    self.silence_state.set(sid, silence)
+        self.silences = dict(silences)
+
+    def recover(self) -> None:
+        """Reload the in-memory views (silences, open inhibit sources) from keyed state."""
+        self.silences = dict(self.silence_state.items())
+        self.open_sources = dict(self.sources.items())
+
+    def take(self) -> Dispatch:
+        out, self._dispatch = self._dispatch, Dispatch()
+        return out
+
+    def open_alerts(self) -> list[Alert]:
+        """Firing alerts sent and not yet resolved (a notifier re-sends them, e.g. after a restart)."""
+        return [a for _, a in self.sent.items()]
+
+    # -- the stages ------------------------------------------------------------------
+    def admit(self, alert: Alert, ctx: RuleContext) -> None:
+        held = self._decide(alert, ctx)
+        self._dispatch.decisions.append(Decision(alert, ctx.partition, held))
+        if held is None:
+            self._group(alert, ctx)
+
+    def _decide(self, alert: Alert, ctx: RuleContext) -> str | None:
+        self._track_source(alert, ctx)
+        if alert.status == "resolved":
+            if self.sent.get(alert.alert_id) is None:
+                return "not_sent"
+            self.sent.delete(alert.alert_id)
+            ctx.cancel_timer(self.OWNER, "sent|" + alert.alert_id)
+            return None
+        for silence in self.silences.values():
+            if silence.mutes(alert):
+                return f"silenced:{silence.id}"
+        inhibitor = self._inhibitor(alert)
+        if inhibitor is not None:
+            return f"inhibited:{inhibitor}"
+        overflow = alert.labels.get(OVERFLOW_LABEL) == "true"
+        now = ctx.watermark if math.isfinite(ctx.watermark) else alert.starts_at.timestamp()
+        if not overflow and self._realerted(alert, ctx):
+            return "realert"
+        limit = None if overflow else self.policy.rate_limit_for(alert.rule_id)
+        if limit is not None and self._over_limit(alert, limit, now, ctx):
+            return "rate_limited"
+        self.sent.set(alert.alert_id, alert)
+        ctx.set_timer(self.OWNER, "sent|" + alert.alert_id, alert.starts_at.timestamp() + self.retention)
+        return None
+
+    def _track_source(self, alert: Alert, ctx: RuleContext) -> None:
+        if not any(matches(rule.source, alert) for rule in self.policy.inhibit):
+            return
+        if alert.status == "firing":
+            self.sources.set(alert.alert_id, alert)
+            self.open_sources[alert.alert_id] = alert
+            ctx.set_timer(self.OWNER, "source|" + alert.alert_id, alert.starts_at.timestamp() + self.retention)
+        else:
+            self.sources.delete(alert.alert_id)
+            self.open_sources.pop(alert.alert_id, None)
+
+    def _inhibitor(self, alert: Alert) -> str | None:
+        for rule in self.policy.inhibit:
+            if not matches(rule.target, alert):
+                continue
+            for source in self.open_sources.values():
+                if source.alert_id == alert.alert_id or not matches(rule.source, source):
+                    continue
+                if all(alert_value(source, name) == alert_value(alert, name) for name in rule.equal):
+                    return f"{rule.name}:{source.alert_id}"
+        return None
+
+    def _realerted(self, alert: Alert, ctx: RuleContext) -> bool:
+        interval = self.policy.realert_for(alert.rule_id)
+        if interval <= 0:
+            return False
+        fp = _fingerprint(alert)
+        at = alert.starts_at.timestamp()
+        last = self.realerts.get(fp)
+        if last is not None and 0 <= at - last < interval:
+            return True
+        self.realerts.set(fp, at)
+        ctx.set_timer(self.OWNER, "realert|" + fp, at + interval)
+        return False
+
+    def _over_limit(self, alert: Alert, limit: RateLimit, now: float, ctx: RuleContext) -> bool:
+        bucket = math.floor(now / limit.per) * limit.per
+        key = f"{alert.rule_id}|{bucket!r}"
+        count = self.rates.get(key)
+        if count is None:
+            count = RateCount(
+                rule_source=alert.source, severity=alert.severity, summary_cjk=_cjk(alert.summary), rule_version=alert.rule_version
+            )
+            ctx.set_timer(self.OWNER, "rate|" + key, bucket + limit.per)
+        if count.sent < limit.max:
+            count.sent += 1
+            self.rates.set(key, count)
+            return False
+        count.held += 1
+        self.rates.set(key, count)
+        if count.held == 1:
+            ctx.emit(self._overflow(alert.rule_id, count, bucket, limit, "firing"))
+        return True
+
+    def _overflow(self, rule_id: str, count: RateCount, bucket: float, limit: RateLimit, status: str) -> Alert:
+        start = format_rfc3339(bucket)
+        if count.summary_cjk:
+            summary = f"规则 {rule_id} 自 {start} 起告警超过 {limit.max} 条，其余 {count.held} 条已记录、未逐条发送"
+        else:
+            summary = f"rule {rule_id} raised more than {limit.max} alerts from {start}; {count.held} more were recorded, not sent"
+        return Alert(
+            alert_id=alert_id(rule_id, "~overflow", repr(bucket)),
+            source=count.rule_source,  # type: ignore[arg-type]
+            rule_id=rule_id,
+            rule_version=count.rule_version,
+            severity=count.severity,  # type: ignore[arg-type]
+            status=status,  # type: ignore[arg-type]
+            starts_at=to_datetime(bucket),
+            detected_at=dt.datetime.now(dt.UTC),
+            ends_at=to_datetime(bucket + limit.per) if status == "resolved" else None,
+            labels={OVERFLOW_LABEL: "true", "alertname": rule_id},
+            summary=summary,
+            evidence={"sent": count.sent, "held": count.held, "limit": limit.max, "per_seconds": limit.per},
+        )
+
+    def _group(self, alert: Alert, ctx: RuleContext) -> None:
+        grouping = self.policy.group
+        now = ctx.watermark if math.isfinite(ctx.watermark) else alert.starts_at.timestamp()
+        start = math.floor(now / grouping.interval) * grouping.interval
+        labels = {name: alert_value(alert, name) for name in grouping.by}
+        key = "\x1f".join(f"{k}={v}" for k, v in sorted(labels.items())) + "|" + repr(start)
+        state = self.groups.get(key)
+        if state is None:
+            state = GroupState(labels=labels, window_start=start, window_end=start + grouping.interval)
+            ctx.set_timer(self.OWNER, "group|" + key, start + grouping.interval)
+        state.count += 1
+        if alert.status == "firing":
+            state.firing += 1
+        else:
+            state.resolved += 1
+        if len(state.alerts) < MAX_GROUP_ALERTS:
+            state.alerts.append(alert)
+        self.groups.set(key, state)
+
+    # -- timers ----------------------------------------------------------------------
+    def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
+        kind, _, rest = key.partition("|")
+        if kind == "sent":
+            self.sent.delete(rest)
+        elif kind == "source":
+            self.sources.delete(rest)
+            self.open_sources.pop(rest, None)
+        elif kind == "realert":
+            self.realerts.delete(rest)
+        elif kind == "group":
+            state = self.groups.get(rest)
+            if state is not None:
+                self.groups.delete(rest)
+                self._dispatch.groups.append((ctx.partition, AlertGroup.of(state)))
+        elif kind == "rate":
+            count = self.rates.get(rest)
+            self.rates.delete(rest)
+            rule_id, _, bucket = rest.rpartition("|")
+            limit = self.policy.rate_limit_for(rule_id)
+            if count is not None and count.held and limit is not None:
+                ctx.emit(self._overflow(rule_id, count, float(bucket), limit, "resolved"))
+
+
+def decisions_by_reason(decisions: Sequence[Decision]) -> dict[str, int]:
+    """Counts of held alerts by the reason's kind (``silenced``, ``inhibited``, …) and of sent ones."""
+    counts: dict[str, int] = {}
+    for d in decisions:
+        kind = "sent" if d.held is None else d.held.split(":", 1)[0]
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
