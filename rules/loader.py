@@ -61,9 +61,10 @@ class LoadResult:
 
 
 def rule_files(directory: Path) -> list[Path]:
-    """Rule files under ``directory`` (``*.yaml``/``*.yml``, not ``*.test.yaml``), sorted."""
+    """Rule files under ``directory`` (``*.yaml``/``*.yml``, not ``*.test.yaml`` nor the ``*.policy.yaml``
+    alert-handling policy), sorted."""
     found = [p for ext in ("*.yaml", "*.yml") for p in directory.rglob(ext)]
-    return sorted(p for p in found if not p.name.endswith((".test.yaml", ".test.yml")))
+    return sorted(p for p in found if not p.name.endswith((".test.yaml", ".test.yml", ".policy.yaml", ".policy.yml")))
 
 
 def _locate(marks: Marks, base: tuple[str | int, ...], path: tuple[str | int, ...], at_key: bool = False) -> tuple[int, int]:

@@ -27,8 +27,8 @@ from typing import Any
 import msgspec
 
 from sinks.base import RetryingSink
-from streams.alerting.groups import AlertGroup
 from yujing.alerts import Alert
+from yujing.groups import AlertGroup
 from yujing.protocols import KeyedState, StateBackend
 
 __all__ = ["BufferedSink", "Outbox", "OutboxItem"]

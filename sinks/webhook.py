@@ -9,7 +9,7 @@ import msgspec
 
 from sinks.base import RetryingSink
 from sinks.http import post_json
-from streams.alerting.groups import AlertGroup
+from yujing.groups import AlertGroup
 
 __all__ = ["WebhookSink"]
 

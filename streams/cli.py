@@ -24,7 +24,7 @@ from streams.metrics import PipelineMetrics
 from streams.pipeline import Pipeline
 from streams.server import serve_metrics
 from streams.simulator import SimConfig, simulate
-from yujing.protocols import Rule, Sink
+from yujing.protocols import Rule
 
 __all__ = ["main"]
 
@@ -44,17 +44,22 @@ def _rules_or_exit(directory: str) -> list[Rule]:
     return result.rules
 
 
-def _sinks(config: Config, metrics: PipelineMetrics, alerts_path: str | None) -> list[Sink]:
-    from sinks.jsonl import JsonLinesSink
+def _sinks(config: Config, metrics: PipelineMetrics, alerts_path: str | None) -> list[Any]:
+    from streams.assembly import build_sinks
 
-    sinks: list[Sink] = []
-    if alerts_path:
-        sinks.append(JsonLinesSink(alerts_path, metrics=metrics))
-    if config.clickhouse.url:
-        from sinks.clickhouse import ClickHouseSink
+    return build_sinks(config, metrics, alerts_path)
 
-        sinks.append(ClickHouseSink(config.clickhouse.url, metrics=metrics))
-    return sinks
+
+def _engine(rules: list[Rule], config: Config, engine_config: Any, rules_dir: str, **kwargs: Any) -> Engine:
+    from streams.alerting import PolicyError
+    from streams.assembly import build_engine
+
+    try:
+        engine, _ = build_engine(rules, DictBackend(), config, engine_config, rules_dir=rules_dir, **kwargs)
+    except PolicyError as exc:
+        err.print(f"[red]alert policy: {exc}[/red]", markup=True, highlight=False)
+        raise SystemExit(2) from None
+    return engine
 
 
 def _sim_config(args: argparse.Namespace) -> SimConfig:
@@ -117,7 +122,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sim = simulate(sim_cfg)
     clock = DemoClock(sim_cfg.start.timestamp())
     engine_cfg = config.engine.engine_config(idle=True)
-    engine = Engine(rules, DictBackend(), engine_cfg, clock=clock, observer=metrics)
+    engine = _engine(rules, config, engine_cfg, args.rules or config.rules.dir, clock=clock, observer=metrics)
     out = Path(args.alerts)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("")
@@ -146,7 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         config.clickhouse.url = args.clickhouse
     url = _serve(config, registry, args.metrics_port) if args.metrics_port is not None else None
     alerts_path = args.alerts or config.output.alerts or "-"
-    engine = Engine(rules, DictBackend(), config.engine.engine_config(idle=False), observer=metrics)
+    engine = _engine(rules, config, config.engine.engine_config(idle=False), args.rules or config.rules.dir, observer=metrics)
     pipeline = Pipeline(
         engine, Decoder(config.kafka.topics()), _sinks(config, metrics, alerts_path), metrics, partitions=config.kafka.partitions
     )
@@ -259,7 +264,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     alerts_path = out / "alerts.jsonl"
     alerts_path.write_text("")
     collect = Collect()
-    engine = Engine(rules, DictBackend(), config.engine.engine_config(idle=False), observer=metrics)
+    engine = _engine(rules, config, config.engine.engine_config(idle=False), args.rules or config.rules.dir, observer=metrics)
     pipeline = Pipeline(
         engine,
         Decoder(config.kafka.topics()),
@@ -336,7 +341,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         )
     url = _serve(config, registry, None)
     topics = list(config.kafka.topics())
-    ensure_topics(config.kafka.bootstrap, topics + [t + config.kafka.dlq_suffix for t in topics], config.kafka.partitions)
+    extra = [config.kafka.alerts_topic] if config.kafka.alerts_topic else []
+    ensure_topics(config.kafka.bootstrap, topics + [t + config.kafka.dlq_suffix for t in topics] + extra, config.kafka.partitions)
     sinks = _sinks(config, metrics, config.output.alerts or None)
     app = build_worker_app(config, rules, sinks, metrics, version)
     err.print(

@@ -47,6 +47,7 @@ class KafkaConfig:
     batch_wait: float = 0.1
     tick_interval: float = 5.0
     stuck_check_interval: float = 5.0  # seconds between checks for partitions faust stopped delivering
+    alerts_topic: str = ""  # sent alerts to this topic (the contract's JSON keyed by alert_id), e.g. "alerts"; empty: off
 
     def topics(self) -> dict[str, str]:
         """Topic name → stream kind."""
@@ -84,6 +85,32 @@ class ClickHouseConfig:
 
 
 @dataclass
+class AlertingConfig:
+    policy: str = ""  # alert-handling policy file (default: alerting.policy.yaml in the rules directory)
+    silences: str = "silences.jsonl"  # the silence log `yujing silence` writes and the runners read
+    silences_poll: float = 10.0  # seconds between looks at the silence log (worker)
+
+
+@dataclass
+class AlertmanagerConfig:
+    url: str = ""  # e.g. http://alertmanager:9093 ; empty: no Alertmanager sink
+    resend_interval: float = 60.0  # seconds between re-sends of firing alerts (below Alertmanager's resolve_timeout)
+    resend_for: str = "24h"  # stop re-sending an alert that has not resolved after this long
+    evidence_url: str = ""  # link in each alert's annotations, e.g. https://grafana/d/yujing-alerts?var-alert_id={alert_id}
+
+
+@dataclass
+class WebhookConfig:
+    url: str = ""  # group notifications are POSTed here ; empty: off
+    timeout: float = 10.0
+
+
+@dataclass
+class SinksConfig:
+    buffer: int = 100_000  # items a network sink may hold while it is down before the stream waits
+
+
+@dataclass
 class MetricsConfig:
     host: str = "0.0.0.0"
     port: int = 9464  # 0: do not serve
@@ -103,6 +130,10 @@ class Config:
     engine: EngineSettings = field(default_factory=EngineSettings)
     rules: RulesConfig = field(default_factory=RulesConfig)
     clickhouse: ClickHouseConfig = field(default_factory=ClickHouseConfig)
+    alerting: AlertingConfig = field(default_factory=AlertingConfig)
+    alertmanager: AlertmanagerConfig = field(default_factory=AlertmanagerConfig)
+    webhook: WebhookConfig = field(default_factory=WebhookConfig)
+    sinks: SinksConfig = field(default_factory=SinksConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 

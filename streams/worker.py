@@ -23,9 +23,9 @@ import faust
 from faust.types import TP
 
 from rules.bundle import RuleBundle
+from streams.assembly import build_engine
 from streams.config import Config
 from streams.decode import DeadLetter, Decoder
-from streams.engine import Engine
 from streams.engine.engine import WATERMARK_NAMESPACE
 from streams.faust_state import FaustBackend
 from streams.metrics import PipelineMetrics
@@ -34,7 +34,7 @@ from streams.pipeline import Pipeline, Record
 from streams.positions import POSITIONS_NAMESPACE, InputPositions
 from streams.reload import BundleFollower, DirectoryWatch, RuleReloader
 from streams.stuck import StuckPartitionWatchdog
-from yujing.protocols import Rule, Sink
+from yujing.protocols import Rule
 
 __all__ = ["build_worker_app", "ensure_topics"]
 
@@ -69,7 +69,7 @@ def _headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
     ]
 
 
-def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metrics: PipelineMetrics, rules_version: str = "") -> faust.App:
+def build_worker_app(config: Config, rules: list[Rule], sinks: list[Any], metrics: PipelineMetrics, rules_version: str = "") -> faust.App:
     """A faust app running Yujing's engine over the configured topics.
 
     With ``rules.watch`` it looks at the rules directory every so many seconds, with
@@ -102,7 +102,7 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
     table = app.Table("state", key_type=bytes, value_type=bytes, partitions=kc.partitions)
     # Clocks and input positions go in the changelog's second wave, after the state they cover.
     backend = FaustBackend(table, markers=(WATERMARK_NAMESPACE, POSITIONS_NAMESPACE))
-    engine = Engine(rules, backend, config.engine.engine_config(idle=True), observer=metrics)
+    engine, silences = build_engine(rules, backend, config, config.engine.engine_config(idle=True), observer=metrics)
     pipeline = Pipeline(engine, Decoder(topic_kinds), sinks, metrics)
     probe = OffsetProbe(kc.bootstrap)
     positions = InputPositions(backend, probe)
@@ -112,7 +112,10 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
     async def recovered() -> None:
         timers = engine.recover()
         positions.forget()
-        log.info("state recovered: %d timers pending", timers)
+        silences.seen = None  # apply the log again over what state held
+        silences.poll()
+        undelivered = pipeline.recover()
+        log.info("state recovered: %d timers pending, %d undelivered sink items queued again", timers, undelivered)
 
     async def finish(alerts: list[Any], dead: list[DeadLetter]) -> None:
         loop = asyncio.get_running_loop()
@@ -170,6 +173,15 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Sink], metri
     @app.on_before_shutdown.connect
     async def close_probe(app: faust.App, **_: Any) -> None:
         await probe.close()
+
+    @app.timer(interval=config.alerting.silences_poll)
+    async def follow_silences() -> None:
+        async with lock:
+            silences.poll()
+
+    @app.on_after_shutdown.connect
+    def close_sinks(app: faust.App, **_: Any) -> None:
+        pipeline.close()
 
     watchdog = StuckPartitionWatchdog(app, exclude=lambda tp: tp.topic.endswith("-changelog"))
 

@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from streams.alerting.groups import MAX_GROUP_ALERTS, AlertGroup, GroupState
 from streams.alerting.matchers import alert_value, matches
 from streams.alerting.policy import AlertPolicy, RateLimit
 from streams.alerting.silences import Silence
 from yujing.alerts import Alert, alert_id
+from yujing.groups import MAX_GROUP_ALERTS, AlertGroup, GroupState
 from yujing.protocols import KeyedState, RuleContext, StateBackend
 from yujing.timeutil import format_rfc3339, to_datetime
 

@@ -18,7 +18,7 @@ def test_every_rule_of_the_default_pack_has_a_passing_test(tmp_path: Path) -> No
     done = yujing("rules", "test", str(pack), columns=60)
     assert done.returncode == 0, done.stdout + done.stderr
     tested = {line.split(": ")[0] for line in done.stdout.splitlines() if line.startswith("PASS")}
-    rule_files = {p.stem for p in PACK.glob("*.yaml")}
+    rule_files = {p.stem for p in PACK.glob("*.yaml") if not p.name.endswith(".policy.yaml")}
     assert {Path(t).name.removesuffix(".test.yaml") for t in tested} == rule_files
     assert "0 failure(s)" in done.stdout
 

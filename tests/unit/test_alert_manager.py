@@ -1,0 +1,293 @@
+"""The alert manager's stages, driven through the real engine by a scripted rule.
+
+The rule raises an alert per complaint: ``opened`` fires it, ``closed`` resolves
+it; its ``rule_id`` and labels come from the complaint (``product`` names the
+rule, so one stream can carry several rules' alerts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.alerting import AlertManager, parse_matchers
+from streams.alerting.manager import OVERFLOW_LABEL, Dispatch
+from streams.alerting.policy import PolicyError, load_policy, parse_policy
+from streams.alerting.silences import SilenceFile, new_silence
+from streams.engine import DictBackend, Engine, EngineConfig
+from tests.helpers import T0, complaint, to_event
+from yujing.alerts import Alert, alert_id
+from yujing.events import ComplaintEvent
+
+
+class Scripted:
+    """Fires on ``complaint.opened``, resolves on ``complaint.closed``; the complaint's product is the rule id."""
+
+    rule_id = "scripted"
+    version = "1"
+    event_types = frozenset({"complaint.opened", "complaint.closed"})
+
+    def on_event(self, event: ComplaintEvent, ts: float, ctx: Any) -> None:  # type: ignore[override]
+        rule = event.product or "r"
+        firing = event.event_type == "complaint.opened"
+        when = event.ts
+        ctx.emit(
+            Alert(
+                alert_id=alert_id(rule, event.complaint_id),
+                source="cohort_spike" if rule == "outage" else "rule",
+                rule_id=rule,
+                rule_version="1",
+                severity="major",
+                status="firing" if firing else "resolved",
+                starts_at=when if firing else T0,
+                detected_at=dt.datetime.now(dt.UTC),
+                ends_at=None if firing else when,
+                labels={"region": event.region or "", "customer_id": event.customer_id},
+                summary="投诉告警",
+                evidence={},
+            )
+        )
+
+    def on_timer(self, key: str, fire_at: float, ctx: Any) -> None:
+        pass
+
+
+def engine_with(policy: dict[str, Any] | None = None, backend: DictBackend | None = None) -> Engine:
+    backend = backend or DictBackend()
+    config = EngineConfig(allowed_lateness=0.0, idle_after=None)
+    manager = AlertManager(parse_policy(policy), backend, config.dedup_retention, config.partitions)
+    return Engine([Scripted()], backend, config, alerting=manager)
+
+
+def opened(minutes: float, cid: str, rule: str = "r", region: str = "杭州", customer: str = "c-1") -> dict[str, Any]:
+    return complaint("opened", minutes, complaint_id=cid, customer=customer, region=region, product=rule)
+
+
+def closed(minutes: float, cid: str, rule: str = "r", region: str = "杭州", customer: str = "c-1") -> dict[str, Any]:
+    return complaint("closed", minutes, complaint_id=cid, customer=customer, region=region, product=rule)
+
+
+def feed(engine: Engine, events: list[dict[str, Any]], close: bool = True) -> Dispatch:
+    out = Dispatch()
+    for e in events:
+        engine.process([(0, to_event(e))])
+        d = engine.take_dispatch()
+        out.decisions += d.decisions
+        out.groups += d.groups
+    if close:
+        engine.close_input(float("inf"))
+        d = engine.take_dispatch()
+        out.decisions += d.decisions
+        out.groups += d.groups
+    return out
+
+
+def held(dispatch: Dispatch) -> dict[tuple[str, str], str | None]:
+    return {(d.alert.alert_id, d.alert.status): d.held for d in dispatch.decisions}
+
+
+def test_default_policy_sends_each_alert_once_and_its_resolve() -> None:
+    engine = engine_with()
+    out = feed(engine, [opened(0, "a"), opened(1, "a"), closed(5, "a"), closed(6, "a")])
+    assert [(d.alert.status, d.held) for d in out.decisions] == [("firing", None), ("resolved", None)]
+
+
+def test_a_resolve_is_sent_only_if_its_firing_was() -> None:
+    engine = engine_with({"realert": "1h"})
+    out = feed(engine, [opened(0, "a"), opened(10, "b"), closed(20, "b")])  # b: same rule and labels as a
+    decisions = held(out)
+    assert decisions[(alert_id("r", "b"), "firing")] == "realert"
+    assert decisions[(alert_id("r", "b"), "resolved")] == "not_sent"
+
+
+def test_realert_holds_back_the_same_labels_within_the_interval_then_lets_one_through() -> None:
+    engine = engine_with({"realert": "30m", "rules": {"other": {"realert": "0s"}}})
+    events = [opened(0, "a"), opened(10, "b"), opened(29, "c"), opened(31, "d"), opened(5, "e", customer="c-2")]
+    events += [opened(11, "x", rule="other"), opened(12, "y", rule="other")]
+    decisions = held(feed(engine, events))
+    status = {cid: decisions[(alert_id(rule, cid), "firing")] for rule, cid in [("r", "a"), ("r", "b"), ("r", "c"), ("r", "d"), ("r", "e")]}
+    assert status == {"a": None, "b": "realert", "c": "realert", "d": None, "e": None}  # e: other labels
+    assert decisions[(alert_id("other", "y"), "firing")] is None  # the rule's override turns realert off
+
+
+def test_realert_state_is_cleared_by_its_timer() -> None:
+    engine = engine_with({"realert": "30m"})
+    feed(engine, [opened(0, "a"), opened(100, "b", customer="c-9")])
+    assert not dict(engine.alerting.realerts.items()) or all(v >= (T0.timestamp() + 100 * 60) for _, v in engine.alerting.realerts.items())
+
+
+def test_silence_mutes_matching_alerts_only_while_active(tmp_path) -> None:
+    engine = engine_with()
+    now = dt.datetime.now(dt.UTC).timestamp()
+    log = SilenceFile(tmp_path / "silences.jsonl")
+    s = log.add(new_silence(["region=杭州", "rule_id=r"], starts_at=now - 60, ends_at=now + 3600, created_by="li", comment="cable cut"))
+    log.add(new_silence(["region=宁波"], starts_at=now - 7200, ends_at=now - 3600))  # over already
+    engine.alerting.set_silences(log.current())
+    decisions = held(feed(engine, [opened(0, "a"), opened(1, "b", region="宁波"), opened(2, "c", rule="q")]))
+    assert decisions[(alert_id("r", "a"), "firing")] == f"silenced:{s.id}"
+    assert decisions[(alert_id("r", "b"), "firing")] is None
+    assert decisions[(alert_id("q", "c"), "firing")] is None
+    log.expire(s.id, now)
+    engine.alerting.set_silences(log.current())
+    assert held(feed(engine, [opened(3, "d", customer="c-3")]))[(alert_id("r", "d"), "firing")] is None
+
+
+def test_silence_file_reports_bad_lines_and_keeps_the_rest(tmp_path) -> None:
+    log = SilenceFile(tmp_path / "s.jsonl")
+    s = log.add(new_silence(["severity=info"], starts_at=0, ends_at=10))
+    with open(log.path, "a", encoding="utf-8") as fh:
+        fh.write("{not json\n")
+    assert list(log.current()) == [s.id]
+    assert len(log.problems) == 1 and ":2:" in log.problems[0]
+    with pytest.raises(ValueError, match="at least one matcher"):
+        new_silence([], starts_at=0, ends_at=10)
+    with pytest.raises(ValueError, match="end after"):
+        new_silence(["a=b"], starts_at=10, ends_at=10)
+    with pytest.raises(KeyError):
+        log.expire("nope", 0)
+
+
+INHIBIT = {"inhibit": [{"name": "outage", "source": ["source=cohort_spike"], "target": ["source=rule"], "equal": ["region"]}]}
+
+
+def test_a_firing_outage_inhibits_the_alerts_it_explains_until_it_resolves() -> None:
+    engine = engine_with(INHIBIT)
+    events = [
+        opened(0, "o1", rule="outage"),  # a cohort alert in 杭州
+        opened(5, "a"),  # 杭州: explained
+        opened(6, "b", region="宁波", customer="c-2"),  # another region: sent
+        closed(10, "o1", rule="outage"),
+        opened(11, "c", customer="c-3"),  # after the outage resolved: sent
+    ]
+    decisions = held(feed(engine, events))
+    assert decisions[(alert_id("r", "a"), "firing")] == f"inhibited:outage:{alert_id('outage', 'o1')}"
+    assert decisions[(alert_id("r", "b"), "firing")] is None
+    assert decisions[(alert_id("r", "c"), "firing")] is None
+    assert decisions[(alert_id("outage", "o1"), "firing")] is None  # a source is not a target of itself
+
+
+def test_a_silenced_source_still_inhibits() -> None:
+    engine = engine_with(INHIBIT)
+    now = dt.datetime.now(dt.UTC).timestamp()
+    engine.alerting.set_silences({"s": new_silence(["rule_id=outage"], starts_at=now - 10, ends_at=now + 600)})
+    decisions = held(feed(engine, [opened(0, "o1", rule="outage"), opened(5, "a")]))
+    assert decisions[(alert_id("outage", "o1"), "firing")].startswith("silenced:")
+    assert decisions[(alert_id("r", "a"), "firing")].startswith("inhibited:")
+
+
+def test_rate_limit_sends_max_then_one_overflow_summary_resolved_with_the_count() -> None:
+    engine = engine_with({"rate_limit": {"max": 3, "per": "1h"}})
+    events = [opened(i, f"a{i}", customer=f"c-{i}") for i in range(10)]
+    out = feed(engine, events)
+    sent = [d.alert for d in out.decisions if d.held is None and d.alert.labels.get(OVERFLOW_LABEL) != "true"]
+    limited = [d for d in out.decisions if d.held == "rate_limited"]
+    overflow = [d.alert for d in out.decisions if d.alert.labels.get(OVERFLOW_LABEL) == "true"]
+    assert len(sent) == 3 and len(limited) == 7
+    assert [a.status for a in overflow] == ["firing", "resolved"]
+    assert overflow[0].alert_id == overflow[1].alert_id
+    assert overflow[1].evidence["held"] == 7 and overflow[1].evidence["sent"] == 3
+    assert "超过 3 条" in overflow[0].summary  # in the rule's language
+    assert all(d.held is None for d in out.decisions if d.alert.labels.get(OVERFLOW_LABEL) == "true")
+
+
+def test_rate_limit_counts_afresh_in_the_next_interval() -> None:
+    engine = engine_with({"rate_limit": {"max": 2, "per": "1h"}})
+    events = [opened(i, f"a{i}", customer=f"c-{i}") for i in range(4)] + [opened(70 + i, f"b{i}", customer=f"d-{i}") for i in range(2)]
+    decisions = held(feed(engine, events))
+    assert [decisions[(alert_id("r", f"b{i}"), "firing")] for i in range(2)] == [None, None]
+
+
+def test_sent_alerts_are_grouped_by_region_per_interval() -> None:
+    engine = engine_with({"group": {"by": ["region"], "interval": "5m"}})
+    events = [opened(0, "a"), opened(1, "b", region="宁波", customer="c-2"), opened(2, "c", customer="c-3"), opened(7, "d", customer="c-4")]
+    out = feed(engine, events, close=False)
+    groups = sorted((g.labels["region"], g.window_start, g.count) for _, g in out.groups)
+    # the first interval closed when the watermark passed 5 minutes: 杭州 with a and c, 宁波 with b
+    assert [(region, count) for region, _, count in groups] == [("宁波", 1), ("杭州", 2)]
+    engine.close_input(float("inf"))
+    last = engine.take_dispatch().groups
+    assert [(g.labels["region"], g.count, g.firing) for _, g in last] == [("杭州", 1, 1)]
+    assert len({g.group_id for _, g in out.groups + last}) == 3
+
+
+def test_held_alerts_are_not_grouped() -> None:
+    engine = engine_with({"realert": "1h"})
+    out = feed(engine, [opened(0, "a"), opened(1, "b")])
+    assert sum(g.count for _, g in out.groups) == 1
+
+
+def test_state_survives_a_restart() -> None:
+    backend = DictBackend()
+    first = engine_with({**INHIBIT, "realert": "1h"}, backend)
+    now = dt.datetime.now(dt.UTC).timestamp()
+    first.alerting.set_silences({"s": new_silence(["region=上海"], starts_at=now - 10, ends_at=now + 600)})
+    feed(first, [opened(0, "o1", rule="outage"), opened(1, "a")], close=False)
+    first.commit()
+    second = engine_with({**INHIBIT, "realert": "1h"}, backend)
+    second.recover()
+    events = [opened(2, "b", customer="c-2"), opened(3, "c", region="上海", customer="c-3"), opened(4, "a2")]
+    decisions = held(feed(second, events, close=False))
+    assert decisions[(alert_id("r", "b"), "firing")].startswith("inhibited:")  # the outage source came back
+    assert decisions[(alert_id("r", "c"), "firing")].startswith("silenced:")  # and the silence
+    assert [a.rule_id for a in second.alerting.open_alerts()] == ["outage"]  # and what is firing, for re-sending notifiers
+
+
+def test_policy_errors_name_the_place(tmp_path) -> None:
+    with pytest.raises(PolicyError, match=r"inhibit\[0\]: `target` matchers are required"):
+        parse_policy({"inhibit": [{"source": ["a=b"]}]})
+    with pytest.raises(PolicyError, match=r"rate_limit.max"):
+        parse_policy({"rate_limit": {"max": 0}})
+    with pytest.raises(PolicyError, match="regular expressions"):
+        parse_policy({"inhibit": [{"source": ["region=~杭.*"], "target": ["a=b"]}]})
+    with pytest.raises(PolicyError, match="unknown key"):
+        parse_policy({"realret": "1h"})
+    with pytest.raises(PolicyError, match=r"rules.x.realert"):
+        parse_policy({"rules": {"x": {"realert": "soon"}}})
+    (tmp_path / "alerting.policy.yaml").write_text("realert: [1\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"alerting\.policy\.yaml"):
+        load_policy(tmp_path)
+    assert parse_matchers(["severity!=info"])[0].op == "!="
+
+
+def test_the_default_pack_policy_loads_and_its_rules_exist() -> None:
+    from rules.loader import load_rules
+    from streams.config import default_rules_dir
+
+    policy = load_policy(default_rules_dir())
+    ids = {r.rule_id for r in load_rules(default_rules_dir()).rules}
+    assert policy.inhibit and set(policy.per_rule) <= ids
+
+
+# -- invariants ---------------------------------------------------------------------------
+step = st.tuples(
+    st.integers(0, 240),  # minute
+    st.sampled_from(["a", "b", "c", "d", "e", "f"]),  # complaint
+    st.sampled_from(["r", "outage"]),
+    st.sampled_from(["杭州", "宁波"]),
+    st.booleans(),  # opened or closed
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(step, max_size=40), st.sampled_from([{}, {"realert": "20m"}, {"rate_limit": {"max": 2, "per": "30m"}}, INHIBIT]))
+def test_every_alert_gets_one_decision_resolves_follow_firings_and_replays_change_nothing(steps, policy) -> None:
+    made = [(opened if is_open else closed)(m, cid, rule=rule, region=region, customer=cid) for m, cid, rule, region, is_open in steps]
+    events = sorted(made, key=lambda e: e["ts"])
+    engine = engine_with(policy)
+    first = feed(engine, events, close=False)
+    again = feed(engine, events, close=False)  # a redelivery of everything
+    assert not again.decisions
+    seen = [(d.alert.alert_id, d.alert.status) for d in first.decisions]
+    assert len(seen) == len(set(seen))
+    sent = {(d.alert.alert_id, d.alert.status) for d in first.decisions if d.held is None}
+    for aid, status in sent:
+        if status == "resolved":
+            assert (aid, "firing") in sent
+    engine.close_input(float("inf"))
+    rest = engine.take_dispatch()
+    sent_total = len(sent) + sum(1 for d in rest.decisions if d.held is None)
+    assert sum(g.count for _, g in first.groups + rest.groups) == sent_total  # every sent alert in exactly one group
