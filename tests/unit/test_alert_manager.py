@@ -291,3 +291,20 @@ def test_every_alert_gets_one_decision_resolves_follow_firings_and_replays_chang
     rest = engine.take_dispatch()
     sent_total = len(sent) + sum(1 for d in rest.decisions if d.held is None)
     assert sum(g.count for _, g in first.groups + rest.groups) == sent_total  # every sent alert in exactly one group
+
+
+def test_silence_commands_add_list_and_expire(tmp_path, capsys) -> None:
+    from streams.cli import main
+
+    path = str(tmp_path / "silences.jsonl")
+    assert main(["silence", "add", "region=杭州", "rule_id=install-sla", "--for", "2h", "-c", "光缆中断", "--file", path]) == 0
+    (silence,) = SilenceFile(path).current().values()
+    assert silence.matchers == ["region=杭州", "rule_id=install-sla"] and 7190 < silence.ends_at - silence.starts_at <= 7200
+    assert main(["silence", "add", "region=~杭.*", "--file", path]) == 2  # rejected, nothing written
+    assert main(["silence", "add", "region=杭州", "--for", "soon", "--file", path]) == 2
+    assert len(SilenceFile(path).current()) == 1
+    assert main(["silence", "list", "--file", path]) == 0
+    assert "active" in capsys.readouterr().out
+    assert main(["silence", "expire", silence.id, "--file", path]) == 0
+    assert not SilenceFile(path).current()[silence.id].active(dt.datetime.now(dt.UTC).timestamp())
+    assert main(["silence", "expire", "nope", "--file", path]) == 2
