@@ -28,7 +28,6 @@ import msgspec
 
 from sinks.base import RetryingSink
 from yujing.alerts import Alert
-from yujing.groups import AlertGroup
 from yujing.protocols import KeyedState, StateBackend
 
 __all__ = ["BufferedSink", "Outbox", "OutboxItem"]
@@ -37,31 +36,37 @@ log = logging.getLogger(__name__)
 
 
 class OutboxItem(msgspec.Struct, frozen=True, array_like=True):
-    """One undelivered item: an alert or a group notification."""
+    """One undelivered alert, with the manager's decision (``None``: sent; else why it was held back)."""
 
-    alert: Alert | None = None
-    group: AlertGroup | None = None
+    alert: Alert
     held: str | None = None
 
 
 class BufferedSink:
     """A sink's delivery thread over a bounded queue; ``write`` (what the sink is given) runs off the stream.
 
-    ``receives`` says what the sink gets: ``records`` (every admitted alert),
-    ``sent`` (alerts the manager sent) or ``groups`` (group notifications).
+    ``receives`` says what the sink gets: ``records`` (every admitted alert) or
+    ``sent`` (the alerts the manager sent). With ``linger`` the thread waits that
+    long after the first item before it writes, so one write holds what arrived
+    in the interval (the webhook's grouping).
     """
 
-    def __init__(self, sink: RetryingSink, *, capacity: int = 100_000, metrics: Any = None, receives: str | None = None) -> None:
+    def __init__(
+        self, sink: RetryingSink, *, capacity: int = 100_000, metrics: Any = None, receives: str | None = None, linger: float = 0.0
+    ) -> None:
         self.sink = sink
         self.name = sink.name
         self.receives = receives or getattr(sink, "receives", "records")
         self.capacity = capacity
+        self.linger = linger
         self.metrics = metrics
         self._queue: deque[tuple[str, OutboxItem]] = deque()
         self._done: deque[str] = deque()
         self._cond = threading.Condition()
         self._closing = False
+        self._draining = False
         self._busy = False
+        self._inflight = 0
         self._thread = threading.Thread(target=self._run, name=f"sink-{self.name}", daemon=True)
         self._thread.start()
 
@@ -69,11 +74,11 @@ class BufferedSink:
     def submit(self, items: Sequence[tuple[str, OutboxItem]]) -> None:
         """Queue items; waits only while the buffer is full (the sink has been down that long)."""
         with self._cond:
-            if len(self._queue) + len(items) > self.capacity:
-                log.warning("sink %s: buffer full (%d items); the stream waits for it", self.name, len(self._queue))
+            if self._held() + len(items) > self.capacity:
+                log.warning("sink %s: buffer full (%d items); the stream waits for it", self.name, self._held())
                 if self.metrics is not None:
                     self.metrics.sink_buffer_full_total.labels(self.name).inc()
-                while len(self._queue) + len(items) > self.capacity and len(self._queue) > 0 and not self._closing:
+                while self._held() + len(items) > self.capacity and self._held() > 0 and not self._closing:
                     self._cond.wait(1.0)
             self._queue.extend(items)
             self._gauge()
@@ -86,14 +91,20 @@ class BufferedSink:
             out.append(self._done.popleft())
         return out
 
+    def _held(self) -> int:
+        return len(self._queue) + self._inflight
+
     def pending(self) -> int:
+        """Items queued or being written."""
         with self._cond:
-            return len(self._queue) + (1 if self._busy else 0)
+            return self._held()
 
     def drain(self, timeout: float) -> bool:
         """Wait until everything queued is written; ``False`` if ``timeout`` passed first."""
         deadline = time.monotonic() + timeout
         with self._cond:
+            self._draining = True  # a lingering thread writes now
+            self._cond.notify_all()
             while self._queue or self._busy:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -118,8 +129,14 @@ class BufferedSink:
                     self._cond.wait()
                 if self._closing and not self._queue:
                     return
+                if self.linger > 0 and not self._closing:
+                    self._draining = False
+                    deadline = time.monotonic() + self.linger
+                    while not self._closing and not self._draining and (left := deadline - time.monotonic()) > 0:
+                        self._cond.wait(left)
                 batch = [self._queue.popleft() for _ in range(min(self.sink.max_batch, len(self._queue)))]
                 self._busy = True
+                self._inflight = len(batch)
             try:
                 self._write([item for _, item in batch])
                 self._done.extend(key for key, _ in batch)
@@ -131,20 +148,19 @@ class BufferedSink:
             finally:
                 with self._cond:
                     self._busy = False
+                    self._inflight = 0
                     self._gauge()
                     self._cond.notify_all()
 
     def _write(self, items: list[OutboxItem]) -> None:
-        if self.receives == "groups":
-            self.sink.write_groups([i.group for i in items if i.group is not None])  # type: ignore[attr-defined]
-        elif self.receives == "records" and hasattr(self.sink, "write_decisions"):
-            self.sink.write_decisions([(i.alert, i.held) for i in items if i.alert is not None])
+        if self.receives == "records" and hasattr(self.sink, "write_decisions"):
+            self.sink.write_decisions([(i.alert, i.held) for i in items])
         else:
-            self.sink.write([i.alert for i in items if i.alert is not None])
+            self.sink.write([i.alert for i in items])
 
     def _gauge(self) -> None:
         if self.metrics is not None:
-            self.metrics.sink_buffered.labels(self.name).set(len(self._queue))
+            self.metrics.sink_buffered.labels(self.name).set(self._held())
 
 
 class Outbox:

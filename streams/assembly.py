@@ -76,8 +76,11 @@ def build_engine(
     return engine, follower
 
 
-def build_sinks(config: Config, metrics: PipelineMetrics, alerts_path: str | None, *, buffered: bool = True) -> list[Sink | BufferedSink]:
-    """The configured sinks: JSON Lines written in the stream; the network sinks each on its own buffered thread."""
+def build_sinks(
+    config: Config, metrics: PipelineMetrics, alerts_path: str | None, *, policy: AlertPolicy | None = None, buffered: bool = True
+) -> list[Sink | BufferedSink]:
+    """The configured sinks: JSON Lines written in the stream; the network sinks each on its own buffered thread
+    (the webhook's lingers for the policy's ``group.interval`` and posts one message per group)."""
     from sinks.jsonl import JsonLinesSink
 
     sinks: list[Sink | BufferedSink] = []
@@ -105,10 +108,12 @@ def build_sinks(config: Config, metrics: PipelineMetrics, alerts_path: str | Non
                 metrics=metrics,
             )
         )
+    grouping = (policy or load_alert_policy(config)).group
     if config.webhook.url:
         from sinks.webhook import WebhookSink
 
-        network.append(WebhookSink(config.webhook.url, timeout=config.webhook.timeout, metrics=metrics))
+        network.append(WebhookSink(config.webhook.url, group_by=grouping.by, timeout=config.webhook.timeout, metrics=metrics))
     for sink in network:
-        sinks.append(BufferedSink(sink, capacity=config.sinks.buffer, metrics=metrics) if buffered else sink)
+        linger = grouping.interval if sink.name == "webhook" else 0.0
+        sinks.append(BufferedSink(sink, capacity=config.sinks.buffer, metrics=metrics, linger=linger) if buffered else sink)
     return sinks

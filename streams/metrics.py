@@ -93,7 +93,6 @@ class PipelineMetrics:
             ["rule_id", "reason"],
             registry=registry,
         )
-        self.alert_groups_total = Counter("yujing_alert_groups", "Group notifications closed (for group receivers).", registry=registry)
         self.input_skipped_total = Counter(
             "yujing_input_skipped",
             "Input records not processed: a redelivery already in state (duplicate), "

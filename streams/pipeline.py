@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from sinks.outbox import BufferedSink, Outbox, OutboxItem
-from streams.alerting.manager import Decision, Dispatch
+from streams.alerting.manager import Decision
 from streams.decode import DeadLetter, Decoder
 from streams.engine import Engine
 from streams.metrics import PipelineMetrics
@@ -111,7 +111,7 @@ class Pipeline:
         A plain sink is written here (retrying: it returns when the sink has them); a buffered sink
         gets them through the outbox and writes them on its own thread. Each sink gets what it
         ``receives``: ``records`` every admitted alert (with whether it was sent), ``sent`` the
-        alerts the manager sent, ``groups`` the closed group notifications.
+        alerts the manager sent.
         """
         scores = self.engine.take_scores()
         if scores:
@@ -124,10 +124,7 @@ class Pipeline:
         for sink in self.sinks:
             receives = getattr(sink, "receives", "records")
             if isinstance(sink, BufferedSink):
-                self._to_outbox(sink, receives, decisions, sent, dispatch)
-            elif receives == "groups":
-                if dispatch.groups:
-                    sink.write_groups([g for _, g in dispatch.groups])  # type: ignore[attr-defined]
+                self._to_outbox(sink, decisions if receives == "records" else sent)
             elif receives == "sent":
                 if sent:
                     sink.write([d.alert for d in sent])
@@ -140,16 +137,10 @@ class Pipeline:
         if self.metrics is not None:
             self.metrics.alerts(d.alert for d in decisions)
             self.metrics.held((d.alert.rule_id, d.held.split(":", 1)[0]) for d in decisions if d.held)
-            if dispatch.groups:
-                self.metrics.alert_groups_total.inc(len(dispatch.groups))
 
-    def _to_outbox(self, sink: BufferedSink, receives: str, decisions: list[Decision], sent: list[Decision], dispatch: Dispatch) -> None:
+    def _to_outbox(self, sink: BufferedSink, chosen: list[Decision]) -> None:
         assert self.outbox is not None
-        if receives == "groups":
-            items = [(p, "g:" + g.group_id, OutboxItem(group=g)) for p, g in dispatch.groups]
-        else:
-            chosen = sent if receives == "sent" else decisions
-            items = [(d.partition, f"{d.alert.alert_id}:{d.alert.status}", OutboxItem(alert=d.alert, held=d.held)) for d in chosen]
+        items = [(d.partition, f"{d.alert.alert_id}:{d.alert.status}", OutboxItem(alert=d.alert, held=d.held)) for d in chosen]
         self.outbox.put(sink, items)
 
     def recover(self) -> int:

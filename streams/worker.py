@@ -179,9 +179,11 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Any], metric
         async with lock:
             silences.poll()
 
-    @app.on_after_shutdown.connect
-    def close_sinks(app: faust.App, **_: Any) -> None:
-        pipeline.close()
+    @app.on_before_shutdown.connect
+    async def drain_sinks(app: faust.App, **_: Any) -> None:
+        # What is not written in time stays in the outbox state and is sent again after a restart.
+        async with lock:
+            await asyncio.get_running_loop().run_in_executor(None, pipeline.drain, 20.0)
 
     watchdog = StuckPartitionWatchdog(app, exclude=lambda tp: tp.topic.endswith("-changelog"))
 

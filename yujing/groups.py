@@ -2,56 +2,61 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import msgspec
 
 from yujing.alerts import Alert, alert_id
-from yujing.timeutil import format_rfc3339
 
-__all__ = ["MAX_GROUP_ALERTS", "AlertGroup", "GroupState"]
+__all__ = ["MAX_GROUP_ALERTS", "AlertGroup", "group_alerts"]
 
-#: Alerts carried in full by one group notification (the count covers the rest).
+#: Alerts carried in full by one group notification (the counts cover the rest).
 MAX_GROUP_ALERTS = 50
 
 
-class GroupState(msgspec.Struct, kw_only=True):
-    """An open group in keyed state (until its interval ends)."""
-
-    labels: dict[str, str]
-    window_start: float
-    window_end: float
-    count: int = 0
-    firing: int = 0
-    resolved: int = 0
-    alerts: list[Alert] = msgspec.field(default_factory=list)
-
-
 class AlertGroup(msgspec.Struct, frozen=True, kw_only=True):
-    """One notification for group receivers (the webhook): what was sent for ``labels`` in an interval.
+    """One notification for a group receiver (the webhook): the alerts sent for ``labels`` together.
 
-    ``group_id`` is deterministic (labels and interval), so a re-sent group is recognisable.
+    ``group_id`` is derived from the labels and the alerts' ids and statuses, so a
+    re-sent group (after a restart) has the same id and a receiver can drop it.
     """
 
     group_id: str
     labels: dict[str, str]
-    window_start: str
-    window_end: str
     count: int
     firing: int
     resolved: int
     truncated: bool
     alerts: list[Alert]
 
-    @classmethod
-    def of(cls, state: GroupState) -> AlertGroup:
-        key = "\x1f".join(f"{k}={v}" for k, v in sorted(state.labels.items()))
-        return cls(
-            group_id=alert_id("~group", key, repr(state.window_start)),
-            labels=state.labels,
-            window_start=format_rfc3339(state.window_start),
-            window_end=format_rfc3339(state.window_end),
-            count=state.count,
-            firing=state.firing,
-            resolved=state.resolved,
-            truncated=state.count > len(state.alerts),
-            alerts=state.alerts,
+
+def group_alerts(alerts: Sequence[Alert], by: Sequence[str]) -> list[AlertGroup]:
+    """Alerts grouped by the values of the ``by`` labels (a missing one reads as ``""``), in order of first appearance.
+
+    >>> import datetime as dt
+    >>> t = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+    >>> a = [Alert(alert_id=str(i), source="rule", rule_id="r", rule_version="1", severity="major", status="firing",
+    ...            starts_at=t, detected_at=t, labels={"region": r}, summary="s", evidence={}) for i, r in enumerate("AAB")]
+    >>> [(g.labels["region"], g.count) for g in group_alerts(a, ["region"])]
+    [('A', 2), ('B', 1)]
+    """
+    members: dict[tuple[str, ...], list[Alert]] = {}
+    for alert in alerts:
+        members.setdefault(tuple(alert.labels.get(name, "") for name in by), []).append(alert)
+    groups = []
+    for values, group in members.items():
+        labels = dict(zip(by, values, strict=True))
+        ident = alert_id("~group", *(f"{k}={v}" for k, v in labels.items()), *sorted(f"{a.alert_id}:{a.status}" for a in group))
+        firing = sum(1 for a in group if a.status == "firing")
+        groups.append(
+            AlertGroup(
+                group_id=ident,
+                labels=labels,
+                count=len(group),
+                firing=firing,
+                resolved=len(group) - firing,
+                truncated=len(group) > MAX_GROUP_ALERTS,
+                alerts=list(group[:MAX_GROUP_ALERTS]),
+            )
         )
+    return groups

@@ -15,12 +15,14 @@ a record (ClickHouse, JSON Lines) but is not sent to the notifying sinks
 6. **rate_limited**: the rule already sent its ``rate_limit.max`` alerts in
    this interval of the partition; the first one held back raises one
    overflow summary alert, resolved with the final count when the interval ends.
-7. otherwise it is **sent**, and joins its group (``group.by`` labels, the
-   current ``group.interval`` of event time); the group is one
-   notification when the interval has passed.
+7. otherwise it is **sent**.
+
+Grouping is a matter of delivery: the webhook's buffered sink lingers for
+``group.interval`` and posts one notification per ``group.by`` labels (see
+:mod:`sinks.webhook`).
 
 All state is in keyed state under the emitting partition, with timers that
-clear it, so it is bounded and recovered after a restart. Counts and groups
+clear it, so it is bounded and recovered after a restart. Rate-limit counts
 are per input partition (the local runner and a single worker see every
 partition; with several workers, inhibition sees the sources its worker holds).
 """
@@ -38,7 +40,6 @@ from streams.alerting.matchers import alert_value, matches
 from streams.alerting.policy import AlertPolicy, RateLimit
 from streams.alerting.silences import Silence
 from yujing.alerts import Alert, alert_id
-from yujing.groups import MAX_GROUP_ALERTS, AlertGroup, GroupState
 from yujing.protocols import KeyedState, RuleContext, StateBackend
 from yujing.timeutil import format_rfc3339, to_datetime
 
@@ -62,14 +63,13 @@ class Dispatch:
     """One batch's alerts as the sinks receive them."""
 
     decisions: list[Decision] = field(default_factory=list)
-    groups: list[tuple[int, AlertGroup]] = field(default_factory=list)
 
     @property
     def sent(self) -> list[Alert]:
         return [d.alert for d in self.decisions if d.held is None]
 
     def __bool__(self) -> bool:
-        return bool(self.decisions or self.groups)
+        return bool(self.decisions)
 
 
 class RateCount(msgspec.Struct, array_like=True):
@@ -90,7 +90,7 @@ def _cjk(text: str) -> bool:
 
 
 class AlertManager:
-    """Silences, inhibition, realert, rate limits and grouping over the engine's admitted alerts.
+    """Silences, inhibition, realert and rate limits over the engine's admitted alerts.
 
     The engine calls :meth:`admit` for each alert its dedup lets through and
     :meth:`on_timer` for the manager's timers; a runner takes each batch's
@@ -113,7 +113,6 @@ class AlertManager:
         self.sources: KeyedState[Alert] = backend.namespace("~am-sources", Alert)
         self.realerts: KeyedState[float] = backend.namespace("~am-realert", float)
         self.rates: KeyedState[RateCount] = backend.namespace("~am-rate", RateCount)
-        self.groups: KeyedState[GroupState] = backend.namespace("~am-groups", GroupState)
         self.silence_state: KeyedState[Silence] = backend.namespace("~am-silences", Silence)
         self.silences: dict[str, Silence] = {}
         self.open_sources: dict[str, Alert] = {}
@@ -152,10 +151,7 @@ class AlertManager:
 
     # -- the stages ------------------------------------------------------------------
     def admit(self, alert: Alert, ctx: RuleContext) -> None:
-        held = self._decide(alert, ctx)
-        self._dispatch.decisions.append(Decision(alert, ctx.partition, held))
-        if held is None:
-            self._group(alert, ctx)
+        self._dispatch.decisions.append(Decision(alert, ctx.partition, self._decide(alert, ctx)))
 
     def _decide(self, alert: Alert, ctx: RuleContext) -> str | None:
         self._track_source(alert, ctx)
@@ -257,25 +253,6 @@ class AlertManager:
             evidence={"sent": count.sent, "held": count.held, "limit": limit.max, "per_seconds": limit.per},
         )
 
-    def _group(self, alert: Alert, ctx: RuleContext) -> None:
-        grouping = self.policy.group
-        now = ctx.watermark if math.isfinite(ctx.watermark) else alert.starts_at.timestamp()
-        start = math.floor(now / grouping.interval) * grouping.interval
-        labels = {name: alert_value(alert, name) for name in grouping.by}
-        key = "\x1f".join(f"{k}={v}" for k, v in sorted(labels.items())) + "|" + repr(start)
-        state = self.groups.get(key)
-        if state is None:
-            state = GroupState(labels=labels, window_start=start, window_end=start + grouping.interval)
-            ctx.set_timer(self.OWNER, "group|" + key, start + grouping.interval)
-        state.count += 1
-        if alert.status == "firing":
-            state.firing += 1
-        else:
-            state.resolved += 1
-        if len(state.alerts) < MAX_GROUP_ALERTS:
-            state.alerts.append(alert)
-        self.groups.set(key, state)
-
     # -- timers ----------------------------------------------------------------------
     def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
         kind, _, rest = key.partition("|")
@@ -286,11 +263,6 @@ class AlertManager:
             self.open_sources.pop(rest, None)
         elif kind == "realert":
             self.realerts.delete(rest)
-        elif kind == "group":
-            state = self.groups.get(rest)
-            if state is not None:
-                self.groups.delete(rest)
-                self._dispatch.groups.append((ctx.partition, AlertGroup.of(state)))
         elif kind == "rate":
             count = self.rates.get(rest)
             self.rates.delete(rest)

@@ -220,3 +220,44 @@ class PrometheusServer(Process):
             body = json.loads(resp.read())
         assert body["status"] == "success", body
         return body["data"]["result"]
+
+
+class AlertmanagerServer(Process):
+    """Alertmanager (Debian's prometheus-alertmanager 0.25) with clustering off and a fresh storage dir.
+
+    Its one route sends to ``webhook_url`` when given (grouped by region), else to nobody.
+    """
+
+    def __init__(self, workdir: Path, webhook_url: str = "", port: int | None = None) -> None:
+        binary = shutil.which("prometheus-alertmanager") or require("alertmanager", "Debian package prometheus-alertmanager")
+        self.dir = workdir / f"alertmanager-{free_port()}"
+        self.dir.mkdir(parents=True)
+        self.port = port or free_port()
+        receiver = (
+            f"  - name: hook\n    webhook_configs: [{{url: '{webhook_url}', send_resolved: true}}]\n" if webhook_url else "  - name: hook\n"
+        )
+        (self.dir / "alertmanager.yml").write_text(
+            "route: {receiver: hook, group_by: [alertname, region], group_wait: 1s, group_interval: 2s, repeat_interval: 1h}\n"
+            "receivers:\n" + receiver
+        )
+        super().__init__(
+            [
+                binary,
+                f"--config.file={self.dir}/alertmanager.yml",
+                f"--storage.path={self.dir}/data",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",
+            ],
+            self.dir / "alertmanager.log",
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        super().start()
+        wait_for(lambda: urllib.request.urlopen(f"{self.url}/-/ready", timeout=2).status == 200, 60, f"Alertmanager ready\n{self.tail()}")
+
+    def alerts(self, **filters: str) -> list[dict[str, Any]]:
+        """``GET /api/v2/alerts`` (active, silenced, inhibited and unprocessed alike unless filtered)."""
+        url = f"{self.url}/api/v2/alerts?" + urllib.parse.urlencode(filters)
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return json.loads(resp.read())
