@@ -6,7 +6,7 @@ its annotations carry the summary, a link to the evidence, and the evidence
 itself (JSON, cut to 4 KB). Alertmanager forgets a firing alert that is not
 re-sent within its ``resolve_timeout``, so this sink re-sends the alerts it
 knows to be firing every ``resend_interval`` (wall clock) for up to
-``resend_for`` after they started, and sends ``endsAt`` when one resolves.
+``resend_for`` after it first sent them, and sends ``endsAt`` when one resolves.
 After a restart the pipeline hands it the alerts still firing (:meth:`restore`).
 """
 
@@ -83,7 +83,7 @@ class AlertmanagerSink(RetryingSink):
         self.resend_for = resend_for
         self.max_firing = max_firing
         self.timeout = timeout
-        self.firing: OrderedDict[str, Alert] = OrderedDict()
+        self.firing: OrderedDict[str, tuple[Alert, float]] = OrderedDict()  # id → (alert, first sent, wall clock)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._resender: threading.Thread | None = None
@@ -96,10 +96,11 @@ class AlertmanagerSink(RetryingSink):
 
     def write_chunk(self, alerts: Sequence[Alert]) -> None:
         self._post(alerts)
+        now = time.time()
         with self._lock:
             for alert in alerts:
                 if alert.status == "firing":
-                    self.firing[alert.alert_id] = alert
+                    self.firing[alert.alert_id] = (alert, now)
                     self.firing.move_to_end(alert.alert_id)
                     while len(self.firing) > self.max_firing:
                         self.firing.popitem(last=False)
@@ -108,17 +109,18 @@ class AlertmanagerSink(RetryingSink):
 
     def restore(self, alerts: Sequence[Alert]) -> None:
         """Alerts still firing after a restart: re-sent with the next round."""
+        now = time.time()
         with self._lock:
             for alert in alerts:
-                self.firing.setdefault(alert.alert_id, alert)
+                self.firing.setdefault(alert.alert_id, (alert, now))
 
     def resend(self, now: float | None = None) -> int:
-        """Send the firing alerts again (those started less than ``resend_for`` ago); returns how many."""
+        """Send the firing alerts again (those first sent less than ``resend_for`` ago); returns how many."""
         now = time.time() if now is None else now
         with self._lock:
-            for key in [k for k, a in self.firing.items() if now - a.starts_at.timestamp() > self.resend_for]:
+            for key in [k for k, (_, first) in self.firing.items() if now - first > self.resend_for]:
                 del self.firing[key]
-            alive = list(self.firing.values())
+            alive = [alert for alert, _ in self.firing.values()]
         for start in range(0, len(alive), self.max_batch):
             self._post(alive[start : start + self.max_batch])
         return len(alive)

@@ -207,3 +207,63 @@ def test_every_sink_gets_each_alert_once_under_redelivery_and_replay(
                 s.close()
         finally:
             am.stop()
+
+
+def test_clickhouse_and_alertmanager_down_30s_each_lose_nothing_and_never_stop_the_stream(tmp_path: Path) -> None:
+    """A paced run of ~80 s: ClickHouse is stopped from 5 s to 35 s, Alertmanager from 40 s to 70 s."""
+    ch = ClickHouseServer(tmp_path)
+    ch.start()
+    am = AlertmanagerServer(tmp_path)
+    am.start()
+    try:
+        metrics = PipelineMetrics(CollectorRegistry())
+        log = DecisionLog()
+        sinks = [
+            BufferedSink(ClickHouseSink(ch.url, connect=False, metrics=metrics, max_backoff=2.0), metrics=metrics),
+            BufferedSink(AlertmanagerSink(am.url, metrics=metrics, max_backoff=2.0, resend_interval=2.0), metrics=metrics),
+        ]
+        pipeline = Pipeline(_engine(DictBackend()), Decoder(TOPICS), [*sinks, log], metrics, partitions=PARTITIONS)
+        runner = LocalRunner(pipeline, None)
+        lines = list(small_sim(seed=22).lines())
+        seconds = 80
+        per_second = len(lines) // seconds + 1
+        outage = {5: ("stop", ch), 35: ("start", ch), 40: ("stop", am), 70: ("start", am)}
+        steps: list[tuple[float, float, int]] = []  # (run time, step duration, alerts so far)
+        started = time.monotonic()
+        for second in range(seconds + 1):
+            if second in outage:
+                action, server = outage[second]
+                server.stop() if action == "stop" else server.start()
+            chunk = lines[second * per_second : (second + 1) * per_second]
+            t0 = time.monotonic()
+            runner.run(chunk, close=second == seconds)
+            steps.append((t0 - started, time.monotonic() - t0, len(log.decisions)))
+            time.sleep(max(0.0, started + second + 1 - time.monotonic()))
+        during_ch = [s for s in steps if 6 <= s[0] <= 33]
+        during_am = [s for s in steps if 41 <= s[0] <= 68]
+        # the stream went on: no step waited for a dead sink, and alerts kept being raised during both outages
+        assert max(d for _, d, _ in steps) < 2.0, max(steps, key=lambda s: s[1])
+        assert during_ch[-1][2] > during_ch[0][2] and during_am[-1][2] > during_am[0][2]
+        assert metrics.registry.get_sample_value("yujing_sink_failures_total", {"sink": "clickhouse"}) >= 1
+        assert metrics.registry.get_sample_value("yujing_sink_failures_total", {"sink": "alertmanager"}) >= 1
+        assert pipeline.drain(120)
+        records, sent = log.records, log.sent
+        client = ch.client()
+        assert sorted(client.execute(f"SELECT alert_id, status FROM {ch_database(ch)}.alerts FINAL")) == final_state(records)
+        history = client.execute(f"SELECT count(), uniqExact(alert_id, status) FROM {ch_database(ch)}.alert_status_history FINAL")[0]
+        assert history == (len(records), len(records))  # every record once, none twice
+        sent_keys = {(a.alert_id, a.status) for a in sent}
+        firing = {aid for aid, st in sent_keys if st == "firing"} - {aid for aid, st in sent_keys if st == "resolved"}
+        # Alertmanager lost its alerts when it stopped: the re-sends of the firing ones restore them
+        wait_for(lambda: {a["labels"]["alert_id"] for a in am.alerts()} == firing, 60, "Alertmanager to hold every firing alert again")
+        written = metrics.registry.get_sample_value("yujing_sink_written_total", {"sink": "alertmanager"})
+        assert written == len(sent)  # each sent alert posted once (re-sends are not writes)
+        for s in sinks:
+            s.close()
+    finally:
+        am.stop()
+        ch.stop()
+
+
+def ch_database(server: ClickHouseServer) -> str:
+    return server.url.rsplit("/", 1)[1]
