@@ -67,6 +67,12 @@ class PipelineMetrics:
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=registry,
         )
+        self.consumer_lag_records = Gauge(
+            "yujing_consumer_lag_records",
+            "Records between the last one processed and the partition's high watermark (worker only).",
+            ["topic", "partition"],
+            registry=registry,
+        )
         self.watermark_lag_seconds = Gauge(
             "yujing_watermark_lag_seconds", "Wall-clock time minus the partition's watermark.", ["partition"], registry=registry
         )

@@ -1,0 +1,181 @@
+"""Prometheus alerting rules (promtool), the Alertmanager config (amtool), and every Grafana dashboard query run for
+real: ClickHouse SQL against the test ClickHouse filled by a local run, PromQL against a Prometheus scraping that run."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+
+from rules import load_rules
+from sinks.clickhouse import ClickHouseSink
+from streams.alerting import AlertManager, load_policy
+from streams.alerting.silences import new_silence
+from streams.config import default_rules_dir
+from streams.decode import Decoder
+from streams.engine import DictBackend, Engine, EngineConfig
+from streams.local import LocalRunner
+from streams.metrics import PipelineMetrics
+from streams.pipeline import Pipeline
+from streams.server import serve_metrics
+from streams.simulator import SimConfig, simulate
+from tests.integration.harness import PARTITIONS, TOPICS
+from tests.integration.servers import ClickHouseServer, PrometheusServer, require, wait_for
+
+DOCKER = Path(__file__).resolve().parents[2] / "docker"
+RULES = DOCKER / "prometheus" / "rules"
+DASHBOARDS = sorted((DOCKER / "grafana" / "dashboards").glob("*.json"))
+FROM, TO = "2026-02-20 00:00:00", "2026-03-10 00:00:00"  # the simulated weeks
+
+
+def _run(*args: str, cwd: Path | None = None) -> str:
+    done = subprocess.run(list(args), capture_output=True, text=True, cwd=cwd)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_prometheus_rules_pass_promtool_check_and_their_unit_tests() -> None:
+    promtool = require("promtool", "Debian package prometheus")
+    assert "SUCCESS: 7 rules found" in _run(promtool, "check", "rules", str(RULES / "yujing.rules.yml"))
+    assert "SUCCESS" in _run(promtool, "test", "rules", "yujing.rules.test.yml", cwd=RULES)
+
+
+def test_a_broken_rule_expectation_fails_promtool(tmp_path: Path) -> None:
+    """The rule tests can fail: a wrong expected label makes promtool exit non-zero."""
+    promtool = require("promtool", "Debian package prometheus")
+    shutil.copy(RULES / "yujing.rules.yml", tmp_path)
+    text = (RULES / "yujing.rules.test.yml").read_text().replace("sink: clickhouse}", "sink: webhook}", 1)
+    (tmp_path / "yujing.rules.test.yml").write_text(text)
+    done = subprocess.run([promtool, "test", "rules", "yujing.rules.test.yml"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode != 0 and "FAILED" in done.stdout + done.stderr
+
+
+def test_production_prometheus_and_alertmanager_configs_are_valid(tmp_path: Path) -> None:
+    promtool = require("promtool", "Debian package prometheus")
+    config = (DOCKER / "prometheus" / "prometheus.yml").read_text().replace("/etc/prometheus/rules", str(RULES))
+    (tmp_path / "prometheus.yml").write_text(config)
+    _run(promtool, "check", "config", str(tmp_path / "prometheus.yml"))
+    amtool = require("amtool", "Debian package prometheus-alertmanager")
+    _run(amtool, "check-config", str(DOCKER / "alertmanager" / "alertmanager.yml"))
+
+
+def _metric_names() -> set[str]:
+    registry = CollectorRegistry()
+    PipelineMetrics(registry)
+    names = set()
+    for family in registry.collect():
+        names.add(family.name)
+        names.update(s.name for s in family.samples)
+        if family.type == "counter":
+            names.add(family.name + "_total")
+    return names
+
+
+def _exprs() -> list[str]:
+    rules = yaml.safe_load((RULES / "yujing.rules.yml").read_text())
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    for path in DASHBOARDS:
+        exprs += [t["expr"] for p in json.loads(path.read_text())["panels"] for t in p.get("targets", []) if "expr" in t]
+    return exprs
+
+
+def test_every_metric_the_rules_and_dashboards_name_is_exported() -> None:
+    names = _metric_names()
+    used = {m for expr in _exprs() for m in re.findall(r"\byujing_[a-z_]+", expr)}
+    assert used and used <= names, used - names
+
+
+def test_dashboards_are_well_formed_and_use_provisioned_datasources() -> None:
+    provisioned = yaml.safe_load((DOCKER / "grafana/provisioning/datasources/datasources.yaml").read_text())
+    uids = {d["uid"]: d["type"] for d in provisioned["datasources"]}
+    assert {p.stem for p in DASHBOARDS} >= {"pipeline", "alerts-overview", "detectors"}
+    seen_uids = set()
+    for path in DASHBOARDS:
+        board = json.loads(path.read_text())
+        assert board["uid"] not in seen_uids and board["title"] and board["panels"]
+        seen_uids.add(board["uid"])
+        ids = [p["id"] for p in board["panels"]]
+        assert len(ids) == len(set(ids)), path.name
+        for panel in board["panels"]:
+            ds = panel["datasource"]
+            assert uids.get(ds["uid"]) == ds["type"], (path.name, panel["title"])
+            assert panel["targets"] and all(("expr" in t) != ("rawSql" in t) for t in panel["targets"])
+            assert panel["gridPos"]["x"] >= 0 and panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
+
+
+def _sql_queries() -> list[tuple[str, str, str]]:
+    out = []
+    for path in DASHBOARDS:
+        for panel in json.loads(path.read_text())["panels"]:
+            for t in panel["targets"]:
+                if "rawSql" in t:
+                    out.append((path.stem, panel["title"], t["rawSql"]))
+    return out
+
+
+def _expand(sql: str) -> str:
+    """The Grafana ClickHouse plugin's macros, as it expands them, for the simulated range."""
+    sql = re.sub(r"\$__timeFilter\((\w+)\)", rf"\1 >= toDateTime('{FROM}', 'UTC') AND \1 <= toDateTime('{TO}', 'UTC')", sql)
+    assert "$__" not in sql, f"unexpanded macro in {sql}"
+    return sql
+
+
+@pytest.fixture(scope="module")
+def filled(clickhouse: ClickHouseServer) -> dict[str, Any]:
+    """Eight simulated days through the default pack, into ClickHouse's ``yujing`` database, metrics served."""
+    sim = simulate(SimConfig(seed=5, customers=1500, days=2.0, history_days=6.0))
+    registry = CollectorRegistry()
+    metrics = PipelineMetrics(registry)
+    backend = DictBackend()
+    config = EngineConfig(allowed_lateness=300.0, idle_after=None)
+    manager = AlertManager(load_policy(default_rules_dir()), backend, config.dedup_retention, config.partitions)
+    now = time.time()
+    manager.set_silences({"s": new_silence(["region=杭州"], starts_at=now - 60, ends_at=now + 3600)})  # some are held back
+    engine = Engine(load_rules(default_rules_dir()).rules, backend, config, alerting=manager)
+    sink = ClickHouseSink(clickhouse.url, metrics=metrics)
+    LocalRunner(Pipeline(engine, Decoder(TOPICS), [sink], metrics, partitions=PARTITIONS), None).run(sim.lines())
+    sink.close()
+    port = serve_metrics(registry, "127.0.0.1", 0)
+    return {"port": port}
+
+
+def test_every_dashboard_sql_runs_on_clickhouse_and_the_main_panels_have_data(filled: dict[str, Any], clickhouse: ClickHouseServer) -> None:
+    client = clickhouse.client()
+    results = {}
+    for board, title, sql in _sql_queries():
+        try:
+            results[(board, title)] = client.execute(_expand(sql))
+        except Exception as exc:
+            raise AssertionError(f"{board} · {title}: {str(exc).splitlines()[0]}\n{sql}") from None
+    assert len(results) >= 10
+    for needed in ("Alerts per hour by rule", "Alerts by region", "Firing now", "Recorded but not sent, by reason"):
+        (rows,) = [r for (_, t), r in results.items() if t == needed]
+        assert rows, f"{needed}: no rows"
+    assert results[("detectors", "Cohort spikes: observed vs expected, top cohorts")], "the outage leaves cohort scores"
+
+
+def test_every_dashboard_and_rule_promql_runs_on_prometheus(filled: dict[str, Any], tmp_path: Path) -> None:
+    prometheus = PrometheusServer(tmp_path, [f"127.0.0.1:{filled['port']}"], rule_files=[str(RULES / "yujing.rules.yml")])
+    prometheus.start()
+    try:
+        wait_for(lambda: prometheus.query("yujing_events_total"), 30, "a scrape")
+        time.sleep(2.5)  # a few samples for rate()
+        for expr in _exprs():
+            prometheus.query(expr)  # raises unless Prometheus accepts and evaluates it
+        assert prometheus.query('sum(yujing_events_total{outcome="accepted"})')[0]["value"][1] != "0"
+        assert prometheus.query("sum(yujing_alerts_held_total)") or prometheus.query("sum(yujing_alerts_total)")
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{prometheus.port}/api/v1/rules", timeout=10) as resp:
+            groups = json.loads(resp.read())["data"]["groups"]
+        assert [g["name"] for g in groups] == ["yujing-pipeline"] and len(groups[0]["rules"]) == 7
+    finally:
+        prometheus.stop()
