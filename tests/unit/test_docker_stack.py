@@ -67,3 +67,21 @@ def test_prometheus_scrapes_the_worker_metrics_port() -> None:
     prom = yaml.safe_load((DOCKER / "prometheus/prometheus.yml").read_text())
     sd = prom["scrape_configs"][0]["dns_sd_configs"][0]
     assert sd["names"] == ["worker"] and sd["port"] == int(env["YUJING_METRICS_PORT"])
+
+
+def test_alert_delivery_settings_agree_with_the_stack() -> None:
+    services = compose()["services"]
+    config = load_config(None, environ={k: str(v) for k, v in services["worker"]["environment"].items()})
+    am_port = services["alertmanager"]["ports"][0].split(":")[1]
+    assert config.alertmanager.url == f"http://alertmanager:{am_port}"
+    assert "{alert_id}" in config.alertmanager.evidence_url
+    assert f" {config.kafka.alerts_topic};" in (DOCKER / "kafka/create-topics.sh").read_text()  # created with the inputs
+    silences_dir = str(Path(config.alerting.silences).parent)
+    assert any(v.endswith(":" + silences_dir) for v in services["worker"]["volumes"])  # one log for every worker
+    prom = yaml.safe_load((DOCKER / "prometheus/prometheus.yml").read_text())
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in services["prometheus"]["volumes"] if v.startswith(".")}
+    for rule_file in prom["rule_files"]:
+        directory, name = rule_file.rsplit("/", 1)
+        assert (DOCKER / mounted[directory] / name).exists(), rule_file
+    dashboards = {json.loads(p.read_text())["uid"] for p in (DOCKER / "grafana/dashboards").glob("*.json")}
+    assert config.alertmanager.evidence_url.split("/d/")[1].split("?")[0] in dashboards
