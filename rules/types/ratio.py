@@ -39,6 +39,7 @@ from rules.window import LabelFields, Window, group_key
 from yujing.cohort import CohortRecord, is_cohort_grouping
 from yujing.events import Event
 from yujing.protocols import RuleContext
+from yujing.scores import Score
 from yujing.timeutil import format_rfc3339
 
 __all__ = ["RatioBucket", "RatioRule", "RatioSpec"]
@@ -75,7 +76,12 @@ class RatioBucket(msgspec.Struct, array_like=True):
 
 
 class RatioRule(RuleHeader):
-    """Fires when a window's numerator/denominator rate is above the line."""
+    """Fires when a window's numerator/denominator rate is above the line.
+
+    Each judged group (with at least ``min_denominator``) is also reported as a
+    score: ``score`` the rate per ``per``, ``observed`` the numerator,
+    ``expected`` the denominator.
+    """
 
     def __init__(self, spec: RatioSpec, version: str) -> None:
         self.group = group_key(spec.group_by)
@@ -138,6 +144,9 @@ class RatioRule(RuleHeader):
         if denominator < self.min_denominator:
             return
         rate = numerator / denominator * self.per
+        # every judged group's rate is telemetry (the weekly report's complaints per 10,000 orders, the trend panels)
+        subject = ",".join(f"{k}={v}" for k, v in sorted(bucket.labels.items()))
+        ctx.score([Score(self.rule_id, "rule", subject, fire_at, round(rate, 3), numerator, denominator)])
         if rate <= self.above:
             return
         group = key.rpartition("\x1f")[0]
