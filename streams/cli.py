@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from rich.console import Console
 
 from rules import load_rules
+from streams.cli_report import add_report_command
 from streams.cli_silences import add_silence_commands
 from streams.config import Config, ConfigError, load_config
 from streams.dead_letters import DeadLetterFile
@@ -507,6 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="where (default: rules/schema/rule.schema.json)")
     p.set_defaults(func=cmd_rules_schema)
     add_silence_commands(sub)
+    add_report_command(sub)
     return parser
 
 

@@ -78,7 +78,7 @@ class RatioBucket(msgspec.Struct, array_like=True):
 class RatioRule(RuleHeader):
     """Fires when a window's numerator/denominator rate is above the line.
 
-    Each judged group (with at least ``min_denominator``) is also reported as a
+    Each group with a denominator (judged or too small to judge) is also reported as a
     score: ``score`` the rate per ``per``, ``observed`` the numerator,
     ``expected`` the denominator.
     """
@@ -141,13 +141,13 @@ class RatioRule(RuleHeader):
             return
         numerator = sum(1 for s in bucket.seen.values() if s & _NUM)
         denominator = sum(1 for s in bucket.seen.values() if s & _DEN)
-        if denominator < self.min_denominator:
+        if denominator == 0:
             return
         rate = numerator / denominator * self.per
-        # every judged group's rate is telemetry (the weekly report's complaints per 10,000 orders, the trend panels)
+        # every group's rate is telemetry, small ones too (the report sums a week of them; the trend panels)
         subject = ",".join(f"{k}={v}" for k, v in sorted(bucket.labels.items()))
         ctx.score([Score(self.rule_id, "rule", subject, fire_at, round(rate, 3), numerator, denominator)])
-        if rate <= self.above:
+        if denominator < self.min_denominator or rate <= self.above:
             return
         group = key.rpartition("\x1f")[0]
         shown = f"{rate:.1f}"

@@ -179,3 +179,42 @@ def test_every_dashboard_and_rule_promql_runs_on_prometheus(filled: dict[str, An
         assert [g["name"] for g in groups] == ["yujing-pipeline"] and len(groups[0]["rules"]) == 7
     finally:
         prometheus.stop()
+
+
+def test_report_from_clickhouse_in_markdown_and_html_with_charts(
+    filled: dict[str, Any], clickhouse: ClickHouseServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from streams.cli import main
+
+    out = tmp_path / "report"
+    args = ["report", "--since", "2026-02-28", "--until", "2026-03-04", "--clickhouse", clickhouse.url, "--out", str(out)]
+    assert main(args) == 0
+    md = (out / "report.md").read_text(encoding="utf-8")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    client = clickhouse.client()
+    window = "starts_at >= toDateTime('2026-02-27 16:00:00', 'UTC') AND starts_at < toDateTime('2026-03-03 16:00:00', 'UTC')"
+    (total,) = client.execute(f"SELECT count() FROM yujing.alerts_latest WHERE {window}")[0]
+    assert total > 0 and f"**{total:,} alerts**" in md
+    for heading in (
+        "Alerts by rule",
+        "Top alerts",
+        "Top hot words",
+        "Cohorts with the most complaints per 10,000 orders",
+        "SLA breaches by customer tier",
+    ):
+        assert f"## {heading}" in md and heading in page
+    rate_rows = [line for line in md.split("## Cohorts with the most")[1].split("##")[0].splitlines() if line.startswith("| product=")]
+    assert rate_rows, "the service-rate rule's groups make the per-10,000 table"
+    _cohort, complaints, orders, per = (c.strip() for c in rate_rows[0].strip("|").split("|"))
+    assert float(per) == round(int(complaints) / int(orders) * 10000, 1)
+    sla = md.split("## SLA breaches by customer tier")[1]
+    assert any(f"| {tier} |" in sla for tier in ("platinum", "gold", "silver", "standard"))
+    for chart in ("alerts-per-day.png", "alerts-by-rule.png", "sla-by-tier.png"):
+        assert (out / chart).stat().st_size > 5000 and f"]({chart})" in md
+    assert page.count("data:image/png;base64,") == 3  # the page stands alone
+    # bad input: a clear message and exit 2, nothing written
+    backwards = ["--since", "2026-03-04", "--until", "2026-03-01", "--clickhouse", clickhouse.url, "--out", str(tmp_path / "x")]
+    assert main(["report", *backwards]) == 2
+    assert main(["report", "--since", "next week", "--clickhouse", clickhouse.url]) == 2
+    assert main(["report", "--since", "2026-03-01", "--clickhouse", "clickhouse://127.0.0.1:1/yujing", "--out", str(tmp_path / "y")]) == 2
+    assert "cannot read" in capsys.readouterr().err and not (tmp_path / "y").exists()

@@ -1,0 +1,144 @@
+"""The report as files: ``report.md`` (with PNG charts beside it) and a self-contained ``report.html``."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+from typing import Any
+
+from streams.report.data import ReportData, Table
+
+__all__ = ["write_report"]
+
+
+def _charts(data: ReportData, out: Path) -> list[tuple[str, Path]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "WenQuanYi Zen Hei", "DejaVu Sans"]
+    charts: list[tuple[str, Path]] = []
+
+    fig, ax = plt.subplots(figsize=(9, 3.2), constrained_layout=True)
+    days = [d.strftime("%m-%d") for d, _, _ in data.daily]
+    ax.plot(days, [n for _, n, _ in data.daily], marker="o", color="#c0392b", label="this period")
+    ax.plot(days, [p for _, _, p in data.daily], marker="o", color="#95a5a6", linestyle="--", label="previous period (same weekday)")
+    ax.set_ylabel("alerts per day")
+    ax.set_title("Alerts per day against the previous period")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    charts.append(("Alerts per day", _save(fig, out / "alerts-per-day.png", plt)))
+
+    if data.top_rules:
+        fig, ax = plt.subplots(figsize=(9, 0.4 * len(data.top_rules) + 1.2), constrained_layout=True)
+        names = [r for r, _, _ in data.top_rules][::-1]
+        ys = range(len(names))
+        ax.barh([y + 0.2 for y in ys], [n for _, n, _ in data.top_rules][::-1], height=0.4, color="#e67e22", label="this period")
+        ax.barh([y - 0.2 for y in ys], [p for _, _, p in data.top_rules][::-1], height=0.4, color="#bdc3c7", label="previous period")
+        ax.set_yticks(list(ys), names)
+        ax.set_xlabel("alerts")
+        ax.set_title("Alerts by rule")
+        ax.legend(fontsize=8)
+        charts.append(("Alerts by rule", _save(fig, out / "alerts-by-rule.png", plt)))
+
+    if data.by_tier:
+        fig, ax = plt.subplots(figsize=(6, 3), constrained_layout=True)
+        tiers = [t for t, _, _ in data.by_tier]
+        xs = range(len(tiers))
+        ax.bar([x - 0.2 for x in xs], [n for _, n, _ in data.by_tier], width=0.4, color="#c0392b", label="this period")
+        ax.bar([x + 0.2 for x in xs], [p for _, _, p in data.by_tier], width=0.4, color="#bdc3c7", label="previous period")
+        ax.set_xticks(list(xs), tiers)
+        ax.set_ylabel("SLA breaches")
+        ax.set_title("SLA breaches by tier")
+        ax.legend(fontsize=8)
+        charts.append(("SLA breaches by tier", _save(fig, out / "sla-by-tier.png", plt)))
+    return charts
+
+
+def _save(fig: Any, path: Path, plt: Any) -> Path:
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _cell(value: Any) -> str:
+    text = value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "strftime") else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown(data: ReportData, charts: list[tuple[str, Path]]) -> str:
+    t = data.totals
+    change = f"{(t['alerts'] - t['previous']) / t['previous']:+.0%}" if t["previous"] else "no alerts before"
+    lines = [
+        f"# 预警周报 Yujing report: {data.since:%Y-%m-%d %H:%M} – {data.until:%Y-%m-%d %H:%M} (UTC)",
+        "",
+        f"- **{t['alerts']:,} alerts** ({change} against the previous period's {t['previous']:,}); "
+        f"{t['serious']:,} critical or major; {t['still_firing']:,} still firing.",
+        f"- {t['held_back']:,} recorded but not sent (silenced, inhibited, repeated or over a rate limit).",
+        "",
+    ]
+    for title, path in charts:
+        lines += [f"![{title}]({path.name})", ""]
+    for table in data.tables:
+        lines += _md_table(table)
+    return "\n".join(lines) + "\n"
+
+
+def _md_table(table: Table) -> list[str]:
+    out = [f"## {table.title}", ""]
+    if table.note:
+        out += [table.note, ""]
+    if not table.rows:
+        return [*out, "_Nothing in this period._", ""]
+    out.append("| " + " | ".join(table.columns) + " |")
+    out.append("|" + "---|" * len(table.columns))
+    out += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in table.rows]
+    return [*out, ""]
+
+
+def _html(data: ReportData, charts: list[tuple[str, Path]], markdown_head: str) -> str:
+    t = data.totals
+    images = "".join(
+        f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}"></figure>'
+        for title, path in charts
+    )
+    sections = []
+    for table in data.tables:
+        body = (
+            "<table><tr>"
+            + "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+            + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>" for row in table.rows)
+            + "</table>"
+            if table.rows
+            else "<p><em>Nothing in this period.</em></p>"
+        )
+        note = f"<p>{html.escape(table.note)}</p>" if table.note else ""
+        sections.append(f"<h2>{html.escape(table.title)}</h2>{note}{body}")
+    return f"""<!doctype html>
+<html lang="zh"><head><meta charset="utf-8"><title>{html.escape(markdown_head)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}} table{{border-collapse:collapse;margin-bottom:1em}}
+td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}} th{{background:#f4f4f4}} img{{max-width:100%}}
+.kpi{{display:inline-block;margin-right:2em;font-size:20px}}</style></head><body>
+<h1>{html.escape(markdown_head)}</h1>
+<p><span class="kpi"><b>{t["alerts"]:,}</b> alerts</span><span class="kpi">previous period <b>{t["previous"]:,}</b></span>
+<span class="kpi"><b>{t["serious"]:,}</b> critical/major</span><span class="kpi"><b>{t["still_firing"]:,}</b> still firing</span>
+<span class="kpi"><b>{t["held_back"]:,}</b> held back</span></p>
+{images}
+{"".join(sections)}
+</body></html>
+"""
+
+
+def write_report(data: ReportData, out: Path) -> tuple[Path, Path]:
+    """Write ``report.md`` with its charts and ``report.html`` into ``out``; returns both paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    charts = _charts(data, out)
+    markdown = _markdown(data, charts)
+    md_path = out / "report.md"
+    md_path.write_text(markdown, encoding="utf-8")
+    html_path = out / "report.html"
+    html_path.write_text(_html(data, charts, markdown.splitlines()[0].lstrip("# ")), encoding="utf-8")
+    return md_path, html_path
