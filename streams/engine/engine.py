@@ -272,6 +272,7 @@ class Engine:
     def advance_marks(self, marks: dict[int, float]) -> list[Alert]:
         """Cohort stage: every group partition's watermark becomes the minimum of the input partitions' ``marks``."""
         out = self._out = []
+        self.partition = -1  # others (the outbox, silences) may have moved the backend's partition since
         wall = self.clock()
         watermarks = self.watermarks
         for q in range(self.config.partitions):
@@ -284,6 +285,7 @@ class Engine:
     def process(self, batch: Iterable[tuple[int, Event]]) -> list[Alert]:
         """Process a batch; returns the alerts it raised (deduplicated)."""
         out = self._out = []
+        self.partition = -1  # others (the outbox, silences) may have moved the backend's partition since
         wall = self.clock()
         late: Counter[str] = Counter()
         watermarks, index, drop_late = self.watermarks, self.index, self.config.late_policy == "drop"
@@ -323,6 +325,7 @@ class Engine:
     def tick(self) -> list[Alert]:
         """Advance idle partitions' watermarks with wall-clock time and fire due timers."""
         out = self._out = []
+        self.partition = -1  # others (the outbox, silences) may have moved the backend's partition since
         wall = self.clock()
         for partition in self.watermarks.partitions():
             self._fire_due(partition, self.watermarks.current(partition, wall))
@@ -332,6 +335,7 @@ class Engine:
     def close_input(self, until: float = float("-inf")) -> list[Alert]:
         """End of a finite input (backtest): fire every timer up to the last event time (or ``until``, if later)."""
         out = self._out = []
+        self.partition = -1  # others (the outbox, silences) may have moved the backend's partition since
         for partition in self.watermarks.partitions():
             self._fire_due(partition, self.watermarks.close_input(partition, until))
         self._run_cohort(out)

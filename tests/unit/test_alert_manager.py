@@ -282,3 +282,39 @@ def test_silence_commands_add_list_and_expire(tmp_path, capsys) -> None:
     assert main(["silence", "expire", silence.id, "--file", path]) == 0
     assert not SilenceFile(path).current()[silence.id].active(dt.datetime.now(dt.UTC).timestamp())
     assert main(["silence", "expire", "nope", "--file", path]) == 2
+
+
+def test_state_written_after_silences_change_goes_to_the_events_partition() -> None:
+    """Setting silences moves the backend's partition; the next event's state must still be routed to its own."""
+
+    class Recording(DictBackend):
+        """Dict state that notes, for every write, the partition the backend was set to."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.current = -1
+            self.writes: list[tuple[str, int]] = []
+
+        def use_partition(self, partition: int) -> None:
+            self.current = partition
+
+        def namespace(self, name: str, value_type: Any) -> Any:
+            backend, inner = self, super().namespace(name, value_type)
+
+            class Noted:
+                def __getattr__(self, attr: str) -> Any:
+                    return getattr(inner, attr)
+
+                def set(self, key: str, value: Any) -> None:
+                    backend.writes.append((name, backend.current))
+                    inner.set(key, value)
+
+            return Noted()
+
+    backend = Recording()
+    engine = engine_with(backend=backend)
+    engine.process([(3, to_event(opened(0, "a")))])
+    engine.alerting.set_silences({"s": new_silence(["region=上海"], starts_at=0, ends_at=1)})  # writes to every partition
+    backend.writes.clear()
+    engine.process([(3, to_event(opened(1, "b", customer="c-2")))])
+    assert backend.writes and {p for _, p in backend.writes} == {3}
