@@ -88,6 +88,9 @@ def test_unconfirmed_items_are_queued_again_after_a_restart() -> None:
     assert outbox.recover() == 5
     assert second.drain(10) and outbox.confirm() == 5
     assert sorted(a for b in again.batches for a in b) == [f"a{i}" for i in range(5)]
+    first._closing = False
+    sink.down.clear()  # let the first thread finish instead of retrying for the rest of the session
+    first.close(timeout=5)
 
 
 def test_a_full_buffer_makes_the_stream_wait_rather_than_drop() -> None:
