@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import html
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ def _charts(data: ReportData, out: Path) -> list[tuple[str, Path]]:
     fig, ax = plt.subplots(figsize=(9, 3.2), constrained_layout=True)
     days = [d.strftime("%m-%d") for d, _, _ in data.daily]
     ax.plot(days, [n for _, n, _ in data.daily], marker="o", color="#c0392b", label="this period")
-    ax.plot(days, [p for _, _, p in data.daily], marker="o", color="#95a5a6", linestyle="--", label="previous period (same weekday)")
+    ax.plot(days, [p for _, _, p in data.daily], marker="o", color="#95a5a6", linestyle="--", label="previous period")
     ax.set_ylabel("alerts per day")
     ax.set_title("Alerts per day against the previous period")
     ax.grid(alpha=0.3)
@@ -63,16 +64,26 @@ def _save(fig: Any, path: Path, plt: Any) -> Path:
     return path
 
 
-def _cell(value: Any) -> str:
-    text = value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "strftime") else str(value)
+def _cell(value: Any, tz: dt.tzinfo = dt.UTC) -> str:
+    if isinstance(value, dt.datetime):  # ClickHouse gives UTC (naive or aware): shown in the report's time zone
+        value = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(tz)
+        text = value.strftime("%Y-%m-%d %H:%M")
+    else:
+        text = str(value)
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _zone(data: ReportData) -> str:
+    offset = data.since.strftime("%z") or "+0000"
+    return f"UTC{offset[:3]}:{offset[3:]}"
 
 
 def _markdown(data: ReportData, charts: list[tuple[str, Path]]) -> str:
     t = data.totals
     change = f"{(t['alerts'] - t['previous']) / t['previous']:+.0%}" if t["previous"] else "no alerts before"
+    until = data.until.astimezone(data.since.tzinfo)
     lines = [
-        f"# 预警周报 Yujing report: {data.since:%Y-%m-%d %H:%M} – {data.until:%Y-%m-%d %H:%M} (UTC)",
+        f"# 预警周报 Yujing report: {data.since:%Y-%m-%d %H:%M} – {until:%Y-%m-%d %H:%M} ({_zone(data)})",
         "",
         f"- **{t['alerts']:,} alerts** ({change} against the previous period's {t['previous']:,}); "
         f"{t['serious']:,} critical or major; {t['still_firing']:,} still firing.",
@@ -82,19 +93,19 @@ def _markdown(data: ReportData, charts: list[tuple[str, Path]]) -> str:
     for title, path in charts:
         lines += [f"![{title}]({path.name})", ""]
     for table in data.tables:
-        lines += _md_table(table)
+        lines += _md_table(table, data.since.tzinfo or dt.UTC, _zone(data))
     return "\n".join(lines) + "\n"
 
 
-def _md_table(table: Table) -> list[str]:
+def _md_table(table: Table, tz: dt.tzinfo, zone: str) -> list[str]:
     out = [f"## {table.title}", ""]
     if table.note:
         out += [table.note, ""]
     if not table.rows:
         return [*out, "_Nothing in this period._", ""]
-    out.append("| " + " | ".join(table.columns) + " |")
+    out.append("| " + " | ".join(c.replace("(UTC)", f"({zone})") for c in table.columns) + " |")
     out.append("|" + "---|" * len(table.columns))
-    out += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in table.rows]
+    out += ["| " + " | ".join(_cell(v, tz) for v in row) + " |" for row in table.rows]
     return [*out, ""]
 
 
@@ -105,12 +116,13 @@ def _html(data: ReportData, charts: list[tuple[str, Path]], markdown_head: str) 
         for title, path in charts
     )
     sections = []
+    tz, zone = data.since.tzinfo or dt.UTC, _zone(data)
     for table in data.tables:
         body = (
             "<table><tr>"
-            + "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+            + "".join(f"<th>{html.escape(c.replace('(UTC)', f'({zone})'))}</th>" for c in table.columns)
             + "</tr>"
-            + "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>" for row in table.rows)
+            + "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v, tz))}</td>" for v in row) + "</tr>" for row in table.rows)
             + "</table>"
             if table.rows
             else "<p><em>Nothing in this period.</em></p>"

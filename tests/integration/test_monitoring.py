@@ -195,6 +195,8 @@ def test_report_from_clickhouse_in_markdown_and_html_with_charts(
     window = "starts_at >= toDateTime('2026-02-27 16:00:00', 'UTC') AND starts_at < toDateTime('2026-03-03 16:00:00', 'UTC')"
     (total,) = client.execute(f"SELECT count() FROM yujing.alerts_latest WHERE {window}")[0]
     assert total > 0 and f"**{total:,} alerts**" in md
+    assert md.startswith("# 预警周报 Yujing report: 2026-02-28 00:00 – 2026-03-04 00:00 (UTC+08:00)")
+    assert "| starts (UTC+08:00) |" in md  # times in the report's zone, not the database's UTC
     for heading in (
         "Alerts by rule",
         "Top alerts",
