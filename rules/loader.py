@@ -155,7 +155,7 @@ def load_rule_text(text: str, name: str) -> LoadResult:
             result.errors.append(RuleError(name, *_locate(marks, at, ()), "a rule is a mapping"))
             continue
         kind = doc.get("type")
-        if kind not in types:
+        if not isinstance(kind, str) or kind not in types:  # `type: []` is not a crash
             result.errors.append(
                 RuleError(name, *_locate(marks, at, ("type",)), f"unknown rule type {kind!r}", "rule types: " + ", ".join(sorted(types)))
             )

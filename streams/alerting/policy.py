@@ -148,7 +148,10 @@ def parse_policy(data: Any, where: str = "policy") -> AlertPolicy:
             raise PolicyError(f"{where}.group.interval: must be positive")
         group = Grouping(_names(g.get("by", ["region"]), f"{where}.group.by"), interval)
     per_rule: dict[str, dict[str, Any]] = {}
-    for rule_id, override in _mapping(data.get("rules", {}), f"{where}.rules", set(data.get("rules", {}) or {})).items():
+    overrides = data.get("rules") or {}
+    if not isinstance(overrides, dict):
+        raise PolicyError(f"{where}.rules: expected a mapping of rule id to overrides")
+    for rule_id, override in overrides.items():
         at = f"{where}.rules.{rule_id}"
         o = _mapping(override, at, {"realert", "rate_limit"})
         per_rule[str(rule_id)] = {}

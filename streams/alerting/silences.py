@@ -124,7 +124,7 @@ class SilenceFile:
         self.problems = []
         if not self.path.exists():
             return
-        for n, line in enumerate(self.path.read_bytes().splitlines(), 1):
+        for n, line in enumerate(self.path.read_bytes().split(b"\n"), 1):  # the line ends it writes, not \r
             if not line.strip():
                 continue
             try:
