@@ -30,9 +30,13 @@ from sinks.base import RetryingSink
 from yujing.alerts import Alert
 from yujing.protocols import KeyedState, StateBackend
 
-__all__ = ["BufferedSink", "Outbox", "OutboxItem"]
+__all__ = ["MAX_SCORES", "BufferedSink", "Outbox", "OutboxItem"]
 
 log = logging.getLogger(__name__)
+
+
+#: Detector scores a buffered sink holds while its server is down (the oldest are dropped first).
+MAX_SCORES = 50_000
 
 
 class OutboxItem(msgspec.Struct, frozen=True, array_like=True):
@@ -61,6 +65,7 @@ class BufferedSink:
         self.linger = linger
         self.metrics = metrics
         self._queue: deque[tuple[str, OutboxItem]] = deque()
+        self._scores: deque[Any] = deque(maxlen=MAX_SCORES)
         self._done: deque[str] = deque()
         self._cond = threading.Condition()
         self._closing = False
@@ -122,13 +127,39 @@ class BufferedSink:
         self.sink.close()
 
     # -- the delivery thread ----------------------------------------------------------
+    def write_scores(self, scores: Sequence[Any]) -> None:
+        """Detector scores for a sink that keeps them: queued for the thread (telemetry: the oldest are dropped
+        when the sink is down long enough to fill ``MAX_SCORES``; never persisted, never waited for)."""
+        if not hasattr(self.sink, "write_scores") or not scores:
+            return
+        with self._cond:
+            self._scores.extend(scores)
+            self._cond.notify_all()
+
+    def _flush_scores(self) -> None:
+        with self._cond:
+            scores = list(self._scores)
+            self._scores.clear()
+        if not scores:
+            return
+        try:
+            self.sink.write_scores(scores)  # type: ignore[attr-defined]
+        except Exception:  # one attempt: counted and logged, the stream never waits for telemetry
+            log.warning("sink %s could not store %d detector scores", self.name, len(scores), exc_info=True)
+            if self.metrics is not None:
+                self.metrics.sink_failures_total.labels(f"{self.name}_scores").inc()
+
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closing:
+                while not self._queue and not self._scores and not self._closing:
                     self._cond.wait()
+            if not self._queue:  # scores only, or closing
+                self._flush_scores()
                 if self._closing and not self._queue:
                     return
+                continue
+            with self._cond:
                 if self.linger > 0 and not self._closing:
                     self._draining = False
                     deadline = time.monotonic() + self.linger
@@ -140,6 +171,7 @@ class BufferedSink:
             try:
                 self._write([item for _, item in batch])
                 self._done.extend(key for key, _ in batch)
+                self._flush_scores()
             except Exception:  # a sink that gave up (max_retries): keep the items for the next attempt
                 log.exception("sink %s: batch of %d not written; re-queued", self.name, len(batch))
                 with self._cond:

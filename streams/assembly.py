@@ -113,6 +113,7 @@ def build_sinks(
         from sinks.webhook import WebhookSink
 
         network.append(WebhookSink(config.webhook.url, group_by=grouping.by, timeout=config.webhook.timeout, metrics=metrics))
+    buffered = buffered and config.sinks.buffer > 0  # 0: every sink written in the stream, as a backtest does
     for sink in network:
         linger = grouping.interval if sink.name == "webhook" else 0.0
         sinks.append(BufferedSink(sink, capacity=config.sinks.buffer, metrics=metrics, linger=linger) if buffered else sink)

@@ -107,7 +107,7 @@ class WebhookConfig:
 
 @dataclass
 class SinksConfig:
-    buffer: int = 100_000  # items a network sink may hold while it is down before the stream waits
+    buffer: int = 100_000  # items a network sink may hold while it is down before the stream waits (0: no buffer, no thread)
 
 
 @dataclass

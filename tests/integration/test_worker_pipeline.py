@@ -100,6 +100,8 @@ def test_worker_turns_published_events_into_clickhouse_rows_and_prometheus_count
         assert len(topic) == len(set(topic)) and set(topic) == sent_keys
         firing = {aid for aid, st in sent_keys if st == "firing"} - {aid for aid, st in sent_keys if st == "resolved"}
         wait_for(lambda: {a["labels"]["alert_id"] for a in alertmanager.alerts()} == firing, 60, "Alertmanager's firing alerts")
+        # detector and ratio scores reach ClickHouse through the buffered sink's thread too
+        wait_for(lambda: client.execute("SELECT count() FROM e2e.detector_scores")[0][0] > 0, 60, "scores in ClickHouse")
         assert worker.alive()
     finally:
         prometheus.stop()

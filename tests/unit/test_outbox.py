@@ -133,3 +133,37 @@ def test_groups_split_by_labels_with_stable_ids_and_bounded_size() -> None:
     ]
     assert len(groups[0].alerts) == MAX_GROUP_ALERTS
     assert [g.group_id for g in group_alerts(list(reversed(alerts)), ["region"])] == [g.group_id for g in reversed(groups)]
+
+
+def test_scores_go_through_the_thread_and_a_failing_store_never_blocks() -> None:
+    from yujing.scores import Score
+
+    class Keeper(Flaky):
+        def __init__(self, metrics: PipelineMetrics) -> None:
+            super().__init__(metrics)
+            self.scores: list[Score] = []
+
+        def write_scores(self, scores: Sequence[Score]) -> None:
+            if self.down.is_set():
+                raise ConnectionError("down")
+            self.scores.extend(scores)
+
+    metrics = PipelineMetrics(CollectorRegistry())
+    sink = Keeper(metrics)
+    buffered = BufferedSink(sink, metrics=metrics)
+    score = Score("r", "cohort_spike", "region=杭州", 0.0, 7.0, 30, 5)
+    buffered.write_scores([score, score])
+    deadline = time.monotonic() + 5
+    while len(sink.scores) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sink.scores == [score, score]
+    sink.down.set()
+    started = time.monotonic()
+    buffered.write_scores([score])
+    assert time.monotonic() - started < 0.1
+    deadline = time.monotonic() + 5
+    while metrics.registry.get_sample_value("yujing_sink_failures_total", {"sink": "flaky_scores"}) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert metrics.registry.get_sample_value("yujing_sink_failures_total", {"sink": "flaky_scores"}) == 1  # one attempt, then dropped
+    sink.down.clear()
+    buffered.close()
