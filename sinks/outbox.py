@@ -30,10 +30,13 @@ from sinks.base import RetryingSink
 from yujing.alerts import Alert
 from yujing.protocols import KeyedState, StateBackend
 
-__all__ = ["MAX_SCORES", "BufferedSink", "Outbox", "OutboxItem"]
+__all__ = ["MAX_SCORES", "OUTBOX_PREFIX", "BufferedSink", "Outbox", "OutboxItem"]
 
 log = logging.getLogger(__name__)
 
+
+#: Prefix of the outbox namespaces (a changelog sends them before the state that remembers the alerts as raised).
+OUTBOX_PREFIX = "~outbox:"
 
 #: Detector scores a buffered sink holds while its server is down (the oldest are dropped first).
 MAX_SCORES = 50_000
@@ -201,7 +204,7 @@ class Outbox:
     def __init__(self, backend: StateBackend, sinks: Sequence[BufferedSink]) -> None:
         self.backend = backend
         self.sinks = list(sinks)
-        self.stores: dict[str, KeyedState[OutboxItem]] = {s.name: backend.namespace(f"~outbox:{s.name}", OutboxItem) for s in sinks}
+        self.stores: dict[str, KeyedState[OutboxItem]] = {s.name: backend.namespace(OUTBOX_PREFIX + s.name, OutboxItem) for s in sinks}
 
     def put(self, sink: BufferedSink, items: Sequence[tuple[int, str, OutboxItem]]) -> None:
         """Store then queue ``(partition, key, item)``s for ``sink``."""

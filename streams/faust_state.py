@@ -59,9 +59,10 @@ class FaustState(Generic[V]):
 class FaustBackend:
     """A :class:`yujing.protocols.StateBackend` over a faust Table with bytes keys and values."""
 
-    def __init__(self, table: Any, markers: tuple[str, ...] = ()) -> None:
+    def __init__(self, table: Any, markers: tuple[str, ...] = (), first: tuple[str, ...] = ()) -> None:
         self.table = table
         self.marker_prefixes = tuple((name + SEP).encode() for name in markers)
+        self.first_prefixes = tuple(name.encode() for name in first)
         self.partition = 0
         self.dirty: dict[bytes, tuple[int, Any, StateCodec[Any]]] = {}
         self.namespaces: dict[str, FaustState[Any]] = {}
@@ -154,7 +155,10 @@ class FaustBackend:
         """Send the queued changelog messages and wait until the broker has them all.
 
         Going straight to the producer (batched by its linger) avoids faust's table buffer,
-        which drains one message at a time once more than a hundred are pending. The
+        which drains one message at a time once more than a hundred are pending. The ``first``
+        namespaces (the sinks' outbox) go in a wave of their own before the rest: a worker killed
+        mid-send must never store the dedup entry of an alert without the outbox entry that still
+        has to deliver it (the redelivered event would then be deduplicated, the alert lost). The
         ``markers`` namespaces (the engine's per-partition clocks) go in a second wave, after
         the state they cover is acknowledged: each partition's log then ends with its clock
         alone, which is also what lets recovery read to the end on a broker that reports the
@@ -164,9 +168,15 @@ class FaustBackend:
         if not outbox:
             return 0
         topic = self.table.changelog_topic.get_topic_name()
+        first = [m for m in outbox if m[1].startswith(self.first_prefixes)] if self.first_prefixes else []
         markers = [m for m in outbox if m[1].startswith(self.marker_prefixes)] if self.marker_prefixes else []
-        state = [m for m in outbox if not m[1].startswith(self.marker_prefixes)] if markers else outbox
-        for wave in (state, markers):  # markers (the partitions' clocks) only once the state they cover is stored
+        either = self.first_prefixes + self.marker_prefixes
+        state = [m for m in outbox if not m[1].startswith(either)] if first or markers else outbox
+        # ``first`` (undelivered alerts) before the state that remembers them as raised; markers (the
+        # partitions' clocks) only once the state they cover is stored.
+        for wave in (first, state, markers):
+            if not wave:
+                continue
             pending = [await producer.send(topic, key, value, partition, None, None) for partition, key, value in wave]
             await asyncio.gather(*pending)
         return len(outbox)

@@ -23,6 +23,7 @@ import faust
 from faust.types import TP
 
 from rules.bundle import RuleBundle
+from sinks.outbox import OUTBOX_PREFIX
 from streams.assembly import build_engine
 from streams.config import Config
 from streams.decode import DeadLetter, Decoder
@@ -101,7 +102,8 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Any], metric
     }
     table = app.Table("state", key_type=bytes, value_type=bytes, partitions=kc.partitions)
     # Clocks and input positions go in the changelog's second wave, after the state they cover.
-    backend = FaustBackend(table, markers=(WATERMARK_NAMESPACE, POSITIONS_NAMESPACE))
+    # Undelivered alerts first, then the state that remembers them as raised (see FaustBackend.send_changelog).
+    backend = FaustBackend(table, markers=(WATERMARK_NAMESPACE, POSITIONS_NAMESPACE), first=(OUTBOX_PREFIX,))
     engine, silences = build_engine(rules, backend, config, config.engine.engine_config(idle=True), observer=metrics)
     pipeline = Pipeline(engine, Decoder(topic_kinds), sinks, metrics)
     probe = OffsetProbe(kc.bootstrap)

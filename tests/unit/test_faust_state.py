@@ -109,3 +109,57 @@ def test_clocks_are_sent_after_the_state_they_cover() -> None:
     asyncio.run(backend.send_changelog(producer))
     keys = [k for what, k in producer.log if what == "send"]
     assert keys[-1] == b"~watermarks\x1f1" and all(not k.startswith(b"~watermarks") for k in keys[:-1])
+
+
+def test_undelivered_alerts_are_sent_before_the_dedup_entry_that_remembers_them() -> None:
+    """Killed mid-send, a worker must not have stored an alert as raised without storing it as still to deliver."""
+    import asyncio
+    import threading
+
+    from sinks.base import RetryingSink
+    from sinks.outbox import OUTBOX_PREFIX, BufferedSink
+    from streams.decode import Decoder
+    from streams.engine import Engine, EngineConfig
+    from streams.engine.engine import WATERMARK_NAMESPACE
+    from streams.pipeline import Pipeline, Record
+    from tests.helpers import TOPICS, complaint
+    from tests.unit.test_alert_manager import Scripted
+
+    class Down(RetryingSink):
+        name = "clickhouse"
+        stop = threading.Event()
+
+        def write_chunk(self, alerts):  # type: ignore[no-untyped-def]
+            if not self.stop.wait(5):  # down until the test ends
+                raise ConnectionError("down")
+
+    class Table(StandInTable):
+        class changelog_topic:
+            @staticmethod
+            def get_topic_name() -> str:
+                return "state-changelog"
+
+    sent: list[bytes] = []
+
+    class Producer:
+        async def send(self, topic, key, value, partition, timestamp, headers):  # type: ignore[no-untyped-def]
+            sent.append(key)
+            fut = asyncio.get_running_loop().create_future()
+            fut.set_result(None)
+            return fut
+
+    backend = FaustBackend(Table(), markers=(WATERMARK_NAMESPACE,), first=(OUTBOX_PREFIX,))
+    sink = BufferedSink(Down(backoff=0.01))
+    pipeline = Pipeline(Engine([Scripted()], backend, EngineConfig(idle_after=None)), Decoder(TOPICS), [sink])
+    import msgspec
+
+    record = Record("complaints", 2, 0, b"c-1", msgspec.json.encode(complaint("opened", 0, product="r")))
+    alerts, _ = pipeline.process([record])
+    pipeline.deliver(alerts)
+    pipeline.commit()
+    asyncio.run(backend.send_changelog(Producer()))
+    outbox = [i for i, k in enumerate(sent) if k.startswith(OUTBOX_PREFIX.encode())]
+    dedup = [i for i, k in enumerate(sent) if k.startswith(b"~alerts\x1f")]
+    assert alerts and outbox and dedup and max(outbox) < min(dedup)
+    Down.stop.set()
+    sink.close(timeout=10)
