@@ -13,6 +13,7 @@ After a restart the pipeline hands it the alerts still firing (:meth:`restore`).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -24,6 +25,8 @@ from sinks.http import post_json
 from yujing.alerts import Alert
 
 __all__ = ["AlertmanagerSink", "am_alert"]
+
+log = logging.getLogger(__name__)
 
 MAX_EVIDENCE_CHARS = 4096
 
@@ -131,9 +134,7 @@ class AlertmanagerSink(RetryingSink):
                 self.resend()
             except Exception as exc:  # the next round tries again; the failure is counted
                 self.observer.failure(self.name)
-                import logging
-
-                logging.getLogger(__name__).warning("alertmanager: re-send failed: %s", exc)
+                log.warning("alertmanager: re-send failed: %s", exc)
 
     def close(self) -> None:
         self._stop.set()

@@ -13,12 +13,27 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from yujing.alerts import Alert
 
-__all__ = ["RetryingSink", "SinkGaveUp", "SinkObserver"]
+__all__ = ["RetryingSink", "SinkGaveUp", "SinkObserver", "hand_over", "receives"]
 
 log = logging.getLogger(__name__)
+
+
+def receives(sink: object) -> str:
+    """What a sink is given: ``records`` (every admitted alert, the default) or ``sent`` (those the manager sent)."""
+    return getattr(sink, "receives", "records")
+
+
+def hand_over(sink: Any, decisions: Sequence[tuple[Alert, str | None]]) -> None:
+    """Give a sink its ``(alert, held reason or None)`` pairs: a sink that keeps the reasons (``write_decisions``)
+    gets the pairs, any other the alerts."""
+    if hasattr(sink, "write_decisions"):
+        sink.write_decisions(decisions)
+    else:
+        sink.write([alert for alert, _ in decisions])
 
 
 class SinkGaveUp(RuntimeError):

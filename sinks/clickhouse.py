@@ -59,9 +59,14 @@ def server_version(client: Any) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split(".")[:3] if p.isdigit())
 
 
+def _low_cardinality(version: tuple[int, ...]) -> str:
+    """``LowCardinality(String)`` where the server has it without an experimental flag, else ``String``."""
+    return "LowCardinality(String)" if version >= (19, 9) else "String"
+
+
 def alerts_ddl(database: str, version: tuple[int, ...]) -> str:
     """``CREATE TABLE`` for the alerts table, for a server of ``version``."""
-    lc = "LowCardinality(String)" if version >= (19, 9) else "String"
+    lc = _low_cardinality(version)
     return f"""
 CREATE TABLE IF NOT EXISTS {database}.alerts
 (
@@ -89,7 +94,7 @@ ORDER BY alert_id
 
 def scores_ddl(database: str, version: tuple[int, ...]) -> str:
     """``CREATE TABLE`` for the detectors' scores (a trend per rule and subject; replays collapse after ``FINAL``)."""
-    lc = "LowCardinality(String)" if version >= (19, 9) else "String"
+    lc = _low_cardinality(version)
     return f"""
 CREATE TABLE IF NOT EXISTS {database}.detector_scores
 (
@@ -112,7 +117,7 @@ def history_ddl(database: str, version: tuple[int, ...]) -> str:
 
     Partitioned by the alert's ``starts_at`` (the same for its firing and resolved rows), so a replay collapses.
     """
-    lc = "LowCardinality(String)" if version >= (19, 9) else "String"
+    lc = _low_cardinality(version)
     return f"""
 CREATE TABLE IF NOT EXISTS {database}.alert_status_history
 (
@@ -242,6 +247,11 @@ class ClickHouseSink(RetryingSink):
             for view in views_ddl(self.database):
                 self._client.execute(view)
             self._ready = True
+
+    def client(self) -> Any:
+        """The connected client, with the tables and views in place (retried like a write); for readers such as the report."""
+        self.retry(self._ensure)
+        return self._client
 
     def on_retry(self) -> None:
         if self._client is not None:

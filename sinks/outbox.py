@@ -26,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-from sinks.base import RetryingSink
+from sinks.base import RetryingSink, hand_over, receives
 from yujing.alerts import Alert
 from yujing.protocols import KeyedState, StateBackend
 
@@ -58,12 +58,10 @@ class BufferedSink:
     in the interval (the webhook's grouping).
     """
 
-    def __init__(
-        self, sink: RetryingSink, *, capacity: int = 100_000, metrics: Any = None, receives: str | None = None, linger: float = 0.0
-    ) -> None:
+    def __init__(self, sink: RetryingSink, *, capacity: int = 100_000, metrics: Any = None, linger: float = 0.0) -> None:
         self.sink = sink
         self.name = sink.name
-        self.receives = receives or getattr(sink, "receives", "records")
+        self.receives = receives(sink)
         self.capacity = capacity
         self.linger = linger
         self.metrics = metrics
@@ -188,10 +186,7 @@ class BufferedSink:
                     self._cond.notify_all()
 
     def _write(self, items: list[OutboxItem]) -> None:
-        if self.receives == "records" and hasattr(self.sink, "write_decisions"):
-            self.sink.write_decisions([(i.alert, i.held) for i in items])
-        else:
-            self.sink.write([i.alert for i in items])
+        hand_over(self.sink, [(i.alert, i.held) for i in items])
 
     def _gauge(self) -> None:
         if self.metrics is not None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from sinks.outbox import BufferedSink
 from streams.alerting import AlertManager, load_policy
-from streams.alerting.policy import AlertPolicy, parse_policy
+from streams.alerting.policy import AlertPolicy, load_policy_file
 from streams.alerting.silences import SilenceFile
 from streams.config import Config
 from streams.engine import Engine, EngineConfig
@@ -29,10 +29,7 @@ log = logging.getLogger(__name__)
 def load_alert_policy(config: Config, rules_dir: str | None = None) -> AlertPolicy:
     """The configured policy file, else the rules directory's ``alerting.policy.yaml``, else the default."""
     if config.alerting.policy:
-        import yaml
-
-        path = Path(config.alerting.policy)
-        return parse_policy(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+        return load_policy_file(config.alerting.policy)
     return load_policy(rules_dir or config.rules.dir)
 
 

@@ -46,10 +46,11 @@ def _rules_or_exit(directory: str) -> list[Rule]:
     return result.rules
 
 
-def _sinks(config: Config, metrics: PipelineMetrics, alerts_path: str | None) -> list[Any]:
+def _sinks(config: Config, metrics: PipelineMetrics, alerts_path: str | None, engine: Engine | None = None) -> list[Any]:
+    """The configured sinks; with ``engine``, the webhook groups by the policy that engine runs (its rules directory's)."""
     from streams.assembly import build_sinks
 
-    return build_sinks(config, metrics, alerts_path)
+    return build_sinks(config, metrics, alerts_path, policy=engine.alerting.policy if engine is not None else None)
 
 
 def _engine(rules: list[Rule], config: Config, engine_config: Any, rules_dir: str, **kwargs: Any) -> Engine:
@@ -130,7 +131,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.write_text("")
     config.output.alerts = str(out)
     pipeline = Pipeline(
-        engine, Decoder(config.kafka.topics()), _sinks(config, metrics, str(out)), metrics, partitions=config.kafka.partitions
+        engine, Decoder(config.kafka.topics()), _sinks(config, metrics, str(out), engine), metrics, partitions=config.kafka.partitions
     )
     dead = DeadLetterFile(args.dead_letters)
     runner = LocalRunner(pipeline, dead)
@@ -155,7 +156,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     alerts_path = args.alerts or config.output.alerts or "-"
     engine = _engine(rules, config, config.engine.engine_config(idle=False), args.rules or config.rules.dir, observer=metrics)
     pipeline = Pipeline(
-        engine, Decoder(config.kafka.topics()), _sinks(config, metrics, alerts_path), metrics, partitions=config.kafka.partitions
+        engine, Decoder(config.kafka.topics()), _sinks(config, metrics, alerts_path, engine), metrics, partitions=config.kafka.partitions
     )
     dead = DeadLetterFile(args.dead_letters or config.output.dead_letters)
     runner = LocalRunner(pipeline, dead, batch_size=args.batch)
@@ -270,7 +271,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     pipeline = Pipeline(
         engine,
         Decoder(config.kafka.topics()),
-        [*_sinks(config, metrics, str(alerts_path)), collect],
+        [*_sinks(config, metrics, str(alerts_path), engine), collect],
         metrics,
         partitions=config.kafka.partitions,
     )
@@ -345,8 +346,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     topics = list(config.kafka.topics())
     extra = [config.kafka.alerts_topic] if config.kafka.alerts_topic else []
     ensure_topics(config.kafka.bootstrap, topics + [t + config.kafka.dlq_suffix for t in topics] + extra, config.kafka.partitions)
-    sinks = _sinks(config, metrics, config.output.alerts or None)
-    app = build_worker_app(config, rules, sinks, metrics, version)
+    from streams.alerting import PolicyError
+
+    try:
+        sinks = _sinks(config, metrics, config.output.alerts or None)
+        app = build_worker_app(config, rules, sinks, metrics, version)
+    except PolicyError as exc:
+        err.print(f"[red]alert policy: {exc}[/red]", highlight=False)
+        return 2
     err.print(
         f"worker {config.kafka.app_id}: {len(rules)} rules, topics {', '.join(topics)} at {config.kafka.bootstrap}"
         + (f"; metrics at {url}" if url else "")

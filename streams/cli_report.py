@@ -24,6 +24,7 @@ def _when(text: str) -> dt.datetime:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from rules import load_rules
+    from rules.types.sla import SlaRule
     from sinks.clickhouse import ClickHouseSink
     from streams.report import collect, write_report
 
@@ -39,11 +40,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         err.print("[red]give --clickhouse URL (or clickhouse.url in the config): the report reads the alerts stored there[/red]")
         return 2
     rules = load_rules(args.rules or config.rules.dir).rules
-    sla = sorted(r.rule_id for r in rules if type(r).__name__.lower().startswith("sla"))
+    sla = sorted(r.rule_id for r in rules if isinstance(r, SlaRule))
     sink = ClickHouseSink(url, connect=False, max_retries=2, backoff=0.5)
     try:
-        sink.retry(sink._ensure)
-        data = collect(sink._client, sink.database, since, until, sla_rules=sla, rate_rule=args.rate_rule)
+        data = collect(sink.client(), sink.database, since, until, sla_rules=sla, rate_rule=args.rate_rule)
     except Exception as exc:
         err.print(f"[red]cannot read {url}: {str(exc).splitlines()[0]}[/red]")
         return 2

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from sinks.base import hand_over, receives
 from sinks.outbox import BufferedSink, Outbox, OutboxItem
 from streams.alerting.manager import Decision
 from streams.decode import DeadLetter, Decoder
@@ -122,21 +123,15 @@ class Pipeline:
         decisions = dispatch.decisions
         sent = [d for d in decisions if d.held is None]
         for sink in self.sinks:
-            receives = getattr(sink, "receives", "records")
+            chosen = decisions if receives(sink) == "records" else sent
             if isinstance(sink, BufferedSink):
-                self._to_outbox(sink, decisions if receives == "records" else sent)
-            elif receives == "sent":
-                if sent:
-                    sink.write([d.alert for d in sent])
-            elif hasattr(sink, "write_decisions"):
-                if decisions:
-                    sink.write_decisions([(d.alert, d.held) for d in decisions])
-            elif decisions:
-                sink.write([d.alert for d in decisions])
+                self._to_outbox(sink, chosen)
+            elif chosen:
+                hand_over(sink, [(d.alert, d.held) for d in chosen])
         self.alert_count += len(decisions)
         if self.metrics is not None:
             self.metrics.alerts(d.alert for d in decisions)
-            self.metrics.held((d.alert.rule_id, d.held.split(":", 1)[0]) for d in decisions if d.held)
+            self.metrics.held((d.alert.rule_id, d.held_kind) for d in decisions if d.held_kind)
 
     def _to_outbox(self, sink: BufferedSink, chosen: list[Decision]) -> None:
         assert self.outbox is not None

@@ -135,11 +135,7 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Any], metric
             except Exception:  # revoked meanwhile: its new owner reads from the stored position
                 log.warning("could not seek %s[%d] back to %d", topic, partition, offset, exc_info=True)
 
-    processed: dict[tuple[str, int], int] = {}  # input partition → last offset processed (for the lag gauge)
-
     async def handle(records: list[Record]) -> None:
-        for r in records:
-            processed[(r.topic, r.partition)] = max(r.offset, processed.get((r.topic, r.partition), -1))
         async with lock:
             admitted, seeks = await positions.admit(records)
             if len(admitted) < len(records):
@@ -171,11 +167,12 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Any], metric
             raise
 
     def export_lag() -> None:
+        """High watermark minus the next offset the input positions expect, per assigned input partition."""
         for tp in app.consumer.assignment():
-            last = processed.get((tp.topic, tp.partition))
+            expected = positions.expected.get((tp.topic, tp.partition))
             highwater = app.consumer.highwater(tp)
-            if last is not None and highwater is not None:
-                metrics.consumer_lag_records.labels(tp.topic, str(tp.partition)).set(max(0, highwater - last - 1))
+            if expected is not None and highwater is not None:
+                metrics.consumer_lag_records.labels(tp.topic, str(tp.partition)).set(max(0, highwater - expected))
 
     @app.timer(interval=kc.tick_interval)
     async def advance_idle_partitions() -> None:

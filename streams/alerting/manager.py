@@ -31,12 +31,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import msgspec
 
-from streams.alerting.matchers import alert_value, matches
+from streams.alerting.matchers import Matcher, alert_value, matches
 from streams.alerting.policy import AlertPolicy, RateLimit
 from streams.alerting.silences import Silence
 from yujing.alerts import Alert, alert_id
@@ -57,16 +56,17 @@ class Decision:
     partition: int
     held: str | None = None
 
+    @property
+    def held_kind(self) -> str | None:
+        """The stage that held it back (``silenced``, ``inhibited``, …) without the silence or source it names."""
+        return None if self.held is None else self.held.split(":", 1)[0]
+
 
 @dataclass
 class Dispatch:
     """One batch's alerts as the sinks receive them."""
 
     decisions: list[Decision] = field(default_factory=list)
-
-    @property
-    def sent(self) -> list[Alert]:
-        return [d.alert for d in self.decisions if d.held is None]
 
     def __bool__(self) -> bool:
         return bool(self.decisions)
@@ -115,14 +115,12 @@ class AlertManager:
         self.rates: KeyedState[RateCount] = backend.namespace("~am-rate", RateCount)
         self.silence_state: KeyedState[Silence] = backend.namespace("~am-silences", Silence)
         self.silences: dict[str, Silence] = {}
+        self._muting: list[tuple[Silence, tuple[Matcher, ...]]] = []
         self.open_sources: dict[str, Alert] = {}
         self._dispatch = Dispatch()
         self.recover()
 
     # -- configuration ------------------------------------------------------------
-    def set_policy(self, policy: AlertPolicy) -> None:
-        self.policy = policy
-
     def set_silences(self, silences: dict[str, Silence]) -> None:
         """Replace the silences (from the folded log); stored in every partition's state."""
         for sid in set(self.silences) - set(silences):
@@ -134,11 +132,15 @@ class AlertManager:
                 for p in range(self.partitions):
                     self.backend.use_partition(p)
                     self.silence_state.set(sid, silence)
+        self._use_silences(silences)
+
+    def _use_silences(self, silences: dict[str, Silence]) -> None:
         self.silences = dict(silences)
+        self._muting = [(s, s.parsed()) for s in silences.values()]  # matchers parsed once, not per alert
 
     def recover(self) -> None:
         """Reload the in-memory views (silences, open inhibit sources) from keyed state."""
-        self.silences = dict(self.silence_state.items())
+        self._use_silences(dict(self.silence_state.items()))
         self.open_sources = dict(self.sources.items())
 
     def take(self) -> Dispatch:
@@ -161,9 +163,11 @@ class AlertManager:
             self.sent.delete(alert.alert_id)
             ctx.cancel_timer(self.OWNER, "sent|" + alert.alert_id)
             return None
-        for silence in self.silences.values():
-            if silence.mutes(alert):
-                return f"silenced:{silence.id}"
+        if self._muting:
+            at = alert.detected_at.timestamp()
+            for silence, matchers in self._muting:
+                if silence.active(at) and matches(matchers, alert):
+                    return f"silenced:{silence.id}"
         inhibitor = self._inhibitor(alert)
         if inhibitor is not None:
             return f"inhibited:{inhibitor}"
@@ -270,12 +274,3 @@ class AlertManager:
             limit = self.policy.rate_limit_for(rule_id)
             if count is not None and count.held and limit is not None:
                 ctx.emit(self._overflow(rule_id, count, float(bucket), limit, "resolved"))
-
-
-def decisions_by_reason(decisions: Sequence[Decision]) -> dict[str, int]:
-    """Counts of held alerts by the reason's kind (``silenced``, ``inhibited``, …) and of sent ones."""
-    counts: dict[str, int] = {}
-    for d in decisions:
-        kind = "sent" if d.held is None else d.held.split(":", 1)[0]
-        counts[kind] = counts.get(kind, 0) + 1
-    return counts

@@ -28,7 +28,17 @@ import yaml
 from streams.alerting.matchers import Matcher, parse_matchers
 from yujing.timeutil import parse_duration
 
-__all__ = ["POLICY_FILE", "AlertPolicy", "Grouping", "InhibitRule", "PolicyError", "RateLimit", "load_policy", "parse_policy"]
+__all__ = [
+    "POLICY_FILE",
+    "AlertPolicy",
+    "Grouping",
+    "InhibitRule",
+    "PolicyError",
+    "RateLimit",
+    "load_policy",
+    "load_policy_file",
+    "parse_policy",
+]
 
 #: The policy's file name in a rules directory.
 POLICY_FILE = "alerting.policy.yaml"
@@ -180,13 +190,17 @@ def parse_policy(data: Any, where: str = "policy") -> AlertPolicy:
     return AlertPolicy(realert, rate_limit, group, per_rule, tuple(inhibit))
 
 
-def load_policy(rules_dir: str | Path) -> AlertPolicy:
-    """The policy of a rules directory (its ``alerting.policy.yaml``; the default when there is none)."""
-    path = Path(rules_dir) / POLICY_FILE
-    if not path.exists():
-        return AlertPolicy()
+def load_policy_file(path: str | Path) -> AlertPolicy:
+    """The policy in a YAML file; a file that cannot be read or parsed is a :class:`PolicyError` naming it."""
+    path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise PolicyError(f"{path}: {exc}") from None
     return parse_policy(data, str(path))
+
+
+def load_policy(rules_dir: str | Path) -> AlertPolicy:
+    """The policy of a rules directory (its ``alerting.policy.yaml``; the default when there is none)."""
+    path = Path(rules_dir) / POLICY_FILE
+    return load_policy_file(path) if path.exists() else AlertPolicy()

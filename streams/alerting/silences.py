@@ -22,8 +22,7 @@ from typing import Literal
 
 import msgspec
 
-from streams.alerting.matchers import Matcher, matches, parse_matchers
-from yujing.alerts import Alert
+from streams.alerting.matchers import Matcher, parse_matchers
 
 __all__ = ["Silence", "SilenceCommand", "SilenceFile", "fold_commands", "new_silence"]
 
@@ -48,9 +47,6 @@ class Silence(msgspec.Struct, frozen=True, kw_only=True):
 
     def parsed(self) -> tuple[Matcher, ...]:
         return parse_matchers(self.matchers)
-
-    def mutes(self, alert: Alert) -> bool:
-        return self.active(alert.detected_at.timestamp()) and matches(self.parsed(), alert)
 
 
 class SilenceCommand(msgspec.Struct, frozen=True, kw_only=True):

@@ -60,6 +60,7 @@ def collect(client: Any, database: str, since: dt.datetime, until: dt.datetime, 
     before = since - span
     db = database
     now_w, prev_w = _range("starts_at", since, until), _range("starts_at", before, since)
+    both_w = _range("starts_at", before, until)
     q = client.execute
     data = ReportData(since, until)
     ((this, firing, serious),) = q(
@@ -81,7 +82,7 @@ def collect(client: Any, database: str, since: dt.datetime, until: dt.datetime, 
 
     rules = q(
         f"SELECT rule_id, countIf({now_w}) AS n, countIf({prev_w}) AS p, countIf({now_w} AND severity IN ('critical', 'major'))"
-        f" FROM {db}.alerts_latest WHERE starts_at >= toDateTime('{before.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S}', 'UTC')"
+        f" FROM {db}.alerts_latest WHERE {both_w}"
         f" GROUP BY rule_id HAVING n > 0 OR p > 0 ORDER BY n DESC, rule_id LIMIT 15"
     )
     data.top_rules = [(r, n, p) for r, n, p, _ in rules]
@@ -103,7 +104,7 @@ def collect(client: Any, database: str, since: dt.datetime, until: dt.datetime, 
     )
     regions = q(
         f"SELECT region, countIf({now_w}) AS n, countIf({prev_w}) AS p FROM {db}.alerts_latest"
-        f" WHERE region != '' AND starts_at >= toDateTime('{before.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S}', 'UTC')"
+        f" WHERE region != '' AND {both_w}"
         f" GROUP BY region HAVING n > 0 ORDER BY n DESC LIMIT 10"
     )
     data.tables.append(
