@@ -11,10 +11,12 @@ timers fired by idle advance (outside any stream event) can write state too.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
 from streams.engine.state import StateCodec
+from streams.journal import JOURNAL_PREFIX, journal_messages, replay
 
 __all__ = ["FaustBackend", "FaustState"]
 
@@ -67,6 +69,7 @@ class FaustBackend:
         self.dirty: dict[bytes, tuple[int, Any, StateCodec[Any]]] = {}
         self.namespaces: dict[str, FaustState[Any]] = {}
         self.outbox: list[tuple[int, bytes, bytes | None]] = []
+        self.last_seq = 0
 
     def namespace(self, name: str, value_type: type[V]) -> FaustState[V]:
         ns = self.namespaces.get(name)
@@ -151,9 +154,25 @@ class FaustBackend:
         outbox, self.outbox = self.outbox, []
         return outbox
 
+    def replay_journal(self, partitions: set[int] | None = None) -> int:
+        """After a restart: apply again the writes of each partition's last journaled batch (see
+        :mod:`streams.journal`), completing a batch the kill cut short; they are sent again with the next
+        batch's changelog. Only the ``partitions`` this worker owns (an owner elsewhere may have moved on)."""
+        entries = [(key, raw) for key in self.keys_with_prefix(JOURNAL_PREFIX) if (raw := self.read(key)) is not None]
+        writes = replay(entries, partitions)
+        for partition, key, value in writes:
+            self._write(partition, key, value)
+        return len(writes)
+
+    def _next_seq(self) -> int:
+        self.last_seq = max(self.last_seq + 1, time.time_ns())
+        return self.last_seq
+
     async def send_changelog(self, producer: Any) -> int:
         """Send the queued changelog messages and wait until the broker has them all.
 
+        The batch's journal goes first (:mod:`streams.journal`): once it is whole, a kill in what
+        follows is repaired after the restart from it; before, nothing else of the batch was sent.
         Going straight to the producer (batched by its linger) avoids faust's table buffer,
         which drains one message at a time once more than a hundred are pending. The ``first``
         namespaces (the sinks' outbox) go in a wave of their own before the rest: a worker killed
@@ -174,7 +193,7 @@ class FaustBackend:
         state = [m for m in outbox if not m[1].startswith(either)] if first or markers else outbox
         # ``first`` (undelivered alerts) before the state that remembers them as raised; markers (the
         # partitions' clocks) only once the state they cover is stored.
-        for wave in (first, state, markers):
+        for wave in (journal_messages(outbox, self._next_seq()), first, state, markers):
             if not wave:
                 continue
             pending = [await producer.send(topic, key, value, partition, None, None) for partition, key, value in wave]

@@ -112,12 +112,19 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Any], metric
 
     @table.on_recover
     async def recovered() -> None:
+        owned = {tp.partition for tp in app.assignor.assigned_actives()}
+        repaired = backend.replay_journal(owned)  # a batch the last kill cut short, completed
         timers = engine.recover()
         positions.forget()
         silences.seen = None  # apply the log again over what state held
         silences.poll()
         undelivered = pipeline.recover()
-        log.info("state recovered: %d timers pending, %d undelivered sink items queued again", timers, undelivered)
+        log.info(
+            "state recovered: %d writes of a cut-short batch applied, %d timers pending, %d undelivered sink items queued again",
+            repaired,
+            timers,
+            undelivered,
+        )
 
     async def finish(alerts: list[Any], dead: list[DeadLetter]) -> None:
         loop = asyncio.get_running_loop()
