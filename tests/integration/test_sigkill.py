@@ -1,12 +1,10 @@
-"""Reproducer for issue 6 (not collected by the suite; run it by name):
+"""A worker killed with SIGKILL five times mid-stream, at random points: the alerts in ClickHouse (FINAL) equal
+those of an uninterrupted run on the same events, none missing and none twice, and no flood of re-sent alerts follows
+a restart.
 
-    .venv/bin/python -m pytest tests/integration/diagnose_sigkill.py
-
-A worker killed with SIGKILL five times mid-stream: the alerts in ClickHouse (FINAL) should equal those of an
-uninterrupted run on the same events, none missing and none twice, and no flood of re-sent alerts after a restart.
-It found the outbox-before-state ordering fixed in ``FaustBackend.send_changelog``; after that fix it still fails
-about one run in three with a few cohort-stage alerts (``hotline-silent``) missing entirely, and now and then a
-restarted worker makes no progress (the partition stall ``streams/stuck.py`` watches for). Both are open in issue 6.
+It found two ways to lose alerts: the outbox sent after the dedup entry (fixed by ordering the changelog), and a
+batch cut short in the changelog, whose replay then acted twice on the part already stored (fixed by the batch
+journal, :mod:`streams.journal`; ``tests/unit/test_crash_recovery.py`` reproduces it without servers).
 """
 
 from __future__ import annotations
