@@ -11,6 +11,7 @@ timers fired by idle advance (outside any stream event) can write state too.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
@@ -21,6 +22,7 @@ from streams.journal import JOURNAL_PREFIX, journal_messages, replay
 __all__ = ["FaustBackend", "FaustState"]
 
 V = TypeVar("V")
+log = logging.getLogger(__name__)
 _DELETED = object()
 SEP = "\x1f"
 
@@ -194,8 +196,20 @@ class FaustBackend:
         # ``first`` (undelivered alerts) before the state that remembers them as raised; markers (the
         # partitions' clocks) only once the state they cover is stored.
         for wave in (journal_messages(outbox, self._next_seq()), first, state, markers):
-            if not wave:
-                continue
-            pending = [await producer.send(topic, key, value, partition, None, None) for partition, key, value in wave]
-            await asyncio.gather(*pending)
+            if wave:
+                await self._send_until_stored(producer, topic, wave)
         return len(outbox)
+
+    async def _send_until_stored(self, producer: Any, topic: str, wave: list[tuple[int, bytes, bytes | None]]) -> None:
+        """Send a wave, again and again while the broker is away (a changelog message sent twice is harmless:
+        the last value of a key wins). The batch is not acknowledged meanwhile, so nothing is lost."""
+        backoff = 0.5
+        while True:
+            try:
+                pending = [await producer.send(topic, key, value, partition, None, None) for partition, key, value in wave]
+                await asyncio.gather(*pending)
+                return
+            except Exception as exc:  # the broker gone, restarting, or without the topic yet
+                log.warning("changelog send failed (%s); again in %.1f s", exc.__class__.__name__, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)

@@ -209,8 +209,8 @@ def test_every_sink_gets_each_alert_once_under_redelivery_and_replay(
             am.stop()
 
 
-def test_clickhouse_and_alertmanager_down_30s_each_lose_nothing_and_never_stop_the_stream(tmp_path: Path) -> None:
-    """A paced run of ~80 s: ClickHouse is stopped from 5 s to 35 s, Alertmanager from 40 s to 70 s."""
+def test_clickhouse_down_60s_and_alertmanager_30s_lose_nothing_and_never_stop_the_stream(tmp_path: Path) -> None:
+    """A paced run of ~110 s: ClickHouse is stopped from 5 s to 65 s, Alertmanager from 70 s to 100 s."""
     ch = ClickHouseServer(tmp_path)
     ch.start()
     am = AlertmanagerServer(tmp_path)
@@ -225,9 +225,9 @@ def test_clickhouse_and_alertmanager_down_30s_each_lose_nothing_and_never_stop_t
         pipeline = Pipeline(_engine(DictBackend()), Decoder(TOPICS), [*sinks, log], metrics, partitions=PARTITIONS)
         runner = LocalRunner(pipeline, None)
         lines = list(small_sim(seed=22).lines())
-        seconds = 80
+        seconds = 110
         per_second = len(lines) // seconds + 1
-        outage = {5: ("stop", ch), 35: ("start", ch), 40: ("stop", am), 70: ("start", am)}
+        outage = {5: ("stop", ch), 65: ("start", ch), 70: ("stop", am), 100: ("start", am)}
         steps: list[tuple[float, float, int]] = []  # (run time, step duration, alerts so far)
         started = time.monotonic()
         for second in range(seconds + 1):
@@ -239,8 +239,8 @@ def test_clickhouse_and_alertmanager_down_30s_each_lose_nothing_and_never_stop_t
             runner.run(chunk, close=second == seconds)
             steps.append((t0 - started, time.monotonic() - t0, len(log.decisions)))
             time.sleep(max(0.0, started + second + 1 - time.monotonic()))
-        during_ch = [s for s in steps if 6 <= s[0] <= 33]
-        during_am = [s for s in steps if 41 <= s[0] <= 68]
+        during_ch = [s for s in steps if 6 <= s[0] <= 63]
+        during_am = [s for s in steps if 71 <= s[0] <= 98]
         # the stream went on: no step waited for a dead sink, and alerts kept being raised during both outages
         assert max(d for _, d, _ in steps) < 2.0, max(steps, key=lambda s: s[1])
         assert during_ch[-1][2] > during_ch[0][2] and during_am[-1][2] > during_am[0][2]

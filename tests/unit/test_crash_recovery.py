@@ -36,8 +36,8 @@ PARTITIONS = 8
 TOPICS = {"orders": "orders", "billing": "billing", "complaints": "complaints"}
 
 
-class Killed(Exception):
-    """The process died here."""
+class Killed(BaseException):
+    """The process died here (not an error anything may catch and retry)."""
 
 
 class MemoryStore:

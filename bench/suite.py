@@ -1,0 +1,233 @@
+"""Every benchmark of issue 6 in one run, as one table of figures and ratios (results in BENCHMARKS.md).
+
+    .venv/bin/python bench/suite.py [--events 200000] [--orders 1000000] [--keys 1000000]
+
+On one tansu broker, with the same simulated events:
+
+1. raw aiokafka consume rate (the ceiling);
+2. the worker end to end (default pack, both detectors), and its ratio to (1);
+2p. the same with 10 % poison messages mixed in, and its drop against (2);
+3. the engine alone (local runner, no I/O, one process = one core);
+4. event → alert row in ClickHouse latency, p50 and p99, at half of (2)'s rate;
+5. memory per open SLA watch with a million open orders (bench/memory.py);
+6. restart recovery with a million keys of state (bench/recovery.py);
+7. one worker and two workers on 8 partitions (the pack without cohort rules: those run in one worker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from bench import memory, recovery  # noqa: E402
+from bench.throughput import engine_rate, make_events, raw_consume  # noqa: E402
+from streams.config import default_rules_dir  # noqa: E402
+from tests.integration.harness import TOPICS, Worker, create_topics, publish  # noqa: E402
+from tests.integration.servers import ClickHouseServer, TansuBroker, wait_for  # noqa: E402
+
+
+def worker_rate(workdir: Path, bootstrap: str, prefix: str, want: float, workers: int = 1, **env: str) -> float:
+    """Events/s of ``workers`` workers of one app reading ``want`` messages already on the broker (all of them, summed)."""
+    app = f"bench-{prefix}{int(time.time() * 1000)}"
+    running = [Worker(workdir, bootstrap, app_id=app, prefix=prefix, **env) for _ in range(workers)]
+    for w in running:
+        w.start()
+    try:
+        total = lambda: sum(w.sum("yujing_events_total") for w in running)
+        wait_for(lambda: total() > 0, 180, "the first events")
+        started, first = time.perf_counter(), total()
+        wait_for(lambda: total() >= want, 1800, "every event", interval=0.1)
+        return (total() - first) / (time.perf_counter() - started)
+    finally:
+        for w in running:
+            w.stop()
+
+
+def poisoned(records: list[tuple[str, bytes, bytes]], share: float, seed: int = 3) -> list[tuple[str, bytes | None, bytes]]:
+    """``records`` with malformed messages mixed in at ``share`` of the total."""
+    rng = random.Random(seed)
+    bad = int(len(records) * share / (1 - share))
+    out: list[tuple[str, bytes | None, bytes]] = list(records)
+    for i in range(bad):
+        topic, key, _ = records[rng.randrange(len(records))]
+        out.insert(rng.randrange(len(out) + 1), (topic, key, b'{"event_id": "poison-' + str(i).encode() + b'", "ts": 0}'))
+    return out
+
+
+def latency(workdir: Path, bootstrap: str, lines: list[bytes], rate: float, seconds: float = 40.0) -> tuple[float, float, int]:
+    """p50 and p99 seconds from an event's production to its alert's row in ClickHouse, at ``rate`` events/s.
+
+    Event-triggered alerts only (an alert whose start is its triggering event's time, to the second); an
+    alert's latency is taken from the first event produced in that second (an upper bound).
+    """
+    from kafka import KafkaProducer
+
+    ch = ClickHouseServer(workdir)
+    ch.start()
+    prefix = "lat-"
+    create_topics(bootstrap, prefix=prefix)
+    worker = Worker(
+        workdir, bootstrap, app_id=f"bench-lat-{int(time.time())}", clickhouse_url=ch.url, prefix=prefix, YUJING_KAFKA_BATCH_WAIT="0.05"
+    )
+    worker.start()
+    produced: dict[int, float] = {}
+    seen: dict[str, float] = {}
+    stop = threading.Event()
+    client = ch.client()
+
+    def poll() -> None:
+        while not stop.is_set():
+            try:
+                for alert_id, starts in client.execute("SELECT alert_id, toUnixTimestamp(starts_at) FROM alerts WHERE status = 'firing'"):
+                    if alert_id not in seen:
+                        seen[alert_id] = time.time()
+                        starts_of[alert_id] = starts
+            except Exception:
+                pass
+            time.sleep(0.05)
+
+    starts_of: dict[str, int] = {}
+    poller = threading.Thread(target=poll, daemon=True)
+    try:
+        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks=1)
+        # warm up: the first tenth unpaced (the detectors' history), then paced
+        n = min(len(lines), int(rate * seconds) + len(lines) // 10)
+        warm = len(lines) // 10
+        for line in lines[:warm]:
+            event = json.loads(line)
+            producer.send(prefix + _topic(event), key=event["customer_id"].encode(), value=line)
+        producer.flush()
+        wait_for(lambda: worker.sum("yujing_events_total") >= warm, 600, "the warm-up read")
+        poller.start()
+        time.sleep(1.0)
+        known = set(seen)
+        started = time.perf_counter()
+        for i, line in enumerate(lines[warm:n]):
+            event = json.loads(line)
+            second = int(_epoch(event["ts"]))
+            produced.setdefault(second, time.time())
+            producer.send(prefix + _topic(event), key=event["customer_id"].encode(), value=line)
+            pause = started + (i + 1) / rate - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+        producer.flush()
+        time.sleep(5.0)
+    finally:
+        stop.set()
+        worker.stop()
+        ch.stop()
+    waits = sorted(seen[a] - produced[starts_of[a]] for a in seen if a not in known and starts_of.get(a) in produced)
+    if not waits:
+        return float("nan"), float("nan"), 0
+    return statistics.median(waits), waits[min(len(waits) - 1, int(0.99 * len(waits)))], len(waits)
+
+
+def _topic(event: dict) -> str:
+    from yujing.events import event_kind
+
+    return event_kind(event["event_type"]) or "orders"
+
+
+def _epoch(ts: str) -> float:
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(ts).timestamp()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--keys", type=int, default=1_000_000)
+    args = parser.parse_args()
+    console = Console()
+    lines, records = make_events(args.events)
+    n = len(records)
+    scale_rules = ROOT / "out" / "bench-scale-rules"
+    _partition_stage_pack(scale_rules)
+    rows: list[tuple[str, str, str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        broker = TansuBroker(workdir)
+        broker.start()
+        try:
+            create_topics(broker.bootstrap, prefix="bench-")
+            publish(broker.bootstrap, records)
+            console.print(f"{n:,} events published")
+            raw = asyncio.run(raw_consume(broker.bootstrap, [f"bench-{t}" for t in TOPICS], n))
+            rows.append(("(1) raw aiokafka consume", f"{raw:,.0f} ev/s", "1.00", "ceiling"))
+            full = worker_rate(workdir, broker.bootstrap, "bench-", n)
+            rows.append(("(2) worker end to end, default pack", f"{full:,.0f} ev/s", f"{full / raw:.3f} of (1)", "≥ 0.5"))
+            create_topics(broker.bootstrap, prefix="poison-")
+            mixed = [(t.replace("bench-", "poison-", 1), k, v) for t, k, v in poisoned(records, 0.10)]
+            publish(broker.bootstrap, mixed)
+            bad = worker_rate(workdir, broker.bootstrap, "poison-", len(mixed))
+            good_rate = bad * n / len(mixed)
+            rows.append(
+                ("(2p) same, 10 % poison (messages/s)", f"{bad:,.0f} msg/s", f"good events {good_rate / full:.2f} of (2)", "drop < 10 %")
+            )
+            one = worker_rate(workdir, broker.bootstrap, "bench-", n, YUJING_RULES_DIR=str(scale_rules))
+            two = worker_rate(workdir, broker.bootstrap, "bench-", n, workers=2, YUJING_RULES_DIR=str(scale_rules))
+            rows.append(("(7) 1 worker, 8 partitions (no cohort rules)", f"{one:,.0f} ev/s", "", ""))
+            rows.append(("(7) 2 workers, 8 partitions (no cohort rules)", f"{two:,.0f} ev/s", f"{two / one:.2f}×", "≥ 1.7×"))
+            p50, p99, count = latency(workdir, broker.bootstrap, lines, full / 2)
+            rows.append(
+                (
+                    f"(4) event → ClickHouse row at {full / 2:,.0f} ev/s",
+                    f"p50 {p50:.3f} s",
+                    f"p99 {p99:.3f} s ({count} alerts)",
+                    "p99 ≤ 1 s",
+                )
+            )
+        finally:
+            broker.stop()
+        engine, _ = engine_rate(lines)
+        rows.insert(2, ("(3) engine only, one core", f"{engine:,.0f} ev/s", f"{engine / raw:.2f} of (1)", "≥ 100,000"))
+        mem = memory.run(args.orders)
+        for name, r in mem.items():
+            disk = f", disk {r['disk_per_watch']:.0f} B" if r["disk_per_watch"] else ""
+            rows.append(
+                (f"(5) memory per open SLA watch, {name}", f"{r['rss_per_watch']:.0f} B RSS{disk}", f"{args.orders:,} orders", "≤ 300 B")
+            )
+        rec = recovery.measure(args.keys, workdir / "recovery")
+        rows.append((f"(6) restart recovery, {rec['keys']:,} keys", f"{rec['recovered_s']:.1f} s", f"{rec['timers']:,} timers", "≤ 30 s"))
+    table = Table(title=f"Yujing benchmarks (one run, {n:,} simulated events, {time.strftime('%Y-%m-%d %H:%M')})")
+    for column in ("measure", "figure", "ratio / detail", "target"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def _partition_stage_pack(target: Path) -> None:
+    """The default pack less its cohort rules (those count across partitions in one worker)."""
+    import shutil
+
+    from rules import load_rules
+
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    source = default_rules_dir()
+    cohort = {r.rule_id for r in load_rules(source).rules if getattr(r, "cohort", False)}
+    for path in Path(source).glob("*.yaml"):
+        text = path.read_text(encoding="utf-8")
+        if not any(f"id: {rule_id}\n" in text for rule_id in cohort):
+            shutil.copy(path, target / path.name)
+
+
+if __name__ == "__main__":
+    main()
