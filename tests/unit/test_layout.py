@@ -61,3 +61,17 @@ def test_no_metric_has_a_per_customer_label() -> None:
     bounded = {"topic", "outcome", "reason", "kind", "rule_id", "source", "severity", "status", "partition", "sink", "le", "version"}
     bounded |= {"subject"}
     assert labels <= bounded
+
+
+def test_every_package_is_listed_for_a_non_editable_install() -> None:
+    """The Docker image installs with ``pip install .``: a package missing from the list is missing from the image."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(init.parent.relative_to(root).parts)
+        for top in ("yujing", "streams", "rules", "detectors", "sinks")
+        for init in (root / top).rglob("__init__.py")
+    }
+    assert found <= listed, sorted(found - listed)
