@@ -21,10 +21,13 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from tests.helpers import StandInTable  # noqa: E402
 
 RULE = "install-sla"
 
@@ -96,47 +99,38 @@ def measure(backend_name: str, n: int) -> dict[str, float]:
     return {"watches": watches, "rss_per_watch": (after - before) / n, "disk_per_watch": disk / n}
 
 
-def _table(kind: str, tmp: str) -> object:
-    class Changelog:
-        def get_topic_name(self) -> str:
-            return "bench-changelog"
+class RocksStore:
+    """faust's rocksdb store, reduced to what the backend calls: one rocksdict per partition."""
 
-    class MemoryStore:
-        def __init__(self) -> None:
-            self.data: dict[bytes, bytes] = {}
-            self._key_partition: dict[bytes, int] = {}
+    def __init__(self, directory: str) -> None:
+        from mode.utils.collections import LRUCache
+        from rocksdict import Rdict
 
-    class RocksStore:
-        """faust's rocksdb store, reduced to what the backend calls: one rocksdict per partition."""
+        self.dbs = [Rdict(f"{directory}/p{p}") for p in range(8)]
+        self._key_index: LRUCache[bytes, int] = LRUCache(limit=1000)  # faust's table_key_index_size
 
-        def __init__(self) -> None:
-            from mode.utils.collections import LRUCache
-            from rocksdict import Rdict
+    def _db_for_partition(self, partition: int) -> object:
+        return self.dbs[partition]
 
-            self.dbs = [Rdict(f"{tmp}/p{p}") for p in range(8)]
-            self._key_index: LRUCache[bytes, int] = LRUCache(limit=1000)  # faust's table_key_index_size
+    def _dbs_for_key(self, key: bytes) -> list[object]:
+        p = self._key_index.get(key)
+        return [self.dbs[p]] if p is not None else self.dbs
 
-        def _db_for_partition(self, partition: int) -> object:
-            return self.dbs[partition]
+    def _iterkeys(self) -> Iterator[bytes]:
+        for db in self.dbs:
+            yield from db.keys()
 
-        def _dbs_for_key(self, key: bytes) -> list[object]:
-            p = self._key_index.get(key)
-            return [self.dbs[p]] if p is not None else self.dbs
+    def flush(self) -> None:
+        for db in self.dbs:
+            db.flush()
 
-        def _iterkeys(self) -> object:
-            for db in self.dbs:
-                yield from db.keys()
 
-        def flush(self) -> None:
-            for db in self.dbs:
-                db.flush()
-
-    class Table:
-        def __init__(self) -> None:
-            self.data = MemoryStore() if kind == "changelog" else RocksStore()
-            self.changelog_topic = Changelog()
-
-    return Table()
+def _table(kind: str, tmp: str) -> StandInTable:
+    """The worker's table: faust's memory store (``changelog``), or its rocksdb store in ``tmp``."""
+    table = StandInTable()
+    if kind == "rocksdb":
+        table.data = RocksStore(tmp)  # type: ignore[assignment]
+    return table
 
 
 def run(n: int) -> dict[str, dict[str, float]]:

@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.memory import RULE, _table, orders  # noqa: E402
+from bench.memory import RULE, orders  # noqa: E402
+from tests.helpers import StandInTable  # noqa: E402
 from tests.integration.harness import PARTITIONS, Worker, create_topics  # noqa: E402
 from tests.integration.servers import TansuBroker, wait_for  # noqa: E402
 
@@ -39,7 +40,7 @@ def changelog_of(keys: int) -> list[tuple[int, bytes, bytes | None]]:
 
     rules = [r for r in load_rules(default_rules_dir()).rules if r.rule_id == RULE]
     decoder = Decoder({"orders": "orders", "billing": "billing", "complaints": "complaints"})
-    backend = FaustBackend(_table("changelog", tempfile.gettempdir()))
+    backend = FaustBackend(StandInTable())
     engine = Engine(rules, backend, EngineConfig(idle_after=None))
     messages: list[tuple[int, bytes, bytes | None]] = []
     lines = orders(keys // 3 + 1)

@@ -34,27 +34,10 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench import memory, recovery  # noqa: E402
-from bench.throughput import engine_rate, make_events, raw_consume  # noqa: E402
+from bench.throughput import engine_rate, make_events, raw_consume, worker_rate  # noqa: E402
 from streams.config import default_rules_dir  # noqa: E402
 from tests.integration.harness import TOPICS, Worker, create_topics, publish  # noqa: E402
 from tests.integration.servers import ClickHouseServer, TansuBroker, wait_for  # noqa: E402
-
-
-def worker_rate(workdir: Path, bootstrap: str, prefix: str, want: float, workers: int = 1, **env: str) -> float:
-    """Events/s of ``workers`` workers of one app reading ``want`` messages already on the broker (all of them, summed)."""
-    app = f"bench-{prefix}{int(time.time() * 1000)}"
-    running = [Worker(workdir, bootstrap, app_id=app, prefix=prefix, **env) for _ in range(workers)]
-    for w in running:
-        w.start()
-    try:
-        total = lambda: sum(w.sum("yujing_events_total") for w in running)
-        wait_for(lambda: total() > 0, 180, "the first events")
-        started, first = time.perf_counter(), total()
-        wait_for(lambda: total() >= want, 1800, "every event", interval=0.1)
-        return (total() - first) / (time.perf_counter() - started)
-    finally:
-        for w in running:
-            w.stop()
 
 
 def poisoned(records: list[tuple[str, bytes, bytes]], share: float, seed: int = 3) -> list[tuple[str, bytes | None, bytes]]:
@@ -86,6 +69,7 @@ def latency(workdir: Path, bootstrap: str, lines: list[bytes], rate: float, seco
     worker.start()
     produced: dict[int, float] = {}
     seen: dict[str, float] = {}
+    starts_of: dict[str, int] = {}
     stop = threading.Event()
     client = ch.client()
 
@@ -100,7 +84,6 @@ def latency(workdir: Path, bootstrap: str, lines: list[bytes], rate: float, seco
                 pass
             time.sleep(0.05)
 
-    starts_of: dict[str, int] = {}
     poller = threading.Thread(target=poll, daemon=True)
     try:
         producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks=1)

@@ -70,16 +70,21 @@ async def raw_consume(bootstrap: str, topics: list[str], want: int) -> float:
     return got / (time.perf_counter() - (started or time.perf_counter()))
 
 
-def worker_rate(workdir: Path, bootstrap: str, want: int) -> float:
-    worker = Worker(workdir, bootstrap, app_id=f"bench-{int(time.time())}", prefix="bench-")
-    worker.start()
+def worker_rate(workdir: Path, bootstrap: str, prefix: str, want: float, workers: int = 1, **env: str) -> float:
+    """Events/s of ``workers`` workers of one app reading ``want`` messages already on the broker (all of them, summed)."""
+    app = f"bench-{prefix}{int(time.time() * 1000)}"
+    running = [Worker(workdir, bootstrap, app_id=app, prefix=prefix, **env) for _ in range(workers)]
+    for w in running:
+        w.start()
     try:
-        wait_for(lambda: worker.sum("yujing_events_total") > 0, 120, "the worker's first events")
-        started, first = time.perf_counter(), worker.sum("yujing_events_total")
-        wait_for(lambda: worker.sum("yujing_events_total") >= want, 1800, "the worker to read every event", interval=0.1)
-        return (want - first) / (time.perf_counter() - started)
+        total = lambda: sum(w.sum("yujing_events_total") for w in running)
+        wait_for(lambda: total() > 0, 180, "the first events")
+        started, first = time.perf_counter(), total()
+        wait_for(lambda: total() >= want, 1800, "every event", interval=0.1)
+        return (total() - first) / (time.perf_counter() - started)
     finally:
-        worker.stop()
+        for w in running:
+            w.stop()
 
 
 def engine_rate(lines: list[bytes]) -> tuple[float, int]:
@@ -109,7 +114,7 @@ def main() -> None:
             publish(broker.bootstrap, records)
             produce = n / (time.perf_counter() - t)
             raw = asyncio.run(raw_consume(broker.bootstrap, [f"bench-{t}" for t in TOPICS], n))
-            worker = worker_rate(workdir, broker.bootstrap, n)
+            worker = worker_rate(workdir, broker.bootstrap, "bench-", n)
         finally:
             broker.stop()
     engine, alerts = engine_rate(lines)

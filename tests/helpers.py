@@ -186,3 +186,26 @@ def located_error(tmp_path: Path, rule_text: str, change: tuple[str, str]) -> st
     result = load_rule_file(path)
     assert not result.rules, "the changed rule should not load"
     return str(result.errors[0])
+
+
+class MemoryStore:
+    """What :class:`streams.faust_state.FaustBackend` uses of faust's memory store: the data and each key's partition."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+        self._key_partition: dict[bytes, int] = {}
+
+
+class _ChangelogTopic:
+    @staticmethod
+    def get_topic_name() -> str:
+        return "state-changelog"
+
+
+class StandInTable:
+    """A faust Table as the state backend sees it, over a :class:`MemoryStore` (unit tests, benchmarks)."""
+
+    changelog_topic = _ChangelogTopic()
+
+    def __init__(self) -> None:
+        self.data = MemoryStore()

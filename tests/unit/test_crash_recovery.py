@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from rules import load_rules
+from streams.backtest import Collect
 from streams.config import default_rules_dir
 from streams.decode import Decoder
 from streams.engine import Engine, EngineConfig
@@ -29,7 +30,7 @@ from streams.partitioning import partition_for
 from streams.pipeline import Pipeline, Record
 from streams.positions import POSITIONS_NAMESPACE, InputPositions
 from streams.simulator import SimConfig, simulate
-from yujing.alerts import Alert
+from tests.helpers import StandInTable
 from yujing.events import event_kind
 
 PARTITIONS = 8
@@ -38,23 +39,6 @@ TOPICS = {"orders": "orders", "billing": "billing", "complaints": "complaints"}
 
 class Killed(BaseException):
     """The process died here (not an error anything may catch and retry)."""
-
-
-class MemoryStore:
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-        self._key_partition: dict[bytes, int] = {}
-
-
-class ChangelogTopic:
-    def get_topic_name(self) -> str:
-        return "state-changelog"
-
-
-class Table:
-    def __init__(self) -> None:
-        self.data = MemoryStore()
-        self.changelog_topic = ChangelogTopic()
 
 
 @dataclass
@@ -75,9 +59,9 @@ class Changelog:
         done.set_result(None)
         return done
 
-    def recover(self) -> Table:
+    def recover(self) -> StandInTable:
         """A new table filled from the log, partition by partition, the last value of a key winning."""
-        table = Table()
+        table = StandInTable()
         for partition, log in self.logs.items():
             for key, value in log:
                 if value is None:
@@ -89,21 +73,6 @@ class Changelog:
         return table
 
 
-class Collect:
-    """A sink keeping every alert it is handed (a crash between write and commit hands some over twice)."""
-
-    name = "collect"
-
-    def __init__(self) -> None:
-        self.alerts: list[Alert] = []
-
-    def write(self, alerts: Sequence[Alert]) -> None:
-        self.alerts.extend(alerts)
-
-    def close(self) -> None:
-        pass
-
-
 async def every_offset_exists(topic: str, partition: int, offset: int) -> int:
     return offset
 
@@ -111,7 +80,7 @@ async def every_offset_exists(topic: str, partition: int, offset: int) -> int:
 class ModelWorker:
     """The worker's batch loop over a :class:`FaustBackend` on a stand-in table."""
 
-    def __init__(self, table: Table, changelog: Changelog, sink: Collect) -> None:
+    def __init__(self, table: StandInTable, changelog: Changelog, sink: Collect) -> None:
         self.changelog = changelog
         self.backend = FaustBackend(table, markers=(WATERMARK_NAMESPACE, POSITIONS_NAMESPACE), first=("~outbox",))
         config = EngineConfig(idle_after=None, partitions=PARTITIONS)
@@ -173,7 +142,7 @@ def run(records: list[Record], kills: Sequence[int]) -> Collect:
     pending = list(kills)
 
     async def go() -> None:
-        worker = ModelWorker(Table(), changelog, sink)
+        worker = ModelWorker(StandInTable(), changelog, sink)
         i = 0
         changelog.budget = pending.pop(0) if pending else float("inf")
         while i < len(work):

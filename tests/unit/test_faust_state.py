@@ -4,17 +4,7 @@ from __future__ import annotations
 
 from streams.engine.timers import TimerEntry
 from streams.faust_state import FaustBackend
-
-
-class MemoryStore:
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-        self._key_partition: dict[bytes, int] = {}
-
-
-class StandInTable:
-    def __init__(self) -> None:
-        self.data = MemoryStore()
+from tests.helpers import StandInTable
 
 
 class Flushed:
@@ -91,17 +81,11 @@ def test_clocks_are_sent_after_the_state_they_cover() -> None:
             self.log.append(("ack?", key))
             return fut
 
-    class Table(StandInTable):
-        class changelog_topic:
-            @staticmethod
-            def get_topic_name() -> str:
-                return "state-changelog"
-
     import tempfile
     from pathlib import Path
 
     rules = rules_from(Path(tempfile.mkdtemp()), SLA_RULE)
-    backend = FaustBackend(Table(), markers=(WATERMARK_NAMESPACE,))
+    backend = FaustBackend(StandInTable(), markers=(WATERMARK_NAMESPACE,))
     engine = Engine(rules, backend, EngineConfig(idle_after=None))
     engine.process([(1, to_event(order("created", 0)))])
     engine.commit()
@@ -133,12 +117,6 @@ def test_undelivered_alerts_are_sent_before_the_dedup_entry_that_remembers_them(
             if not self.stop.wait(5):  # down until the test ends
                 raise ConnectionError("down")
 
-    class Table(StandInTable):
-        class changelog_topic:
-            @staticmethod
-            def get_topic_name() -> str:
-                return "state-changelog"
-
     sent: list[bytes] = []
 
     class Producer:
@@ -148,7 +126,7 @@ def test_undelivered_alerts_are_sent_before_the_dedup_entry_that_remembers_them(
             fut.set_result(None)
             return fut
 
-    backend = FaustBackend(Table(), markers=(WATERMARK_NAMESPACE,), first=(OUTBOX_PREFIX,))
+    backend = FaustBackend(StandInTable(), markers=(WATERMARK_NAMESPACE,), first=(OUTBOX_PREFIX,))
     sink = BufferedSink(Down(backoff=0.01))
     pipeline = Pipeline(Engine([Scripted()], backend, EngineConfig(idle_after=None)), Decoder(TOPICS), [sink])
     import msgspec
