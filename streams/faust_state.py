@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
+from aiokafka.errors import KafkaError
+
 from streams.engine.state import StateCodec
 from streams.journal import JOURNAL_PREFIX, journal_messages, replay
 
@@ -121,6 +123,11 @@ class FaustBackend:
                 yield key
 
     def _write(self, partition: int, key: bytes, value: bytes | None) -> None:
+        self._put(partition, key, value)
+        self.outbox.append((partition, key, value))
+
+    def _put(self, partition: int, key: bytes, value: bytes | None) -> None:
+        """Into the local store only."""
         store = self._store
         data = getattr(store, "data", None)
         if isinstance(data, dict):
@@ -138,7 +145,6 @@ class FaustBackend:
             else:
                 db.put(key, value)
                 store._key_index[key] = partition
-        self.outbox.append((partition, key, value))
 
     def flush(self) -> None:
         """Apply the batch's changes to the local store and queue one changelog message per changed key.
@@ -195,7 +201,12 @@ class FaustBackend:
         state = [m for m in outbox if not m[1].startswith(either)] if first or markers else outbox
         # ``first`` (undelivered alerts) before the state that remembers them as raised; markers (the
         # partitions' clocks) only once the state they cover is stored.
-        for wave in (journal_messages(outbox, self._next_seq()), first, state, markers):
+        journal = journal_messages(outbox, self._next_seq())
+        # Kept locally too, as the changelog has them: a later recovery on this store (a rebalance) must
+        # find the newest journal, not one read at an earlier recovery, whose writes are since overwritten.
+        for partition, key, value in journal:
+            self._put(partition, key, value)
+        for wave in (journal, first, state, markers):
             if wave:
                 await self._send_until_stored(producer, topic, wave)
         return len(outbox)
@@ -209,7 +220,7 @@ class FaustBackend:
                 pending = [await producer.send(topic, key, value, partition, None, None) for partition, key, value in wave]
                 await asyncio.gather(*pending)
                 return
-            except Exception as exc:  # the broker gone, restarting, or without the topic yet
+            except (KafkaError, OSError) as exc:  # the broker gone, restarting, or without the topic yet
                 log.warning("changelog send failed (%s); again in %.1f s", exc.__class__.__name__, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
