@@ -22,7 +22,7 @@ def parse_duration(text: str | int | float) -> float:
         raise ValueError(f"not a duration: {text!r}")
     if isinstance(text, int | float):
         return float(text)
-    if not _DURATION.match(text):
+    if not isinstance(text, str) or not _DURATION.match(text):
         raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 15m, 48h, 7d)")
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
 

@@ -111,7 +111,10 @@ def _compile_deadline(spec: Any) -> Callable[[Any, float], float | None]:
             if unknown:
                 raise SpecError(f"unknown key(s) {', '.join(sorted(unknown))}", where, "use by, values, default")
             get = field_or_error(spec["by"], (*where, "by"))
-            values = {str(k): parse_duration(v) for k, v in (spec.get("values") or {}).items()}
+            given = spec.get("values") or {}
+            if not isinstance(given, dict):
+                raise SpecError("values must map each value of the field to a duration", (*where, "values"), "e.g. {platinum: 24h}")
+            values = {str(k): parse_duration(v) for k, v in given.items()}
             default = parse_duration(spec["default"]) if "default" in spec else None
             if any(v <= 0 for v in values.values()) or (default is not None and default <= 0):
                 raise SpecError("every deadline must be positive", where)

@@ -19,6 +19,7 @@ from streams.alerting.policy import AlertPolicy, PolicyError, parse_policy
 from streams.alerting.silences import SilenceFile
 from streams.config import default_rules_dir
 
+PACK_DIR = Path(default_rules_dir())
 PACK = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in rule_files(Path(default_rules_dir()))]
 POLICY = yaml.safe_load((Path(default_rules_dir()) / "alerting.policy.yaml").read_text(encoding="utf-8"))
 
@@ -100,3 +101,14 @@ def test_a_damaged_silence_log_reports_its_bad_lines_and_keeps_reading(tmp_path:
     silences = log.current()
     assert isinstance(silences, dict)
     assert len(log.problems) <= len(lines) and all(":" in p for p in log.problems)
+
+
+def test_sla_deadline_values_that_are_not_durations_are_rejected_with_a_place() -> None:
+    """Found by the atheris rule target: a null value, or values given as a list, raised TypeError / AttributeError."""
+    base = (PACK_DIR / "install-sla.yaml").read_text(encoding="utf-8")
+    good = "values: {platinum: 24h, gold: 48h}"
+    assert good in base
+    for bad in ("values: {platinum: 24h, gold: }", "values: [24h, 48h]", "values: {platinum: [24h]}"):
+        result = load_rule_text(base.replace(good, bad), "sla.yaml")
+        assert not result.ok and result.errors[0].message.strip(), bad
+        assert "deadline" in str(result.errors[0]) or result.errors[0].line > 1, result.errors
