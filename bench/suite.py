@@ -142,7 +142,7 @@ def main() -> None:
     n = len(records)
     scale_rules = ROOT / "out" / "bench-scale-rules"
     _partition_stage_pack(scale_rules)
-    rows: list[tuple[str, str, str, str]] = []
+    rows = Rows(console, ROOT / "out" / "bench" / f"suite-{time.strftime('%Y%m%d-%H%M')}.json", n)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         broker = TansuBroker(workdir)
@@ -179,21 +179,42 @@ def main() -> None:
         finally:
             broker.stop()
         engine, _ = engine_rate(lines)
-        rows.insert(2, ("(3) engine only, one core", f"{engine:,.0f} ev/s", f"{engine / raw:.2f} of (1)", "≥ 100,000"))
+        rows.append(("(3) engine only, one core", f"{engine:,.0f} ev/s", f"{engine / raw:.2f} of (1)", "≥ 100,000"))
         mem = memory.run(args.orders)
         for name, r in mem.items():
             disk = f", disk {r['disk_per_watch']:.0f} B" if r["disk_per_watch"] else ""
             rows.append(
                 (f"(5) memory per open SLA watch, {name}", f"{r['rss_per_watch']:.0f} B RSS{disk}", f"{args.orders:,} orders", "≤ 300 B")
             )
+        (workdir / "recovery").mkdir()
         rec = recovery.measure(args.keys, workdir / "recovery")
         rows.append((f"(6) restart recovery, {rec['keys']:,} keys", f"{rec['recovered_s']:.1f} s", f"{rec['timers']:,} timers", "≤ 30 s"))
-    table = Table(title=f"Yujing benchmarks (one run, {n:,} simulated events, {time.strftime('%Y-%m-%d %H:%M')})")
-    for column in ("measure", "figure", "ratio / detail", "target"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    rows.table()
+
+
+class Rows:
+    """The table's rows as they are measured: each printed at once and saved to ``path`` (JSON), so a run
+    that fails late keeps what it measured."""
+
+    def __init__(self, console: Console, path: Path, events: int) -> None:
+        self.console, self.path, self.events = console, path, events
+        self.rows: list[tuple[str, str, str, str]] = []
+        self.started = time.strftime("%Y-%m-%d %H:%M")
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def append(self, row: tuple[str, str, str, str]) -> None:
+        self.rows.append(row)
+        self.console.print(" | ".join(row))
+        self.path.write_text(json.dumps({"started": self.started, "events": self.events, "rows": self.rows}, ensure_ascii=False, indent=1))
+
+    def table(self) -> None:
+        table = Table(title=f"Yujing benchmarks (one run, {self.events:,} simulated events, {self.started})")
+        for column in ("measure", "figure", "ratio / detail", "target"):
+            table.add_column(column)
+        for row in sorted(self.rows, key=lambda r: r[0][:4]):
+            table.add_row(*row)
+        self.console.print(table)
+        self.console.print(f"saved in {self.path.relative_to(ROOT)}")
 
 
 def _partition_stage_pack(target: Path) -> None:
