@@ -188,7 +188,8 @@ def main() -> None:
             )
         (workdir / "recovery").mkdir()
         rec = recovery.measure(args.keys, workdir / "recovery")
-        rows.append((f"(6) restart recovery, {rec['keys']:,} keys", f"{rec['recovered_s']:.1f} s", f"{rec['timers']:,} timers", "≤ 30 s"))
+        rows.append((f"(6) restart recovery, {rec['keys']:,} keys, rocksdb", f"{rec['restart_s']:.1f} s", "same disk", "≤ 30 s"))
+        rows.append((f"(6) cold start, {rec['keys']:,} keys, rocksdb", f"{rec['cold_s']:.1f} s", "empty disk: whole changelog", ""))
     rows.table()
 
 

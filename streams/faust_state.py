@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
 from aiokafka.errors import KafkaError
+from faust.types import TP
 
 from streams.engine.state import StateCodec
 from streams.journal import JOURNAL_PREFIX, journal_messages, replay
@@ -206,20 +207,37 @@ class FaustBackend:
         # find the newest journal, not one read at an earlier recovery, whose writes are since overwritten.
         for partition, key, value in journal:
             self._put(partition, key, value)
+        acks: list[Any] = []
         for wave in (journal, first, state, markers):
             if wave:
-                await self._send_until_stored(producer, topic, wave)
+                acks += await self._send_until_stored(producer, topic, wave)
+        self._persisted(topic, acks)
         return len(outbox)
 
-    async def _send_until_stored(self, producer: Any, topic: str, wave: list[tuple[int, bytes, bytes | None]]) -> None:
+    def _persisted(self, topic: str, acks: list[Any]) -> None:
+        """Tell a persistent (rocksdb) store how far the changelog it holds goes: a restart on the same disk then
+        reads only the changelog written after (faust records this itself only for what it sends). The
+        memory store keeps nothing across restarts and ignores it."""
+        store = self._store
+        if isinstance(getattr(store, "data", None), dict):
+            return
+        last: dict[int, int] = {}
+        for meta in acks:  # RecordMetadata
+            last[meta.partition] = max(last.get(meta.partition, -1), meta.offset)
+        for partition, offset in last.items():
+            # One short: the restart reads the last message again (an absolute value, harmless), and a broker that
+            # reports a partition's end one short when its last batch is a single message (tansu) is not taken
+            # for a changelog that lost data (faust's ConsistencyError).
+            store.set_persisted_offset(TP(topic, partition), offset - 1)
+
+    async def _send_until_stored(self, producer: Any, topic: str, wave: list[tuple[int, bytes, bytes | None]]) -> list[Any]:
         """Send a wave, again and again while the broker is away (a changelog message sent twice is harmless:
         the last value of a key wins). The batch is not acknowledged meanwhile, so nothing is lost."""
         backoff = 0.5
         while True:
             try:
                 pending = [await producer.send(topic, key, value, partition, None, None) for partition, key, value in wave]
-                await asyncio.gather(*pending)
-                return
+                return list(await asyncio.gather(*pending))  # each a RecordMetadata: partition, offset
             except (KafkaError, OSError) as exc:  # the broker gone, restarting, or without the topic yet
                 log.warning("changelog send failed (%s); again in %.1f s", exc.__class__.__name__, backoff)
                 await asyncio.sleep(backoff)

@@ -124,7 +124,7 @@ def _topic_keys(bootstrap: str, topic: str) -> list[tuple[str, str]]:
 # alert's watch, timer and partition clock stood and each partition's committed offset against its records.
 # Memory store, as in every test: the rocksdb store (production) is not yet verified on restart
 # (see the closing note of issue 2: its recovery index rebuild needs work).
-@pytest.mark.parametrize("store", ["memory://"])
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
 def test_restarted_worker_resumes_without_duplicate_or_missing_alerts(
     workdir: Path, broker: TansuBroker, clickhouse: ClickHouseServer, store: str
 ) -> None:
