@@ -9,7 +9,7 @@ the growth of RSS over the orders, divided by the orders:
 * ``dict``: the local runner's state (Python objects);
 * ``changelog``: the worker's memory-store layout (msgpack bytes per key, as the faust table
   holds them, and the timer index);
-* ``rocksdb``: the same writes into a rocksdb store (rocksdict), with its size on disk.
+* ``rocksdb``: the same writes into faust's rocksdb store (rocksdict), with its size on disk.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -94,43 +94,21 @@ def measure(backend_name: str, n: int) -> dict[str, float]:
     after = rss_bytes()  # the events, read before ``before``, are still held: only the state grew
     watches = len(list(backend.namespace(f"sla:{RULE}", object).items())) if backend_name == "dict" else n
     if backend_name == "rocksdb":
-        table.data.flush()
+        for db in table.data._dbs.values():
+            db.flush()
         disk = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file())
     return {"watches": watches, "rss_per_watch": (after - before) / n, "disk_per_watch": disk / n}
 
 
-class RocksStore:
-    """faust's rocksdb store, reduced to what the backend calls: one rocksdict per partition."""
+def _table(kind: str, tmp: str) -> Any:
+    """The worker's table: faust's memory store (``changelog``; a stand-in with its layout), or faust's own
+    rocksdb store in ``tmp``, with the worker's settings (rocksdict, faust's default memtables and cache)."""
+    if kind != "rocksdb":
+        return StandInTable()
+    import faust
 
-    def __init__(self, directory: str) -> None:
-        from mode.utils.collections import LRUCache
-        from rocksdict import Rdict
-
-        self.dbs = [Rdict(f"{directory}/p{p}") for p in range(8)]
-        self._key_index: LRUCache[bytes, int] = LRUCache(limit=1000)  # faust's table_key_index_size
-
-    def _db_for_partition(self, partition: int) -> object:
-        return self.dbs[partition]
-
-    def _dbs_for_key(self, key: bytes) -> list[object]:
-        p = self._key_index.get(key)
-        return [self.dbs[p]] if p is not None else self.dbs
-
-    def _iterkeys(self) -> Iterator[bytes]:
-        for db in self.dbs:
-            yield from db.keys()
-
-    def flush(self) -> None:
-        for db in self.dbs:
-            db.flush()
-
-
-def _table(kind: str, tmp: str) -> StandInTable:
-    """The worker's table: faust's memory store (``changelog``), or its rocksdb store in ``tmp``."""
-    table = StandInTable()
-    if kind == "rocksdb":
-        table.data = RocksStore(tmp)  # type: ignore[assignment]
-    return table
+    app = faust.App("bench-memory", broker="kafka://127.0.0.1:1", store="rocksdb://", datadir=tmp, topic_partitions=8)
+    return app.Table("state", key_type=bytes, value_type=bytes, partitions=8)
 
 
 def run(n: int) -> dict[str, dict[str, float]]:

@@ -56,11 +56,20 @@ class FaustState(Generic[V]):
         self.backend.dirty[full] = (self.backend.owner_of(full), _DELETED, self.codec)
 
     def items(self) -> Iterator[tuple[str, V]]:
-        n = len(self.prefix)
-        for full in self.backend.keys_with_prefix(self.prefix):
-            value = self.get(full[n:].decode())
-            if value is not None:
-                yield full[n:].decode(), value
+        """Stored items in the store's order, the batch's pending writes applied, then keys new in the batch."""
+        n, dirty, decode = len(self.prefix), self.backend.dirty, self.codec.decode
+        overridden: set[bytes] = set()
+        for full, raw in self.backend.stored_with_prefix(self.prefix):
+            pending = dirty.get(full)
+            if pending is None:
+                yield full[n:].decode(), decode(raw)
+                continue
+            overridden.add(full)
+            if pending[1] is not _DELETED:
+                yield full[n:].decode(), pending[1]
+        for full, pending in list(dirty.items()):
+            if full.startswith(self.prefix) and full not in overridden and pending[1] is not _DELETED:
+                yield full[n:].decode(), pending[1]
 
 
 class FaustBackend:
@@ -112,16 +121,22 @@ class FaustBackend:
                 return value
         return None
 
-    def keys_with_prefix(self, prefix: bytes) -> Iterator[bytes]:
+    def stored_with_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Keys and values in the local store (not the batch's pending writes) starting with ``prefix``.
+
+        The rocksdb store seeks to the prefix in each partition's database and reads on while keys
+        match: a restart reads its 600,000 timers without walking a million other keys, nor fetching
+        each value again by key (benchmark 6). The memory store's dict is filtered, on a copy."""
         store = self._store
         data = getattr(store, "data", None)
-        keys = list(data) if isinstance(data, dict) else list(store._iterkeys())
-        pending = [k for k in self.dirty if k.startswith(prefix)]
-        seen = set()
-        for key in [*keys, *pending]:
-            if key.startswith(prefix) and key not in seen:
-                seen.add(key)
-                yield key
+        if isinstance(data, dict):
+            yield from [(k, v) for k, v in data.items() if k.startswith(prefix)]
+            return
+        for db in store._dbs_for_actives():
+            for key, value in db.items(from_key=prefix):
+                if not key.startswith(prefix):
+                    break
+                yield key, value
 
     def _write(self, partition: int, key: bytes, value: bytes | None) -> None:
         self._put(partition, key, value)
@@ -167,7 +182,7 @@ class FaustBackend:
         """After a restart: apply again the writes of each partition's last journaled batch (see
         :mod:`streams.journal`), completing a batch the kill cut short; they are sent again with the next
         batch's changelog. Only the ``partitions`` this worker owns (an owner elsewhere may have moved on)."""
-        entries = [(key, raw) for key in self.keys_with_prefix(JOURNAL_PREFIX) if (raw := self.read(key)) is not None]
+        entries = list(self.stored_with_prefix(JOURNAL_PREFIX))  # written at once, never pending in a batch
         writes = replay(entries, partitions)
         for partition, key, value in writes:
             self._write(partition, key, value)

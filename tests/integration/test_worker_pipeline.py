@@ -122,8 +122,8 @@ def _topic_keys(bootstrap: str, topic: str) -> list[tuple[str, str]]:
 # Was quarantined (failed about 1 run in 5): after the restart, faust stopped delivering the tail of some
 # partitions (a rebalance race; see streams/stuck.py). On failure this test now prints where each missing
 # alert's watch, timer and partition clock stood and each partition's committed offset against its records.
-# Memory store, as in every test: the rocksdb store (production) is not yet verified on restart
-# (see the closing note of issue 2: its recovery index rebuild needs work).
+# Both stores: memory (state back from the changelog) and rocksdb, production's (state from the local disk,
+# the changelog read only from where the disk's recorded offset ends).
 @pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
 def test_restarted_worker_resumes_without_duplicate_or_missing_alerts(
     workdir: Path, broker: TansuBroker, clickhouse: ClickHouseServer, store: str
