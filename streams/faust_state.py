@@ -28,6 +28,7 @@ V = TypeVar("V")
 log = logging.getLogger(__name__)
 _DELETED = object()
 SEP = "\x1f"
+SEP_BYTES = SEP.encode()
 
 
 class FaustState(Generic[V]):
@@ -84,6 +85,11 @@ class FaustBackend:
         self.namespaces: dict[str, FaustState[Any]] = {}
         self.outbox: list[tuple[int, bytes, bytes | None]] = []
         self.last_seq = 0
+        # The memory store's keys by namespace, in the store's order, for each namespace read as a whole: the
+        # cohort stage reads its counts every step, and a scan of the whole store (every dedup entry, every
+        # watch) each time made the worker slow down as its state grew. Built on first use, kept by ``_put``,
+        # dropped when a recovery changes the store behind it (:meth:`replay_journal`).
+        self.key_index: dict[bytes, dict[bytes, None]] = {}
 
     def namespace(self, name: str, value_type: type[V]) -> FaustState[V]:
         ns = self.namespaces.get(name)
@@ -130,7 +136,14 @@ class FaustBackend:
         store = self._store
         data = getattr(store, "data", None)
         if isinstance(data, dict):
-            yield from [(k, v) for k, v in data.items() if k.startswith(prefix)]
+            if prefix.find(SEP_BYTES) != len(prefix) - 1:  # not a namespace: scan
+                yield from [(k, v) for k, v in data.items() if k.startswith(prefix)]
+                return
+            keys = self.key_index.get(prefix)
+            if keys is None:
+                keys = self.key_index[prefix] = {k: None for k in data if k.startswith(prefix)}
+            # a revoked partition's keys leave the store without a ``_put``: skipped here
+            yield from [(k, v) for k in keys if (v := data.get(k)) is not None]
             return
         for db in store._dbs_for_actives():
             for key, value in db.items(from_key=prefix):
@@ -153,6 +166,13 @@ class FaustBackend:
             else:
                 data[key] = value
                 store._key_partition[key] = partition
+            if self.key_index:
+                keys = self.key_index.get(key[: key.find(SEP_BYTES) + 1])
+                if keys is not None:
+                    if value is None:
+                        keys.pop(key, None)
+                    else:
+                        keys[key] = None
         else:
             db = store._db_for_partition(partition)
             if value is None:
@@ -182,6 +202,7 @@ class FaustBackend:
         """After a restart: apply again the writes of each partition's last journaled batch (see
         :mod:`streams.journal`), completing a batch the kill cut short; they are sent again with the next
         batch's changelog. Only the ``partitions`` this worker owns (an owner elsewhere may have moved on)."""
+        self.key_index.clear()  # the recovery filled the store behind it
         entries = list(self.stored_with_prefix(JOURNAL_PREFIX))  # written at once, never pending in a batch
         writes = replay(entries, partitions)
         for partition, key, value in writes:

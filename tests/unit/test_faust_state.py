@@ -215,3 +215,34 @@ def test_a_rocksdb_store_learns_how_far_into_the_changelog_it_holds(tmp_path: Pa
     # one short of the last offset stored: the restart reads that message again (see FaustBackend._persisted)
     assert [table.data.persisted_offset(TP(topic, p)) for p in range(4)] == [None, None, producer.next[2] - 1, producer.next[3] - 1]
     assert producer.next[3] > producer.next[2]  # partition 3 had one write more
+
+
+def test_a_namespace_read_whole_follows_writes_deletes_revocations_and_recoveries() -> None:
+    """The memory store's per-namespace key index (the cohort stage reads its counts every step) must show
+    exactly what a scan of the store would."""
+    table = StandInTable()
+    backend = FaustBackend(table)
+    ns, other = backend.namespace("a", int), backend.namespace("b", int)
+
+    def scan(name: str) -> list[tuple[str, int]]:
+        prefix = (name + "\x1f").encode()
+        decode = backend.namespaces[name].codec.decode
+        return [(k[len(prefix) :].decode(), decode(v)) for k, v in table.data.data.items() if k.startswith(prefix)]
+
+    for i in range(5):
+        backend.use_partition(i % 2)
+        ns.set(f"k{i}", i)
+        other.set(f"k{i}", -i)
+    backend.flush()
+    assert list(ns.items()) == scan("a") and len(scan("a")) == 5  # the index is built here
+    ns.delete("k1")
+    ns.set("k9", 9)
+    ns.set("k0", 10)
+    backend.flush()
+    assert list(ns.items()) == scan("a") == [("k0", 10), ("k2", 2), ("k3", 3), ("k4", 4), ("k9", 9)]
+    table.data.data.pop(b"a\x1fk3")  # a revoked partition's key, dropped by faust
+    assert list(ns.items()) == scan("a")
+    table.data.data[b"a\x1fk7"] = backend.namespaces["a"].codec.encode(7)  # a recovery fills the store
+    backend.replay_journal()
+    assert list(ns.items()) == scan("a") and ("k7", 7) in list(ns.items())
+    assert list(other.items()) == scan("b")
