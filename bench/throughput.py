@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -34,19 +35,15 @@ from tests.integration.harness import PARTITIONS, TOPICS, Worker, create_topics,
 from tests.integration.servers import TansuBroker, wait_for  # noqa: E402
 
 
+def the_mix(events_per_day: float, customers: int, **config: Any) -> SimConfig:
+    """The benchmarks' simulated mix: about ``events_per_day`` events a day, 4.2 per order (orders, half
+    as many complaints, a fifth as many bills)."""
+    per_day = events_per_day / 4.2
+    return SimConfig(customers=customers, orders_per_day=per_day, complaints_per_day=per_day * 0.5, bills_per_day=per_day * 0.2, **config)
+
+
 def make_events(target: int) -> tuple[list[bytes], list[tuple[str, bytes, bytes]]]:
-    per_day = target / 4 / 4.2  # ~4.2 events per order over the mix, 4 simulated days
-    sim = simulate(
-        SimConfig(
-            seed=5,
-            customers=max(3000, target // 20),
-            orders_per_day=per_day,
-            complaints_per_day=per_day * 0.5,
-            bills_per_day=per_day * 0.2,
-            history_days=3,
-            days=1,
-        )
-    )
+    sim = simulate(the_mix(target / 4, max(3000, target // 20), seed=5, history_days=3, days=1))  # 4 simulated days
     return list(sim.lines()), sim_records(sim, prefix="bench-")
 
 

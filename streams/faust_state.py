@@ -34,12 +34,14 @@ SEP_BYTES = SEP.encode()
 class FaustState(Generic[V]):
     """One namespace of a :class:`FaustBackend`."""
 
-    __slots__ = ("backend", "codec", "prefix")
+    __slots__ = ("backend", "codec", "pending", "prefix")
 
     def __init__(self, backend: FaustBackend, name: str, value_type: type[V]) -> None:
         self.backend = backend
         self.prefix = (name + SEP).encode()
         self.codec: StateCodec[V] = StateCodec(value_type)
+        # this namespace's keys written in the batch, in order: :meth:`items` walks these, not the whole batch
+        self.pending: dict[bytes, None] = {}
 
     def get(self, key: str) -> V | None:
         full = self.prefix + key.encode()
@@ -50,11 +52,14 @@ class FaustState(Generic[V]):
         return None if raw is None else self.codec.decode(raw)
 
     def set(self, key: str, value: V) -> None:
-        self.backend.dirty[self.prefix + key.encode()] = (self.backend.partition, value, self.codec)
+        full = self.prefix + key.encode()
+        self.backend.dirty[full] = (self.backend.partition, value, self.codec)
+        self.pending[full] = None
 
     def delete(self, key: str) -> None:
         full = self.prefix + key.encode()
         self.backend.dirty[full] = (self.backend.owner_of(full), _DELETED, self.codec)
+        self.pending[full] = None
 
     def items(self) -> Iterator[tuple[str, V]]:
         """Stored items in the store's order, the batch's pending writes applied, then keys new in the batch."""
@@ -68,8 +73,9 @@ class FaustState(Generic[V]):
             overridden.add(full)
             if pending[1] is not _DELETED:
                 yield full[n:].decode(), pending[1]
-        for full, pending in list(dirty.items()):
-            if full.startswith(self.prefix) and full not in overridden and pending[1] is not _DELETED:
+        for full in list(self.pending):  # not the whole batch's writes: the cohort stage reads a namespace every step
+            pending = dirty.get(full)
+            if pending is not None and full not in overridden and pending[1] is not _DELETED:
                 yield full[n:].decode(), pending[1]
 
 
@@ -190,6 +196,8 @@ class FaustBackend:
         if not self.dirty:
             return
         dirty, self.dirty = self.dirty, {}
+        for ns in self.namespaces.values():
+            ns.pending.clear()
         for key, (partition, value, codec) in dirty.items():
             self._write(partition, key, None if value is _DELETED else codec.encode(value))
 
