@@ -3,9 +3,10 @@
     .venv/bin/python bench/soak.py [--minutes 20] [--share 0.7] [--max-rate R]
 
 Without ``--max-rate`` the maximum is measured first: the worker's end-to-end rate over
-events already on the broker (as in benchmark 2). The soak then produces simulated days
-(one seed each, so every event, order and bill is new) at ``share`` × that rate, paced, to
-a fresh worker with the default pack and both detectors, and every 10 s samples:
+events already on the broker (as in benchmark 2). The soak then produces one simulation of as many
+days as it needs (a simulated day about a minute; orders opened one day complete the next), paced
+at ``share`` × that rate, to a fresh worker with the default pack and both detectors, and every 10 s
+samples:
 
 * the worker's RSS (``/proc/PID/status``);
 * its lag: events produced − events the worker has read (``yujing_events_total``). The
@@ -26,7 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,34 +61,31 @@ def slope(points: list[tuple[float, float]]) -> float:
     return sum((x - mx) * (y - my) for x, y in points) / sxx if sxx else float("nan")
 
 
-def simulated_days(events_per_day: int, prefix: str) -> Iterator[list[tuple[str, bytes, bytes]]]:
-    """One simulated day after another, each from its own seed (new event ids, orders and bills)."""
+def simulated_days(events_per_day: int, days: int, prefix: str) -> list[tuple[str, bytes, bytes]]:
+    """``days`` simulated days in one simulation, so that orders opened one day complete the next (days
+    simulated apart left every order open at midnight open for good, and the state grew with the input)."""
     start = dt.datetime(2026, 3, 2, tzinfo=dt.timezone(dt.timedelta(hours=8)))
-    day = 0
-    while True:
-        begins = start + dt.timedelta(days=day)
-        sim = simulate(the_mix(events_per_day, max(3000, events_per_day // 20), seed=1000 + day, start=begins, history_days=0, days=1))
-        yield sim_records(sim, prefix=prefix)
-        day += 1
+    sim = simulate(the_mix(events_per_day, max(3000, events_per_day // 20), seed=1000, start=start, history_days=0, days=days))
+    return sim_records(sim, prefix=prefix)
 
 
-def produce_paced(bootstrap: str, rate: float, seconds: float, prefix: str, produced: list[int], stop: threading.Event) -> None:
-    """Produce ``rate`` events/s for ``seconds``, counting them in ``produced[0]``."""
+def produce_paced(
+    bootstrap: str, rate: float, seconds: float, records: list[tuple[str, bytes, bytes]], produced: list[int], stop: threading.Event
+) -> None:
+    """Produce ``records`` at ``rate`` events/s for at most ``seconds``, counting them in ``produced[0]``."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks=1)
-    days = simulated_days(int(rate * 60), prefix)  # about a simulated day a minute
     started = time.perf_counter()
     try:
-        while not stop.is_set() and time.perf_counter() - started < seconds:
-            for topic, key, value in next(days):
-                producer.send(topic, key=key, value=value)
-                produced[0] += 1
-                ahead = started + produced[0] / rate - time.perf_counter()
-                if ahead > 0:
-                    time.sleep(ahead)
-                if stop.is_set() or time.perf_counter() - started >= seconds:
-                    break
+        for topic, key, value in records:
+            producer.send(topic, key=key, value=value)
+            produced[0] += 1
+            ahead = started + produced[0] / rate - time.perf_counter()
+            if ahead > 0:
+                time.sleep(ahead)
+            if stop.is_set() or time.perf_counter() - started >= seconds:
+                break
     finally:
         producer.flush()
         producer.close()
@@ -103,7 +100,9 @@ def soak(workdir: Path, bootstrap: str, rate: float, seconds: float, console: Co
     assert worker.proc is not None
     produced = [0]
     stop = threading.Event()
-    producer = threading.Thread(target=produce_paced, args=(bootstrap, rate, seconds, prefix, produced, stop), daemon=True)
+    per_day = int(rate * 60)  # a simulated day a minute (about: the mix comes out a little short)
+    records = simulated_days(per_day, int(seconds / 60 * 1.5) + 2, prefix)
+    producer = threading.Thread(target=produce_paced, args=(bootstrap, rate, seconds, records, produced, stop), daemon=True)
     samples: list[tuple[float, int, int, int]] = []
     started = time.perf_counter()
     producer.start()
