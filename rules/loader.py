@@ -175,6 +175,8 @@ def load_rule_text(text: str, name: str) -> LoadResult:
             result.errors.append(RuleError(name, *_locate(marks, at, exc.path), str(exc), exc.hint))
         except TemplateError as exc:
             result.errors.append(RuleError(name, *_locate(marks, at, ("summary",)), str(exc)))
+        except ValueError as exc:  # a value a rule type parses itself (a duration, an offset) not located by it
+            result.errors.append(RuleError(name, *_locate(marks, at, ()), str(exc)))
     if not result.errors:
         result.rules = compiled
     return result

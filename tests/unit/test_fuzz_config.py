@@ -112,3 +112,17 @@ def test_sla_deadline_values_that_are_not_durations_are_rejected_with_a_place() 
         result = load_rule_text(base.replace(good, bad), "sla.yaml")
         assert not result.ok and result.errors[0].message.strip(), bad
         assert "deadline" in str(result.errors[0]) or result.errors[0].line > 1, result.errors
+
+
+def test_a_bad_duration_in_any_rule_type_is_a_located_error() -> None:
+    """Found by the atheris rule target: a cohort rule's ``warmup: "7d ("`` raised ValueError out of the loader."""
+    for path in rule_files(PACK_DIR):
+        text = path.read_text(encoding="utf-8")
+        for field in ("warmup: ", "within: ", "keep_for: ", "forget_after: "):
+            if field not in text:
+                continue
+            line = next(ln for ln in text.splitlines() if ln.lstrip().startswith(field))
+            bad = text.replace(line, line.split(field)[0] + field + '"7d ("')
+            result = load_rule_text(bad, "bad.yaml")
+            assert not result.ok, (path.name, field)
+            assert all(str(e).startswith("bad.yaml:") and e.message.strip() for e in result.errors)
