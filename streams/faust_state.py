@@ -251,27 +251,35 @@ class FaustBackend:
         # find the newest journal, not one read at an earlier recovery, whose writes are since overwritten.
         for partition, key, value in journal:
             self._put(partition, key, value)
-        acks: list[Any] = []
+        waves: list[list[Any]] = []
         for wave in (journal, first, state, markers):
             if wave:
-                acks += await self._send_until_stored(producer, topic, wave)
-        self._persisted(topic, acks)
+                waves.append(await self._send_until_stored(producer, topic, wave))
+        self._persisted(topic, waves)
         return len(outbox)
 
-    def _persisted(self, topic: str, acks: list[Any]) -> None:
+    def _persisted(self, topic: str, waves: list[list[Any]]) -> None:
         """Tell a persistent (rocksdb) store how far the changelog it holds goes: a restart on the same disk then
         reads only the changelog written after (faust records this itself only for what it sends). The
-        memory store keeps nothing across restarts and ignores it."""
+        memory store keeps nothing across restarts and ignores it.
+
+        The offset recorded for a partition is one before the first message of the last wave sent to it, not its
+        last message: a broker that reports a partition's end as the start of its last record batch (tansu) would
+        otherwise see a store ahead of the log and stop the restart (faust's ``ConsistencyError``; seen when a
+        partition's last wave held three messages). A wave is sent only once the one before is acknowledged, so
+        no batch spans two waves and the last batch starts at or after its wave's first message. The restart reads
+        that wave again: absolute values, harmless.
+        """
         store = self._store
         if isinstance(getattr(store, "data", None), dict):
             return
-        last: dict[int, int] = {}
-        for meta in acks:  # RecordMetadata
-            last[meta.partition] = max(last.get(meta.partition, -1), meta.offset)
-        for partition, offset in last.items():
-            # One short: the restart reads the last message again (an absolute value, harmless), and a broker that
-            # reports a partition's end one short when its last batch is a single message (tansu) is not taken
-            # for a changelog that lost data (faust's ConsistencyError).
+        first_of_last_wave: dict[int, int] = {}
+        for acks in waves:  # each ack a RecordMetadata; later waves overwrite earlier ones
+            first_in_wave: dict[int, int] = {}
+            for meta in acks:
+                first_in_wave[meta.partition] = min(first_in_wave.get(meta.partition, meta.offset), meta.offset)
+            first_of_last_wave.update(first_in_wave)
+        for partition, offset in first_of_last_wave.items():
             store.set_persisted_offset(TP(topic, partition), offset - 1)
 
     async def _send_until_stored(self, producer: Any, topic: str, wave: list[tuple[int, bytes, bytes | None]]) -> list[Any]:
