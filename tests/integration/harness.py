@@ -65,7 +65,7 @@ class Worker(Process):
 
     def start(self) -> None:
         super().start()
-        wait_for(lambda: self.alive() and self.metrics(), 60, f"worker metrics endpoint\n{self.tail()}")
+        wait_for(lambda: self.alive() and self.metrics(), 60, lambda: f"worker metrics endpoint\n{self.tail()}")
 
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=3) as resp:

@@ -29,8 +29,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
+def wait_for(check: Callable[[], Any], timeout: float, what: str | Callable[[], str], interval: float = 0.2) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds.
+
+    ``what`` may be a callable, called only on failure: a log's tail must be read when the wait fails, not when it
+    starts (read at the start, it shows nothing of what went wrong)."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -41,7 +44,8 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: floa
         except Exception as exc:
             last = exc
         time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+    described = what() if callable(what) else what
+    raise TimeoutError(f"timed out after {timeout}s waiting for {described} (last: {last!r})")
 
 
 def port_open(port: int) -> bool:
@@ -254,7 +258,9 @@ class AlertmanagerServer(Process):
 
     def start(self) -> None:
         super().start()
-        wait_for(lambda: urllib.request.urlopen(f"{self.url}/-/ready", timeout=2).status == 200, 60, f"Alertmanager ready\n{self.tail()}")
+        wait_for(
+            lambda: urllib.request.urlopen(f"{self.url}/-/ready", timeout=2).status == 200, 60, lambda: f"Alertmanager ready\n{self.tail()}"
+        )
 
     def alerts(self, **filters: str) -> list[dict[str, Any]]:
         """``GET /api/v2/alerts`` (active, silenced, inhibited and unprocessed alike unless filtered)."""

@@ -75,7 +75,9 @@ def test_bad_messages_are_dead_lettered_and_good_ones_processed(workdir: Path, b
     worker = Worker(workdir, broker.bootstrap, app_id="yujing-bad", prefix=PREFIX)
     worker.start()
     try:
-        wait_for(lambda: worker.sum("yujing_events_total") >= 10_000 + BAD, 240, f"all {10_000 + BAD:,} messages read\n{worker.tail()}")
+        wait_for(
+            lambda: worker.sum("yujing_events_total") >= 10_000 + BAD, 240, lambda: f"all {10_000 + BAD:,} messages read\n{worker.tail()}"
+        )
         assert worker.sum("yujing_events_total", outcome="accepted") == 10_000
         assert worker.sum("yujing_events_total", outcome="dead_letter") == BAD
         by_reason = Counter({r: int(worker.sum("yujing_dead_letters_total", reason=r)) for r in expected_reasons})

@@ -87,7 +87,7 @@ def test_published_rules_reload_without_restart_and_bad_ones_are_rejected(workdi
                 *all_streams(1, "a"),
             ],
         )
-        assert wait_for(lambda: len(alerts("redline-complaint")) == 1, 60, f"the first red-line alert\n{worker.tail()}")
+        assert wait_for(lambda: len(alerts("redline-complaint")) == 1, 60, lambda: f"the first red-line alert\n{worker.tail()}")
         old_version = alerts("redline-complaint")[0].rule_version
         assert worker.sum("yujing_rules_loaded") == len(load_rules(pack).rules)
 
@@ -97,14 +97,16 @@ def test_published_rules_reload_without_restart_and_bad_ones_are_rejected(workdi
         done = publish_rules(broker.bootstrap, pack, topic)
         assert done.returncode == 0, done.stdout + done.stderr
         version = done.stdout.split()[1]
-        assert wait_for(lambda: worker.sum("yujing_rules_info", version=version) == 1, 60, f"the reload\n{worker.tail()}")
+        assert wait_for(lambda: worker.sum("yujing_rules_info", version=version) == 1, 60, lambda: f"the reload\n{worker.tail()}")
         publish(broker.bootstrap, [event("complaint.opened", 2, complaint_id="k-2", text="再不修好我就断网投诉")])
-        assert wait_for(lambda: len(alerts("redline-complaint")) == 2, 60, f"the new term to alert\n{worker.tail()}")
+        assert wait_for(lambda: len(alerts("redline-complaint")) == 2, 60, lambda: f"the new term to alert\n{worker.tail()}")
         assert alerts("redline-complaint")[1].rule_version != old_version
 
         # The unchanged SLA rule kept its watch: moving event time past 48 h breaches the order opened before the reload.
         publish(broker.bootstrap, all_streams(49, "b"))
-        assert wait_for(lambda: len(alerts("install-sla")) >= 1, 60, f"the breach of the watch opened before the reload\n{worker.tail()}")
+        assert wait_for(
+            lambda: len(alerts("install-sla")) >= 1, 60, lambda: f"the breach of the watch opened before the reload\n{worker.tail()}"
+        )
         breach = next(a for a in alerts("install-sla") if "phase" not in a.labels)
         assert breach.labels["order_id"] == "o-1"
 
@@ -116,10 +118,12 @@ def test_published_rules_reload_without_restart_and_bad_ones_are_rejected(workdi
 
         bad = RuleBundle.from_directory(pack)
         publish(broker.bootstrap, [(topic, b"bundle", bad.to_bytes())])
-        assert wait_for(lambda: worker.sum("yujing_rules_reloads_total", outcome="rejected") >= 1, 60, f"the rejection\n{worker.tail()}")
+        assert wait_for(
+            lambda: worker.sum("yujing_rules_reloads_total", outcome="rejected") >= 1, 60, lambda: f"the rejection\n{worker.tail()}"
+        )
         assert worker.sum("yujing_rules_info", version=version) == 1
         publish(broker.bootstrap, [event("complaint.opened", 50, complaint_id="k-3", text="媒体曝光你们")])
-        assert wait_for(lambda: len(alerts("redline-complaint")) == 3, 60, f"the old rules to keep alerting\n{worker.tail()}")
+        assert wait_for(lambda: len(alerts("redline-complaint")) == 3, 60, lambda: f"the old rules to keep alerting\n{worker.tail()}")
         assert worker.alive()
     finally:
         worker.stop()
@@ -143,7 +147,7 @@ def test_a_single_worker_watching_its_rules_directory_picks_up_a_change(workdir:
     try:
         before = len(load_rules(pack).rules)
         (pack / "redline.yaml").unlink()  # a valid change: the red-line rule is gone
-        assert wait_for(lambda: worker.sum("yujing_rules_loaded") == before - 1, 90, f"the file watch\n{worker.tail()}")
+        assert wait_for(lambda: worker.sum("yujing_rules_loaded") == before - 1, 90, lambda: f"the file watch\n{worker.tail()}")
         assert worker.sum("yujing_rules_reloads_total", outcome="applied") == 1
         publish(broker.bootstrap, [event("complaint.opened", 100, prefix="hw-", complaint_id="k-w", text="我要去工信部投诉")])
         assert wait_for(lambda: worker.sum("yujing_events_total", outcome="accepted") >= 1, 30, "the event")

@@ -46,15 +46,24 @@ def test_five_sigkills_lose_and_duplicate_nothing(workdir: Path, broker: TansuBr
         )
         worker.start()
         try:
-            published += publish(broker.bootstrap, slices[kill])
-            # kill at a random point of this slice: once the worker has processed some of what it has not yet seen
-            target = rng.uniform(0.2, 0.9) * len(slices[kill])
+            # kill at a random point of this slice: once the worker has processed some of what it has not yet seen.
+            # The count starts before the slice is published: read after, it could already include most of the slice
+            # (the worker reads while the test publishes), leaving less than the target to read, and the wait in vain.
             start = worker.sum("yujing_events_total")
+            published += publish(broker.bootstrap, slices[kill])
+            target = rng.uniform(0.2, 0.9) * len(slices[kill])
 
             def progressed(w: Worker = worker, s: float = start, t: float = target) -> bool:
                 return w.sum("yujing_events_total") - s >= t
 
-            wait_for(progressed, 120, f"kill {kill + 1}: progress\n{worker.tail()}")
+            wait_for(
+                progressed,
+                120,
+                lambda w=worker, k=kill, s=start, t=target: (
+                    f"kill {k + 1}: {t:.0f} events read after {s:.0f} (now {w.sum('yujing_events_total'):.0f}, "
+                    f"slice {len(slices[k])})\n{w.tail()}"
+                ),
+            )
         finally:
             worker.stop(signal.SIGKILL)
         logs.append(worker.tail(60))
