@@ -210,7 +210,8 @@ def test_every_sink_gets_each_alert_once_under_redelivery_and_replay(
 
 
 def test_clickhouse_down_60s_and_alertmanager_30s_lose_nothing_and_never_stop_the_stream(tmp_path: Path) -> None:
-    """A paced run of ~110 s: ClickHouse is stopped from 5 s to 65 s, Alertmanager from 70 s to 100 s."""
+    """A paced run of ~75 s: ClickHouse is stopped from 5 s to 65 s, Alertmanager from 20 s to 50 s, inside
+    ClickHouse's outage: both sinks down at once, and 35 s less of the suite than one outage after the other."""
     ch = ClickHouseServer(tmp_path)
     ch.start()
     am = AlertmanagerServer(tmp_path)
@@ -225,9 +226,9 @@ def test_clickhouse_down_60s_and_alertmanager_30s_lose_nothing_and_never_stop_th
         pipeline = Pipeline(_engine(DictBackend()), Decoder(TOPICS), [*sinks, log], metrics, partitions=PARTITIONS)
         runner = LocalRunner(pipeline, None)
         lines = list(small_sim(seed=22).lines())
-        seconds = 110
+        seconds = 75
         per_second = len(lines) // seconds + 1
-        outage = {5: ("stop", ch), 65: ("start", ch), 70: ("stop", am), 100: ("start", am)}
+        outage = {5: ("stop", ch), 20: ("stop", am), 50: ("start", am), 65: ("start", ch)}
         steps: list[tuple[float, float, int]] = []  # (run time, step duration, alerts so far)
         started = time.monotonic()
         for second in range(seconds + 1):
@@ -240,7 +241,7 @@ def test_clickhouse_down_60s_and_alertmanager_30s_lose_nothing_and_never_stop_th
             steps.append((t0 - started, time.monotonic() - t0, len(log.decisions)))
             time.sleep(max(0.0, started + second + 1 - time.monotonic()))
         during_ch = [s for s in steps if 6 <= s[0] <= 63]
-        during_am = [s for s in steps if 71 <= s[0] <= 98]
+        during_am = [s for s in steps if 21 <= s[0] <= 48]
         # the stream went on: no step waited for a dead sink, and alerts kept being raised during both outages
         assert max(d for _, d, _ in steps) < 2.0, max(steps, key=lambda s: s[1])
         assert during_ch[-1][2] > during_ch[0][2] and during_am[-1][2] > during_am[0][2]
@@ -255,7 +256,15 @@ def test_clickhouse_down_60s_and_alertmanager_30s_lose_nothing_and_never_stop_th
         sent_keys = {(a.alert_id, a.status) for a in sent}
         firing = {aid for aid, st in sent_keys if st == "firing"} - {aid for aid, st in sent_keys if st == "resolved"}
         # Alertmanager lost its alerts when it stopped: the re-sends of the firing ones restore them
-        wait_for(lambda: {a["labels"]["alert_id"] for a in am.alerts()} == firing, 60, "Alertmanager to hold every firing alert again")
+        held = lambda: {a["labels"]["alert_id"] for a in am.alerts()}
+        wait_for(
+            lambda: held() == firing,
+            60,
+            lambda: (
+                f"Alertmanager to hold every firing alert again: missing {sorted(firing - held())[:10]} of {len(firing)}, "
+                f"extra {sorted(held() - firing)[:10]}"
+            ),
+        )
         written = metrics.registry.get_sample_value("yujing_sink_written_total", {"sink": "alertmanager"})
         assert written == len(sent)  # each sent alert posted once (re-sends are not writes)
         for s in sinks:
