@@ -53,6 +53,8 @@ class Worker(Process):
             "YUJING_METRICS_PORT": str(self.metrics_port),
             "YUJING_METRICS_HOST": "127.0.0.1",
             "YUJING_ENGINE_IDLE_AFTER": "1h",  # no wall-clock advance while a test compares with a backtest
+            # faust's default data directory is relative to the working directory: the checkout
+            "YUJING_KAFKA_DATA_DIR": str(workdir / f"data-{app_id}"),
             **env,
         }
         log = workdir / f"worker-{app_id}-{uuid.uuid4().hex[:6]}.log"
