@@ -1,11 +1,17 @@
 """A soak: the worker fed at 70 % of its maximum rate for 20 minutes; its RSS and lag sampled throughout.
 
-    .venv/bin/python bench/soak.py [--minutes 20] [--share 0.7] [--max-rate R]
+    .venv/bin/python bench/soak.py [--minutes 20] [--share 0.7] [--max-rate R] [--day-seconds 5]
 
 Without ``--max-rate`` the maximum is measured first: the worker's end-to-end rate over
 events already on the broker (as in benchmark 2). The soak then produces one simulation of as many
-days as it needs (a simulated day about a minute; orders opened one day complete the next), paced
-at ``share`` × that rate, to a fresh worker with the default pack and both detectors, and every 10 s
+days as it needs (orders opened one day complete the next), paced at ``share`` × that rate, to a
+fresh worker with the default pack and both detectors.
+
+A simulated day lasts ``--day-seconds`` (5 s): the state is flat only once its longest retention
+has passed, and the default pack's longest is 120 days (``first-bill-above-promise`` remembers each
+order that long, waiting for its first bill; most simulated orders get none). At a minute a day, a
+20-minute soak saw 20 days and its state grew to the end (its RSS too) with nothing leaking; at 5 s,
+120 days pass in the first 10 minutes and the second half shows the steady state. Every 10 s it
 samples:
 
 * the worker's RSS (``/proc/PID/status``);
@@ -14,7 +20,7 @@ samples:
 
 It reports the RSS slope (least squares, MB per hour) over the whole run and over its
 second half (after the state has filled: open watches, cohort baselines, hot words), the
-largest and last lag, and plots both against time in ``out/bench/soak-<time>.png`` (with
+largest and last lag and the lag's slope over the second half, and plots both against time in ``out/bench/soak-<time>.png`` (with
 the samples as CSV beside it).
 """
 
@@ -91,7 +97,9 @@ def produce_paced(
         producer.close()
 
 
-def soak(workdir: Path, bootstrap: str, rate: float, seconds: float, console: Console) -> list[tuple[float, int, int, int]]:
+def soak(
+    workdir: Path, bootstrap: str, rate: float, seconds: float, console: Console, day_seconds: float = 5.0
+) -> list[tuple[float, int, int, int]]:
     """Samples ``(elapsed s, produced, read, RSS bytes)`` of a worker fed ``rate`` events/s for ``seconds``."""
     prefix = "soak-"
     create_topics(bootstrap, prefix=prefix)
@@ -100,8 +108,8 @@ def soak(workdir: Path, bootstrap: str, rate: float, seconds: float, console: Co
     assert worker.proc is not None
     produced = [0]
     stop = threading.Event()
-    per_day = int(rate * 60)  # a simulated day a minute (about: the mix comes out a little short)
-    records = simulated_days(per_day, int(seconds / 60 * 1.5) + 2, prefix)
+    per_day = int(rate * day_seconds)  # a simulated day every day_seconds (about: the mix comes out a little short)
+    records = simulated_days(per_day, int(seconds / day_seconds * 1.5) + 2, prefix)
     producer = threading.Thread(target=produce_paced, args=(bootstrap, rate, seconds, records, produced, stop), daemon=True)
     samples: list[tuple[float, int, int, int]] = []
     started = time.perf_counter()
@@ -164,6 +172,7 @@ def summary(samples: list[tuple[float, int, int, int]], rate: float) -> dict[str
         "lag_max": max(lags),
         "lag_last": lags[-1],
         "lag_max_s": max(lags) / rate,
+        "lag_slope_second_half_per_min": slope([(s[0] / 60, s[1] - s[2]) for s in samples[len(samples) // 2 :]]),
     }
 
 
@@ -172,6 +181,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--share", type=float, default=0.7, help="of the maximum rate")
     parser.add_argument("--max-rate", type=float, default=0.0, help="events/s; measured first when not given")
+    parser.add_argument(
+        "--day-seconds",
+        type=float,
+        default=5.0,
+        help="real seconds per simulated day (5: 240 days in 20 minutes, past the pack's longest retention of 120 days)",
+    )
     args = parser.parse_args()
     console = Console()
     out = ROOT / "out" / "bench"
@@ -190,7 +205,7 @@ def main() -> None:
                 maximum = worker_rate(workdir, broker.bootstrap, "bench-", len(records), YUJING_KAFKA_DATA_DIR=str(workdir / "max"))
                 console.print(f"maximum: {maximum:,.0f} events/s over {len(records):,} events")
             rate = maximum * args.share
-            samples = soak(workdir, broker.bootstrap, rate, args.minutes * 60, console)
+            samples = soak(workdir, broker.bootstrap, rate, args.minutes * 60, console, args.day_seconds)
         finally:
             broker.stop()
     with open(out / f"soak-{stamp}.csv", "w", newline="") as f:
@@ -203,7 +218,8 @@ def main() -> None:
         f"soak {s['minutes']:.1f} min at {rate:,.0f} events/s ({args.share:.0%} of {maximum:,.0f}), {s['events']:,} events\n"
         f"RSS {s['rss_start_mb']:,.0f} → {s['rss_end_mb']:,.0f} MB; slope {s['slope_mb_per_h']:+.1f} MB/h overall, "
         f"{s['slope_second_half_mb_per_h']:+.1f} MB/h over the second half\n"
-        f"lag: at most {s['lag_max']:,} events ({s['lag_max_s']:.1f} s of input), {s['lag_last']:,} at the last sample\n"
+        f"lag: at most {s['lag_max']:,} events ({s['lag_max_s']:.1f} s of input), {s['lag_last']:,} at the last sample, "
+        f"slope {s['lag_slope_second_half_per_min']:+,.0f} events/min over the second half\n"
         f"plot: out/bench/soak-{stamp}.png, samples: out/bench/soak-{stamp}.csv"
     )
 
