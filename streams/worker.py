@@ -35,6 +35,7 @@ from streams.pipeline import Pipeline, Record
 from streams.positions import POSITIONS_NAMESPACE, InputPositions
 from streams.reload import BundleFollower, DirectoryWatch, RuleReloader
 from streams.stuck import StuckPartitionWatchdog
+from streams.taskdump import install_task_dump
 from yujing.protocols import Rule
 
 __all__ = ["build_worker_app", "ensure_topics"]
@@ -109,6 +110,10 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Any], metric
     probe = OffsetProbe(kc.bootstrap)
     positions = InputPositions(backend, probe)
     lock = asyncio.Lock()
+
+    @app.task
+    async def dump_tasks_on_sigusr1() -> None:
+        install_task_dump(asyncio.get_running_loop())
 
     @table.on_recover
     async def recovered() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 import urllib.request
@@ -68,6 +69,16 @@ class Worker(Process):
     def start(self) -> None:
         super().start()
         wait_for(lambda: self.alive() and self.metrics(), 60, lambda: f"worker metrics endpoint\n{self.tail()}")
+
+    def task_stacks(self, wait: float = 1.0) -> str:
+        """What the worker is waiting on: its asyncio tasks' stacks (SIGUSR1, :mod:`streams.taskdump`), from its log."""
+        if not self.alive() or self.proc is None:
+            return "(the worker is not running)"
+        os.kill(self.proc.pid, signal.SIGUSR1)
+        time.sleep(wait)
+        text = self.log_path.read_text(errors="replace")
+        start = text.rfind("--- asyncio tasks:")
+        return text[start:] if start >= 0 else "(no task dump in the log)"
 
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=3) as resp:

@@ -47,8 +47,10 @@ def test_five_sigkills_lose_and_duplicate_nothing(workdir: Path, broker: TansuBr
         worker.start()
         try:
             # kill at a random point of this slice: once the worker has processed some of what it has not yet seen.
-            # The count starts before the slice is published: read after, it could already include most of the slice
-            # (the worker reads while the test publishes), leaving less than the target to read, and the wait in vain.
+            # The count starts before the slice is published: read after, it could already include part of the slice
+            # (the worker reads while the test publishes), leaving less than the target to read. (Not what stalled
+            # kill 3 in one CI run and one local run of about fifteen: there the worker read nothing for 120 s after
+            # its recovery; on a timeout the message now carries its skip counts and its asyncio tasks' stacks.)
             start = worker.sum("yujing_events_total")
             published += publish(broker.bootstrap, slices[kill])
             target = rng.uniform(0.2, 0.9) * len(slices[kill])
@@ -61,7 +63,9 @@ def test_five_sigkills_lose_and_duplicate_nothing(workdir: Path, broker: TansuBr
                 120,
                 lambda w=worker, k=kill, s=start, t=target: (
                     f"kill {k + 1}: {t:.0f} events read after {s:.0f} (now {w.sum('yujing_events_total'):.0f}, "
-                    f"slice {len(slices[k])})\n{w.tail()}"
+                    f"slice {len(slices[k])}; skipped: {w.sum('yujing_input_skipped_total', reason='duplicate'):.0f} duplicates, "
+                    f"{w.sum('yujing_input_skipped_total', reason='beyond_gap'):.0f} beyond a gap; "
+                    f"{w.sum('yujing_input_seeks_total'):.0f} seeks)\n{w.tail()}\n{w.task_stacks()}"
                 ),
             )
         finally:
