@@ -4,11 +4,19 @@ A stalled asyncio process shows nothing useful to a thread-stack dump (its one t
 the tasks' own stacks show which ``await`` each one is parked on.
 
     >>> import asyncio, io
+    >>> async def parked(ready: asyncio.Event) -> None:
+    ...     await ready.wait()
     >>> async def main() -> str:
+    ...     ready = asyncio.Event()
+    ...     task = asyncio.create_task(parked(ready))
+    ...     await asyncio.sleep(0)
     ...     out = io.StringIO()
     ...     write_task_stacks(out)
+    ...     ready.set()
+    ...     await task
     ...     return out.getvalue()
-    >>> "asyncio tasks" in asyncio.run(main())
+    >>> dump = asyncio.run(main())
+    >>> "in parked" in dump and "in wait" in dump  # the task's coroutine and the await it is parked on
     True
 """
 
@@ -17,20 +25,35 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-import traceback
-from typing import TextIO
+from types import FrameType
+from typing import Any, TextIO
 
 __all__ = ["install_task_dump", "write_task_stacks"]
 
 
+def awaited_frames(coro: Any, limit: int = 40) -> list[FrameType]:
+    """The frames of a suspended coroutine and of what it awaits, outermost first (``Task.get_stack`` gives only
+    the outermost: a suspended coroutine's frame has no ``f_back`` to the one it awaits)."""
+    frames: list[FrameType] = []
+    while coro is not None and len(frames) < limit:
+        if isinstance(coro, asyncio.Task):  # awaiting another task: follow into its coroutine
+            coro = coro.get_coro()
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None) or getattr(coro, "ag_frame", None)
+        if frame is None:
+            break
+        frames.append(frame)
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None) or getattr(coro, "ag_await", None)
+    return frames
+
+
 def write_task_stacks(out: TextIO) -> None:
-    """Every task of the running loop, each with the frames it is suspended in."""
+    """Every task of the running loop, each with the frames it is suspended in, innermost last."""
     tasks = asyncio.all_tasks()
     out.write(f"--- asyncio tasks: {len(tasks)} ---\n")
     for task in sorted(tasks, key=lambda t: t.get_name()):
-        out.write(f"task {task.get_name()} ({task.get_coro()!r}):\n")
-        for frame in task.get_stack(limit=12):
-            out.write("".join(traceback.format_stack(frame, limit=1)))
+        out.write(f"task {task.get_name()}:\n")
+        for frame in awaited_frames(task.get_coro()):
+            out.write(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}\n")
     out.write("--- end of asyncio tasks ---\n")
     out.flush()
 

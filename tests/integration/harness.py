@@ -70,13 +70,18 @@ class Worker(Process):
         super().start()
         wait_for(lambda: self.alive() and self.metrics(), 60, lambda: f"worker metrics endpoint\n{self.tail()}")
 
-    def task_stacks(self, wait: float = 1.0) -> str:
+    def task_stacks(self, wait: float = 5.0) -> str:
         """What the worker is waiting on: its asyncio tasks' stacks (SIGUSR1, :mod:`streams.taskdump`), from its log."""
         if not self.alive() or self.proc is None:
             return "(the worker is not running)"
         os.kill(self.proc.pid, signal.SIGUSR1)
-        time.sleep(wait)
-        text = self.log_path.read_text(errors="replace")
+        deadline = time.monotonic() + wait
+        text = ""
+        while time.monotonic() < deadline:  # the dump reaches the log line by line
+            time.sleep(0.2)
+            text = self.log_path.read_text(errors="replace")
+            if "--- end of asyncio tasks ---" in text[text.rfind("--- asyncio tasks:") :]:
+                break
         start = text.rfind("--- asyncio tasks:")
         return text[start:] if start >= 0 else "(no task dump in the log)"
 

@@ -84,7 +84,7 @@ def test_worker_turns_published_events_into_clickhouse_rows_and_prometheus_count
         assert by_rule["redline-complaint"] == Counter(a.rule_id for a in expected_alerts if a.status == "firing")["redline-complaint"]
         # kill -USR1 shows what the worker waits on (the tests print it when a worker stalls): the processing agent
         stacks = worker.task_stacks()
-        assert "--- end of asyncio tasks ---" in stacks and "take_events" in stacks, stacks
+        assert "--- end of asyncio tasks ---" in stacks and "in _execute_actor" in stacks, stacks
         assert worker.alive()
         # The worker's alert manager and notifying sinks: the silence held 杭州's alerts back; the rest reached the
         # alerts topic once each and Alertmanager holds the ones still firing.
