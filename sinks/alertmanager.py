@@ -87,11 +87,11 @@ class AlertmanagerSink(RetryingSink):
         self.max_firing = max_firing
         self.timeout = timeout
         self.firing: OrderedDict[str, tuple[Alert, float]] = OrderedDict()  # id → (alert, first sent, wall clock)
-        self._lock = threading.Lock()  # guards ``firing`` (restore() comes from another thread)
-        # One post at a time, each with its update of ``firing``: a re-send posts a snapshot of the firing alerts,
-        # and a resolve posted while that re-send was on its way would arrive first; the stale "firing" after it
-        # would bring the resolved alert back in Alertmanager until its resolve_timeout.
-        self._send_lock = threading.Lock()
+        # Guards ``firing`` (restore() comes from another thread) and makes each post one step with its update of
+        # ``firing``: a re-send posts a snapshot of the firing alerts, and a resolve posted while that re-send was on
+        # its way would arrive first; the stale "firing" after it would bring the resolved alert back in
+        # Alertmanager until its resolve_timeout.
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._resender: threading.Thread | None = None
         if resend_interval > 0:
@@ -102,13 +102,9 @@ class AlertmanagerSink(RetryingSink):
         post_json(self.endpoint, [am_alert(a, self.evidence_url) for a in alerts], timeout=self.timeout)
 
     def write_chunk(self, alerts: Sequence[Alert]) -> None:
-        with self._send_lock:
-            self._post(alerts)
-            self._remember(alerts)
-
-    def _remember(self, alerts: Sequence[Alert]) -> None:
-        now = time.time()
         with self._lock:
+            self._post(alerts)
+            now = time.time()
             for alert in alerts:
                 if alert.status == "firing":
                     self.firing[alert.alert_id] = (alert, now)
@@ -128,11 +124,10 @@ class AlertmanagerSink(RetryingSink):
     def resend(self, now: float | None = None) -> int:
         """Send the firing alerts again (those first sent less than ``resend_for`` ago); returns how many."""
         now = time.time() if now is None else now
-        with self._send_lock:
-            with self._lock:
-                for key in [k for k, (_, first) in self.firing.items() if now - first > self.resend_for]:
-                    del self.firing[key]
-                alive = [alert for alert, _ in self.firing.values()]
+        with self._lock:
+            for key in [k for k, (_, first) in self.firing.items() if now - first > self.resend_for]:
+                del self.firing[key]
+            alive = [alert for alert, _ in self.firing.values()]
             for start in range(0, len(alive), self.max_batch):
                 self._post(alive[start : start + self.max_batch])
         return len(alive)
