@@ -28,7 +28,10 @@ import sys
 from types import FrameType
 from typing import Any, TextIO
 
-__all__ = ["install_task_dump", "write_task_stacks"]
+__all__ = ["DUMP_END", "DUMP_START", "install_task_dump", "write_task_stacks"]
+
+DUMP_START = "--- asyncio tasks:"  # followed by the task count
+DUMP_END = "--- end of asyncio tasks ---"
 
 
 def awaited_frames(coro: Any, limit: int = 40) -> list[FrameType]:
@@ -49,12 +52,12 @@ def awaited_frames(coro: Any, limit: int = 40) -> list[FrameType]:
 def write_task_stacks(out: TextIO) -> None:
     """Every task of the running loop, each with the frames it is suspended in, innermost last."""
     tasks = asyncio.all_tasks()
-    out.write(f"--- asyncio tasks: {len(tasks)} ---\n")
+    out.write(f"{DUMP_START} {len(tasks)} ---\n")
     for task in sorted(tasks, key=lambda t: t.get_name()):
         out.write(f"task {task.get_name()}:\n")
         for frame in awaited_frames(task.get_coro()):
             out.write(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}\n")
-    out.write("--- end of asyncio tasks ---\n")
+    out.write(DUMP_END + "\n")
     out.flush()
 
 

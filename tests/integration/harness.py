@@ -21,6 +21,7 @@ from streams.engine import DictBackend, Engine, EngineConfig
 from streams.local import LocalRunner
 from streams.pipeline import Pipeline
 from streams.simulator import SimConfig, Simulation, simulate
+from streams.taskdump import DUMP_END, DUMP_START
 from tests.integration.servers import Process, free_port, wait_for
 from yujing.alerts import Alert
 from yujing.events import event_kind
@@ -80,9 +81,9 @@ class Worker(Process):
         while time.monotonic() < deadline:  # the dump reaches the log line by line
             time.sleep(0.2)
             text = self.log_path.read_text(errors="replace")
-            if "--- end of asyncio tasks ---" in text[text.rfind("--- asyncio tasks:") :]:
+            if DUMP_END in text[text.rfind(DUMP_START) :]:
                 break
-        start = text.rfind("--- asyncio tasks:")
+        start = text.rfind(DUMP_START)
         return text[start:] if start >= 0 else "(no task dump in the log)"
 
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
