@@ -103,7 +103,7 @@ def soak(
     """Samples ``(elapsed s, produced, read, RSS bytes)`` of a worker fed ``rate`` events/s for ``seconds``."""
     prefix = "soak-"
     create_topics(bootstrap, prefix=prefix)
-    worker = Worker(workdir, bootstrap, app_id=f"bench-soak-{int(time.time())}", prefix=prefix, YUJING_KAFKA_DATA_DIR=str(workdir / "data"))
+    worker = Worker(workdir, bootstrap, app_id=f"bench-soak-{int(time.time())}", prefix=prefix)
     worker.start()
     assert worker.proc is not None
     produced = [0]
@@ -202,7 +202,7 @@ def main() -> None:
                 _, records = make_events(60_000)
                 create_topics(broker.bootstrap, prefix="bench-")
                 publish(broker.bootstrap, records)
-                maximum = worker_rate(workdir, broker.bootstrap, "bench-", len(records), YUJING_KAFKA_DATA_DIR=str(workdir / "max"))
+                maximum = worker_rate(workdir, broker.bootstrap, "bench-", len(records))
                 console.print(f"maximum: {maximum:,.0f} events/s over {len(records):,} events")
             rate = maximum * args.share
             samples = soak(workdir, broker.bootstrap, rate, args.minutes * 60, console, args.day_seconds)
