@@ -137,7 +137,7 @@ class _Window:
     counts: np.ndarray
     heavy: _SpaceSaving
     docs: int = 0
-    samples: list[tuple[str, str, frozenset[str]]] = field(default_factory=list)
+    samples: list[tuple[float, str, str, frozenset[str]]] = field(default_factory=list)  # (time, id, text, terms)
 
 
 class BurstDetector:
@@ -208,11 +208,12 @@ class BurstDetector:
         out: list[Topic] = []
         for earlier in sorted(w for w in self.open if w < start):
             out.extend(self.close(earlier))
-        self.add_to(start, doc_id, terms, text)
+        self.add_to(start, doc_id, terms, text, ts)
         return out
 
-    def add_to(self, start: float, doc_id: str, terms: list[str], text: str) -> list[Topic]:
+    def add_to(self, start: float, doc_id: str, terms: list[str], text: str, ts: float | None = None) -> list[Topic]:
         """One complaint into the window starting at ``start`` (any open window: input may be out of order).
+        A topic's sample complaints are shown in time order (``ts``, else ``start``), then by id.
 
         Returns the topics of the oldest window if this one made more than :attr:`MAX_OPEN` open."""
         out: list[Topic] = []
@@ -233,7 +234,7 @@ class BurstDetector:
         else:  # two of its terms share a counter: both must count (count-min never undercounts)
             np.add.at(flat, where, 1)
         if len(window.samples) < self.max_samples:
-            window.samples.append((doc_id, text, unique))
+            window.samples.append((start if ts is None else ts, doc_id, text, unique))
         return out
 
     def close_window(self, next_start: float | None = None) -> list[Topic]:
@@ -256,7 +257,8 @@ class BurstDetector:
         self.mean += np.float32(self.alpha) * delta
         self.var = (np.float32(1.0 - self.alpha) * (self.var + np.float32(self.alpha) * delta * delta)).astype(np.float32)
         self.windows_seen += 1
-        return self._group(bursts, window.samples, window.docs, window.start, window.start + self.window)
+        samples = [(doc_id, text, terms) for _, doc_id, text, terms in sorted(window.samples, key=lambda s: (s[0], s[1]))]
+        return self._group(bursts, samples, window.docs, window.start, window.start + self.window)
 
     def peek(self, start: float, now: float, docs: list[tuple[str, list[str], str]]) -> list[Topic]:
         """Score the open window as it stands at ``now`` (nothing learnt, nothing dropped): a burst shows

@@ -12,6 +12,7 @@ import msgspec
 
 from rules.loader import load_rule_file
 from streams.engine import DictBackend, Engine, EngineConfig
+from streams.partitioning import partition_for
 from yujing.alerts import Alert
 from yujing.events import TOPIC_KINDS, Event, event_kind
 from yujing.protocols import Rule
@@ -84,6 +85,11 @@ def rules_from(tmp_path: Path, *texts: str) -> list[Rule]:
     return out
 
 
+def spread_over_partitions(events: Iterable[dict[str, Any]], partitions: int = 8) -> list[tuple[int, Any]]:
+    """Each event with the partition Kafka would give its customer, as the engine takes them."""
+    return [(partition_for(e["customer_id"], partitions), to_event(e)) for e in events]
+
+
 def run(
     rules: Sequence[Rule],
     events: Iterable[dict[str, Any]],
@@ -97,12 +103,7 @@ def run(
 ) -> list[Alert]:
     """Feed events one batch at a time through an engine (event time only); returns the alerts."""
     engine = engine or Engine(rules, DictBackend(), EngineConfig(allowed_lateness=lateness, idle_after=None))
-    if spread:  # each customer in the partition Kafka would give it
-        from streams.partitioning import partition_for
-
-        evs = [(partition_for(e["customer_id"], 8), to_event(e)) for e in events]
-    else:
-        evs = [(partition, to_event(e)) for e in events]
+    evs = spread_over_partitions(events) if spread else [(partition, to_event(e)) for e in events]
     out: list[Alert] = []
     for i in range(0, len(evs), batch):
         out.extend(engine.process(evs[i : i + batch]))

@@ -177,6 +177,7 @@ class HotWordsRule(RuleHeader):
         self.closer = WindowCloser(self.window, self.rule_id, peeks)
         self.detector: BurstDetector | None = None
         self.scoped: dict[str, BurstDetector] = {}
+        self.waiting: dict[float, list[tuple[str, Doc]]] = {}  # complaints of windows beyond the open ones (see _add)
         self.ns = spec.id
 
     # -- partition half ------------------------------------------------------
@@ -209,8 +210,8 @@ class HotWordsRule(RuleHeader):
             if key.startswith("tables|"):
                 scope = key[len("tables|") :]
                 self.scoped[scope] = self._restore(scope, BurstDetector(**self.scope_params), ctx)  # type: ignore[arg-type]
-        for doc_id, doc in sorted(self._docs(ctx).items(), key=lambda kv: kv[1].window):
-            self._add(doc_id, doc)
+        for doc_id, doc in sorted(self._docs(ctx).items(), key=lambda kv: (kv[1].window, kv[1].ts, kv[0])):
+            self._add(doc_id, doc, ctx)
         return detector
 
     def _restore(self, scope: str, detector: BurstDetector, ctx: RuleContext) -> BurstDetector:
@@ -224,10 +225,26 @@ class HotWordsRule(RuleHeader):
             detector.load_tables(learnt.windows_seen, mean, var)
         return detector
 
-    def _add(self, doc_id: str, doc: Doc) -> list[Topic]:
-        """One complaint into the province-wide detector and its scope's; returns topics of a window closed early."""
-        assert self.detector is not None
-        early = self.detector.add_to(doc.window, doc_id, doc.terms, doc.text)
+    def _add(self, doc_id: str, doc: Doc, ctx: RuleContext) -> None:
+        """One complaint into the province-wide detector and its scope's, or to wait for its window.
+
+        The detector keeps at most :attr:`~detectors.signitrend.BurstDetector.MAX_OPEN` windows open:
+        the earliest ones that have complaints. A worker catching up on a backlog reads some partitions
+        many windows ahead of others, so the complaints of a later window wait (their terms are in state
+        anyway), and a complaint of an earlier window sends the latest open one back to waiting. Windows
+        are thus counted, judged and learnt in time order, whatever order the partitions come in: no
+        window is closed early, and the alerts are those of a backtest.
+        """
+        detector = self.detector
+        assert detector is not None
+        start = doc.window
+        if start not in detector.open and len(detector.open) >= detector.MAX_OPEN:
+            latest = max(detector.open)
+            if start > latest:
+                self.waiting.setdefault(start, []).append((doc_id, doc))
+                return
+            self._send_back(latest, ctx)
+        detector.add_to(start, doc_id, doc.terms, doc.text, doc.ts)
         if doc.scope:
             scoped = self.scoped.get(doc.scope)
             if scoped is None and len(self.scoped) < self.max_scopes:
@@ -235,10 +252,24 @@ class HotWordsRule(RuleHeader):
             if scoped is None:
                 self.dropped_scopes += 1
             else:
-                for start in [w for w in scoped.open if w not in self.detector.open]:  # closed early province-wide
-                    scoped.close(start)
-                scoped.add_to(doc.window, doc_id, doc.terms, doc.text)
-        return early
+                scoped.add_to(start, doc_id, doc.terms, doc.text, doc.ts)
+
+    def _send_back(self, start: float, ctx: RuleContext) -> None:
+        """An open window back to waiting (its counts dropped, nothing learnt); its complaints are read again from state."""
+        assert self.detector is not None
+        self.detector.open.pop(start, None)
+        for scoped in self.scoped.values():
+            scoped.open.pop(start, None)
+        self.waiting[start] = [(doc_id, d) for doc_id, d in self._docs(ctx).items() if d.window == start]
+
+    def _admit_waiting(self, ctx: RuleContext) -> None:
+        """After a window closed: the earliest waiting windows into the detector, while it has room."""
+        detector = self.detector
+        assert detector is not None
+        while self.waiting and len(detector.open) < detector.MAX_OPEN:
+            docs = self.waiting.pop(min(self.waiting))
+            for doc_id, doc in sorted(docs, key=lambda kv: (kv[1].ts, kv[0])):
+                self._add(doc_id, doc, ctx)
 
     def on_record(self, record: CohortRecord, ts: float, ctx: RuleContext) -> None:
         start = self.closer.open_window(ts, ctx)
@@ -249,9 +280,7 @@ class HotWordsRule(RuleHeader):
         scope = ",".join(f"{d}={labels[d]}" for d in self.scope) if all(d in labels for d in self.scope) and self.scope else ""
         doc = Doc(start, record.value.split(SEP), labels.get("text", ""), scope, ts)
         self._docs(ctx).set(record.event_id, doc)
-        early = self._add(record.event_id, doc)  # only when too many windows are open
-        if early:
-            self._closed(early[0].window_start, early, ctx)
+        self._add(record.event_id, doc, ctx)
 
     def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
         peek = self.closer.peeking(key)
@@ -263,8 +292,9 @@ class HotWordsRule(RuleHeader):
         if start is None:
             return
         detector = self._loaded(ctx)
-        if start in detector.open:  # not already closed early (more than MAX_OPEN windows open)
+        if start in detector.open:  # a window with complaints
             self._closed(start, detector.close(start), ctx)
+        self._admit_waiting(ctx)
 
     def _peeked(self, start: float, at: float, ctx: RuleContext) -> None:
         """A look into the open window at a step: a topic not yet firing fires now, not at the window's end.

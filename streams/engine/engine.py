@@ -266,8 +266,16 @@ class Engine:
         if forwarded:
             out.extend(cohort.process(forwarded))
         wall = self.clock()
+        if self.watermarks.waiting(wall):
+            return  # an expected partition not read yet: its events may still be in any open window
         marks = {p: self.watermarks.current(p, wall) for p in self.watermarks.partitions()}
         out.extend(cohort.advance_marks(marks))
+
+    def expect_partitions(self, partitions: Iterable[int]) -> None:
+        """The input partitions this runner reads. Until each has been seen (or silent for ``idle_after``)
+        the cohort stage's time stands still, so a partition read after the others, as a worker
+        catching up does, does not find its windows closed."""
+        self.watermarks.expect(partitions, self.clock())
 
     def advance_marks(self, marks: dict[int, float]) -> list[Alert]:
         """Cohort stage: every group partition's watermark becomes the minimum of the input partitions' ``marks``."""

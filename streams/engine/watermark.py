@@ -22,7 +22,7 @@ nothing is extrapolated.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import msgspec
 
@@ -67,6 +67,18 @@ class Watermarks:
         self.last_wall: dict[int, dict[str, float]] = {}
         self.first_wall: dict[int, float] = {}
         self.floor: dict[int, float] = {}
+        self.expected: dict[int, float] = {}  # partitions a runner reads, with when it said so (see expect)
+
+    def expect(self, partitions: Iterable[int], wall: float) -> None:
+        """The partitions a runner reads (a worker: those assigned to it), seen or not. One not yet seen
+        makes :meth:`waiting` true until it has been silent for ``idle_after``: a worker catching up
+        reads some partitions before others, and the later ones' events are not late for it."""
+        self.expected = {p: self.expected.get(p, wall) for p in partitions}
+
+    def waiting(self, wall: float) -> bool:
+        """Whether an expected partition has not been seen yet, and not been silent for ``idle_after``."""
+        idle_after = self.idle_after
+        return any(p not in self.max_ts and (idle_after is None or wall - since <= idle_after) for p, since in self.expected.items())
 
     def observe(self, partition: int, stream: str, ts: float, wall: float) -> None:
         """An event of ``stream`` in ``partition`` with event time ``ts`` arrived at wall time ``wall``."""

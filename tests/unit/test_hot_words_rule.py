@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from streams.engine import DictBackend, Engine, EngineConfig
-from tests.helpers import T0, complaint, rules_from, run
+from streams.partitioning import partition_for
+from tests.helpers import T0, complaint, rules_from, run, spread_over_partitions
 
 RULE = """
 id: hot
@@ -153,3 +154,54 @@ def test_each_scope_tests_its_terms_at_a_tenth_of_alpha_unless_told(tmp_path: Pa
     bad.write_text(SCOPED.replace("scope: [region]", "scope: [region]\nscope_alpha: 0"), encoding="utf-8")
     result = load_rule_file(bad)
     assert not result.ok and "scope_alpha" in str(result.errors[0])
+
+
+def test_partitions_read_hours_apart_give_the_alerts_of_time_order(tmp_path: Path) -> None:
+    """A worker catching up on a backlog reads some partitions many windows ahead of others: the cohort
+    stage then holds records of more windows than its detector keeps open. The alerts, their evidence
+    and what the detectors learn must still be those of time order."""
+    events = city_complaints(20, 12)
+    config = EngineConfig(allowed_lateness=300, idle_after=None)
+    in_order = run(rules_from(tmp_path, SCOPED), events, spread=True, batch=50)
+    engine = Engine(rules_from(tmp_path, SCOPED), DictBackend(), config)
+    first_hour = [e for e in events if e["complaint_id"].startswith("cp-0-")]  # every partition seen, in time order
+    rest = sorted(events[len(first_hour) :], key=lambda e: partition_for(e["customer_id"], 8))  # then one partition after another
+    skewed = run([], first_hour + rest, engine=engine, spread=True, batch=50)
+    assert in_order and [(a.alert_id, a.status, a.starts_at, a.evidence) for a in skewed] == [
+        (a.alert_id, a.status, a.starts_at, a.evidence) for a in in_order
+    ]
+
+
+def test_a_partition_read_after_the_others_does_not_find_its_windows_closed(tmp_path: Path) -> None:
+    """A worker's first fetches can bring hours of one partition before any of another. The partitions
+    it was assigned hold the cohort stage's time until each has been seen."""
+    events = city_complaints(20, 12)
+    in_order = run(rules_from(tmp_path, SCOPED), events, spread=True, batch=50)
+    spread = spread_over_partitions(events)
+    first = [pe for pe in spread if pe[0] == 0]  # partition 0, all of it, before any other
+    rest = [pe for pe in spread if pe[0] != 0]
+    wall = [0.0]
+    config = EngineConfig(allowed_lateness=300, idle_after=3600, streams=("complaints",))
+    engine = Engine(rules_from(tmp_path, SCOPED), DictBackend(), config, clock=lambda: wall[0])
+    engine.expect_partitions(range(8))
+    out = []
+    for batch in (first, *[rest[i : i + 50] for i in range(0, len(rest), 50)]):
+        out += engine.process(batch)
+        engine.commit()
+    out += engine.close_input()
+    assert in_order and [(a.alert_id, a.status, a.starts_at, a.evidence) for a in out] == [
+        (a.alert_id, a.status, a.starts_at, a.evidence) for a in in_order
+    ]
+
+
+def test_an_assigned_partition_that_stays_empty_holds_the_cohort_stage_only_until_idle(tmp_path: Path) -> None:
+    spread = [pe for pe in spread_over_partitions(city_complaints(20, 12)) if pe[0] != 3]  # partition 3 never has an event
+    wall = [0.0]
+    config = EngineConfig(allowed_lateness=300, idle_after=600, streams=("complaints",))
+    engine = Engine(rules_from(tmp_path, SCOPED), DictBackend(), config, clock=lambda: wall[0])
+    engine.expect_partitions(range(8))
+    held = engine.process(spread[: len(spread) // 2])
+    assert held == [] and engine.cohort is not None and engine.cohort.watermark == float("-inf")
+    wall[0] = 601.0  # partition 3 silent for longer than idle_after: the others' time goes on
+    late = engine.process(spread[len(spread) // 2 :])
+    assert [a for a in late if a.status == "firing"], "the cohort stage never moved on"
