@@ -89,6 +89,10 @@ class InputPositions:
         self.expected.clear()
         self.rewinds.clear()
 
+    def next_offset(self, topic: str, partition: int) -> int | None:
+        """The next offset expected of an input partition (read from state once after a restart), ``None`` if never read."""
+        return self._expected((topic, partition))
+
     def _expected(self, tp: TopicPartition) -> int | None:
         if tp not in self.expected:
             self.expected[tp] = self.state.get(f"{tp[0]}:{tp[1]}")

@@ -13,6 +13,15 @@ checks (a healthy partition commits what it read within a commit interval).
 The watchdog seeks such a partition back to its committed offset, so the
 lost messages are fetched again; anything delivered twice is harmless
 (idempotent rules, deterministic alert ids).
+
+A second stall: a worker started right after another was killed sometimes
+comes out of recovery with no read and no committed offset for any stream
+partition, and fetches nothing at all, though the partitions hold unread
+messages (seen in the SIGKILL test: every partition active and routed, the
+flow running, nothing read for minutes). Such a partition, never read and
+with messages beyond the worker's own next offset for it (``next_offset``,
+from :mod:`streams.positions`), unchanged over two checks, is sought to that
+offset (the start when it has none), which starts its fetching.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["StuckPartitionWatchdog"]
+__all__ = ["StuckPartitionWatchdog", "describe_consumer"]
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +38,12 @@ log = logging.getLogger(__name__)
 class StuckPartitionWatchdog:
     """Checks a faust app's stream partitions and re-seeks those stuck behind a lost fetch."""
 
-    def __init__(self, app: Any, exclude: Callable[[Any], bool] = lambda tp: False) -> None:
+    def __init__(
+        self, app: Any, exclude: Callable[[Any], bool] = lambda tp: False, next_offset: Callable[[Any], int | None] = lambda tp: None
+    ) -> None:
         self.app = app
         self.exclude = exclude
+        self.next_offset = next_offset
         self.suspects: dict[Any, tuple[int | None, int | None]] = {}
         self.reseeks = 0
 
@@ -46,6 +58,10 @@ class StuckPartitionWatchdog:
             committed = consumer._committed_offset.get(tp)
             if read is not None and (committed is None or read >= committed):
                 out[tp] = (read, committed)
+            elif read is None and committed is None:  # never read since the worker started
+                highwater = consumer.highwater(tp)
+                if highwater is not None and highwater > (self.next_offset(tp) or 0):
+                    out[tp] = (None, None)
         return out
 
     async def check(self) -> int:
@@ -57,9 +73,38 @@ class StuckPartitionWatchdog:
         stuck = {tp: state for tp, state in now.items() if self.suspects.get(tp) == state}
         self.suspects = now
         for tp, (read, committed) in stuck.items():
-            offset = committed if committed is not None else 0
-            log.warning("partition %s read to %s but committed %s with nothing pending: seeking back to %s", tp, read, committed, offset)
+            if read is None:
+                offset = self.next_offset(tp) or 0
+                log.warning("partition %s has unread messages but was never fetched: seeking it to %s", tp, offset)
+            else:
+                offset = committed if committed is not None else 0
+                log.warning(
+                    "partition %s read to %s but committed %s with nothing pending: seeking back to %s", tp, read, committed, offset
+                )
             await self.app.consumer.seek(tp, offset)
             self.suspects.pop(tp, None)
             self.reseeks += 1
         return len(stuck)
+
+
+def describe_consumer(app: Any) -> str:
+    """A faust consumer's flow and per-partition bookkeeping, for a stalled worker's dump: whether its flow is
+    suspended, which partitions it fetches, and how far each is read, committed and acknowledged."""
+    consumer = app.consumer
+    recovery = app.tables.recovery
+    lines = [
+        f"consumer: flow_active={consumer.flow_active} suspend_flow={consumer.suspend_flow.is_set()} "
+        f"can_resume_flow={consumer.can_resume_flow.is_set()} rebalancing={app.rebalancing} "
+        f"recovery_completed={recovery.completed.is_set()} unacked={len(consumer._unacked_messages)}",
+        f"paused: {sorted(map(str, consumer._paused_partitions))}",
+        f"buffered: {sorted(map(str, consumer._buffered_partitions))}",
+    ]
+    active = consumer._active_partitions or set()
+    routed = app.topics._tp_index
+    for tp in sorted(consumer.assignment()):
+        lines.append(
+            f"{tp.topic}[{tp.partition}]: active={tp in active} routed={len(routed.get(tp, ()))} "
+            f"read={consumer._read_offset.get(tp)} committed={consumer._committed_offset.get(tp)} "
+            f"acked={len(consumer._acked.get(tp, ()))} highwater={consumer.highwater(tp)}"
+        )
+    return "\n".join(lines)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
 from types import FrameType
 from typing import Any, TextIO
 
@@ -49,18 +50,24 @@ def awaited_frames(coro: Any, limit: int = 40) -> list[FrameType]:
     return frames
 
 
-def write_task_stacks(out: TextIO) -> None:
-    """Every task of the running loop, each with the frames it is suspended in, innermost last."""
+def write_task_stacks(out: TextIO, describe: Callable[[], str] | None = None) -> None:
+    """Every task of the running loop, each with the frames it is suspended in, innermost last; then what
+    ``describe`` says of the process (the worker: its consumer's flow and partitions)."""
     tasks = asyncio.all_tasks()
     out.write(f"{DUMP_START} {len(tasks)} ---\n")
     for task in sorted(tasks, key=lambda t: t.get_name()):
         out.write(f"task {task.get_name()}:\n")
         for frame in awaited_frames(task.get_coro()):
             out.write(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}\n")
+    if describe is not None:
+        try:
+            out.write(describe() + "\n")
+        except Exception as exc:  # a dump must not fail for want of a detail
+            out.write(f"(could not describe: {exc!r})\n")
     out.write(DUMP_END + "\n")
     out.flush()
 
 
-def install_task_dump(loop: asyncio.AbstractEventLoop, sig: int = signal.SIGUSR1) -> None:
-    """Dump the tasks' stacks to stderr whenever ``sig`` arrives (SIGUSR1 by default)."""
-    loop.add_signal_handler(sig, write_task_stacks, sys.stderr)
+def install_task_dump(loop: asyncio.AbstractEventLoop, sig: int = signal.SIGUSR1, describe: Callable[[], str] | None = None) -> None:
+    """Dump the tasks' stacks (and what ``describe`` says) to stderr whenever ``sig`` arrives (SIGUSR1 by default)."""
+    loop.add_signal_handler(sig, write_task_stacks, sys.stderr, describe)

@@ -34,7 +34,7 @@ from streams.offset_probe import OffsetProbe
 from streams.pipeline import Pipeline, Record
 from streams.positions import POSITIONS_NAMESPACE, InputPositions
 from streams.reload import BundleFollower, DirectoryWatch, RuleReloader
-from streams.stuck import StuckPartitionWatchdog
+from streams.stuck import StuckPartitionWatchdog, describe_consumer
 from streams.taskdump import install_task_dump
 from yujing.protocols import Rule
 
@@ -113,13 +113,14 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Any], metric
 
     @app.task
     async def dump_tasks_on_sigusr1() -> None:
-        install_task_dump(asyncio.get_running_loop())
+        install_task_dump(asyncio.get_running_loop(), describe=lambda: describe_consumer(app))
 
     @table.on_recover
     async def recovered() -> None:
         owned = {tp.partition for tp in app.assignor.assigned_actives()}
         repaired = backend.replay_journal(owned)  # a batch the last kill cut short, completed
         timers = engine.recover()
+        engine.expect_partitions(owned)
         positions.forget()
         silences.seen = None  # apply the log again over what state held
         silences.poll()
@@ -209,7 +210,11 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Any], metric
         async with lock:
             await asyncio.get_running_loop().run_in_executor(None, pipeline.drain, 20.0)
 
-    watchdog = StuckPartitionWatchdog(app, exclude=lambda tp: tp.topic.endswith("-changelog"))
+    watchdog = StuckPartitionWatchdog(
+        app,
+        exclude=lambda tp: tp.topic not in topic_kinds,  # input topics only: not the changelog, not faust's own
+        next_offset=lambda tp: positions.next_offset(tp.topic, tp.partition),
+    )
 
     @app.timer(interval=kc.stuck_check_interval)
     async def reseek_stuck_partitions() -> None:

@@ -58,7 +58,11 @@ def test_worker_carries_on_after_the_broker_restarts(tmp_path: Path, clickhouse:
         topics = [PREFIX + t for t in ("orders", "billing", "complaints")]
         ensure_topics(broker.bootstrap, [t + ".dlq" for t in topics] + [f"{APP}-state-changelog"], PARTITIONS)
         publish(broker.bootstrap, records)  # the history again, then the second half
-        wait_for(lambda: worker.sum("yujing_events_total") >= len(records), 240, lambda: f"the second half read\n{worker.tail()}")
+        wait_for(
+            lambda: worker.sum("yujing_events_total") >= len(records),
+            240,
+            lambda: f"the second half read\n{worker.tail()}\n{worker.task_stacks()}",  # with the consumer's flow and offsets
+        )
         rows = settle(lambda: clickhouse_rows(clickhouse.client(), "brokerrestart"), expected, 120, "alerts after the restart")
         assert rows == expected
         assert worker.sum("yujing_events_total") == len(records)  # the history published again was not processed twice

@@ -85,6 +85,8 @@ def test_worker_turns_published_events_into_clickhouse_rows_and_prometheus_count
         # kill -USR1 shows what the worker waits on (the tests print it when a worker stalls): the processing agent
         stacks = worker.task_stacks()
         assert "--- end of asyncio tasks ---" in stacks and "in _execute_actor" in stacks, stacks
+        # …and its consumer's flow and partitions: a healthy worker's flow runs, every input partition is fetched.
+        assert "consumer: flow_active=True suspend_flow=False" in stacks and "e2e-orders[0]: active=True routed=1" in stacks, stacks
         assert worker.alive()
         # The worker's alert manager and notifying sinks: the silence held 杭州's alerts back; the rest reached the
         # alerts topic once each and Alertmanager holds the ones still firing.

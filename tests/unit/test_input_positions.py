@@ -166,3 +166,6 @@ def test_partitions_are_independent_and_forget_rereads_the_state() -> None:
     state.set("orders:0", 20)  # e.g. the partition went to another worker and came back with newer state
     p.forget()
     assert admit(p, [("orders", 0, 19), ("orders", 0, 20)]) == ([1], {})
+    assert p.next_offset("orders", 0) == 21 and p.next_offset("orders", 7) is None  # never read
+    p.forget()
+    assert p.next_offset("billing", 0) == 8  # read from the state again after a restart

@@ -23,6 +23,10 @@ class FakeConsumer:
         self._committed_offset: dict[str, int | None] = {}
         self._unacked_messages: set[Any] = set()
         self.seeks: list[tuple[str, int]] = []
+        self.highwaters: dict[str, int] = {}
+
+    def highwater(self, tp: str) -> int | None:
+        return self.highwaters.get(tp)
 
     def assignment(self) -> list[str]:
         return self.tps
@@ -32,12 +36,13 @@ class FakeConsumer:
         self._read_offset[tp] = offset
 
 
-def make(rebalancing: bool = False) -> tuple[StuckPartitionWatchdog, FakeConsumer, Any]:
+def make(rebalancing: bool = False, next_offsets: dict[str, int] | None = None) -> tuple[StuckPartitionWatchdog, FakeConsumer, Any]:
     consumer = FakeConsumer()
     completed = asyncio.Event()
     completed.set()
     app = SimpleNamespace(consumer=consumer, rebalancing=rebalancing, tables=SimpleNamespace(recovery=SimpleNamespace(completed=completed)))
-    return StuckPartitionWatchdog(app, exclude=lambda tp: "changelog" in tp), consumer, app
+    offsets = next_offsets or {}
+    return StuckPartitionWatchdog(app, exclude=lambda tp: "changelog" in tp, next_offset=offsets.get), consumer, app
 
 
 def test_a_partition_read_past_its_commit_with_nothing_pending_is_sought_back_on_the_second_look() -> None:
@@ -69,3 +74,21 @@ def test_nothing_is_done_while_rebalancing() -> None:
     app.rebalancing = False
     asyncio.run(dog.check())
     assert asyncio.run(dog.check()) == 1 and consumer.seeks == [("orders-0", 0)]
+
+
+def test_a_partition_never_fetched_with_unread_messages_is_sought_to_the_workers_next_offset() -> None:
+    """After a restart, no read and no committed offset, messages beyond where the worker's state says it is."""
+    dog, consumer, _ = make(next_offsets={"orders-0": 120, "orders-1": 57})
+    consumer.highwaters.update({"orders-0": 252, "orders-1": 57, "state-changelog-0": 1834})
+    assert asyncio.run(dog.check()) == 0  # first look: only a suspect
+    assert asyncio.run(dog.check()) == 1
+    assert consumer.seeks == [("orders-0", 120)]  # orders-1 has nothing unread; changelogs are not streams
+    consumer._committed_offset["orders-0"] = 130  # it reads and commits again: not sought again
+    assert asyncio.run(dog.check()) == 0 and asyncio.run(dog.check()) == 0 and len(consumer.seeks) == 1
+
+
+def test_a_partition_never_fetched_that_the_worker_never_read_starts_from_the_beginning() -> None:
+    dog, consumer, _ = make()
+    consumer.highwaters["orders-1"] = 9
+    asyncio.run(dog.check())
+    assert asyncio.run(dog.check()) == 1 and consumer.seeks == [("orders-1", 0)]
