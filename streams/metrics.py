@@ -108,7 +108,8 @@ class PipelineMetrics:
         )
         self.input_seeks_total = Counter(
             "yujing_input_seeks",
-            "Times an input partition was read again from its stored position after a gap.",
+            "Times an input partition was sought to its stored position: after a gap, or after a rebalance "
+            "where the consumer's committed offset differed.",
             ["topic"],
             registry=registry,
         )

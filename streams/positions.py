@@ -18,9 +18,11 @@ against it before the engine sees it:
   skipped without a probe for ``patience`` seconds, until the re-fetch brings
   the expected offset; after that the next record past the gap probes again.
 
-After a restart the consumer resumes from its committed offset; if that lies
-beyond the stored position (the commit ran ahead of the state), the first record
-opens a gap and the partition is read again from where the state ends.
+After a rebalance (a restart among them) the runner seeks every input partition
+to where the state ends (:meth:`InputPositions.starts`): the consumer's committed
+offsets can lie behind the state (harmless: duplicates are skipped) or beyond it
+(the commit ran ahead of the state, or faust moved the fetch position past
+records it dropped during the rebalance), and a broker that lost them has none.
 
 >>> import asyncio
 >>> from streams.engine.state import DictBackend
@@ -38,7 +40,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +94,21 @@ class InputPositions:
     def next_offset(self, topic: str, partition: int) -> int | None:
         """The next offset expected of an input partition (read from state once after a restart), ``None`` if never read."""
         return self._expected((topic, partition))
+
+    def starts(
+        self, partitions: Iterable[TopicPartition], committed: Callable[[TopicPartition], int | None] = lambda tp: None
+    ) -> dict[TopicPartition, int]:
+        """Where to fetch each of ``partitions`` from: its next offset, for those the state has one of (after a
+        rebalance the worker fetches from there, not from the consumer's committed offsets). Each that differs
+        from its ``committed`` offset counts as a seek."""
+        out = {}
+        for tp in partitions:
+            offset = self._expected(tp)
+            if offset is not None:
+                out[tp] = offset
+                if committed(tp) != offset:
+                    self.seeks[tp[0]] += 1
+        return out
 
     def _expected(self, tp: TopicPartition) -> int | None:
         if tp not in self.expected:

@@ -1,33 +1,36 @@
-"""A watchdog for partitions faust has read past but never delivered (a faust rebalance race).
+"""A watchdog for the states in which faust's consumer silently stops delivering an input partition.
 
-faust resumes the stream partitions before it seeks them to their committed
-offsets. A fetch in flight across that seek can move a partition's read offset
-past messages that the suspended flow then throws away; the re-fetch of those
-offsets is dropped as already read, and the partition delivers nothing more
-until new messages arrive. Seen here as a restarted worker that never
-processed the tail of some partitions (missing SLA breaches).
+faust reads a message before it hands it on, and throws it away, its read
+offset already moved past it, when the hand-over cannot happen: the flow is
+suspended (a rebalance), or no stream is routed for the partition. Its
+re-fetch of those offsets is then dropped as already read, and the partition
+delivers nothing more until new messages arrive, or ever. Seen here:
 
-The signature is a partition whose read offset is at or beyond its committed
-offset, with no message of it awaiting acknowledgement, unchanged over two
-checks (a healthy partition commits what it read within a commit interval).
-The watchdog seeks such a partition back to its committed offset, so the
-lost messages are fetched again; anything delivered twice is harmless
-(idempotent rules, deterministic alert ids).
+* a restarted worker that never processed the tail of some partitions
+  (a fetch in flight across faust's seek after a rebalance);
+* a worker started right after another was killed that came out of recovery
+  with no read and no committed offset for any partition and fetched nothing,
+  though the partitions held unread messages;
+* a worker whose broker restarted that read every partition to its end, again
+  and again after each seek, and delivered none of it (CI; the dump of that
+  state is what :func:`describe_consumer` writes).
 
-A second stall: a worker started right after another was killed sometimes
-comes out of recovery with no read and no committed offset for any stream
-partition, and fetches nothing at all, though the partitions hold unread
-messages (seen in the SIGKILL test: every partition active and routed, the
-flow running, nothing read for minutes). Such a partition, never read and
-with messages beyond the worker's own next offset for it (``next_offset``,
-from :mod:`streams.positions`), unchanged over two checks, is sought to that
-offset (the start when it has none), which starts its fetching.
+The worker's own input positions (:mod:`streams.positions`, kept in state) say
+where each partition's unprocessed messages start: ``resume``. A partition is
+stuck when nothing of it is pending or queued for the stream, and faust has
+read past ``resume`` (``read > resume``), or has not read past it though the
+broker holds messages beyond it (``highwater > resume`` and ``read`` is
+``None`` or ``resume``), unchanged over two checks (a healthy partition
+delivers what it read within a check). It is sought to ``resume``; anything
+delivered twice is skipped by the positions. A flow left suspended outside a
+rebalance is resumed, and a partition without a route gets its route back,
+each after two checks too.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 __all__ = ["StuckPartitionWatchdog", "describe_consumer"]
@@ -36,75 +39,121 @@ log = logging.getLogger(__name__)
 
 
 class StuckPartitionWatchdog:
-    """Checks a faust app's stream partitions and re-seeks those stuck behind a lost fetch."""
+    """Checks a faust app's input partitions every so often and mends the ones faust stopped delivering.
 
-    def __init__(
-        self, app: Any, exclude: Callable[[Any], bool] = lambda tp: False, next_offset: Callable[[Any], int | None] = lambda tp: None
-    ) -> None:
+    ``is_input(tp)`` says which partitions are streams the worker reads (not changelogs), ``next_offset(tp)``
+    where its state says the partition's unprocessed messages start (``None``: never read).
+    """
+
+    def __init__(self, app: Any, is_input: Callable[[Any], bool], next_offset: Callable[[Any], int | None]) -> None:
         self.app = app
-        self.exclude = exclude
+        self.is_input = is_input
         self.next_offset = next_offset
-        self.suspects: dict[Any, tuple[int | None, int | None]] = {}
-        self.reseeks = 0
+        self.suspects: dict[Hashable, tuple[Any, ...]] = {}
+        self.mended = 0
 
-    def _stuck_candidates(self) -> dict[Any, tuple[int | None, int | None]]:
-        consumer = self.app.consumer
+    def _resume(self, tp: Any) -> int:
+        stored = self.next_offset(tp)
+        if stored is not None:
+            return stored
+        return self.app.consumer._committed_offset.get(tp) or 0
+
+    def _faults(self) -> dict[Hashable, tuple[Any, ...]]:
+        """Every fault seen now, keyed by what it is about, with the state that makes it one."""
+        app, consumer = self.app, self.app.consumer
+        faults: dict[Hashable, tuple[Any, ...]] = {}
+        if consumer.suspend_flow.is_set() or not app.flow_control.is_active():
+            faults["flow"] = ()
+        routes = app.topics._tp_index
         pending = {m.tp for m in list(consumer._unacked_messages)}
-        out = {}
         for tp in consumer.assignment():
-            if self.exclude(tp) or tp in pending:
+            if not self.is_input(tp):
                 continue
+            channels = routes.get(tp)
+            if not channels:
+                faults[("route", tp)] = ()
+                continue
+            if tp in pending or any(channel.queue.qsize() for channel in channels):
+                continue
+            resume = self._resume(tp)
             read = consumer._read_offset.get(tp)
-            committed = consumer._committed_offset.get(tp)
-            if read is not None and (committed is None or read >= committed):
-                out[tp] = (read, committed)
-            elif read is None and committed is None:  # never read since the worker started
-                highwater = consumer.highwater(tp)
-                if highwater is not None and highwater > (self.next_offset(tp) or 0):
-                    out[tp] = (None, None)
-        return out
+            highwater = consumer.highwater(tp)
+            unread = highwater is not None and highwater > resume
+            if (read is not None and read > resume) or (unread and (read is None or read == resume)):
+                faults[("partition", tp)] = (read, resume, highwater)
+        return faults
 
     async def check(self) -> int:
-        """One look; returns how many partitions were sought back."""
-        if self.app.rebalancing or not self.app.tables.recovery.completed.is_set():
+        """One look; returns how many faults were mended."""
+        app = self.app
+        if app.rebalancing or app.should_stop or not app.tables.recovery.completed.is_set():
             self.suspects = {}
             return 0
-        now = self._stuck_candidates()
-        stuck = {tp: state for tp, state in now.items() if self.suspects.get(tp) == state}
+        now = self._faults()
+        lasting = {key: state for key, state in now.items() if self.suspects.get(key) == state}
         self.suspects = now
-        for tp, (read, committed) in stuck.items():
-            if read is None:
-                offset = self.next_offset(tp) or 0
-                log.warning("partition %s has unread messages but was never fetched: seeking it to %s", tp, offset)
-            else:
-                offset = committed if committed is not None else 0
-                log.warning(
-                    "partition %s read to %s but committed %s with nothing pending: seeking back to %s", tp, read, committed, offset
-                )
-            await self.app.consumer.seek(tp, offset)
-            self.suspects.pop(tp, None)
-            self.reseeks += 1
-        return len(stuck)
+        if not lasting:
+            return 0
+        log.warning("faust stopped delivering input; the consumer's state:\n%s", describe_consumer(app))
+        for key in lasting:
+            await self._mend(key, lasting[key])
+            self.suspects.pop(key, None)
+        self.mended += len(lasting)
+        return len(lasting)
+
+    async def _mend(self, key: Hashable, state: tuple[Any, ...]) -> None:
+        app, consumer = self.app, self.app.consumer
+        if key == "flow":
+            log.warning("the consumer's flow is suspended outside a rebalance: resuming it")
+            app.flow_control.resume()
+            consumer.resume_flow()
+            return
+        kind, tp = key  # type: ignore[misc]
+        if kind == "route":
+            log.warning("partition %s is assigned but routed to no stream: routing the assignment again", tp)
+            await app.topics.on_partitions_assigned(set(consumer.assignment()))
+            return
+        read, resume, highwater = state
+        log.warning("partition %s read to %s, high water %s, not delivered from %s: seeking it there", tp, read, highwater, resume)
+        await consumer.seek(tp, resume)
 
 
 def describe_consumer(app: Any) -> str:
-    """A faust consumer's flow and per-partition bookkeeping, for a stalled worker's dump: whether its flow is
-    suspended, which partitions it fetches, and how far each is read, committed and acknowledged."""
+    """A faust consumer's flow and per-partition bookkeeping, and its Kafka client's group membership, for a
+    stalled worker's dump: whether its flow is suspended, which partitions it fetches and from where, and how
+    far each is read, committed and acknowledged."""
     consumer = app.consumer
     recovery = app.tables.recovery
     lines = [
         f"consumer: flow_active={consumer.flow_active} suspend_flow={consumer.suspend_flow.is_set()} "
-        f"can_resume_flow={consumer.can_resume_flow.is_set()} rebalancing={app.rebalancing} "
-        f"recovery_completed={recovery.completed.is_set()} unacked={len(consumer._unacked_messages)}",
+        f"flow_control={app.flow_control.is_active()} rebalancing={app.rebalancing} "
+        f"recovery_completed={recovery.completed.is_set()} in_recovery={recovery.in_recovery} "
+        f"generation={app.consumer_generation_id} unacked={len(consumer._unacked_messages)}",
         f"paused: {sorted(map(str, consumer._paused_partitions))}",
         f"buffered: {sorted(map(str, consumer._buffered_partitions))}",
     ]
+    client = getattr(getattr(consumer, "_thread", None), "_consumer", None)
+    coordinator = getattr(client, "_coordinator", None)
+    positions: dict[tuple[str, int], Any] = {}
+    if coordinator is not None:
+        subscription = client._subscription.subscription
+        assignment = subscription.assignment if subscription is not None else None
+        lines.append(
+            f"kafka client: coordinator={coordinator.coordinator_id} generation={coordinator.generation} "
+            f"member={coordinator.member_id!r} rejoin_needed={coordinator._rejoin_needed_fut.done()} "
+            f"assigned={'none' if assignment is None else len(assignment.tps)}"
+        )
+        if assignment is not None:
+            for ktp in assignment.tps:
+                state = assignment.state_value(ktp)
+                positions[(ktp.topic, ktp.partition)] = state._position if state is not None else None
     active = consumer._active_partitions or set()
     routed = app.topics._tp_index
     for tp in sorted(consumer.assignment()):
         lines.append(
             f"{tp.topic}[{tp.partition}]: active={tp in active} routed={len(routed.get(tp, ()))} "
             f"read={consumer._read_offset.get(tp)} committed={consumer._committed_offset.get(tp)} "
-            f"acked={len(consumer._acked.get(tp, ()))} highwater={consumer.highwater(tp)}"
+            f"acked={len(consumer._acked.get(tp, ()))} highwater={consumer.highwater(tp)} "
+            f"fetch_position={positions.get((tp.topic, tp.partition))}"
         )
     return "\n".join(lines)

@@ -51,19 +51,19 @@ def awaited_frames(coro: Any, limit: int = 40) -> list[FrameType]:
 
 
 def write_task_stacks(out: TextIO, describe: Callable[[], str] | None = None) -> None:
-    """Every task of the running loop, each with the frames it is suspended in, innermost last; then what
-    ``describe`` says of the process (the worker: its consumer's flow and partitions)."""
+    """What ``describe`` says of the process (the worker: its consumer's flow and partitions), then every task
+    of the running loop, each with the frames it is suspended in, innermost last."""
     tasks = asyncio.all_tasks()
     out.write(f"{DUMP_START} {len(tasks)} ---\n")
-    for task in sorted(tasks, key=lambda t: t.get_name()):
-        out.write(f"task {task.get_name()}:\n")
-        for frame in awaited_frames(task.get_coro()):
-            out.write(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}\n")
-    if describe is not None:
+    if describe is not None:  # first: it is short, and says more than the stacks
         try:
             out.write(describe() + "\n")
         except Exception as exc:  # a dump must not fail for want of a detail
             out.write(f"(could not describe: {exc!r})\n")
+    for task in sorted(tasks, key=lambda t: t.get_name()):
+        out.write(f"task {task.get_name()}:\n")
+        for frame in awaited_frames(task.get_coro()):
+            out.write(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}\n")
     out.write(DUMP_END + "\n")
     out.flush()
 

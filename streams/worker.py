@@ -115,6 +115,24 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Any], metric
     async def dump_tasks_on_sigusr1() -> None:
         install_task_dump(asyncio.get_running_loop(), describe=lambda: describe_consumer(app))
 
+    realigning: set[asyncio.Future[None]] = set()
+
+    async def fetch_from_state() -> None:
+        """Once the rebalance has ended (faust has sought its committed offsets), every assigned input partition
+        is sought to where the state ends: the commits may lie behind or beyond it, or be gone with the broker's
+        log, and faust can move a fetch position past records it dropped while rebalancing."""
+        try:
+            while app.rebalancing and not app.should_stop:
+                await asyncio.sleep(0.1)
+            async with lock:
+                inputs = [(tp.topic, tp.partition) for tp in app.consumer.assignment() if tp.topic in topic_kinds]
+                starts = positions.starts(inputs, committed=lambda tp: app.consumer._committed_offset.get(TP(*tp)))
+                await rewind(starts)
+                metrics.input_positions(*positions.take_counts())
+            log.info("after the rebalance: %d of %d input partitions fetched from where the state ends", len(starts), len(inputs))
+        finally:
+            realigning.discard(asyncio.current_task())  # type: ignore[arg-type]
+
     @table.on_recover
     async def recovered() -> None:
         owned = {tp.partition for tp in app.assignor.assigned_actives()}
@@ -125,6 +143,7 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Any], metric
         silences.seen = None  # apply the log again over what state held
         silences.poll()
         undelivered = pipeline.recover()
+        realigning.add(asyncio.ensure_future(fetch_from_state()))
         log.info(
             "state recovered: %d writes of a cut-short batch applied, %d timers pending, %d undelivered sink items queued again",
             repaired,
@@ -212,7 +231,7 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Any], metric
 
     watchdog = StuckPartitionWatchdog(
         app,
-        exclude=lambda tp: tp.topic not in topic_kinds,  # input topics only: not the changelog, not faust's own
+        is_input=lambda tp: tp.topic in topic_kinds,  # not the changelog, not faust's own
         next_offset=lambda tp: positions.next_offset(tp.topic, tp.partition),
     )
 

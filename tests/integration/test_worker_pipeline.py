@@ -185,7 +185,7 @@ def test_restarted_worker_resumes_without_duplicate_or_missing_alerts(
         raw = client.execute(f"SELECT count(), uniqExact(alert_id, status) FROM restart{tag}.alerts")[0]
         assert raw[0] >= raw[1]  # duplicates may exist before merges; FINAL shows one row per alert
         assert second.sum("yujing_events_total") < len(records)  # it resumed from its stored positions, not from the start
-        assert second.sum("yujing_input_seeks_total") >= len(moved)  # each partition committed ahead was read again
+        assert second.sum("yujing_input_seeks_total") >= len(moved)  # each partition committed ahead was sought back
         assert second.sum("yujing_input_gaps_total") == 0  # the probe found the skipped records: none taken for empty
     finally:
         second.stop()

@@ -169,3 +169,14 @@ def test_partitions_are_independent_and_forget_rereads_the_state() -> None:
     assert p.next_offset("orders", 0) == 21 and p.next_offset("orders", 7) is None  # never read
     p.forget()
     assert p.next_offset("billing", 0) == 8  # read from the state again after a restart
+
+
+def test_after_a_rebalance_each_partition_starts_where_the_state_ends_and_unread_ones_are_left_to_the_consumer() -> None:
+    backend = DictBackend()
+    p = positions(backend)
+    admit(p, [("orders", 0, 0), ("orders", 0, 1), ("billing", 3, 56)])
+    p.store()
+    p.forget()  # a rebalance: what the state holds decides
+    committed = {("orders", 0): 2, ("billing", 3): 64}.get  # billing[3]: the commit ran ahead of the state
+    assert p.starts([("orders", 0), ("billing", 3), ("complaints", 5)], committed) == {("orders", 0): 2, ("billing", 3): 57}
+    assert p.take_counts()[1] == {"billing": 1}  # a seek away from the consumer's commit

@@ -49,17 +49,19 @@ def test_sigusr1_writes_the_dump_to_stderr(capfd) -> None:  # type: ignore[no-un
     assert "--- asyncio tasks:" in capfd.readouterr().err
 
 
-def test_the_dump_ends_with_what_the_process_says_of_itself_even_when_that_fails() -> None:
+def test_the_dump_starts_with_what_the_process_says_of_itself_even_when_that_fails() -> None:
     async def main(describe) -> str:  # type: ignore[no-untyped-def]
         out = io.StringIO()
         write_task_stacks(out, describe)
         return out.getvalue()
 
     said = asyncio.run(main(lambda: "consumer: flow_active=True"))
-    assert said.rstrip().endswith("consumer: flow_active=True\n--- end of asyncio tasks ---"), said
+    first_lines = said.splitlines()[:2]
+    assert first_lines[0].startswith("--- asyncio tasks:") and first_lines[1] == "consumer: flow_active=True", said
+    assert said.rstrip().endswith("--- end of asyncio tasks ---"), said
 
     def broken() -> str:
         raise KeyError("gone")
 
     failed = asyncio.run(main(broken))
-    assert "(could not describe: KeyError('gone'))" in failed and failed.rstrip().endswith("--- end of asyncio tasks ---")
+    assert failed.splitlines()[1] == "(could not describe: KeyError('gone'))" and failed.rstrip().endswith("--- end of asyncio tasks ---")
