@@ -18,11 +18,12 @@ against it before the engine sees it:
   skipped without a probe for ``patience`` seconds, until the re-fetch brings
   the expected offset; after that the next record past the gap probes again.
 
-After a rebalance (a restart among them) the runner seeks every input partition
-to where the state ends (:meth:`InputPositions.starts`): the consumer's committed
-offsets can lie behind the state (harmless: duplicates are skipped) or beyond it
-(the commit ran ahead of the state, or faust moved the fetch position past
-records it dropped during the rebalance), and a broker that lost them has none.
+After a rebalance (a restart among them) the runner seeks an input partition to
+where the state ends (:meth:`InputPositions.starts`) when the consumer's committed
+offset lies beyond it (the commit ran ahead of the state) or is unknown (a new
+group, or a broker that lost its offsets: the fetch position is then wherever
+the consumer left it, seen at the partition's end). A commit behind the state
+is left alone: the records read again are skipped as duplicates.
 
 >>> import asyncio
 >>> from streams.engine.state import DictBackend
@@ -95,19 +96,20 @@ class InputPositions:
         """The next offset expected of an input partition (read from state once after a restart), ``None`` if never read."""
         return self._expected((topic, partition))
 
-    def starts(
-        self, partitions: Iterable[TopicPartition], committed: Callable[[TopicPartition], int | None] = lambda tp: None
-    ) -> dict[TopicPartition, int]:
-        """Where to fetch each of ``partitions`` from: its next offset, for those the state has one of (after a
-        rebalance the worker fetches from there, not from the consumer's committed offsets). Each that differs
-        from its ``committed`` offset counts as a seek."""
+    def starts(self, partitions: Iterable[TopicPartition], committed: Callable[[TopicPartition], int | None]) -> dict[TopicPartition, int]:
+        """Partitions to seek after a rebalance, each to where the state ends: those whose ``committed`` offset
+        (where the consumer now reads from) is unknown, or beyond the state's. One behind the state is left:
+        what it reads again is skipped, and a seek past it would leave offsets the consumer never acknowledges,
+        which stops faust's commits for good. Each seek is counted."""
         out = {}
         for tp in partitions:
             offset = self._expected(tp)
-            if offset is not None:
+            if offset is None:
+                continue
+            at = committed(tp)
+            if at is None or at > offset:
                 out[tp] = offset
-                if committed(tp) != offset:
-                    self.seeks[tp[0]] += 1
+                self.seeks[tp[0]] += 1
         return out
 
     def _expected(self, tp: TopicPartition) -> int | None:

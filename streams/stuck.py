@@ -21,8 +21,9 @@ stuck when nothing of it is pending or queued for the stream, and faust has
 read past ``resume`` (``read > resume``), or has not read past it though the
 broker holds messages beyond it (``highwater > resume`` and ``read`` is
 ``None`` or ``resume``), unchanged over two checks (a healthy partition
-delivers what it read within a check). It is sought to ``resume``; anything
-delivered twice is skipped by the positions. A flow left suspended outside a
+delivers what it read within a check). It is sought to ``resume``, or to its
+committed offset if that is lower; anything delivered twice is skipped by the
+positions. A flow left suspended outside a
 rebalance is resumed, and a partition without a route gets its route back,
 each after two checks too.
 """
@@ -114,8 +115,12 @@ class StuckPartitionWatchdog:
             await app.topics.on_partitions_assigned(set(consumer.assignment()))
             return
         read, resume, highwater = state
-        log.warning("partition %s read to %s, high water %s, not delivered from %s: seeking it there", tp, read, highwater, resume)
-        await consumer.seek(tp, resume)
+        # Not past the commit: faust commits only up to the first offset it never acknowledged, so offsets skipped
+        # by a seek would stop its commits for good. What is read again below ``resume`` is skipped as a duplicate.
+        committed = consumer._committed_offset.get(tp)
+        to = resume if committed is None else min(resume, committed)
+        log.warning("partition %s read to %s, high water %s, not delivered from %s: seeking it to %s", tp, read, highwater, resume, to)
+        await consumer.seek(tp, to)
 
 
 def describe_consumer(app: Any) -> str:

@@ -118,9 +118,8 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Any], metric
     realigning: set[asyncio.Future[None]] = set()
 
     async def fetch_from_state() -> None:
-        """Once the rebalance has ended (faust has sought its committed offsets), every assigned input partition
-        is sought to where the state ends: the commits may lie behind or beyond it, or be gone with the broker's
-        log, and faust can move a fetch position past records it dropped while rebalancing."""
+        """Once the rebalance has ended (faust has sought its committed offsets), the assigned input partitions
+        whose commit lies beyond where the state ends, or is unknown, are sought there (InputPositions.starts)."""
         try:
             while app.rebalancing and not app.should_stop:
                 await asyncio.sleep(0.1)
@@ -129,7 +128,7 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Any], metric
                 starts = positions.starts(inputs, committed=lambda tp: app.consumer._committed_offset.get(TP(*tp)))
                 await rewind(starts)
                 metrics.input_positions(*positions.take_counts())
-            log.info("after the rebalance: %d of %d input partitions fetched from where the state ends", len(starts), len(inputs))
+            log.info("after the rebalance: %d of %d input partitions sought to where the state ends", len(starts), len(inputs))
         finally:
             realigning.discard(asyncio.current_task())  # type: ignore[arg-type]
 

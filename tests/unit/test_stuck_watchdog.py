@@ -117,6 +117,14 @@ def test_a_partition_read_past_where_the_state_ends_with_nothing_pending_is_soug
     assert "orders[0]: active=True routed=1 read=296" in caplog.text, caplog.text
 
 
+def test_a_stuck_partition_is_not_sought_past_its_commit() -> None:
+    """faust commits only up to the first offset it never acknowledged: a seek past the commit would stop its commits."""
+    dog, consumer, _ = make(next_offsets={O0: 271})
+    consumer._read_offset[O0] = 296
+    consumer._committed_offset[O0] = 250
+    assert twice(dog) == (0, 1) and consumer.seeks == [(O0, 250)]
+
+
 def test_a_commit_stuck_behind_the_state_is_no_reason_to_read_again() -> None:
     """CI: faust's commit stuck at 48 while the worker had processed to 389; seeking back to 48 only re-read duplicates."""
     dog, consumer, _ = make(next_offsets={O0: 389})
