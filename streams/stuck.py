@@ -25,12 +25,14 @@ delivers what it read within a check). It is sought to ``resume``, or to its
 committed offset if that is lower; anything delivered twice is skipped by the
 positions. A flow left suspended outside a
 rebalance is resumed, and a partition without a route gets its route back,
-each after two checks too.
+each after two checks too. A rebalance that lasts a minute is logged with the
+consumer's state (nothing here can end it).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -46,12 +48,23 @@ class StuckPartitionWatchdog:
     where its state says the partition's unprocessed messages start (``None``: never read).
     """
 
-    def __init__(self, app: Any, is_input: Callable[[Any], bool], next_offset: Callable[[Any], int | None]) -> None:
+    def __init__(
+        self,
+        app: Any,
+        is_input: Callable[[Any], bool],
+        next_offset: Callable[[Any], int | None],
+        long_rebalance: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.app = app
         self.is_input = is_input
         self.next_offset = next_offset
+        self.long_rebalance = long_rebalance
+        self.clock = clock
         self.suspects: dict[Hashable, tuple[Any, ...]] = {}
         self.mended = 0
+        self.rebalancing_since: float | None = None
+        self.reported_at = 0.0
 
     def _resume(self, tp: Any) -> int:
         stored = self.next_offset(tp)
@@ -89,7 +102,9 @@ class StuckPartitionWatchdog:
         app = self.app
         if app.rebalancing or app.should_stop or not app.tables.recovery.completed.is_set():
             self.suspects = {}
+            self._watch_rebalance(app.rebalancing and not app.should_stop)
             return 0
+        self.rebalancing_since = None
         now = self._faults()
         lasting = {key: state for key, state in now.items() if self.suspects.get(key) == state}
         self.suspects = now
@@ -101,6 +116,20 @@ class StuckPartitionWatchdog:
             self.suspects.pop(key, None)
         self.mended += len(lasting)
         return len(lasting)
+
+    def _watch_rebalance(self, rebalancing: bool) -> None:
+        """A rebalance that does not end stops all input, and nothing here can mend it: say so, with the
+        consumer's state, once ``long_rebalance`` seconds have passed and every ``long_rebalance`` after."""
+        now = self.clock()
+        if not rebalancing:
+            self.rebalancing_since = None
+            return
+        if self.rebalancing_since is None:
+            self.rebalancing_since = now
+        elif now - self.rebalancing_since >= self.long_rebalance and now - self.reported_at >= self.long_rebalance:
+            self.reported_at = now
+            state = describe_consumer(self.app)
+            log.warning("rebalancing for %.0f s, no input meanwhile; the consumer's state:\n%s", now - self.rebalancing_since, state)
 
     async def _mend(self, key: Hashable, state: tuple[Any, ...]) -> None:
         app, consumer = self.app, self.app.consumer

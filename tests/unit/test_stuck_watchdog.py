@@ -198,3 +198,21 @@ def test_an_assigned_partition_routed_to_no_stream_is_routed_again() -> None:
     del app.topics._tp_index[O1]  # faust drops such a partition's messages unseen
     assert twice(dog) == (0, 1)
     assert app.topics.rerouted == 1 and app.topics._tp_index[O1]
+
+
+def test_a_rebalance_that_does_not_end_is_logged_with_the_consumers_state_once_a_minute(caplog) -> None:  # type: ignore[no-untyped-def]
+    now = [0.0]
+    dog, consumer, app = make()
+    dog.clock = lambda: now[0]
+    app.rebalancing = True
+    for t in (0.0, 30.0, 59.0):
+        now[0] = t
+        asyncio.run(dog.check())
+    assert "rebalancing for" not in caplog.text
+    for t in (60.0, 65.0, 119.0, 120.0):
+        now[0] = t
+        asyncio.run(dog.check())
+    assert caplog.text.count("rebalancing for") == 2 and "orders[0]: active=True" in caplog.text, caplog.text
+    app.rebalancing = False  # it ended: the next one is timed afresh
+    asyncio.run(dog.check())
+    assert dog.rebalancing_since is None and consumer.seeks == []
