@@ -115,22 +115,25 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Any], metric
     async def dump_tasks_on_sigusr1() -> None:
         install_task_dump(asyncio.get_running_loop(), describe=lambda: describe_consumer(app))
 
-    realigning: set[asyncio.Future[None]] = set()
+    def seek_from_state_after_faust(consumer: Any) -> None:
+        """After faust's own seek of a rebalance (to the committed offsets) and before its flow resumes, seek the
+        assigned input partitions whose commit lies beyond where the state ends, or is unknown, to where it
+        ends (InputPositions.starts). Before the flow resumes nothing has been read since the rebalance, so
+        the seek leaves no offset acknowledged twice or never (either slows or stops faust's commits)."""
+        if getattr(consumer, "seeks_from_state", False):
+            return
+        faust_seek = consumer.perform_seek
 
-    async def fetch_from_state() -> None:
-        """Once the rebalance has ended (faust has sought its committed offsets), the assigned input partitions
-        whose commit lies beyond where the state ends, or is unknown, are sought there (InputPositions.starts)."""
-        try:
-            while app.rebalancing and not app.should_stop:
-                await asyncio.sleep(0.1)
-            async with lock:
-                inputs = [(tp.topic, tp.partition) for tp in app.consumer.assignment() if tp.topic in topic_kinds]
-                starts = positions.starts(inputs, committed=lambda tp: app.consumer._committed_offset.get(TP(*tp)))
-                await rewind(starts)
-                metrics.input_positions(*positions.take_counts())
+        async def perform_seek() -> None:
+            await faust_seek()
+            inputs = [(tp.topic, tp.partition) for tp in consumer.assignment() if tp.topic in topic_kinds]
+            starts = positions.starts(inputs, committed=lambda tp: consumer._committed_offset.get(TP(*tp)))
+            await rewind(starts)
+            metrics.input_positions(*positions.take_counts())
             log.info("after the rebalance: %d of %d input partitions sought to where the state ends", len(starts), len(inputs))
-        finally:
-            realigning.discard(asyncio.current_task())  # type: ignore[arg-type]
+
+        consumer.perform_seek = perform_seek
+        consumer.seeks_from_state = True
 
     @table.on_recover
     async def recovered() -> None:
@@ -142,7 +145,7 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Any], metric
         silences.seen = None  # apply the log again over what state held
         silences.poll()
         undelivered = pipeline.recover()
-        realigning.add(asyncio.ensure_future(fetch_from_state()))
+        seek_from_state_after_faust(app.consumer)  # faust seeks right after this callback
         log.info(
             "state recovered: %d writes of a cut-short batch applied, %d timers pending, %d undelivered sink items queued again",
             repaired,
