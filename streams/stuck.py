@@ -62,7 +62,6 @@ class StuckPartitionWatchdog:
         self.long_rebalance = long_rebalance
         self.clock = clock
         self.suspects: dict[Hashable, tuple[Any, ...]] = {}
-        self.mended = 0
         self.rebalancing_since: float | None = None
         self.reported_at = 0.0
 
@@ -114,7 +113,6 @@ class StuckPartitionWatchdog:
         for key in lasting:
             await self._mend(key, lasting[key])
             self.suspects.pop(key, None)
-        self.mended += len(lasting)
         return len(lasting)
 
     def _watch_rebalance(self, rebalancing: bool) -> None:
