@@ -2,7 +2,7 @@
 
 The ticketing system's auto-escalation consumes it. A message's headers say
 its ``status`` and ``rule_id``, so a consumer can route without parsing; the
-value is the alert record of ``shared/contracts/alerts.md``. Delivery is at
+value is the alert record of ``docs/contracts/alerts.md``. Delivery is at
 least once: a consumer keeps the latest record per ``alert_id`` and status.
 """
 

@@ -1,4 +1,4 @@
-"""The alert record of ``shared/contracts/alerts.md`` and its deterministic id."""
+"""The alert record of ``docs/contracts/alerts.md`` and its deterministic id."""
 
 from __future__ import annotations
 

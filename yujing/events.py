@@ -1,4 +1,4 @@
-"""Typed events per the wire contract (``shared/contracts/events.md``).
+"""Typed events per the wire contract (``docs/contracts/events.md``).
 
 Each topic has one msgspec Struct; decoding with a compiled msgspec decoder
 validates types, required fields, enums, lengths and patterns in one pass,

@@ -33,7 +33,7 @@ with atheris.instrument_imports():
 TOPICS = {"orders": "orders", "billing": "billing", "complaints": "complaints"}
 KINDS = ("orders", "billing", "complaints")
 DECODED = (OrderEvent, BillEvent, ComplaintEvent)
-CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contracts" / "events.md"
+CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "contracts" / "events.md"
 
 
 def fuzz_decode(data: bytes) -> None:

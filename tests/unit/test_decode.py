@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from streams.decode import REASONS, DeadLetter, Decoder
 from yujing.events import BillEvent, ComplaintEvent, OrderEvent
 
-CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contracts" / "events.md"
+CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "contracts" / "events.md"
 TOPICS = {"orders": "orders", "billing": "billing", "complaints": "complaints"}
 GOOD_ORDER = {
     "event_id": "o-1",
@@ -159,3 +159,23 @@ def test_mutated_events_are_decoded_or_rejected_with_a_reason(mutation: dict) ->
     raw = msgspec.json.encode({**GOOD_ORDER, **mutation})
     result = dec().decode("orders", 0, 0, None, raw)
     assert isinstance(result, OrderEvent) or (isinstance(result, DeadLetter) and result.category in REASONS and result.reason)
+
+
+SCHEMA = CONTRACT.with_name("events.schema.json")
+
+
+def test_the_contract_examples_and_the_simulators_events_meet_the_json_schema_copy() -> None:
+    """The repository's copy of the upstream JSON Schema accepts what the decoder accepts: the
+    contract's examples and a simulated day (what the demo and the tests feed the engine)."""
+    import jsonschema
+
+    from streams.simulator.generator import SimConfig, simulate
+
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
+    events = [*contract_examples(), *simulate(SimConfig(seed=5, days=0.5, history_days=0.5, customers=300)).events]
+    assert len(events) > 100
+    for event in events:
+        errors = [e.message for e in validator.iter_errors(event)]
+        assert not errors, (event, errors)
+        topic = {"order": "orders", "bill": "billing", "refund": "billing", "complaint": "complaints"}[event["event_type"].split(".")[0]]
+        assert not isinstance(dec().decode(topic, 0, 0, None, json.dumps(event).encode()), DeadLetter), event

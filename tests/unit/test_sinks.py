@@ -17,7 +17,7 @@ from sinks.jsonl import JsonLinesSink
 from streams.metrics import PipelineMetrics
 from yujing.alerts import Alert, alert_id
 
-ALERTS_CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contracts" / "alerts.md"
+ALERTS_CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "contracts" / "alerts.md"
 
 
 def contract_fields() -> set[str]:
