@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from detectors.baseline import CohortBaseline, Cusum, RecentBuckets, SpikeTest, WeekShape, drill_down, explained_by
 
@@ -161,3 +162,18 @@ def test_the_rule_week_learns_each_hour_of_the_week_from_one_week() -> None:
     assert abs(week.expected(12, 0) / week.expected(12, 2) - 1.6) < 0.1  # Monday noon, from the one Monday seen
     assert abs(week.expected(13, 0) / week.expected(13, 2) - 1.0) < 0.1  # the peak ends at 13:00, not at a block's end
     assert abs(week.expected(12, 2) - 100 * daily_shape(12)) < 0.1 * 100 * daily_shape(12)
+
+
+def test_the_tail_probability_is_scipy_stats_own() -> None:
+    """SpikeTest.tail calls the special functions behind scipy.stats' nbinom.sf and poisson.sf directly;
+    it must give their values (to rounding) over counts, means and dispersions of every size."""
+    from scipy.stats import nbinom, poisson
+
+    test, rng = SpikeTest(), np.random.default_rng(7)
+    for _ in range(3000):
+        observed, mean = int(rng.integers(0, 400)), float(rng.choice([0.0, rng.uniform(0, 5), rng.uniform(0, 500)]))
+        phi = float(rng.choice([0.0, rng.uniform(0.001, 0.5)]))
+        m = max(mean, 0.1)
+        want = float(nbinom.sf(observed - 1, 1 / phi, (1 / phi) / (1 / phi + m))) if phi > 0 else float(poisson.sf(observed - 1, m))
+        got = test.tail(observed, mean, phi)
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-300), (observed, mean, phi)
