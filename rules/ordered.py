@@ -5,7 +5,10 @@ Rules that compare an event with what came *before* it for the same key
 may arrive out of order by up to the allowed lateness. Such a rule buffers
 each event here (as its JSON, per key, bounded) with a timer at its
 event time; when the watermark passes, :meth:`OrderedBuffer.release` gives the
-due events sorted by ``(ts, event_id)``. An event that arrives already behind
+due events sorted by event time; events of the same instant come in the order of
+their streams (an order before its bill, a bill before a complaint about it), then
+by ``event_id``, so a first bill issued the second its order was created is
+compared with that order whatever their ids. An event that arrives already behind
 the watermark (late) is handed over at once. A redelivered event (same id)
 is buffered once.
 """
@@ -26,6 +29,8 @@ __all__ = ["FORGET", "InOrderRule", "OrderedBuffer", "Pending"]
 _ENCODE = msgspec.json.Encoder().encode
 _DECODERS = {kind: msgspec.json.Decoder(struct) for kind, struct in TOPIC_KINDS.items()}
 _TIMER = "\x1eordered"
+#: Events of one instant: orders first, then bills, then complaints (what a later stream's event is about comes first).
+_STREAM_RANK = {"orders": 0, "billing": 1, "complaints": 2}
 
 
 class Pending(msgspec.Struct, array_like=True):
@@ -39,6 +44,10 @@ class Pending(msgspec.Struct, array_like=True):
 
 class PendingList(msgspec.Struct, array_like=True):
     items: list[Pending] = []
+
+
+def _in_order(p: Pending) -> tuple[float, int, str]:
+    return p.ts, _STREAM_RANK.get(p.kind, 3), p.event_id
 
 
 class OrderedBuffer:
@@ -71,7 +80,7 @@ class OrderedBuffer:
             return True  # a redelivery: buffered already
         kind = event_kind(event.event_type) or ""
         pending.items.append(Pending(ts, event.event_id, kind, _ENCODE(event)))
-        pending.items.sort(key=lambda p: (p.ts, p.event_id))
+        pending.items.sort(key=_in_order)
         del pending.items[: max(0, len(pending.items) - self.max_pending)]
         store.set(key, pending)
         ctx.set_timer(self.rule_id, self.timer_key(key), pending.items[0].ts)
