@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import msgspec
@@ -108,11 +108,19 @@ class Collect:
         pass
 
 
-def run_backtest(runner: LocalRunner, lines: Iterator[bytes], keep: TimeFilter, collect: Collect, flush: bool = True) -> BacktestSummary:
+def run_backtest(
+    runner: LocalRunner,
+    lines: Iterator[bytes],
+    keep: TimeFilter,
+    collect: Collect,
+    flush: bool = True,
+    on_batch: Callable[[RunStats, int], None] | None = None,
+) -> BacktestSummary:
     """Feed the selected lines through ``runner`` (whose sinks include ``collect``).
 
     ``flush=False`` stops where a live worker's watermarks stand after the last event
-    (no end-of-input flush), for comparing a backtest with a worker.
+    (no end-of-input flush), for comparing a backtest with a worker. ``on_batch`` is told
+    of each batch (a progress bar).
     """
-    stats = runner.run((line for line in lines if keep(line)), close=flush)
+    stats = runner.run((line for line in lines if keep(line)), on_batch=on_batch, close=flush)
     return summarise(stats, collect.alerts)

@@ -145,7 +145,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from rich.progress import Progress
+    from streams.progress import RunProgress
 
     config, registry, metrics = _setup(args)
     rules = _rules_or_exit(args.rules or config.rules.dir)
@@ -160,10 +160,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     dead = DeadLetterFile(args.dead_letters or config.output.dead_letters)
     runner = LocalRunner(pipeline, dead, batch_size=args.batch)
+    unit = "bytes"
     if args.simulate:
         sim = simulate(_sim_config(args))
-        lines: Any = list(sim.lines())
-        total: int | None = len(lines)
+        events: list[bytes] | None = list(sim.lines())
+        total: int | None = len(events)
+        unit = "events"
     else:
         if not args.events:
             err.print("[red]give --events FILE (JSON Lines, .gz allowed, - for stdin) or --simulate[/red]")
@@ -171,11 +173,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.events != "-" and not Path(args.events).exists():
             err.print(f"[red]no such file: {args.events}[/red]")
             return 2
-        lines, total = read_event_lines(args.events), None
+        events, total = None, (Path(args.events).stat().st_size if args.events != "-" else None)
     started = time.perf_counter()
-    with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
-        task = progress.add_task("events", total=total)
-        stats = runner.run(lines, on_batch=lambda s, n: progress.advance(task, n))
+    with RunProgress(err, engine, "run", total, unit) as bar:
+        lines = events if events is not None else read_event_lines(args.events, bar.advance_bytes if total is not None else None)
+        stats = runner.run(lines, on_batch=bar.on_batch)
     elapsed = time.perf_counter() - started
     pipeline.close()
     dead.close()
@@ -245,10 +247,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
     from streams.backtest import Collect, TimeFilter, parse_bound, run_backtest
+    from streams.progress import RunProgress
     from streams.timeline import write_html, write_png
 
     config, _, metrics = _setup(args)
@@ -278,15 +280,15 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     dead = DeadLetterFile(str(out / "dead-letters.jsonl"))
     runner = LocalRunner(pipeline, dead, batch_size=args.batch)
     started = time.perf_counter()
-    columns = (TextColumn("backtest"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
-        task = progress.add_task("read", total=events.stat().st_size)
-        lines = read_event_lines(events, lambda n: progress.advance(task, n))
-        summary = run_backtest(runner, lines, keep, collect, flush=not args.keep_open)
+    with RunProgress(err, engine, "backtest", events.stat().st_size) as bar:
+        lines = read_event_lines(events, bar.advance_bytes)
+        summary = run_backtest(runner, lines, keep, collect, flush=not args.keep_open, on_batch=bar.on_batch)
     elapsed = time.perf_counter() - started
+    read = summary.stats.events + summary.stats.dead_letters
     pipeline.close()
     dead.close()
-    table = Table(title=f"{len(rules)} rules over {summary.stats.events:,} events in {elapsed:.1f}s")
+    rate = read / max(elapsed, 1e-9)
+    table = Table(title=f"{len(rules)} rules over {summary.stats.events:,} events in {elapsed:.1f}s ({rate:,.0f} events/s)")
     for column in ("rule", "severity", "firing", "resolved", "first (UTC+8)", "last (UTC+8)"):
         table.add_column(column, justify="right" if column in ("firing", "resolved") else "left")
     local = dt.timezone(dt.timedelta(hours=8))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 from tests.unit.test_cli import yujing
@@ -27,6 +28,7 @@ def test_backtest_writes_alerts_a_table_and_a_timeline(tmp_path: Path) -> None:
     alerts = [json.loads(line) for line in (out / "alerts.jsonl").read_text(encoding="utf-8").splitlines()]
     assert {"install-sla", "redline-complaint"} <= {a["rule_id"] for a in alerts}
     assert "install-sla" in done.stdout and "firing" in done.stdout  # the per-rule table
+    assert re.search(r"rules over [\d,]+ events in [\d.]+s \([\d,]+ events/s\)", done.stdout), done.stdout[:300]  # the rate
     firing = sum(1 for a in alerts if a["status"] == "firing" and a["rule_id"] == "redline-complaint")
     assert any(line.split("│")[1:4] and "redline-compl" in line and f" {firing} " in line for line in done.stdout.splitlines())
     assert (out / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -54,3 +56,27 @@ def test_bad_arguments_are_explained(tmp_path: Path) -> None:
     (tmp_path / "e.jsonl").write_text("")
     done = yujing("backtest", "--events", str(tmp_path / "e.jsonl"), "--from", "yesterday", "--out", str(tmp_path / "o"))
     assert done.returncode == 2 and "--from/--to" in done.stderr
+
+
+def test_the_progress_bar_shows_the_rate_and_the_simulated_time() -> None:
+    """What a terminal shows while a long backtest runs (rich renders the bar only on a terminal)."""
+    import io
+
+    from rich.console import Console
+
+    from streams.engine import DictBackend, Engine, EngineConfig
+    from streams.local import LocalRunner
+    from streams.progress import RunProgress
+    from streams.simulator.generator import SimConfig, simulate
+
+    lines = list(simulate(SimConfig(seed=4, days=0.5, history_days=0.5, customers=300)).lines())
+    engine = Engine([], DictBackend(), EngineConfig(idle_after=None))
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=200)
+    with RunProgress(console, engine, "backtest", len(lines), "events") as bar:
+        LocalRunner.replaying(engine, []).run(lines, on_batch=bar.on_batch)
+        bar.progress.refresh()
+    shown = screen.getvalue()
+    assert f"{len(lines)}/{len(lines)}" in shown and "events/s" in shown
+    assert re.search(r"data at 2026-03-0\d \d\d:\d\d \(UTC\+8\)", shown), shown[-400:]
+    assert bar.events == len(lines) and bar.rate() > 0
