@@ -199,6 +199,7 @@ class CohortSpikeRule(RuleHeader):
         self.ns = spec.id
         self.dropped_cohorts = 0  # new cohorts not kept because ``max_cohorts`` was reached
         self.closer = WindowCloser(self.step, self.rule_id)
+        self._cohorts_cache: dict[str, list[str]] = {}  # a pure function's results, not state
 
     # -- partition half ------------------------------------------------------
     def on_event(self, event: Event, ts: float, ctx: RuleContext) -> None:
@@ -272,6 +273,15 @@ class CohortSpikeRule(RuleHeader):
             ctx.score(out[:SCORES_TOP])
 
     def _cohorts_of(self, finest: str) -> list[str]:
+        """Every cohort a finest cohort belongs to (its dimensions alone and in pairs; cached per key)."""
+        cached = self._cohorts_cache.get(finest)
+        if cached is None:
+            if len(self._cohorts_cache) >= self.max_cohorts:
+                self._cohorts_cache.clear()
+            cached = self._cohorts_cache[finest] = self._cohorts_of_uncached(finest)
+        return cached
+
+    def _cohorts_of_uncached(self, finest: str) -> list[str]:
         labels = dict(parse_cohort(finest))
         values = [labels.get(d) for d in self.dimensions]
         return [
