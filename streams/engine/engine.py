@@ -363,6 +363,7 @@ class Engine:
             walls = self.watermarks.last_wall[partition]
             for stream in walls:
                 walls[stream] = wall
+        self.watermarks.forget_known()
 
     def commit(self) -> None:
         """Persist clocks and flush state writes; call after the batch's alerts are in the sinks."""

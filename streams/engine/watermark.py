@@ -68,6 +68,9 @@ class Watermarks:
         self.first_wall: dict[int, float] = {}
         self.floor: dict[int, float] = {}
         self.expected: dict[int, float] = {}  # partitions a runner reads, with when it said so (see expect)
+        #: Each partition's watermark as last computed, with the wall time it was computed at: the engine asks
+        #: before and after every event, and most events move nothing (see observe).
+        self._known: dict[int, tuple[float, float]] = {}
 
     def expect(self, partitions: Iterable[int], wall: float) -> None:
         """The partitions a runner reads (a worker: those assigned to it), seen or not. One not yet seen
@@ -87,12 +90,28 @@ class Watermarks:
             maxes = self.max_ts[partition] = {}
             self.last_wall[partition] = {}
             self.first_wall[partition] = wall
+        walls = self.last_wall[partition]
         if ts > maxes.get(stream, NEVER):
             maxes[stream] = ts
-        self.last_wall[partition][stream] = wall
+        elif walls.get(stream) == wall:
+            return  # nothing the watermark depends on moved
+        walls[stream] = wall
+        self._known.pop(partition, None)
 
     def current(self, partition: int, wall: float) -> float:
         """The partition's watermark now (monotonic)."""
+        known = self._known.get(partition)
+        if known is not None and known[0] == wall:
+            return known[1]
+        mark = self._compute(partition, wall)
+        self._known[partition] = (wall, mark)
+        return mark
+
+    def forget_known(self) -> None:
+        """Compute every watermark afresh (after a change of the clocks from outside: idle advance switched, a recovery)."""
+        self._known.clear()
+
+    def _compute(self, partition: int, wall: float) -> float:
         maxes = self.max_ts.get(partition)
         floor = self.floor.get(partition, NEVER)
         if not maxes:
@@ -126,6 +145,7 @@ class Watermarks:
         maxes = self.max_ts.get(partition) or {}
         mark = max([*maxes.values(), self.floor.get(partition, NEVER), until])
         self.floor[partition] = mark
+        self._known.pop(partition, None)
         return mark
 
     def partitions(self) -> list[int]:
@@ -147,6 +167,7 @@ class Watermarks:
         self.last_wall.clear()
         self.first_wall.clear()
         self.floor.clear()
+        self._known.clear()
         for key, clock in self.store.items():
             partition = int(key)
             self.max_ts[partition] = dict(clock.max_ts)
