@@ -97,12 +97,6 @@ def _stream_name(partition: int) -> str:
     return f"p{partition}"
 
 
-@functools.lru_cache(maxsize=100_000)
-def _group_partition(group: str, partitions: int) -> int:
-    """Where a cohort group lives (hashed once per group, not once per forwarded event)."""
-    return partition_for(group, partitions)
-
-
 class _CohortSide:
     """A cohort rule as the cohort stage sees it: its records in, its timers."""
 
@@ -238,7 +232,7 @@ class Engine:
     def forward(self, record: CohortRecord) -> None:
         """A cohort rule's record for the cohort stage (placed by its group, tagged with this partition)."""
         record = msgspec.structs.replace(record, stream=_stream_name(self.partition))
-        self._forwarded.append((_group_partition(record.event_type + record.key, self.config.partitions), record))
+        self._forwarded.append((partition_for(record.event_type + record.key, self.config.partitions), record))  # cached per group
 
     def score(self, scores: Sequence[Score]) -> None:
         self._scores.extend(scores)
