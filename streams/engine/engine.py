@@ -350,14 +350,7 @@ class Engine:
 
         Idle time counts from now for every partition, so switching it on never jumps a watermark.
         """
-        self.watermarks.idle_after = idle_after
-        wall = self.clock()
-        for partition in self.watermarks.partitions():
-            self.watermarks.first_wall[partition] = wall
-            walls = self.watermarks.last_wall[partition]
-            for stream in walls:
-                walls[stream] = wall
-        self.watermarks.forget_known()
+        self.watermarks.set_idle_after(idle_after, self.clock())
 
     def commit(self) -> None:
         """Persist clocks and flush state writes; call after the batch's alerts are in the sinks."""

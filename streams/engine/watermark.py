@@ -107,8 +107,14 @@ class Watermarks:
         self._known[partition] = (wall, mark)
         return mark
 
-    def forget_known(self) -> None:
-        """Compute every watermark afresh (after a change of the clocks from outside: idle advance switched, a recovery)."""
+    def set_idle_after(self, idle_after: float | None, wall: float) -> None:
+        """Turn idle advance on (seconds of silence) or off (``None``); silence counts from ``wall`` for every
+        stream, so switching it on never jumps a watermark."""
+        self.idle_after = idle_after
+        for partition, walls in self.last_wall.items():
+            self.first_wall[partition] = wall
+            for stream in walls:
+                walls[stream] = wall
         self._known.clear()
 
     def _compute(self, partition: int, wall: float) -> float:

@@ -196,3 +196,16 @@ def test_streams_read_at_different_speeds_give_the_same_alerts(tmp_path_factory,
     skewed = [e for e in events if e["event_type"].startswith("complaint")] + [e for e in events if e["event_type"].startswith("order")]
     engine = Engine(rules, DictBackend(), EngineConfig(allowed_lateness=300, idle_after=3600, streams=("orders", "complaints")))
     assert keys(run(rules, skewed, engine=engine)) == keys(run(rules, events))
+
+
+def test_switching_idle_advance_on_counts_silence_from_then_and_never_jumps_the_watermark() -> None:
+    """The demo replays history with idle advance off, then switches it on: a stream silent for an hour of
+    wall time before the switch must not count as idle at once, and the watermark asked for before the
+    switch must not be served again from what was known then."""
+    w = Watermarks(lateness=60, idle_after=None, streams=("orders", "billing"))
+    w.observe(0, "orders", 1000.0, wall=0.0)
+    w.observe(0, "billing", 500.0, wall=0.0)
+    assert w.current(0, wall=3600.0) == 440.0  # billing, read behind, holds it
+    w.set_idle_after(30.0, wall=3600.0)
+    assert w.current(0, wall=3600.0) == 440.0  # silence counts from the switch: nothing idle yet
+    assert w.current(0, wall=3631.0) == 1000.0 - 60 + 1.0  # both silent 31 s: event time flows on with the wall clock
