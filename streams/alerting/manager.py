@@ -9,6 +9,8 @@ a record (ClickHouse, JSON Lines) but is not sent to the notifying sinks
    as an open source until it resolves (even when it is itself held back).
 2. **resolved**: a resolved record is sent only if its firing one was.
 3. **silenced**: a silence matches it.
+   A protected alert (critical, red line: :data:`~streams.alerting.policy.ALWAYS_SENT`)
+   goes from here straight to **sent**: no policy holds it back, only an operator's silence.
 4. **inhibited**: an open source of an inhibit rule matches it, with equal ``equal`` labels.
 5. **realert**: the same rule sent an alert with the same labels less than
    the rule's ``realert`` interval ago (event time).
@@ -168,6 +170,9 @@ class AlertManager:
             for silence, matchers in self._muting:
                 if silence.active(at) and matches(matchers, alert):
                     return f"silenced:{silence.id}"
+        if self.policy.is_protected(alert):
+            self._remember_sent(alert, ctx)
+            return None  # critical and red-line alerts: never inhibited, held by realert or rate-limited
         inhibitor = self._inhibitor(alert)
         if inhibitor is not None:
             return f"inhibited:{inhibitor}"
@@ -178,9 +183,13 @@ class AlertManager:
         limit = None if overflow else self.policy.rate_limit_for(alert.rule_id)
         if limit is not None and self._over_limit(alert, limit, now, ctx):
             return "rate_limited"
+        self._remember_sent(alert, ctx)
+        return None
+
+    def _remember_sent(self, alert: Alert, ctx: RuleContext) -> None:
+        """A sent firing alert: its resolve will be sent too (kept until ``retention`` after it started)."""
         self.sent.set(alert.alert_id, alert)
         ctx.set_timer(self.OWNER, "sent|" + alert.alert_id, alert.starts_at.timestamp() + self.retention)
-        return None
 
     def _track_source(self, alert: Alert, ctx: RuleContext) -> None:
         if not any(matches(rule.source, alert) for rule in self.policy.inhibit):

@@ -13,6 +13,14 @@ It lives beside the rules, in ``alerting.policy.yaml`` of the rules directory
         source: [source=cohort_spike]
         target: [source=rule]
         equal: [region]
+    protected:                    # more alerts that are always sent (added to the built-in ones)
+      - [rule_id=refund-overdue]
+
+Critical and red-line alerts (:data:`ALWAYS_SENT`: ``severity=critical``,
+``category=redline``) are never inhibited, held by realert or rate-limited:
+a 工信部/315 complaint must not wait behind an outage. A policy may protect
+more alerts but cannot unprotect these, and an inhibit rule whose targets can
+only be protected alerts is refused.
 
 Every problem is reported with its place (``inhibit[0].equal``), never half-applied.
 """
@@ -25,10 +33,12 @@ from typing import Any
 
 import yaml
 
-from streams.alerting.matchers import Matcher, parse_matchers
+from streams.alerting.matchers import Matcher, matches, parse_matchers
+from yujing.alerts import Alert
 from yujing.timeutil import parse_duration
 
 __all__ = [
+    "ALWAYS_SENT",
     "POLICY_FILE",
     "AlertPolicy",
     "Grouping",
@@ -42,6 +52,10 @@ __all__ = [
 
 #: The policy's file name in a rules directory.
 POLICY_FILE = "alerting.policy.yaml"
+
+
+#: Alerts no policy may hold back (except an operator's silence): each entry is matchers that must all hold.
+ALWAYS_SENT: tuple[tuple[Matcher, ...], ...] = (parse_matchers(["severity=critical"]), parse_matchers(["category=redline"]))
 
 
 class PolicyError(ValueError):
@@ -88,6 +102,11 @@ class AlertPolicy:
     group: Grouping = field(default_factory=Grouping)
     per_rule: dict[str, dict[str, Any]] = field(default_factory=dict)
     inhibit: tuple[InhibitRule, ...] = ()
+    protected: tuple[tuple[Matcher, ...], ...] = ALWAYS_SENT
+
+    def is_protected(self, alert: Alert) -> bool:
+        """Whether ``alert`` is always sent: never inhibited, held by realert or rate-limited."""
+        return any(matches(matchers, alert) for matchers in self.protected)
 
     def realert_for(self, rule_id: str) -> float:
         return self.per_rule.get(rule_id, {}).get("realert", self.realert)
@@ -147,7 +166,7 @@ def parse_policy(data: Any, where: str = "policy") -> AlertPolicy:
     """A policy from parsed YAML (``None`` or ``{}``: the default)."""
     if data is None:
         return AlertPolicy()
-    data = _mapping(data, where, {"realert", "rate_limit", "group", "rules", "inhibit"})
+    data = _mapping(data, where, {"realert", "rate_limit", "group", "rules", "inhibit", "protected"})
     realert = _duration(data.get("realert", 0), f"{where}.realert")
     rate_limit = _rate_limit(data.get("rate_limit"), f"{where}.rate_limit")
     group = Grouping()
@@ -169,6 +188,7 @@ def parse_policy(data: Any, where: str = "policy") -> AlertPolicy:
             per_rule[str(rule_id)]["realert"] = _duration(o["realert"], f"{at}.realert")
         if "rate_limit" in o:
             per_rule[str(rule_id)]["rate_limit"] = _rate_limit(o["rate_limit"], f"{at}.rate_limit")
+    protected = ALWAYS_SENT + _protected(data.get("protected", []), f"{where}.protected")
     inhibit = []
     raw_inhibit = data.get("inhibit", [])
     if not isinstance(raw_inhibit, list):
@@ -179,15 +199,32 @@ def parse_policy(data: Any, where: str = "policy") -> AlertPolicy:
         for required in ("source", "target"):
             if required not in r:
                 raise PolicyError(f"{at}: `{required}` matchers are required")
+        target = _matchers(r["target"], f"{at}.target")
+        only_protected = [str(m) for m in target if any(len(p) == 1 and m == p[0] for p in ALWAYS_SENT)]
+        if only_protected:
+            raise PolicyError(f"{at}.target: {only_protected[0]} alerts are always sent; an inhibit rule cannot target them")
         inhibit.append(
             InhibitRule(
                 name=str(r.get("name", f"inhibit-{i}")),
                 source=_matchers(r["source"], f"{at}.source"),
-                target=_matchers(r["target"], f"{at}.target"),
+                target=target,
                 equal=_names(r.get("equal", []), f"{at}.equal"),
             )
         )
-    return AlertPolicy(realert, rate_limit, group, per_rule, tuple(inhibit))
+    return AlertPolicy(realert, rate_limit, group, per_rule, tuple(inhibit), protected)
+
+
+def _protected(value: Any, where: str) -> tuple[tuple[Matcher, ...], ...]:
+    """More always-sent alerts: a list of matcher lists (each list must match as a whole)."""
+    if not isinstance(value, list):
+        raise PolicyError(f"{where}: expected a list of matcher lists like [rule_id=refund-overdue]")
+    out = []
+    for i, item in enumerate(value):
+        matchers = _matchers(item, f"{where}[{i}]")
+        if not matchers:
+            raise PolicyError(f"{where}[{i}]: an empty matcher list would protect every alert; name the alerts")
+        out.append(matchers)
+    return tuple(out)
 
 
 def load_policy_file(path: str | Path) -> AlertPolicy:

@@ -2,7 +2,8 @@
 
 The rule raises an alert per complaint: ``opened`` fires it, ``closed`` resolves
 it; its ``rule_id`` and labels come from the complaint (``product`` names the
-rule, so one stream can carry several rules' alerts).
+rule, so one stream can carry several rules' alerts). Rule ``critical`` raises
+critical alerts, rule ``redline`` alerts labelled ``category=redline``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from tests.helpers import T0, complaint, to_event
 from yujing.alerts import Alert, alert_id
 from yujing.events import ComplaintEvent
 
+REDLINE = {"redline": {"category": "redline"}}
+
 
 class Scripted:
     """Fires on ``complaint.opened``, resolves on ``complaint.closed``; the complaint's product is the rule id."""
@@ -41,12 +44,16 @@ class Scripted:
                 source="cohort_spike" if rule == "outage" else "rule",
                 rule_id=rule,
                 rule_version="1",
-                severity="major",
+                severity="critical" if rule == "critical" else "major",
                 status="firing" if firing else "resolved",
                 starts_at=when if firing else T0,
                 detected_at=dt.datetime.now(dt.UTC),
                 ends_at=None if firing else when,
-                labels={"region": event.region or "", "customer_id": event.customer_id},
+                labels={
+                    "region": event.region or "",
+                    "customer_id": event.customer_id,
+                    **({"category": "redline"} if rule == "redline" else {}),
+                },
                 summary="投诉告警",
                 evidence={},
             )
@@ -173,6 +180,40 @@ def test_a_silenced_source_still_inhibits() -> None:
     decisions = held(feed(engine, [opened(0, "o1", rule="outage"), opened(5, "a")]))
     assert decisions[(alert_id("outage", "o1"), "firing")].startswith("silenced:")
     assert decisions[(alert_id("r", "a"), "firing")].startswith("inhibited:")
+
+
+def test_critical_and_red_line_alerts_are_never_inhibited_realerted_or_rate_limited() -> None:
+    policy = {**INHIBIT, "realert": "1h", "rate_limit": {"max": 1, "per": "1h"}}
+    engine = engine_with(policy)
+    events = [opened(0, "o1", rule="outage")]  # an outage fires in 杭州 ...
+    events += [
+        opened(1 + i, f"{rule}{i}", rule=rule) for rule in ("critical", "redline") for i in range(3)
+    ]  # ... same customer, same labels
+    events += [opened(10, "x", rule="r"), opened(11, "y", rule="r", region="宁波")]
+    decisions = held(feed(engine, events))
+    for rule in ("critical", "redline"):
+        assert [decisions[(alert_id(rule, f"{rule}{i}"), "firing")] for i in range(3)] == [None, None, None]
+    assert decisions[(alert_id("r", "x"), "firing")].startswith("inhibited:")  # the others still are
+    assert decisions[(alert_id("r", "y"), "firing")] is None
+
+
+def test_a_silence_still_holds_a_critical_alert(tmp_path) -> None:
+    """Only an operator's explicit silence, recorded with its author and reason, holds back a red line."""
+    engine = engine_with()
+    now = dt.datetime.now(dt.UTC).timestamp()
+    engine.alerting.set_silences({"s": new_silence(["rule_id=critical"], starts_at=now - 10, ends_at=now + 600)})
+    assert held(feed(engine, [opened(0, "a", rule="critical")]))[(alert_id("critical", "a"), "firing")].startswith("silenced:")
+
+
+def test_the_policy_cannot_unprotect_red_lines() -> None:
+    with pytest.raises(PolicyError, match=r"inhibit\[0\]\.target: severity=critical alerts are always sent"):
+        parse_policy({"inhibit": [{"source": ["source=cohort_spike"], "target": ["severity=critical"]}]})
+    with pytest.raises(PolicyError, match=r"inhibit\[0\]\.target: category=redline"):
+        parse_policy({"inhibit": [{"source": ["a=b"], "target": ["source=rule", "category=redline"]}]})
+    with pytest.raises(PolicyError, match=r"protected\[0\]: an empty matcher list"):
+        parse_policy({"protected": [[]]})
+    policy = parse_policy({"protected": [["rule_id=refund-overdue"]]})
+    assert len(policy.protected) == 3  # the built-in two stay
 
 
 def test_rate_limit_sends_max_then_one_overflow_summary_resolved_with_the_count() -> None:
