@@ -29,6 +29,8 @@ class RuleBundle(msgspec.Struct, frozen=True, kw_only=True):
     version: str
     files: dict[str, str]
     published_at: str = ""
+    #: Published with ``--force``: workers take it even when it is empty or drops running rules (:mod:`rules.rails`).
+    force: bool = False
 
     @classmethod
     def from_files(cls, files: dict[str, str], published_at: str = "") -> RuleBundle:

@@ -149,11 +149,19 @@ def load_rule_text(text: str, name: str) -> LoadResult:
         return result
     types = rule_types()
     compiled: list[Rule] = []
+    ids: dict[str, int] = {}
     for i, doc in enumerate(docs):
         at: tuple[str | int, ...] = () if base is None else (*base, i)
         if not isinstance(doc, dict):
             result.errors.append(RuleError(name, *_locate(marks, at, ()), "a rule is a mapping"))
             continue
+        rule_id = doc.get("id")
+        if isinstance(rule_id, str) and rule_id in ids:
+            where = _locate(marks, at, ("id",))
+            result.errors.append(RuleError(name, *where, f"duplicate rule id `{rule_id}` (also rule {ids[rule_id] + 1} of this file)"))
+            continue
+        if isinstance(rule_id, str):
+            ids[rule_id] = i
         kind = doc.get("type")
         if not isinstance(kind, str) or kind not in types:  # `type: []` is not a crash
             result.errors.append(
@@ -185,6 +193,8 @@ def load_rule_text(text: str, name: str) -> LoadResult:
 def load_rules(directory: Path | str) -> LoadResult:
     """Compile every rule file under ``directory``; ids must be unique."""
     root = Path(directory)
+    if not root.exists():
+        return LoadResult(errors=[RuleError(str(root), 1, 1, "no such file or directory", "check the path: nothing was loaded")])
     paths = [root] if root.is_file() else rule_files(root)
     return _combine((str(path), load_rule_file(path)) for path in paths)
 

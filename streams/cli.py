@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from prometheus_client import CollectorRegistry
 from rich.console import Console
 
@@ -370,11 +371,24 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
+    """Every rule file and the alert policy of a directory; refuses a missing or empty one unless ``--force``."""
+    from rules.rails import refusals
+    from streams.alerting.policy import POLICY_FILE, PolicyError, load_policy_file
+
     result = load_rules(args.dir)
-    for error in result.errors:
-        print(str(error))
-    print(f"{result.files} file(s), {len(result.rules)} rule(s), {len(result.errors)} error(s)")
-    return 0 if result.ok else 1
+    problems = [str(error) for error in result.errors]
+    policy = Path(args.dir) / POLICY_FILE
+    if policy.is_file():
+        try:
+            load_policy_file(policy)
+        except PolicyError as exc:
+            problems.append(str(exc))
+    if result.ok:
+        problems += [f"{args.dir}: {reason}" for reason in refusals((r.rule_id for r in result.rules), None, force=args.force)]
+    for problem in problems:
+        print(problem)
+    print(f"{result.files} file(s), {len(result.rules)} rule(s), {len(problems)} error(s)")
+    return 1 if problems else 0
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
@@ -414,6 +428,8 @@ def cmd_rules_publish(args: argparse.Namespace) -> int:
     from kafka import KafkaProducer
 
     from rules.bundle import RuleBundle
+    from rules.rails import refusals
+    from streams.reload import newest_bundle
     from streams.worker import ensure_topics
 
     config, _, _ = _setup(args)
@@ -423,9 +439,18 @@ def cmd_rules_publish(args: argparse.Namespace) -> int:
     if not result.ok:
         print(f"not published: {len(result.errors)} error(s); the workers keep their rules")
         return 1
-    bundle = RuleBundle.from_directory(args.dir, stamp=True)
     topic = args.topic or config.rules.topic or "yujing-rules"
     ensure_topics(config.kafka.bootstrap, [topic], 1)
+    # What the workers run: the topic's newest bundle, else the directory they start from.
+    running = newest_bundle(config.kafka.bootstrap, topic)
+    running_rules = running.load().rules if running is not None else load_rules(config.rules.dir).rules
+    refused = refusals((r.rule_id for r in result.rules), {r.rule_id for r in running_rules}, force=args.force)
+    for reason in refused:
+        print(f"{args.dir}: {reason}")
+    if refused:
+        print("not published; the workers keep their rules")
+        return 1
+    bundle = msgspec.structs.replace(RuleBundle.from_directory(args.dir, stamp=True), force=args.force)
     producer = KafkaProducer(bootstrap_servers=config.kafka.bootstrap, acks="all", max_request_size=8 * 1024 * 1024)
     try:
         producer.send(topic, key=b"bundle", value=bundle.to_bytes()).get(timeout=30)
@@ -507,8 +532,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     rules_p = sub.add_parser("rules", help="rule tools")
     rsub = rules_p.add_subparsers(dest="rules_command", required=True)
-    p = rsub.add_parser("check", help="validate every rule file in a directory (non-zero exit on any error)")
+    p = rsub.add_parser("check", help="validate every rule file and the alert policy of a directory (non-zero exit on any error)")
     p.add_argument("dir")
+    p.add_argument("--force", action="store_true", help="accept a directory without rules")
     p.set_defaults(func=cmd_rules_check)
     p = rsub.add_parser("test", help="run rule unit tests (*.test.yaml): events in, expected alerts out")
     p.add_argument("files", nargs="+", help="test files, or directories to search for *.test.yaml")
@@ -516,6 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = rsub.add_parser("publish", help="validate a rules directory and publish it as a bundle every worker follows")
     p.add_argument("dir")
     p.add_argument("--topic", help="rules topic (default: rules.topic, else yujing-rules)")
+    p.add_argument("--force", action="store_true", help="publish even when it holds no rules or drops rules the workers run")
     p.set_defaults(func=cmd_rules_publish)
     p = rsub.add_parser("schema", help="write the JSON Schema of rule files (for YAML language servers)")
     p.add_argument("--out", help="where (default: rules/schema/rule.schema.json)")

@@ -3,8 +3,9 @@
 Two sources feed a :class:`RuleReloader`: a :class:`DirectoryWatch` (one
 worker, rules on its disk) and :class:`BundleFollower` (a fleet, bundles
 published to a Kafka topic by ``yujing rules publish``). A bundle is applied
-only when every file in it compiles; otherwise it is rejected, the errors are
-logged, and the rules running keep running. State lives in namespaces named
+only when every file in it compiles, and when it is neither empty nor drops a
+running rule (unless published with ``--force``, :mod:`rules.rails`); otherwise
+it is rejected, the reasons are logged, and the rules running keep running. State lives in namespaces named
 after rule type and id, so a rule that did not change keeps its watches,
 windows and timers across a reload; alerts carry each rule's version.
 """
@@ -19,10 +20,11 @@ from pathlib import Path
 import msgspec
 
 from rules.bundle import RuleBundle
+from rules.rails import refusals
 from streams.engine import Engine
 from streams.metrics import PipelineMetrics
 
-__all__ = ["BundleFollower", "DirectoryWatch", "RuleReloader"]
+__all__ = ["BundleFollower", "DirectoryWatch", "RuleReloader", "newest_bundle"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,12 @@ class RuleReloader:
             self._count("rejected")
             return False
         before = {r.rule_id: r.version for r in self.engine.rules}
+        refused = refusals((r.rule_id for r in result.rules), before, force=bundle.force)
+        if refused:
+            self.last_errors = refused
+            log.error("rules %s refused; %s keeps running: %s", bundle.version, self.version, "; ".join(refused))
+            self._count("rejected")
+            return False
         self.engine.set_rules(result.rules)
         after = {r.rule_id: r.version for r in result.rules}
         changed = sorted(k for k in after if k in before and before[k] != after[k])
@@ -140,8 +148,33 @@ class BundleFollower:
             await consumer.stop()
 
     def _decode(self, raw: bytes | None) -> RuleBundle | None:
-        try:
-            return RuleBundle.from_bytes(raw or b"")
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            log.error("skipping a message on %s that is not a rules bundle: %s", self.topic, exc)
-            return None
+        return _decode_bundle(raw, self.topic)
+
+
+def _decode_bundle(raw: bytes | None, topic: str) -> RuleBundle | None:
+    try:
+        return RuleBundle.from_bytes(raw or b"")
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        log.error("skipping a message on %s that is not a rules bundle: %s", topic, exc)
+        return None
+
+
+def newest_bundle(bootstrap: str, topic: str, timeout: float = 3.0) -> RuleBundle | None:
+    """The last bundle on the rules topic (what a worker starting now would run), or ``None`` when it has none.
+
+    Reads the whole topic (it holds a bundle per publish, a few kilobytes each) until ``timeout`` seconds pass
+    without a message; the broker's end offsets are not trusted.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, consumer_timeout_ms=int(timeout * 1000))
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+        consumer.seek_to_beginning()
+        newest = None
+        for message in consumer:
+            newest = _decode_bundle(message.value, topic) or newest
+        return newest
+    finally:
+        consumer.close()

@@ -27,12 +27,14 @@ Every problem is reported with its place (``inhibit[0].equal``), never half-appl
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from rules.yaml_marks import Marks, load_with_marks
 from streams.alerting.matchers import Matcher, matches, parse_matchers
 from yujing.alerts import Alert
 from yujing.timeutil import parse_duration
@@ -228,13 +230,34 @@ def _protected(value: Any, where: str) -> tuple[tuple[Matcher, ...], ...]:
 
 
 def load_policy_file(path: str | Path) -> AlertPolicy:
-    """The policy in a YAML file; a file that cannot be read or parsed is a :class:`PolicyError` naming it."""
+    """The policy in a YAML file; every problem is a :class:`PolicyError` as ``file:line:column: place: problem``."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise PolicyError(f"{path}: {exc}") from None
-    return parse_policy(data, str(path))
+        data, marks = load_with_marks(path.read_text(encoding="utf-8"), str(path))
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise PolicyError(f"{path}:{line}:{column}: YAML error: {getattr(exc, 'problem', None) or exc}") from None
+    try:
+        return parse_policy(data, _ROOT)
+    except PolicyError as exc:
+        place, _, problem = str(exc).partition(": ")
+        line, column = _position(marks, place)
+        raise PolicyError(f"{path}:{line}:{column}: {place}: {problem}") from None
+
+
+_ROOT = "policy"
+_PLACE_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def _position(marks: Marks, place: str) -> tuple[int, int]:
+    """Line and column of ``policy.inhibit[0].target`` (or of the nearest enclosing value that has one)."""
+    path: list[str | int] = [name if name else int(index) for name, index in _PLACE_PART.findall(place.removeprefix(_ROOT))]
+    while path and tuple(path) not in marks:
+        path.pop()
+    return marks.get(tuple(path), (1, 1))
 
 
 def load_policy(rules_dir: str | Path) -> AlertPolicy:

@@ -65,3 +65,19 @@ def test_bad_rules_stop_the_worker_before_it_starts(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("id: x\ntype: nope\n")
     done = yujing("worker", "--rules", str(tmp_path), timeout=60)
     assert done.returncode == 2 and "nothing started" in done.stderr
+
+
+def test_rules_check_refuses_a_missing_or_empty_directory_and_locates_policy_and_duplicate_id_errors(tmp_path: Path, capsys) -> None:
+    assert main(["rules", "check", str(tmp_path / "typo")]) == 1
+    assert "typo:1:1: no such file or directory" in capsys.readouterr().out
+    assert main(["rules", "check", str(tmp_path)]) == 1
+    assert "holds no rules" in capsys.readouterr().out
+    assert main(["rules", "check", str(tmp_path), "--force"]) == 0
+    rule = "  - {{id: {}, type: match, title: t, severity: major, on: complaint.opened, summary: s}}\n"
+    (tmp_path / "two.yaml").write_text("rules:\n" + rule.format("same") + rule.format("same"), encoding="utf-8")
+    policy = "realert: 30m\ninhibit:\n  - name: outage\n    source: [source=cohort_spike]\n    target: [category=redline]\n"
+    (tmp_path / "alerting.policy.yaml").write_text(policy, encoding="utf-8")
+    assert main(["rules", "check", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "two.yaml:3:10: duplicate rule id `same` (also rule 1 of this file)" in out
+    assert "alerting.policy.yaml:5:13: policy.inhibit[0].target: category=redline alerts are always sent" in out

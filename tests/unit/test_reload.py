@@ -62,3 +62,21 @@ def test_the_same_bundle_twice_is_no_change(tmp_path: Path) -> None:
     assert reloader.apply(RuleBundle.from_directory(pack))
     assert metrics.rules_reloads_total.labels("unchanged")._value.get() == 1
     assert metrics.rules_reloads_total.labels("applied")._value.get() == 0
+
+
+def test_a_set_that_drops_rules_or_is_empty_is_refused_unless_forced(tmp_path: Path) -> None:
+    """A half-copied or emptied directory must not silence the fleet: refused, the running rules keep alerting."""
+    pack, engine, reloader, watch, metrics = setup(tmp_path)
+    before, count = reloader.version, len(engine.rules)
+    (pack / "redline.yaml").unlink()
+    shrunk = watch.poll()
+    assert shrunk is not None and not reloader.apply(shrunk)
+    assert reloader.version == before and "drops 1 running rule(s): redline-complaint" in reloader.last_errors[0]
+    for path in pack.glob("*.yaml"):
+        path.unlink()
+    empty = watch.poll()
+    assert empty is not None and not reloader.apply(empty) and "holds no rules" in reloader.last_errors[0]
+    assert metrics.rules_reloads_total.labels("rejected")._value.get() == 2 and len(engine.rules) == count
+    assert [a.rule_id for a in run(engine.rules, [complaint("opened", 0, text="去工信部投诉")], engine=engine)] == ["redline-complaint"]
+    forced = RuleBundle(version=shrunk.version, files=shrunk.files, force=True)  # `rules publish --force`
+    assert reloader.apply(forced) and len(engine.rules) == count - 1
