@@ -173,7 +173,9 @@ def describe_consumer(app: Any) -> str:
         lines.append(
             f"kafka client: coordinator={coordinator.coordinator_id} generation={coordinator.generation} "
             f"member={coordinator.member_id!r} rejoin_needed={coordinator._rejoin_needed_fut.done()} "
-            f"assigned={'none' if assignment is None else len(assignment.tps)}"
+            f"assigned={'none' if assignment is None else len(assignment.tps)} "
+            f"join_prepared={getattr(coordinator, '_performed_join_prepare', '?')} "
+            f"coordination_task={_task_state(getattr(coordinator, '_coordination_task', None))}"
         )
         if assignment is not None:
             for ktp in assignment.tps:
@@ -189,3 +191,14 @@ def describe_consumer(app: Any) -> str:
             f"fetch_position={positions.get((tp.topic, tp.partition))}"
         )
     return "\n".join(lines)
+
+
+def _task_state(task: Any) -> str:
+    """``running``, ``done``, or how it ended: a coordinator task that died leaves the group unjoined for good."""
+    if task is None:
+        return "none"
+    if not task.done():
+        return "running"
+    if task.cancelled():
+        return "cancelled"
+    return f"failed: {task.exception()!r}" if task.exception() is not None else "done"
