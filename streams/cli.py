@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gzip
 import json
 import logging
 import sys
@@ -317,7 +318,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         n = publish(sim, config, rate=args.rate, console=err)
         err.print(f"published {n} events to {config.kafka.bootstrap}")
         return 0
-    out = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")  # noqa: SIM115
+    # ``.gz`` is compressed, as ``run`` and ``backtest`` read it.
+    out = sys.stdout.buffer if args.out == "-" else (gzip.open if args.out.endswith(".gz") else open)(args.out, "wb")
     try:
         for line in sim.lines():
             out.write(line + b"\n")

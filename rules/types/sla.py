@@ -40,6 +40,7 @@ from rules.conditions import Condition, compile_condition
 from rules.errors import SpecError
 from rules.fields import field_or_error, key_getter
 from rules.registry import register
+from rules.template import Template, TemplateError
 from rules.types.match import event_types
 from yujing.alerts import Severity
 from yujing.events import Event
@@ -62,10 +63,15 @@ class EventSelector(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class SlaWarning(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """A pre-breach warning: when ``at`` (a fraction) of the allowed time has passed with the watch open."""
+    """A pre-breach warning: when ``at`` (a fraction) of the allowed time has passed with the watch open.
+
+    Its ``summary`` may use the fields the rule's summary uses and ``{deadline}`` and ``{left}`` (the time
+    left, e.g. ``14h24m``); without one it says which key is due when, never the breach's words.
+    """
 
     at: float
     severity: Severity
+    summary: str | None = None
 
 
 class SlaSpec(RuleSpec, tag="sla", kw_only=True, forbid_unknown_fields=True):
@@ -166,9 +172,16 @@ class SlaRule(RuleHeader):
         self.namespace = f"sla:{spec.id}"
         self.kept = KeptFields(self.summary.fields)
         self.warnings = list(spec.warnings)
+        self.key_field = spec.key
+        self.warning_summaries: list[Template] = []
         for i, warning in enumerate(self.warnings):
             if not 0 < warning.at < 1:
                 raise SpecError("a warning's `at` is a fraction of the allowed time, between 0 and 1", ("warnings", i, "at"))
+            text = warning.summary or f"[即将超时 {warning.at:.0%}] {self.title}：{spec.key} {{key}} 将于 {{deadline}} 到期，还剩 {{left}}"
+            try:  # the kept fields only: a watch keeps what the rule's summary and labels need
+                self.warning_summaries.append(Template(text, _WARNING_VARIABLES, self.kept.names))
+            except TemplateError as exc:
+                raise SpecError(str(exc), ("warnings", i, "summary")) from None
 
     # -- events -----------------------------------------------------------
     def on_event(self, event: Event, ts: float, ctx: RuleContext) -> None:
@@ -312,7 +325,7 @@ class SlaRule(RuleHeader):
             starts_at=since,
             ends_at=ends_at,
             labels={**self._labels(watch), "phase": "warning"},
-            summary=f"[即将超时 {warning.at:.0%}] {self._summary(watch)}",
+            summary=self._warning_summary(key, watch, i, since),
             severity=warning.severity,
             evidence={
                 "event_ids": [watch.start_event],
@@ -330,10 +343,22 @@ class SlaRule(RuleHeader):
     def _summary(self, watch: SlaWatch) -> str:
         if not watch.values:
             return watch.summary  # a watch stored by an earlier version
+        return self.summary.render(self.kept.source(watch.values), {"deadline": self._local_deadline(watch)})
+
+    def _warning_summary(self, key: str, watch: SlaWatch, i: int, since: float) -> str:
+        assert watch.deadline is not None
+        if not watch.values:  # a watch stored by an earlier version
+            return f"[即将超时 {self.warnings[i].at:.0%}] {watch.summary}"
+        left = _hours_minutes(watch.deadline - since)
+        variables = {"deadline": self._local_deadline(watch), "left": left, "key": key}
+        return self.warning_summaries[i].render(self.kept.source(watch.values), variables)
+
+    @staticmethod
+    def _local_deadline(watch: SlaWatch) -> str:
+        """The deadline in the start event's own UTC offset."""
         assert watch.deadline is not None
         zone = dt.timezone(dt.timedelta(seconds=watch.utc_offset))
-        local_deadline = dt.datetime.fromtimestamp(watch.deadline, zone).strftime("%Y-%m-%d %H:%M")
-        return self.summary.render(self.kept.source(watch.values), {"deadline": local_deadline})
+        return dt.datetime.fromtimestamp(watch.deadline, zone).strftime("%Y-%m-%d %H:%M")
 
     def _alert(self, key: str, watch: SlaWatch, status: str, ends_at: float | None = None, how: str = "") -> Any:
         assert watch.deadline is not None and watch.start_ts is not None
@@ -356,6 +381,23 @@ class SlaRule(RuleHeader):
             summary=self._summary(watch),
             evidence=evidence,
         )
+
+
+_WARNING_VARIABLES = frozenset({"deadline", "left", "key"})
+
+
+def _hours_minutes(seconds: float) -> str:
+    """``14h24m``, ``45m``, ``2d3h``: how a risk agent reads the time left.
+
+    >>> _hours_minutes(51840), _hours_minutes(2700), _hours_minutes(183600)
+    ('14h24m', '45m', '2d3h')
+    """
+    minutes = max(0, round(seconds / 60))
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h" if hours else f"{days}d"
+    return f"{hours}h{mins:02d}m" if hours else f"{mins}m"
 
 
 register("sla", SlaSpec, SlaRule)

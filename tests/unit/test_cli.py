@@ -81,3 +81,11 @@ def test_rules_check_refuses_a_missing_or_empty_directory_and_locates_policy_and
     out = capsys.readouterr().out
     assert "two.yaml:3:10: duplicate rule id `same` (also rule 1 of this file)" in out
     assert "alerting.policy.yaml:5:13: policy.inhibit[0].target: category=redline alerts are always sent" in out
+
+
+def test_simulate_writes_gzip_when_the_name_says_so_and_backtest_reads_it(tmp_path: Path) -> None:
+    packed = tmp_path / "events.jsonl.gz"
+    assert main(["simulate", "--customers", "200", "--history-days", "1", "--out", str(packed)]) == 0
+    with gzip.open(packed, "rb") as fh:  # a plain file here raised BadGzipFile
+        assert json.loads(fh.readline())["event_type"]
+    assert main(["run", "--events", str(packed), "--alerts", str(tmp_path / "alerts.jsonl")]) == 0

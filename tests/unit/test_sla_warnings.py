@@ -31,7 +31,7 @@ def test_warnings_fire_before_the_deadline_and_the_breach_resolves_them(tmp_path
         ("warning", "major", "resolved", 48, 60),
         ("breach", "major", "firing", 60, None),
     ]
-    assert alerts[0].summary.startswith("[即将超时 50%] 订单 ord-1 超时")
+    assert alerts[0].summary == "[即将超时 50%] 装机超时：order_id ord-1 将于 2026-03-01 10:00 到期，还剩 30m"  # not the breach's words
 
 
 def test_a_stop_after_a_warning_resolves_it_and_nothing_breaches(tmp_path: Path) -> None:
@@ -72,3 +72,15 @@ def test_shuffling_within_lateness_and_replaying_give_the_same_alerts(tmp_path_f
     events.sort(key=lambda e: e["ts"])
     rules = rules_from(tmp_path_factory.mktemp("r"), WARNED)
     assert_arrival_order_and_replay_do_not_matter(rules, events, shuffle_seed, batch)
+
+
+def test_a_warning_may_have_its_own_summary_with_the_time_left(tmp_path: Path) -> None:
+    own = "    warnings: [{at: 0.5, severity: minor, summary: '订单 {order_id} 还剩 {left}，{deadline} 到期'}]\n"
+    rules = rules_from(tmp_path, SLA_RULE.replace("    deadline: 60m\n", "    deadline: 60m\n" + own))
+    alerts = run(rules, [order("created", 0), order("created", 100, order_id="other")])
+    assert alerts[0].summary == "订单 ord-1 还剩 30m，2026-03-01 10:00 到期"
+    from rules.loader import load_rule_text
+
+    bad = SLA_RULE.replace("    deadline: 60m\n", "    deadline: 60m\n    warnings: [{at: 0.5, severity: minor, summary: '{text}'}]\n")
+    errors = load_rule_text(bad.replace("\n    ", "\n"), "sla.yaml").errors
+    assert errors and "placeholder {text}" in errors[0].message and errors[0].line == 11  # the warning's summary
