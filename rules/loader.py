@@ -54,6 +54,7 @@ class LoadResult:
     rules: list[Rule] = field(default_factory=list)
     errors: list[RuleError] = field(default_factory=list)
     files: int = 0
+    disabled: list[str] = field(default_factory=list)  # ids of rules present with ``enabled: false``
 
     @property
     def ok(self) -> bool:
@@ -149,6 +150,7 @@ def load_rule_text(text: str, name: str) -> LoadResult:
         return result
     types = rule_types()
     compiled: list[Rule] = []
+    disabled: list[str] = []
     ids: dict[str, int] = {}
     for i, doc in enumerate(docs):
         at: tuple[str | int, ...] = () if base is None else (*base, i)
@@ -176,6 +178,7 @@ def load_rule_text(text: str, name: str) -> LoadResult:
             result.errors.append(RuleError(name, *where, message, _hint(str(exc), doc)))
             continue
         if not spec.enabled:
+            disabled.append(spec.id)
             continue
         try:
             compiled.append(types[kind].build(spec, _version(doc)))
@@ -186,7 +189,7 @@ def load_rule_text(text: str, name: str) -> LoadResult:
         except ValueError as exc:  # a value a rule type parses itself (a duration, an offset) not located by it
             result.errors.append(RuleError(name, *_locate(marks, at, ()), str(exc)))
     if not result.errors:
-        result.rules = compiled
+        result.rules, result.disabled = compiled, disabled
     return result
 
 
@@ -210,6 +213,7 @@ def _combine(loaded: Iterable[tuple[str, LoadResult]]) -> LoadResult:
     for path, one in loaded:
         total.files += 1
         total.errors.extend(one.errors)
+        total.disabled.extend(one.disabled)
         clashes = [r.rule_id for r in one.rules if r.rule_id in seen]
         if clashes:
             total.errors.append(RuleError(str(path), 1, 1, f"duplicate rule id `{clashes[0]}` (also in {seen[clashes[0]]})"))

@@ -446,7 +446,8 @@ def cmd_rules_publish(args: argparse.Namespace) -> int:
     # What the workers run: the topic's newest bundle, else the directory they start from.
     running = newest_bundle(config.kafka.bootstrap, topic)
     running_rules = running.load().rules if running is not None else load_rules(config.rules.dir).rules
-    refused = refusals((r.rule_id for r in result.rules), {r.rule_id for r in running_rules}, force=args.force)
+    running_ids = {r.rule_id for r in running_rules}
+    refused = refusals((r.rule_id for r in result.rules), running_ids, force=args.force, disabled=result.disabled)
     for reason in refused:
         print(f"{args.dir}: {reason}")
     if refused:

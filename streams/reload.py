@@ -60,7 +60,7 @@ class RuleReloader:
             self._count("rejected")
             return False
         before = {r.rule_id: r.version for r in self.engine.rules}
-        refused = refusals((r.rule_id for r in result.rules), before, force=bundle.force)
+        refused = refusals((r.rule_id for r in result.rules), before, force=bundle.force, disabled=result.disabled)
         if refused:
             self.last_errors = refused
             log.error("rules %s refused; %s keeps running: %s", bundle.version, self.version, "; ".join(refused))

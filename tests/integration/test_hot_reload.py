@@ -51,9 +51,9 @@ def all_streams(hours: float, tag: str) -> list[tuple[str, bytes, bytes]]:
     ]
 
 
-def publish_rules(bootstrap: str, directory: Path, topic: str) -> subprocess.CompletedProcess[str]:
+def publish_rules(bootstrap: str, directory: Path, topic: str, *flags: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "YUJING_KAFKA_BOOTSTRAP": bootstrap}
-    command = [sys.executable, "-m", "streams.cli", "rules", "publish", str(directory), "--topic", topic]
+    command = [sys.executable, "-m", "streams.cli", "rules", "publish", str(directory), "--topic", topic, *flags]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
@@ -125,6 +125,16 @@ def test_published_rules_reload_without_restart_and_bad_ones_are_rejected(workdi
         publish(broker.bootstrap, [event("complaint.opened", 50, complaint_id="k-3", text="媒体曝光你们")])
         assert wait_for(lambda: len(alerts("redline-complaint")) == 3, 60, lambda: f"the old rules to keep alerting\n{worker.tail()}")
         assert worker.alive()
+
+        # Rails: a directory that drops a running rule is refused against the topic's newest bundle, unless forced.
+        redline.write_text(redline.read_text(encoding="utf-8").replace("severity: urgent", "severity: critical"), encoding="utf-8")
+        (pack / "hotline-silent.yaml").unlink()
+        shrunk = publish_rules(broker.bootstrap, pack, topic)
+        assert shrunk.returncode == 1 and "drops 1 running rule(s): hotline-silent" in shrunk.stdout, shrunk.stdout + shrunk.stderr
+        forced = publish_rules(broker.bootstrap, pack, topic, "--force")
+        assert forced.returncode == 0, forced.stdout + forced.stderr
+        rules_now = len(load_rules(pack).rules)
+        assert wait_for(lambda: worker.sum("yujing_rules_loaded") == rules_now, 60, lambda: f"the forced bundle\n{worker.tail()}")
     finally:
         worker.stop()
 
@@ -146,7 +156,14 @@ def test_a_single_worker_watching_its_rules_directory_picks_up_a_change(workdir:
     worker.start()
     try:
         before = len(load_rules(pack).rules)
-        (pack / "redline.yaml").unlink()  # a valid change: the red-line rule is gone
+        hidden = pack / "redline.yaml"
+        text = hidden.read_text(encoding="utf-8")
+        hidden.unlink()  # a file gone (a half-copied directory?): refused, the red-line rule keeps running
+        assert wait_for(
+            lambda: worker.sum("yujing_rules_reloads_total", outcome="rejected") == 1, 90, lambda: f"the refusal\n{worker.tail()}"
+        )
+        assert worker.sum("yujing_rules_loaded") == before
+        hidden.write_text(text.replace("severity: critical", "enabled: false\nseverity: critical"), encoding="utf-8")  # retired on purpose
         assert wait_for(lambda: worker.sum("yujing_rules_loaded") == before - 1, 90, lambda: f"the file watch\n{worker.tail()}")
         assert worker.sum("yujing_rules_reloads_total", outcome="applied") == 1
         publish(broker.bootstrap, [event("complaint.opened", 100, prefix="hw-", complaint_id="k-w", text="我要去工信部投诉")])
