@@ -23,6 +23,7 @@ from streams.config import Config, ConfigError, load_config
 from streams.dead_letters import DeadLetterFile
 from streams.decode import Decoder
 from streams.engine import DictBackend, Engine
+from streams.health import Health
 from streams.local import LocalRunner, read_event_lines
 from streams.metrics import PipelineMetrics
 from streams.pipeline import Pipeline
@@ -101,14 +102,14 @@ def _setup(args: argparse.Namespace) -> tuple[Config, CollectorRegistry, Pipelin
     return config, registry, PipelineMetrics(registry)
 
 
-def _serve(config: Config, registry: CollectorRegistry, port: int | None) -> str:
-    """Serve metrics on ``port`` (default: config; 0: any free port); falls back to a free port if taken."""
+def _serve(config: Config, registry: CollectorRegistry, port: int | None, health: Health | None = None) -> str:
+    """Serve metrics, /healthz and /readyz on ``port`` (default: config; 0: any free port); a free port if it is taken."""
     port = config.metrics.port if port is None else port
     try:
-        bound = serve_metrics(registry, config.metrics.host, port)
+        bound = serve_metrics(registry, config.metrics.host, port, health)
     except OSError as exc:
         err.print(f"[yellow]metrics port {port} unavailable ({exc}); serving on a free port instead[/yellow]")
-        bound = serve_metrics(registry, config.metrics.host, 0)
+        bound = serve_metrics(registry, config.metrics.host, 0, health)
     host = "127.0.0.1" if config.metrics.host in ("0.0.0.0", "") else config.metrics.host
     return f"http://{host}:{bound}/metrics"
 
@@ -347,7 +348,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
             f"[yellow]cohort rules ({', '.join(cohort)}) count across partitions inside this worker: "
             "run one worker per app id until the cohort stage has its own topic[/yellow]"
         )
-    url = _serve(config, registry, None)
+    health = Health(stale_after=max(60.0, 10 * config.kafka.tick_interval))
+    url = _serve(config, registry, None, health)
     topics = list(config.kafka.topics())
     extra = [config.kafka.alerts_topic] if config.kafka.alerts_topic else []
     ensure_topics(config.kafka.bootstrap, topics + [t + config.kafka.dlq_suffix for t in topics] + extra, config.kafka.partitions)
@@ -355,7 +357,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     try:
         sinks = _sinks(config, metrics, config.output.alerts or None)
-        app = build_worker_app(config, rules, sinks, metrics, version)
+        app = build_worker_app(config, rules, sinks, metrics, version, health)
     except PolicyError as exc:
         err.print(f"[red]alert policy: {exc}[/red]", highlight=False)
         return 2

@@ -29,6 +29,7 @@ from streams.config import Config
 from streams.decode import DeadLetter, Decoder
 from streams.engine.engine import WATERMARK_NAMESPACE
 from streams.faust_state import FaustBackend
+from streams.health import Health
 from streams.metrics import PipelineMetrics
 from streams.offset_probe import OffsetProbe
 from streams.pipeline import Pipeline, Record
@@ -71,8 +72,13 @@ def _headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
     ]
 
 
-def build_worker_app(config: Config, rules: list[Rule], sinks: list[Any], metrics: PipelineMetrics, rules_version: str = "") -> faust.App:
+def build_worker_app(
+    config: Config, rules: list[Rule], sinks: list[Any], metrics: PipelineMetrics, rules_version: str = "", health: Health | None = None
+) -> faust.App:
     """A faust app running Yujing's engine over the configured topics.
+
+    ``health`` (served as /healthz and /readyz) gets a heartbeat from the app's event loop and the checks
+    that make the worker ready: rules loaded, state recovered, no rebalance in progress.
 
     With ``rules.watch`` it looks at the rules directory every so many seconds, with
     ``rules.topic`` it follows published bundles; either way a new rule set is swapped
@@ -215,6 +221,15 @@ def build_worker_app(config: Config, rules: list[Rule], sinks: list[Any], metric
         async with lock:
             await finish(pipeline.tick(), [])
             await rewind(positions.overdue())  # a re-fetch that never came (e.g. at a partition's end)
+
+    if health is not None:
+        health.add_check("rules", lambda: None if engine.rules else "no rules loaded")
+        health.add_check("state", lambda: None if app.tables.recovery.completed.is_set() else "recovering state from the changelog")
+        health.add_check("group", lambda: "rebalancing" if app.rebalancing else None)
+
+        @app.timer(interval=min(kc.tick_interval, 5.0))
+        async def heartbeat() -> None:
+            health.beat()
 
     @app.on_before_shutdown.connect
     async def close_probe(app: faust.App, **_: Any) -> None:

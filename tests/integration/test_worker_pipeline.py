@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -31,6 +33,15 @@ from tests.integration.harness import (
 from tests.integration.servers import AlertmanagerServer, ClickHouseServer, PrometheusServer, TansuBroker, wait_for
 
 pytestmark = pytest.mark.integration
+
+
+def probe(port: int, path: str) -> tuple[int, str]:
+    """Status and first line of an HTTP GET on the worker's metrics port."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+            return answer.status, answer.read().decode().strip()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode().strip()
 
 
 def test_worker_turns_published_events_into_clickhouse_rows_and_prometheus_counts(
@@ -88,6 +99,10 @@ def test_worker_turns_published_events_into_clickhouse_rows_and_prometheus_count
         # …and its consumer's flow and partitions: a healthy worker's flow runs, every input partition is fetched.
         assert "consumer: flow_active=True suspend_flow=False" in stacks and "e2e-orders[0]: active=True routed=1" in stacks, stacks
         assert worker.alive()
+        # Probes: live and ready (rules loaded, state recovered, no rebalance), and a mistyped path is not the metrics page.
+        assert probe(worker.metrics_port, "/healthz") == (200, "live")
+        assert probe(worker.metrics_port, "/readyz") == (200, "ready")
+        assert probe(worker.metrics_port, "/health")[0] == 404
         # The worker's alert manager and notifying sinks: the silence held 杭州's alerts back; the rest reached the
         # alerts topic once each and Alertmanager holds the ones still firing.
         expected_keys = {(a.alert_id, a.status) for a in expected_alerts}
