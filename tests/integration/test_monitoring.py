@@ -44,7 +44,7 @@ def _run(*args: str, cwd: Path | None = None) -> str:
 
 def test_prometheus_rules_pass_promtool_check_and_their_unit_tests() -> None:
     promtool = require("promtool", "Debian package prometheus")
-    assert "SUCCESS: 7 rules found" in _run(promtool, "check", "rules", str(RULES / "yujing.rules.yml"))
+    assert "SUCCESS: 11 rules found" in _run(promtool, "check", "rules", str(RULES / "yujing.rules.yml"))
     assert "SUCCESS" in _run(promtool, "test", "rules", "yujing.rules.test.yml", cwd=RULES)
 
 
@@ -65,6 +65,26 @@ def test_production_prometheus_and_alertmanager_configs_are_valid(tmp_path: Path
     _run(promtool, "check", "config", str(tmp_path / "prometheus.yml"))
     amtool = require("amtool", "Debian package prometheus-alertmanager")
     _run(amtool, "check-config", str(DOCKER / "alertmanager" / "alertmanager.yml"))
+
+
+def test_alertmanager_routes_pipeline_alerts_to_sre_and_red_lines_at_once() -> None:
+    amtool = require("amtool", "Debian package prometheus-alertmanager")
+    config = str(DOCKER / "alertmanager" / "alertmanager.yml")
+    cases = {
+        "team=sre alertname=YujingNoWorkers severity=critical": "sre",
+        "alertname=install-sla region=杭州 severity=major": "risk-team",
+        "alertname=redline-complaint category=redline severity=critical": "risk-team-redline",
+        "alertname=complaint-spike source=cohort_spike severity=critical region=金华": "risk-team-redline",
+    }
+    for labels, receiver in cases.items():
+        assert _run(amtool, "config", "routes", "test", f"--config.file={config}", *labels.split()).strip() == receiver, labels
+    # The check can fail: a label set routed elsewhere is a non-zero exit with --verify.receivers.
+    wrong = subprocess.run(
+        [amtool, "config", "routes", "test", f"--config.file={config}", "--verify.receivers=sre", "alertname=install-sla"],
+        capture_output=True,
+        text=True,
+    )
+    assert wrong.returncode != 0
 
 
 def _metric_names() -> set[str]:
@@ -176,7 +196,8 @@ def test_every_dashboard_and_rule_promql_runs_on_prometheus(filled: dict[str, An
 
         with urllib.request.urlopen(f"http://127.0.0.1:{prometheus.port}/api/v1/rules", timeout=10) as resp:
             groups = json.loads(resp.read())["data"]["groups"]
-        assert [g["name"] for g in groups] == ["yujing-pipeline"] and len(groups[0]["rules"]) == 7
+        written = yaml.safe_load((RULES / "yujing.rules.yml").read_text())["groups"][0]["rules"]
+        assert [g["name"] for g in groups] == ["yujing-pipeline"] and len(groups[0]["rules"]) == len(written) == 11
     finally:
         prometheus.stop()
 
