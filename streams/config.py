@@ -41,7 +41,7 @@ class KafkaConfig:
     partitions: int = 8
     dlq_suffix: str = ".dlq"
     store: str = "memory://"  # rocksdb:// (with rocksdict) in production
-    data_dir: str = ""  # where a rocksdb store keeps its files (default: ./<app_id>-data)
+    data_dir: str = ""  # where a rocksdb store keeps its files (default: ./<app_id>-data); {hostname}: this host's name
     session_timeout: float = 6.0
     batch_max: int = 1000
     batch_wait: float = 0.1

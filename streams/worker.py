@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from typing import Any
 
@@ -89,7 +90,7 @@ def build_worker_app(
         kc.app_id,
         broker=f"kafka://{kc.bootstrap}",
         store=kc.store,
-        datadir=kc.data_dir or f"{kc.app_id}-data",
+        datadir=(kc.data_dir or f"{kc.app_id}-data").replace("{hostname}", socket.gethostname()),  # one per replica
         topic_partitions=kc.partitions,
         topic_replication_factor=1,
         broker_session_timeout=kc.session_timeout,

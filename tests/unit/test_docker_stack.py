@@ -85,3 +85,18 @@ def test_alert_delivery_settings_agree_with_the_stack() -> None:
         assert (DOCKER / mounted[directory] / name).exists(), rule_file
     dashboards = {json.loads(p.read_text())["uid"] for p in (DOCKER / "grafana/dashboards").glob("*.json")}
     assert config.alertmanager.evidence_url.split("/d/")[1].split("?")[0] in dashboards
+
+
+def test_every_long_running_service_has_a_healthcheck_and_the_worker_keeps_its_state_and_follows_the_rules_topic() -> None:
+    services = compose()["services"]
+    for name in ("kafka", "clickhouse", "worker", "prometheus", "alertmanager", "grafana"):
+        assert services[name].get("healthcheck", {}).get("test"), name
+    worker = services["worker"]
+    assert "/healthz" in " ".join(worker["healthcheck"]["test"])
+    assert worker["depends_on"]["clickhouse"]["condition"] == "service_healthy"
+    config = load_config(None, environ={k: str(v) for k, v in worker["environment"].items()})
+    assert "{hostname}" in config.kafka.data_dir  # replicas never share a RocksDB directory
+    assert any(v.split(":")[1] == str(Path(config.kafka.data_dir).parent) for v in worker["volumes"])
+    assert config.rules.topic and f"--topic {config.rules.topic} --partitions 1" in (DOCKER / "kafka/create-topics.sh").read_text()
+    named = {v.split(":")[0] for s in services.values() for v in s.get("volumes", []) if not v.startswith(".")}
+    assert named <= set(compose()["volumes"]), named - set(compose()["volumes"])
