@@ -8,6 +8,7 @@ e.g. ``YUJING_KAFKA_BOOTSTRAP=broker:9092``, ``YUJING_CLICKHOUSE_URL=clickhouse:
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,11 +139,22 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+#: Settings that are durations (``90s``, ``5m``, ``2d``), checked when the configuration is read, not when first used.
+_DURATIONS = {("engine", "allowed_lateness"), ("engine", "dedup_retention"), ("alertmanager", "resend_for")}
+#: ``YUJING_*`` variables that are not settings: the config file's path, and the test harness's own.
+_NOT_SETTINGS = ("YUJING_CONFIG", "YUJING_TEST_")
+
+
 def _coerce(value: Any, target: Any, where: str) -> Any:
     kind = type(target)
     try:
         if kind is bool:
-            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() not in _TRUE + _FALSE:
+                raise ValueError(value)
+            return str(value).lower() in _TRUE
         if kind is int:
             return int(value)
         if kind is float:
@@ -177,9 +189,30 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
             if key not in known:
                 raise ConfigError(f"{path}: unknown setting `{name}.{key}` (settings: {', '.join(sorted(known))})")
             setattr(section, key, _coerce(value, getattr(section, key), f"{name}.{key}"))
+    settings = {}
     for name, section in sections.items():
         for f in dataclasses.fields(section):
             var = f"YUJING_{name}_{f.name}".upper()
+            settings[var] = (name, f.name)
             if var in env:
                 setattr(section, f.name, _coerce(env[var], getattr(section, f.name), var))
+    unknown = sorted(v for v in env if v.startswith("YUJING_") and v not in settings and not v.startswith(_NOT_SETTINGS))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], list(settings), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else " (settings are YUJING_<SECTION>_<NAME>, e.g. YUJING_KAFKA_BOOTSTRAP)"
+        raise ConfigError(f"unknown setting {unknown[0]} in the environment{hint}")
+    for section_name, key in sorted(_DURATIONS):
+        value = getattr(sections[section_name], key)
+        try:
+            parse_duration(value)
+        except ValueError:
+            raise ConfigError(f"{section_name}.{key}: {value!r} is not a duration (e.g. 90s, 5m, 48h, 2d)") from None
+    idle = sections["engine"].idle_after
+    if idle not in ("", "off", "none"):
+        try:
+            parse_duration(idle)
+        except ValueError:
+            raise ConfigError(f"engine.idle_after: {idle!r} is not a duration or off (e.g. 30s)") from None
+    if sections["engine"].late_policy not in ("process", "drop"):
+        raise ConfigError(f"engine.late_policy must be process or drop, not {sections['engine'].late_policy!r}")
     return config

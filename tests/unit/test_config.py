@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,3 +43,26 @@ def test_bad_environment_value() -> None:
         load_config(None, environ={"YUJING_KAFKA_PARTITIONS": "eight"})
     with pytest.raises(ConfigError, match="late_policy"):
         load_config(None, environ={"YUJING_ENGINE_LATE_POLICY": "maybe"}).engine.engine_config()
+
+
+def test_a_misspelled_or_bad_setting_is_one_clear_line_when_the_configuration_is_read(tmp_path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"^unknown setting YUJING_KAFKA_BOOTSTRAPP in the environment \(did you mean YUJING_KAFKA_BOOTSTRAP\?\)$"
+    ):
+        load_config(None, environ={"YUJING_KAFKA_BOOTSTRAPP": "kafka:9092"})
+    with pytest.raises(ConfigError, match=r"^YUJING_RULES_WATCH: expected float, got 'often'$"):
+        load_config(None, environ={"YUJING_RULES_WATCH": "often"})
+    with pytest.raises(ConfigError, match=r"^engine.allowed_lateness: 'five minutes' is not a duration"):
+        load_config(None, environ={"YUJING_ENGINE_ALLOWED_LATENESS": "five minutes"})
+    with pytest.raises(ConfigError, match=r"^engine.idle_after: 'soon' is not a duration or off"):
+        load_config(None, environ={"YUJING_ENGINE_IDLE_AFTER": "soon"})
+    assert load_config(None, environ={"YUJING_ENGINE_IDLE_AFTER": "off", "YUJING_TEST_PROCESSES": "2"}).engine.idle_after == "off"
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "run", "--events", str(tmp_path / "none.jsonl")],
+        env={**os.environ, "YUJING_ENGINE_LATE_POLICY": "ignore"},
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == ["engine.late_policy must be process or drop, not 'ignore'"]
