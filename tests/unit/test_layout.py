@@ -75,3 +75,29 @@ def test_every_package_is_listed_for_a_non_editable_install() -> None:
         for init in (root / top).rglob("__init__.py")
     }
     assert found <= listed, sorted(found - listed)
+
+
+def test_every_third_party_import_of_the_package_is_a_declared_dependency() -> None:
+    """A clean `pip install .` must have what the code imports (numpy and scipy once came only through river)."""
+    import ast
+    import sys
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    declared = {d.split(">")[0].split("=")[0].split("[")[0].strip().lower().replace("-", "_") for d in project["dependencies"]}
+    import_names = {"faust_streaming": "faust", "kafka_python": "kafka", "prometheus_client": "prometheus_client", "pyyaml": "yaml"}
+    import_names |= {"clickhouse_driver": "clickhouse_driver", "google_re2": "re2"}
+    provided = {import_names.get(d, d) for d in declared}
+    ours = {"yujing", "streams", "rules", "detectors", "sinks"}
+    optional = {"rocksdict"}  # the rocksdb extra, imported only when that store is configured
+    used = set()
+    for package in ours:
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names = [node.module]
+                used |= {n.split(".")[0] for n in names}
+    third_party = {n for n in used if n not in ours and n not in sys.stdlib_module_names}
+    assert third_party - provided - optional == set()
