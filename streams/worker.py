@@ -207,19 +207,33 @@ def build_worker_app(
             log.exception("the processing agent failed")
             raise
 
-    def export_lag() -> None:
-        """High watermark minus the next offset the input positions expect, per assigned input partition."""
+    def export_lag() -> set[tuple[int, str]]:
+        """High watermark minus the next offset the input positions expect, per assigned input partition;
+        returns the ``(partition, stream kind)`` pairs with records left to read (their silence is not idleness)."""
+        behind = set()
         for tp in app.consumer.assignment():
+            kind = topic_kinds.get(tp.topic)
+            if kind is None:
+                continue
             expected = positions.expected.get((tp.topic, tp.partition))
             highwater = app.consumer.highwater(tp)
-            if expected is not None and highwater is not None:
-                metrics.consumer_lag_records.labels(tp.topic, str(tp.partition)).set(max(0, highwater - expected))
+            if highwater is None:
+                continue  # not fetched yet: nothing known
+            lag = max(0, highwater - (expected if expected is not None else 0))
+            if expected is not None:
+                metrics.consumer_lag_records.labels(tp.topic, str(tp.partition)).set(lag)
+            if lag > 0:
+                behind.add((tp.partition, kind))
+        return behind
 
     @app.timer(interval=kc.tick_interval)
     async def advance_idle_partitions() -> None:
+        behind = None
         with contextlib.suppress(Exception):  # the consumer may be rebalancing; the next tick exports it
-            export_lag()
+            behind = export_lag()
         async with lock:
+            if behind is not None:
+                engine.set_backlog(behind)
             await finish(pipeline.tick(), [])
             await rewind(positions.overdue())  # a re-fetch that never came (e.g. at a partition's end)
 

@@ -345,6 +345,11 @@ class Engine:
             out.extend(self.cohort.close_input(until))
         return out
 
+    def set_backlog(self, behind: Iterable[tuple[int, str]]) -> None:
+        """``(partition, stream kind)`` pairs with records the runner has not read yet: their silence is not
+        idleness, so idle advance never moves a watermark past events still waiting (see :mod:`.watermark`)."""
+        self.watermarks.set_backlog(behind)
+
     def set_idle_advance(self, idle_after: float | None) -> None:
         """Turn idle advance on (seconds of silence) or off (``None``), e.g. off while replaying history.
 

@@ -17,6 +17,12 @@ wall-clock speed from the latest event time, so a deadline still fires at
 
 With ``idle_after=None`` (backtests) every stream seen so far is active and
 nothing is extrapolated.
+
+Silence alone does not make a stream idle when the runner still has records
+of it to read (:meth:`Watermarks.set_backlog`): a worker far behind its input
+sees long wall-clock gaps on a stream whose next events wait unread, and
+moving the watermark past them would turn them late (alerts lost, deadlines
+fired early).
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ class Watermarks:
         #: Each partition's watermark as last computed, with the wall time it was computed at: the engine asks
         #: before and after every event, and most events move nothing (see observe).
         self._known: dict[int, tuple[float, float]] = {}
+        self.backlog: frozenset[tuple[int, str]] = frozenset()  # (partition, stream) with records not yet read
 
     def expect(self, partitions: Iterable[int], wall: float) -> None:
         """The partitions a runner reads (a worker: those assigned to it), seen or not. One not yet seen
@@ -107,6 +114,23 @@ class Watermarks:
         self._known[partition] = (wall, mark)
         return mark
 
+    def set_backlog(self, behind: Iterable[tuple[int, str]]) -> None:
+        """The ``(partition, stream)`` pairs the runner knows have records left to read: never idle, however
+        long they have been silent.
+
+        >>> w = Watermarks(lateness=0, idle_after=30, streams=("orders", "billing"))
+        >>> w.observe(0, "orders", 1000.0, wall=0.0); w.observe(0, "billing", 400.0, wall=0.0)
+        >>> w.observe(0, "orders", 2000.0, wall=100.0)
+        >>> w.set_backlog({(0, "billing")}); w.current(0, wall=100.0)  # billing waits unread: it holds
+        400.0
+        >>> w.set_backlog(()); w.current(0, wall=100.0)  # read to its end and silent: idle
+        2000.0
+        """
+        behind = frozenset(behind)
+        if behind != self.backlog:
+            self.backlog = behind
+            self._known.clear()
+
     def set_idle_after(self, idle_after: float | None, wall: float) -> None:
         """Turn idle advance on (seconds of silence) or off (``None``); silence counts from ``wall`` for every
         stream, so switching it on never jumps a watermark."""
@@ -125,12 +149,14 @@ class Watermarks:
         walls = self.last_wall[partition]
         idle_after = self.idle_after
         expected = self.streams if idle_after is not None and self.streams else maxes.keys()
+        backlog = self.backlog
         low = math.inf
         latest_ts = latest_wall = NEVER
         for stream in expected:
             ts = maxes.get(stream, NEVER)
             seen_at = walls.get(stream, self.first_wall[partition])
-            if (idle_after is None or wall - seen_at <= idle_after) and ts < low:
+            active = idle_after is None or wall - seen_at <= idle_after or (partition, stream) in backlog
+            if active and ts < low:
                 low = ts
             if ts > latest_ts:
                 latest_ts = ts

@@ -60,6 +60,27 @@ def test_idle_partition_advances_with_wall_clock_so_deadline_fires_without_traff
     assert [(a.status, a.labels["order_id"]) for a in fired] == [("firing", "ord-1")]
 
 
+def test_a_stream_with_records_left_to_read_holds_the_watermark_however_long_it_was_silent(tmp_path) -> None:
+    """A worker far behind its input: the order's completion waits unread while the wall clock runs on. Idle
+    advance must not move the watermark past it, or the install SLA breaches though it was met."""
+    rules = rules_from(tmp_path, SLA_RULE)
+    clock = FakeClock(1000.0)
+    config = EngineConfig(allowed_lateness=60, idle_after=30, streams=("orders", "complaints"))
+    engine = Engine(rules, DictBackend(), config, clock=clock)
+    engine.process([(0, to_event(order("created", 0))), (0, to_event(complaint("opened", 0, complaint_id="k0")))])
+    engine.set_backlog({(0, "orders")})  # the runner still has orders of partition 0 to read
+    for minute in range(1, 180, 10):  # complaints flow; the orders stream is silent on the wall clock meanwhile
+        clock.now += 60
+        assert engine.process([(0, to_event(complaint("opened", minute, complaint_id=f"k{minute}")))]) == []
+        assert engine.tick() == []
+    held = engine.watermarks.current(0, clock.now)
+    assert engine.process([(0, to_event(order("completed", 50)))]) == []  # read at last: in time, not late
+    engine.set_backlog(())  # caught up: silence is idleness again
+    clock.now += 31
+    assert engine.tick() == []  # the watch was closed in time: nothing breaches...
+    assert engine.watermarks.current(0, clock.now) > held + 100 * 60  # ...though the watermark moved on
+
+
 def test_late_events_are_counted_and_processed_by_default(tmp_path) -> None:
     rules = rules_from(tmp_path, MATCH_RULE)
     counts: dict[str, int] = {}

@@ -101,3 +101,18 @@ def test_every_third_party_import_of_the_package_is_a_declared_dependency() -> N
                 used |= {n.split(".")[0] for n in names}
     third_party = {n for n in used if n not in ours and n not in sys.stdlib_module_names}
     assert third_party - provided - optional == set()
+
+
+def test_faust_and_aiokafka_are_pinned_to_the_versions_installed() -> None:
+    """The worker reads their private attributes: the versions it was tested with are the ones it runs with."""
+    import tomllib
+    from importlib.metadata import version
+
+    root = Path(__file__).resolve().parents[2]
+    pins = {
+        d.split("==")[0]: d.split("==")[1]
+        for d in tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+        if "==" in d
+    }
+    for package in ("faust-streaming", "mode-streaming", "aiokafka"):
+        assert pins.get(package) == version(package), package
