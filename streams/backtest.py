@@ -77,11 +77,16 @@ class BacktestSummary:
     alerts: list[Alert] = field(default_factory=list)
 
 
+def row_name(alert: Alert) -> str:
+    """The summary row (and timeline row) an alert belongs to: its rule, or ``rule (warning)`` for a pre-breach warning."""
+    return f"{alert.rule_id} ({alert.labels['phase']})" if "phase" in alert.labels else alert.rule_id
+
+
 def summarise(stats: RunStats, alerts: list[Alert]) -> BacktestSummary:
     """Per-rule counts (firing and resolved), with the first and last firing time; warnings get rows of their own."""
     rows: dict[str, RuleCount] = {}
     for alert in alerts:
-        name = f"{alert.rule_id} ({alert.labels['phase']})" if "phase" in alert.labels else alert.rule_id
+        name = row_name(alert)
         row = rows.setdefault(name, RuleCount(name, alert.severity))
         if alert.status == "firing":
             row.firing += 1

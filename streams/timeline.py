@@ -12,13 +12,19 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
-from streams.backtest import BacktestSummary
+from streams.backtest import BacktestSummary, row_name
 from yujing.alerts import Alert
 
 __all__ = ["write_html", "write_png"]
 
 _SEVERITY_COLOURS = {"critical": "#c0392b", "major": "#e67e22", "minor": "#f1c40f", "info": "#3498db"}
 _LOCAL = dt.timezone(dt.timedelta(hours=8))
+
+
+def timeline_points(summary: BacktestSummary) -> list[tuple[dt.datetime, int, str]]:
+    """(local time, row index, severity) of every firing alert: a warning on its ``rule (warning)`` row."""
+    index = {r.rule_id: i for i, r in enumerate(summary.rules)}
+    return [(a.starts_at.astimezone(_LOCAL), index[row_name(a)], a.severity) for a in summary.alerts if a.status == "firing"]
 
 
 def write_png(summary: BacktestSummary, path: Path, title: str = "Yujing backtest") -> Path:
@@ -36,9 +42,8 @@ def write_png(summary: BacktestSummary, path: Path, title: str = "Yujing backtes
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(12, height + 2.2), sharex=True, gridspec_kw={"height_ratios": [height, 2.2]}, constrained_layout=True
     )
-    index = {rule: i for i, rule in enumerate(rules)}
     for severity, colour in _SEVERITY_COLOURS.items():
-        points = [(a.starts_at.astimezone(_LOCAL), index[a.rule_id]) for a in firing if a.severity == severity]
+        points = [(at, row) for at, row, of in timeline_points(summary) if of == severity]
         if points:
             xs, ys = zip(*points, strict=True)
             top.scatter(xs, ys, s=18, color=colour, label=severity, alpha=0.75, edgecolors="none")

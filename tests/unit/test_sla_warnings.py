@@ -84,3 +84,19 @@ def test_a_warning_may_have_its_own_summary_with_the_time_left(tmp_path: Path) -
     bad = SLA_RULE.replace("    deadline: 60m\n", "    deadline: 60m\n    warnings: [{at: 0.5, severity: minor, summary: '{text}'}]\n")
     errors = load_rule_text(bad.replace("\n    ", "\n"), "sla.yaml").errors
     assert errors and "placeholder {text}" in errors[0].message and errors[0].line == 11  # the warning's summary
+
+
+def test_the_backtest_timeline_puts_warnings_on_their_own_row(tmp_path: Path) -> None:
+    """The summary table has an ``install-sla (warning)`` row; the timeline drew its marks on the breach row."""
+    from streams.backtest import summarise
+    from streams.local import RunStats
+    from streams.timeline import timeline_points
+
+    rules = rules_from(tmp_path, WARNED)
+    alerts = run(rules, [order("created", 0), order("created", 100, order_id="other")])
+    summary = summarise(RunStats(), alerts)
+    names = [r.rule_id for r in summary.rules]
+    rows = {names[row] for _, row, _ in timeline_points(summary)}
+    assert rows == {"install-sla", "install-sla (warning)"}
+    per_row = {name: sum(1 for _, row, _ in timeline_points(summary) if names[row] == name) for name in rows}
+    assert per_row == {r.rule_id: r.firing for r in summary.rules}
