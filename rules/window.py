@@ -11,7 +11,9 @@ arrived in within the allowed lateness, and replaying them changes nothing
 (a hit is known by its event id).
 
 Windows are ``sliding`` (``(t − size, t]``) or ``tumbling`` (fixed buckets
-``[k·size, (k+1)·size)`` aligned to midnight at the rule's UTC offset).
+``[k·size, (k+1)·size)`` aligned to midnight at the rule's UTC offset, by
+default :data:`DEFAULT_TIMEZONE`, the same for every rule type: a day is a
+Beijing day unless the rule says otherwise).
 """
 
 from __future__ import annotations
@@ -29,10 +31,23 @@ from rules.errors import SpecError
 from rules.fields import field_or_error
 from yujing.timeutil import parse_duration
 
-__all__ = ["GroupKey", "Hit", "LabelFields", "Transition", "Window", "WindowCloser", "WindowState", "group_key", "sweep"]
+__all__ = [
+    "DEFAULT_TIMEZONE",
+    "GroupKey",
+    "Hit",
+    "LabelFields",
+    "Transition",
+    "Window",
+    "WindowCloser",
+    "WindowState",
+    "group_key",
+    "sweep",
+]
 
 NEVER = -math.inf
 _SEP = "\x1f"
+#: The UTC offset of calendar windows (days, weeks, hours of the week) when a rule names none.
+DEFAULT_TIMEZONE = "+08:00"
 
 
 class Hit(msgspec.Struct, array_like=True):

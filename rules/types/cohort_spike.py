@@ -75,7 +75,7 @@ from rules.errors import SpecError
 from rules.registry import register
 from rules.types.cohort_incidents import Counts, Scored, add_counts, cohort_key, group_incidents, parse_cohort
 from rules.types.match import event_types
-from rules.window import Window, WindowCloser, parse_utc_offset
+from rules.window import DEFAULT_TIMEZONE, Window, WindowCloser, parse_utc_offset
 from yujing.cohort import CohortRecord
 from yujing.events import Event
 from yujing.protocols import RuleContext
@@ -105,7 +105,7 @@ class CohortSpikeSpec(RuleSpec, tag="cohort_spike", kw_only=True, forbid_unknown
     rate_where: Condition | None = None
     window: str | int | float = "1h"
     step: str | int | float | None = None  # default: a quarter of the window
-    timezone: str = "+08:00"
+    timezone: str = DEFAULT_TIMEZONE
     alpha: float = 1e-6
     dispersion: float = 0.05
     min_count: int = 5

@@ -35,7 +35,7 @@ from rules.conditions import Condition, compile_condition
 from rules.errors import SpecError
 from rules.registry import register
 from rules.types.match import event_types
-from rules.window import LabelFields, Window, group_key
+from rules.window import DEFAULT_TIMEZONE, LabelFields, Window, group_key
 from yujing.cohort import CohortRecord, is_cohort_grouping
 from yujing.events import Event
 from yujing.protocols import RuleContext
@@ -61,7 +61,7 @@ class RatioSpec(RuleSpec, tag="ratio", kw_only=True, forbid_unknown_fields=True)
     denominator: Side
     group_by: str | list[str]
     window: str | int | float
-    timezone: str = "+00:00"
+    timezone: str = DEFAULT_TIMEZONE
     per: float = 1.0
     above: float
     min_denominator: int = 1

@@ -30,7 +30,7 @@ from rules.fields import field_or_error
 from rules.guards import required_values
 from rules.registry import register
 from rules.types.match import event_types
-from rules.window import Hit, LabelFields, Transition, Window, WindowState, add_hit, group_key, next_point, sweep
+from rules.window import DEFAULT_TIMEZONE, Hit, LabelFields, Transition, Window, WindowState, add_hit, group_key, next_point, sweep
 from yujing.cohort import CohortRecord, is_cohort_grouping
 from yujing.events import Event
 from yujing.protocols import RuleContext
@@ -49,7 +49,7 @@ class ThresholdSpec(RuleSpec, tag="threshold", kw_only=True, forbid_unknown_fiel
     group_by: str | list[str]
     window: str | int | float
     mode: str = "sliding"
-    timezone: str = "+00:00"
+    timezone: str = DEFAULT_TIMEZONE
     count: int
     distinct: str | None = None
     max_hits: int = 10_000

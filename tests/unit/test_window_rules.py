@@ -146,3 +146,20 @@ def test_shuffling_within_lateness_and_replaying_give_the_same_alerts(tmp_path_f
     rules = rules_from(tmp_path_factory.mktemp("r"), THIRD, REGION_DAILY, SILENT.replace("60m", "6h"))
     events = _events(seed)
     assert_arrival_order_and_replay_do_not_matter(rules, events, shuffle_seed, batch)
+
+
+def test_calendar_windows_default_to_beijing_days_for_every_rule_type(tmp_path: Path) -> None:
+    """threshold and ratio once counted UTC days (08:00 Beijing time to 08:00) while cohort_spike counted Beijing days."""
+    import msgspec
+
+    from rules.types.cohort_spike import CohortSpikeSpec
+    from rules.types.ratio import RatioSpec
+    from rules.types.threshold import ThresholdSpec
+    from rules.window import DEFAULT_TIMEZONE
+
+    for spec in (ThresholdSpec, RatioSpec, CohortSpikeSpec):
+        assert {f.name: f.default for f in msgspec.structs.fields(spec)}["timezone"] == DEFAULT_TIMEZONE == "+08:00"
+    rules = rules_from(tmp_path, REGION_DAILY.replace('    timezone: "+08:00"\n', ""))
+    # 23:00 and 01:00 Beijing time: two Beijing days (one UTC day: 15:00 and 17:00 UTC), so no day holds two customers
+    events = [opened(14 * H, 1, customer="a", text="断网"), opened(16 * H, 2, customer="b", text="断网")]
+    assert run(rules, events) == []
