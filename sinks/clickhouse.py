@@ -11,8 +11,12 @@ rule, subject and time, partitioned by the score's month), one attempt per
 batch: they are telemetry for the trend panels, not alerts.
 
 The DDL stays in the subset ClickHouse 18.16 understands (no ``Map``, no
-``DateTime64``, no TTL); ``LowCardinality`` columns are used only when the
-server is new enough to have them without an experimental flag.
+``DateTime64``); ``LowCardinality`` columns are used only when the server is
+new enough to have them without an experimental flag, and a retention TTL
+(alerts and their history two years, scores 90 days by default; 0 keeps
+rows forever) only when it has table TTLs (19.6 and later). A table made
+before is left as it is: ``ALTER TABLE … MODIFY TTL`` rewrites every part,
+which is the operator's decision.
 """
 
 from __future__ import annotations
@@ -59,12 +63,25 @@ def server_version(client: Any) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split(".")[:3] if p.isdigit())
 
 
+#: The first ClickHouse release with table TTLs.
+TTL_SINCE = (19, 6)
+
+
+def _ttl(column: str, days: int, version: tuple[int, ...]) -> str:
+    """``TTL column + INTERVAL days DAY`` where the server has table TTLs and a retention is set; else nothing.
+
+    >>> _ttl("starts_at", 730, (24, 8)), _ttl("starts_at", 730, (18, 16)), _ttl("at", 0, (24, 8))
+    ('TTL starts_at + INTERVAL 730 DAY', '', '')
+    """
+    return f"TTL {column} + INTERVAL {int(days)} DAY" if days > 0 and version >= TTL_SINCE else ""
+
+
 def _low_cardinality(version: tuple[int, ...]) -> str:
     """``LowCardinality(String)`` where the server has it without an experimental flag, else ``String``."""
     return "LowCardinality(String)" if version >= (19, 9) else "String"
 
 
-def alerts_ddl(database: str, version: tuple[int, ...]) -> str:
+def alerts_ddl(database: str, version: tuple[int, ...], retention_days: int = 0) -> str:
     """``CREATE TABLE`` for the alerts table, for a server of ``version``."""
     lc = _low_cardinality(version)
     return f"""
@@ -89,10 +106,11 @@ CREATE TABLE IF NOT EXISTS {database}.alerts
 ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(starts_at)
 ORDER BY alert_id
+{_ttl("starts_at", retention_days, version)}
 """
 
 
-def scores_ddl(database: str, version: tuple[int, ...]) -> str:
+def scores_ddl(database: str, version: tuple[int, ...], retention_days: int = 0) -> str:
     """``CREATE TABLE`` for the detectors' scores (a trend per rule and subject; replays collapse after ``FINAL``)."""
     lc = _low_cardinality(version)
     return f"""
@@ -109,10 +127,11 @@ CREATE TABLE IF NOT EXISTS {database}.detector_scores
 ENGINE = ReplacingMergeTree()
 PARTITION BY toYYYYMM(at)
 ORDER BY (rule_id, subject, at)
+{_ttl("at", retention_days, version)}
 """
 
 
-def history_ddl(database: str, version: tuple[int, ...]) -> str:
+def history_ddl(database: str, version: tuple[int, ...], retention_days: int = 0) -> str:
     """``CREATE TABLE`` for the status history: one row per alert and status, with whether it was sent or why not.
 
     Partitioned by the alert's ``starts_at`` (the same for its firing and resolved rows), so a replay collapses.
@@ -136,6 +155,7 @@ CREATE TABLE IF NOT EXISTS {database}.alert_status_history
 ENGINE = ReplacingMergeTree()
 PARTITION BY toYYYYMM(starts_at)
 ORDER BY (alert_id, status)
+{_ttl("starts_at", retention_days, version)}
 """
 
 
@@ -206,8 +226,12 @@ class ClickHouseSink(RetryingSink):
 
     name = "clickhouse"
 
-    def __init__(self, url: str, *, connect: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, url: str, *, connect: bool = True, alerts_retention_days: int = 730, scores_retention_days: int = 90, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
+        self.alerts_retention_days = alerts_retention_days
+        self.scores_retention_days = scores_retention_days
         from urllib.parse import urlparse
 
         parsed = urlparse(url)
@@ -241,9 +265,9 @@ class ClickHouseSink(RetryingSink):
         if not self._ready:
             version = server_version(self._client)
             self._client.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
-            self._client.execute(alerts_ddl(self.database, version))
-            self._client.execute(scores_ddl(self.database, version))
-            self._client.execute(history_ddl(self.database, version))
+            self._client.execute(alerts_ddl(self.database, version, self.alerts_retention_days))
+            self._client.execute(scores_ddl(self.database, version, self.scores_retention_days))
+            self._client.execute(history_ddl(self.database, version, self.alerts_retention_days))
             for view in views_ddl(self.database):
                 self._client.execute(view)
             self._ready = True

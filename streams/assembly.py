@@ -87,7 +87,11 @@ def build_sinks(
     if config.clickhouse.url:
         from sinks.clickhouse import ClickHouseSink
 
-        network.append(ClickHouseSink(config.clickhouse.url, metrics=metrics, connect=not buffered))
+        retention = {
+            "alerts_retention_days": config.clickhouse.alerts_retention_days,
+            "scores_retention_days": config.clickhouse.scores_retention_days,
+        }
+        network.append(ClickHouseSink(config.clickhouse.url, metrics=metrics, connect=not buffered, **retention))
     if config.kafka.alerts_topic:
         from sinks.kafka_alerts import KafkaAlertSink
 

@@ -83,6 +83,8 @@ class RulesConfig:
 @dataclass
 class ClickHouseConfig:
     url: str = ""  # e.g. clickhouse://127.0.0.1:9000/yujing ; empty: no ClickHouse sink
+    alerts_retention_days: int = 730  # TTL of alerts and their status history, where the server has TTLs (0: forever)
+    scores_retention_days: int = 90  # TTL of detector scores
 
 
 @dataclass

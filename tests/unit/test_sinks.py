@@ -97,3 +97,15 @@ def test_ddl_uses_low_cardinality_only_where_the_server_has_it() -> None:
     for forbidden in ("Map(", "DateTime64", " TTL "):
         assert forbidden not in alerts_ddl("y", (18, 16, 1))
     assert "PARTITION BY toYYYYMM(starts_at)" in alerts_ddl("y", (18, 16, 1))
+
+
+def test_retention_ttls_only_where_the_server_has_table_ttls() -> None:
+    from sinks.clickhouse import history_ddl, scores_ddl
+
+    old, modern = (18, 16, 1), (24, 8, 0)
+    for ddl in (alerts_ddl, history_ddl, scores_ddl):
+        assert "TTL" not in ddl("y", old, 730)  # 18.16 has no table TTL: the DDL must still run there
+        assert "TTL" not in ddl("y", modern, 0)  # 0: keep forever
+    assert alerts_ddl("y", modern, 730).rstrip().endswith("TTL starts_at + INTERVAL 730 DAY")
+    assert history_ddl("y", modern, 730).rstrip().endswith("TTL starts_at + INTERVAL 730 DAY")
+    assert scores_ddl("y", modern, 90).rstrip().endswith("TTL at + INTERVAL 90 DAY")
