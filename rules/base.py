@@ -5,23 +5,35 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
 
+from rules.errors import SpecError
 from rules.fields import compile_field
 from rules.template import Template, as_text
 from yujing.alerts import Alert, Severity, alert_id
-from yujing.timeutil import to_datetime
+from yujing.events import event_kind
+from yujing.timeutil import parse_duration, to_datetime
 
-__all__ = ["LABEL_FIELDS", "KeptFields", "RuleHeader", "RuleSpec", "event_labels"]
+__all__ = ["DEFAULT_CLOSE_AFTER", "LABEL_FIELDS", "CloseSpec", "Closing", "KeptFields", "RuleHeader", "RuleSpec", "event_labels"]
 
 #: Event fields copied into an alert's labels when present (never free text).
 LABEL_FIELDS = ("customer_id", "region", "product", "channel", "tier", "order_id", "complaint_id", "bill_id")
 
 RuleId = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,127}$")]
+
+
+class CloseSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """How a one-off alert closes: when a later event names the same ticket (``on`` with the same ``match``
+    label), else ``after`` this long in event time."""
+
+    on: str | list[str] | None = None
+    match: str | None = None
+    after: str | int | float = "3d"
 
 
 class RuleSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type"):
@@ -37,6 +49,7 @@ class RuleSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag_fie
     summary: str
     enabled: bool = True
     version: str | None = None
+    close: CloseSpec | None = None
 
 
 def event_labels(event: Any) -> dict[str, str]:
@@ -98,15 +111,55 @@ class KeptFields:
         return SimpleNamespace(**plain, attrs=attrs)
 
 
+@dataclass(frozen=True)
+class Closing:
+    """A one-off rule's alerts close on an event of ``on`` whose ``match`` field equals the alert's label, else
+    ``after`` seconds after they started (see :mod:`streams.engine.lifecycle`)."""
+
+    after: float
+    on: frozenset[str] = frozenset()
+    match: str | None = None
+
+
+#: How long a one-off alert stays open when its rule says nothing (``close: {after: …}``).
+DEFAULT_CLOSE_AFTER = "3d"
+
+
+def _closing(spec: CloseSpec | None, one_off: bool) -> Closing | None:
+    if not one_off:
+        if spec is not None:
+            raise SpecError("only one-off rule types (match, compare, sequence, change, new_value) close this way", ("close",))
+        return None
+    spec = spec or CloseSpec(after=DEFAULT_CLOSE_AFTER)
+    try:
+        after = parse_duration(spec.after)
+    except ValueError as exc:
+        raise SpecError(str(exc), ("close", "after"), "durations look like 90s, 15m, 48h, 7d") from None
+    if after <= 0:
+        raise SpecError("must be positive", ("close", "after"))
+    if (spec.on is None) != (spec.match is None):
+        raise SpecError("`on` and `match` go together: the event that closes the alert and the label it shares", ("close",))
+    if spec.match is not None and spec.match not in LABEL_FIELDS:
+        raise SpecError(f"`match` is a label the alert carries: one of {', '.join(LABEL_FIELDS)}", ("close", "match"))
+    on = frozenset([spec.on] if isinstance(spec.on, str) else spec.on or [])
+    unknown = sorted(t for t in on if event_kind(t) is None)
+    if unknown:
+        raise SpecError(f"unknown event type {unknown[0]!r}", ("close", "on"))
+    return Closing(after, on, spec.match)
+
+
 class RuleHeader:
     """A rule's identity and presentation, shared by all rule types.
 
     It turns a condition into an :class:`Alert`: id from the rule and the
     condition's parts, labels from the rule and the event, summary from the
-    template.
+    template. A rule type whose alerts never resolve by themselves (``one_off``)
+    has a :class:`Closing`: its alerts close on a ticket's closing event, else
+    after a while, so that *firing* means *still open*.
     """
 
     source = "rule"
+    one_off = False
 
     def __init__(
         self, spec: RuleSpec, version: str, variables: frozenset[str] = frozenset(), fields: tuple[str, ...] | None = None
@@ -118,6 +171,7 @@ class RuleHeader:
         self.static_labels = dict(spec.labels)
         self.runbook = spec.runbook
         self.summary = Template(spec.summary, variables, fields)
+        self.closing = _closing(spec.close, self.one_off)
 
     def alert(
         self,

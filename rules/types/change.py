@@ -74,6 +74,8 @@ class ValueHistory(msgspec.Struct, array_like=True):
 class ChangeRule(InOrderRule, RuleHeader):
     """Fires when the field's value differs from the key's previous one (``new_value``: from all earlier ones)."""
 
+    one_off = True  # its alerts never resolve by themselves: they close (rules.base.Closing)
+
     def __init__(self, spec: ChangeSpec, version: str) -> None:
         super().__init__(spec, version, frozenset({"previous"}))
         self.get_key = key_getter(spec.key, ("key",))

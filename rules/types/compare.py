@@ -93,6 +93,8 @@ class _Scope:
 class CompareRule(InOrderRule, RuleHeader):
     """Fires when a checked event, compared with the key's remembered values, meets the condition."""
 
+    one_off = True  # its alerts never resolve by themselves: they close (rules.base.Closing)
+
     def __init__(self, spec: CompareSpec, version: str) -> None:
         remember = spec.remember
         self.alias = remember.as_

@@ -43,6 +43,8 @@ def event_types(on: str | list[str], path: tuple[str | int, ...]) -> frozenset[s
 class MatchRule(RuleHeader):
     """Fires once per matching event (or per ``key`` value)."""
 
+    one_off = True  # its alerts never resolve by themselves: they close (rules.base.Closing)
+
     def __init__(self, spec: MatchSpec, version: str) -> None:
         super().__init__(spec, version)
         self.event_types = event_types(spec.on, ("on",))

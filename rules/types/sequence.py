@@ -70,6 +70,8 @@ class SequenceState(msgspec.Struct, array_like=True):
 class SequenceRule(RuleHeader):
     """Fires when a ``then`` event follows a ``first`` event of the same key within ``within``."""
 
+    one_off = True  # its alerts never resolve by themselves: they close (rules.base.Closing)
+
     def __init__(self, spec: SequenceSpec, version: str) -> None:
         super().__init__(spec, version)
         self.get_key = key_getter(spec.key, ("key",))

@@ -34,6 +34,7 @@ import msgspec
 from streams.alerting.manager import AlertManager, Dispatch
 from streams.alerting.policy import AlertPolicy
 from streams.engine.dedup import Deduplicator
+from streams.engine.lifecycle import OneOffAlerts
 from streams.engine.timers import TimerEntry, Timers
 from streams.engine.watermark import PartitionClock, Watermarks
 from streams.partitioning import partition_for
@@ -175,12 +176,16 @@ class Engine:
                 by_value = guarded.setdefault(event_type, {}).setdefault(field, {})
                 for value in values:
                     by_value.setdefault(value, []).append(rule)
-        self.index = {k: tuple(v) for k, v in plain.items()}
         self.guarded = {
             t: tuple((field, {v: tuple(rs) for v, rs in by_value.items()}) for field, by_value in fields.items())
             for t, fields in guarded.items()
         }
+        self.lifecycle = OneOffAlerts.of(self.rules)  # closes one-off alerts: indexed like a rule, on its closing events
+        for event_type in self.lifecycle.event_types:
+            plain.setdefault(event_type, []).append(self.lifecycle)  # type: ignore[arg-type]
+        self.index = {k: tuple(v) for k, v in plain.items()}
         self.timer_handlers = {rule.rule_id: rule.on_timer for rule in self.rules}
+        self.timer_handlers[OneOffAlerts.rule_id] = self.lifecycle.on_timer
         self.timer_handlers[Deduplicator.OWNER] = self.dedup.on_timer
         self.timer_handlers[AlertManager.OWNER] = self.alerting.on_timer
         cohort_rules = [_CohortSide(rule) for rule in self.rules if getattr(rule, "cohort", False)]
@@ -224,6 +229,7 @@ class Engine:
         if self.dedup.admit(alert, self):
             self._out.append(alert)
             self.alerting.admit(alert, self)
+            self.lifecycle.track(alert, self)
 
     def take_dispatch(self) -> Dispatch:
         """What the alert manager did with the alerts since the last call (sent or held, and closed groups)."""

@@ -49,9 +49,11 @@ def test_then_within_span_fires_once_per_then(tmp_path: Path) -> None:
             order("completed", 9 * DAY, order_id="o2", customer="c-2"),
         ],
     )
-    assert [(a.rule_id, a.labels["complaint_id"], a.evidence["event_ids"][0]) for a in out] == [
-        ("first-week-complaint", "cp-1", "completed-ord-1-0")
+    assert [(a.rule_id, a.status, a.labels["complaint_id"], a.evidence["event_ids"][0]) for a in out] == [
+        ("first-week-complaint", "firing", "cp-1", "completed-ord-1-0"),
+        ("first-week-complaint", "resolved", "cp-1", "completed-ord-1-0"),  # a one-off alert: it expired after 3 days
     ]
+    assert out[1].evidence["closed_by"] == "expired" and (out[1].ends_at - out[1].starts_at).days == 3
     assert out[0].summary == "客户 c-1 装机后一周内投诉：宽带断网了" and out[0].evidence["gap_seconds"] == 3 * 86400
 
 
