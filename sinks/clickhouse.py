@@ -32,7 +32,7 @@ from yujing.alerts import STATUS_RANK, Alert
 from yujing.scores import Score
 from yujing.timeutil import to_datetime
 
-__all__ = ["ClickHouseSink", "alerts_ddl", "history_ddl", "scores_ddl", "server_version", "views_ddl"]
+__all__ = ["ClickHouseSink", "actions_ddl", "alerts_ddl", "history_ddl", "scores_ddl", "server_version", "views_ddl"]
 
 
 COLUMNS = (
@@ -56,6 +56,10 @@ COLUMNS = (
 
 SCORE_COLUMNS = ("rule_id", "source", "subject", "at", "score", "observed", "expected")
 HISTORY_COLUMNS = ("alert_id", "rule_id", "source", "severity", "status", "region", "starts_at", "at", "detected_at", "sent", "held_reason")
+
+
+#: What a person may record against an alert.
+ACTIONS = ("ack", "assign", "note")
 
 
 def server_version(client: Any) -> tuple[int, ...]:
@@ -159,6 +163,26 @@ ORDER BY (alert_id, status)
 """
 
 
+def actions_ddl(database: str, version: tuple[int, ...], retention_days: int = 0) -> str:
+    """``CREATE TABLE`` for what people did with alerts (``yujing alert ack | assign | note``): append-only, by alert."""
+    lc = _low_cardinality(version)
+    return f"""
+CREATE TABLE IF NOT EXISTS {database}.alert_actions
+(
+    alert_id String,
+    action {lc},
+    actor String,
+    assignee String,
+    note String,
+    at DateTime('UTC')
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMM(at)
+ORDER BY (alert_id, at)
+{_ttl("at", retention_days, version)}
+"""
+
+
 def views_ddl(database: str) -> list[str]:
     """Views the dashboards and reports read: the latest row per alert (``FINAL``) with its region pulled out."""
     region = "if(has(label_keys, 'region'), label_values[indexOf(label_keys, 'region')], '')"
@@ -170,6 +194,25 @@ FROM {database}.alerts FINAL""",
         f"""CREATE VIEW IF NOT EXISTS {database}.alert_history_latest AS
 SELECT alert_id, rule_id, source, severity, status, region, starts_at, at, detected_at, sent, held_reason
 FROM {database}.alert_status_history FINAL""",
+        # The open work list: alerts still firing, with who acknowledged and who owns each (the latest action wins).
+        f"""CREATE VIEW IF NOT EXISTS {database}.alerts_open AS
+SELECT alert_id, source, rule_id, severity, starts_at, region, summary,
+       acked_by, acked_at, assignee, acked_by != '' AS acked
+FROM
+(
+    SELECT alert_id, source, rule_id, severity, starts_at, {region} AS region, summary
+    FROM {database}.alerts FINAL
+    WHERE status = 'firing'
+)
+ANY LEFT JOIN
+(
+    SELECT alert_id,
+           argMaxIf(actor, at, action = 'ack') AS acked_by,
+           maxIf(at, action = 'ack') AS acked_at,
+           argMaxIf(assignee, at, action = 'assign') AS assignee
+    FROM {database}.alert_actions
+    GROUP BY alert_id
+) USING alert_id""",
     ]
 
 
@@ -268,9 +311,17 @@ class ClickHouseSink(RetryingSink):
             self._client.execute(alerts_ddl(self.database, version, self.alerts_retention_days))
             self._client.execute(scores_ddl(self.database, version, self.scores_retention_days))
             self._client.execute(history_ddl(self.database, version, self.alerts_retention_days))
+            self._client.execute(actions_ddl(self.database, version, self.alerts_retention_days))
             for view in views_ddl(self.database):
                 self._client.execute(view)
             self._ready = True
+
+    def record_action(self, alert_id: str, action: str, actor: str, assignee: str = "", note: str = "") -> None:
+        """What a person did with an alert (``ack``, ``assign``, ``note``), appended to ``alert_actions``."""
+        if action not in ACTIONS:
+            raise ValueError(f"action {action!r}: one of {', '.join(ACTIONS)}")
+        row = (alert_id, action, actor, assignee, note, dt.datetime.now(dt.UTC).replace(microsecond=0))
+        self.retry(lambda: self.client().execute(f"INSERT INTO {self.database}.alert_actions VALUES", [row]))
 
     def client(self) -> Any:
         """The connected client, with the tables and views in place (retried like a write); for readers such as the report."""

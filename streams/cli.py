@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from rich.console import Console
 
 from rules import load_rules
+from streams.cli_alerts import add_alert_commands
 from streams.cli_report import add_report_command
 from streams.cli_silences import add_silence_commands
 from streams.config import Config, ConfigError, load_config
@@ -553,6 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="where (default: rules/schema/rule.schema.json)")
     p.set_defaults(func=cmd_rules_schema)
     add_silence_commands(sub)
+    add_alert_commands(sub)
     add_report_command(sub)
     return parser
 

@@ -176,10 +176,41 @@ def test_every_dashboard_sql_runs_on_clickhouse_and_the_main_panels_have_data(fi
         except Exception as exc:
             raise AssertionError(f"{board} · {title}: {str(exc).splitlines()[0]}\n{sql}") from None
     assert len(results) >= 10
-    for needed in ("Alerts per hour by rule", "Alerts by region", "Firing now", "Recorded but not sent, by reason"):
+    for needed in ("Alerts per hour by rule", "Alerts by region", "Open work: firing now", "Recorded but not sent, by reason"):
         (rows,) = [r for (_, t), r in results.items() if t == needed]
         assert rows, f"{needed}: no rows"
     assert results[("detectors", "Cohort spikes: observed vs expected, top cohorts")], "the outage leaves cohort scores"
+
+
+def test_the_open_work_list_follows_acknowledgements_and_assignments(
+    filled: dict[str, Any], clickhouse: ClickHouseServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from streams.cli import main
+
+    client = clickhouse.client()
+    firing = {a for (a,) in client.execute("SELECT alert_id FROM yujing.alerts_latest WHERE status = 'firing'")}
+    open_now = client.execute("SELECT alert_id, rule_id, acked, assignee FROM yujing.alerts_open ORDER BY alert_id")
+    assert {a for a, *_ in open_now} == firing and len(open_now) == len(firing)  # one row each: the work list
+    all_rules = {r for (r,) in client.execute("SELECT DISTINCT rule_id FROM yujing.alerts_latest")}
+    one_off_closed = {r for (r,) in client.execute("SELECT DISTINCT rule_id FROM yujing.alerts_latest WHERE status = 'resolved'")}
+    assert {"redline-complaint", "repeat-complaint"} & all_rules <= one_off_closed | {r for _, r, *_ in open_now}
+    first, second = open_now[0][0], open_now[1][0]
+    assert not open_now[0][2] and open_now[0][3] == ""
+    url = ["--clickhouse", clickhouse.url]
+    assert main(["alert", "ack", first, "--by", "li", "--note", "calling the customer", *url]) == 0
+    assert main(["alert", "assign", second, "--by", "li", "--to", "wang", *url]) == 0
+    assert main(["alert", "ack", "no-such-alert", "--by", "li", *url]) == 2
+    rows = dict(
+        (
+            (a, (acked_by, assignee))
+            for a, acked_by, assignee in client.execute("SELECT alert_id, acked_by, assignee FROM yujing.alerts_open")
+        )
+    )
+    assert rows[first] == ("li", "") and rows[second] == ("", "wang")
+    capsys.readouterr()
+    assert main(["alert", "open", "--unacked", "--limit", "5000", *url]) == 0
+    listed = capsys.readouterr().out
+    assert f"open alerts ({len(firing) - 1} shown)" in listed  # all but the acknowledged one
 
 
 def test_every_dashboard_and_rule_promql_runs_on_prometheus(filled: dict[str, Any], tmp_path: Path) -> None:
