@@ -27,11 +27,12 @@ No expression is ever evaluated as Python.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rules.errors import SpecError
 from rules.expr import Resolver, compile_expr
+from rules.field_types import FieldType, static_type, typed_resolver
 from rules.fields import FieldError, compile_field
 
 __all__ = ["OPERATORS", "Condition", "ConditionError", "Predicate", "compile_condition"]
@@ -142,10 +143,14 @@ def _field_predicate(path: str, spec: Any, where: tuple[str | int, ...], resolve
     if not ops:
         raise ConditionError("empty operator mapping", where)
     tests = []
+    kind = static_type(get)
     for name, arg in ops.items():
         make = OPERATORS.get(name)
         if make is None:
             raise ConditionError(f"unknown operator `{name}`; use one of: {', '.join(OPERATORS)}", (*where, name))
+        problem = _type_problem(name, arg, kind)
+        if problem:
+            raise ConditionError(f"operator `{name}`: {problem}", (*where, name) if isinstance(spec, dict) else where)
         try:
             tests.append(make(arg))
         except TypeError as exc:
@@ -157,6 +162,28 @@ def _field_predicate(path: str, spec: Any, where: tuple[str | int, ...], resolve
     return lambda e: all(t(v) for v in (get(e),) for t in all_tests)
 
 
+def _type_problem(op: str, arg: Any, field: FieldType) -> str | None:
+    """Why ``field op arg`` can never hold (text against a number, a value the enum never has), or ``None``."""
+    if field.kind in ("any", "null"):
+        return None
+    args = arg if op in ("in", "not_in", "contains_any") and isinstance(arg, list) else [arg]
+    for value in args:
+        if value is None or op == "exists":
+            continue
+        given = (
+            "str" if isinstance(value, str) else "bool" if isinstance(value, bool) else "num" if isinstance(value, int | float) else None
+        )
+        if op in ("contains", "contains_any", "starts_with"):
+            if field.kind not in ("str", "list"):
+                return f"needs a text field, and this one is {field.describe()}"
+            continue
+        if given in ("str", "bool", "num") and given != field.kind and field.kind != "time":
+            return f"compares {field.describe()} with {FieldType(given).describe()} ({value!r})"
+        if field.values is not None and isinstance(value, str) and value not in field.values:
+            return f"{value!r} is never a value here: one of {', '.join(sorted(field.values))}"
+    return None
+
+
 def _expression(text: Any, where: tuple[str | int, ...], resolve: Resolver) -> Predicate:
     if not isinstance(text, str):
         raise ConditionError("`expr` takes an expression in quotes", where)
@@ -164,12 +191,19 @@ def _expression(text: Any, where: tuple[str | int, ...], resolve: Resolver) -> P
     return lambda e: bool(value(e))
 
 
-def compile_condition(cond: Any, where: tuple[str | int, ...] = ("where",), resolve: Resolver = compile_field) -> Predicate:
+def compile_condition(
+    cond: Any, where: tuple[str | int, ...] = ("where",), resolve: Resolver = compile_field, on: Iterable[str] | None = None
+) -> Predicate:
     """Compile a condition (mapping or expression) into a predicate over events.
 
     ``resolve`` turns a field path into a getter; rules that remember earlier
-    events (``compare``) pass one that also knows their names.
+    events (``compare``) pass one that also knows their names. ``on``, the event
+    types the condition sees, checks fields and literals against the event
+    contract (:mod:`rules.field_types`): a field those events lack, text compared
+    with a number, an enum value that does not exist are located errors.
     """
+    if on is not None:
+        resolve = typed_resolver(on, resolve)
     if cond is None:
         return lambda e: True
     if isinstance(cond, str):

@@ -35,9 +35,10 @@ from collections.abc import Callable
 from typing import Any
 
 from rules.errors import SpecError
+from rules.field_types import ANY, FieldType, static_type
 from rules.fields import FieldError, Getter, compile_field
 
-__all__ = ["FUNCTIONS", "MAX_PATTERN", "ExprError", "compile_expr", "compile_regex", "required_equalities"]
+__all__ = ["FUNCTIONS", "MAX_PATTERN", "ExprError", "compile_expr", "compile_regex", "literal_type", "required_equalities"]
 
 Fn = Callable[[Any], Any]
 Resolver = Callable[[str], Getter]
@@ -56,6 +57,7 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
+_ARITHMETIC = frozenset({"+", "-", "*", "/", "%"})
 _KEYWORDS = {"and", "or", "not", "in", "true", "false", "null", "contains", "contains_any", "starts_with", "matches"}
 _WORD_OPS = ("contains", "contains_any", "starts_with", "matches")
 
@@ -269,8 +271,52 @@ def _tokens(text: str, where: tuple[str | int, ...]) -> list[_Token]:
     return out
 
 
+Node = tuple[Fn, Any, FieldType]  # the compiled function, its value when constant, its static type
+
+NUM, TEXT, BOOL, TIME, LIST, NULL = (FieldType(k) for k in ("num", "str", "bool", "time", "list", "null"))
+#: What each function gives, and the kinds its first argument may be (``None``: any).
+_RESULTS: dict[str, tuple[FieldType | None, tuple[str, ...] | None]] = {
+    "len": (NUM, ("str", "list")),
+    "lower": (TEXT, ("str",)),
+    "upper": (TEXT, ("str",)),
+    "abs": (NUM, ("num",)),
+    "round": (NUM, ("num",)),
+    "min": (None, None),
+    "max": (None, None),
+    "coalesce": (None, None),
+    "hour": (NUM, ("time",)),
+    "weekday": (NUM, ("time",)),
+    "day": (NUM, ("time",)),
+    "epoch": (NUM, ("time",)),
+}
+
+
+def literal_type(value: Any) -> FieldType:
+    """The static type of a literal value."""
+    if value is None:
+        return NULL
+    if isinstance(value, bool):
+        return BOOL
+    if isinstance(value, int | float):
+        return NUM
+    if isinstance(value, str):
+        return TEXT
+    if isinstance(value, list):
+        return LIST
+    return ANY
+
+
+def _known(t: FieldType) -> bool:
+    return t.kind not in ("any", "null")
+
+
 class _Parser:
-    """Precedence climbing: or < and < not < comparison < + - < * / % < unary minus < atoms."""
+    """Precedence climbing: or < and < not < comparison < + - < * / % < unary minus < atoms.
+
+    Every node carries a static type (fields from the event contract through a typed resolver, see
+    :mod:`rules.field_types`), so a comparison of text with a number, an enum with a value it never
+    has, or text arithmetic is an error with its column when the rule loads, not a rule that never matches.
+    """
 
     def __init__(self, text: str, resolve: Resolver, where: tuple[str | int, ...]) -> None:
         self.text = text
@@ -304,12 +350,12 @@ class _Parser:
 
     # grammar
     def parse(self) -> tuple[Fn, Any]:
-        fn, const = self.or_()
+        fn, const, _ = self.or_()
         if self.tok.kind != "end":
             raise self.error(f"unexpected `{self.tok.text}`")
         return fn, const
 
-    def or_(self) -> tuple[Fn, Any]:
+    def or_(self) -> Node:
         left = self.and_()
         parts = [left]
         while self.take("kw", "or"):
@@ -317,9 +363,9 @@ class _Parser:
         if len(parts) == 1:
             return left
         fns = tuple(p[0] for p in parts)
-        return (lambda e: any(bool(f(e)) for f in fns)), _NOCONST
+        return (lambda e: any(bool(f(e)) for f in fns)), _NOCONST, BOOL
 
-    def and_(self) -> tuple[Fn, Any]:
+    def and_(self) -> Node:
         left = self.not_()
         parts = [left]
         while self.take("kw", "and"):
@@ -327,15 +373,15 @@ class _Parser:
         if len(parts) == 1:
             return left
         fns = tuple(p[0] for p in parts)
-        return (lambda e: all(bool(f(e)) for f in fns)), _NOCONST
+        return (lambda e: all(bool(f(e)) for f in fns)), _NOCONST, BOOL
 
-    def not_(self) -> tuple[Fn, Any]:
+    def not_(self) -> Node:
         if self.take("kw", "not"):
-            inner, _ = self.not_()
-            return (lambda e: not inner(e)), _NOCONST
+            inner, _, _ = self.not_()
+            return (lambda e: not inner(e)), _NOCONST, BOOL
         return self.comparison()
 
-    def comparison(self) -> tuple[Fn, Any]:
+    def comparison(self) -> Node:
         left = self.additive()
         tok = self.tok
         if tok.kind == "op" and tok.text in ("==", "!=", "<", "<=", ">", ">="):
@@ -351,6 +397,7 @@ class _Parser:
             return left
         right_tok = self.tok
         right = self.additive()
+        self.check_types(op, left, right, tok, right_tok)
         if op == "matches":
             pattern = right[1]
             if not isinstance(pattern, str):
@@ -360,70 +407,106 @@ class _Parser:
             except ValueError as exc:
                 raise self.error(str(exc), right_tok) from None
             get = left[0]
-            return (lambda e: isinstance(v := get(e), str) and search(v)), _NOCONST
+            return (lambda e: isinstance(v := get(e), str) and search(v)), _NOCONST, BOOL
         if op == "contains_any" and right[1] is not _NOCONST and not isinstance(right[1], list):
             raise self.error("`contains_any` takes a list, e.g. ['断网', '掉线']", right_tok)
-        return self.binary(op, left, right)
+        fn, const, _ = self.binary(op, left, right)
+        return fn, const, BOOL
 
-    def binary(self, op: str, left: tuple[Fn, Any], right: tuple[Fn, Any]) -> tuple[Fn, Any]:
+    def check_types(self, op: str, left: Node, right: Node, op_tok: _Token, right_tok: _Token) -> None:
+        """Refuse what can never hold: text against a number, a value an enum field never has."""
+        lt, rt = left[2], right[2]
+        if op in ("<", "<=", ">", ">=") and _known(lt) and _known(rt) and lt.kind != rt.kind:
+            raise self.error(f"`{op}` compares {lt.describe()} with {rt.describe()}", op_tok)
+        if op in ("==", "!="):
+            for field, other, const in ((lt, rt, right[1]), (rt, lt, left[1])):
+                if _known(field) and _known(other) and field.kind != other.kind:
+                    raise self.error(f"`{op}` compares {field.describe()} with {other.describe()}", op_tok)
+                if field.values is not None and isinstance(const, str) and const not in field.values:
+                    raise self.error(f"{const!r} is never a value here: one of {', '.join(sorted(field.values))}", right_tok)
+        if op in ("in", "not in") and isinstance(right[1], list):
+            for item in right[1]:
+                if _known(lt) and _known(literal_type(item)) and literal_type(item).kind != lt.kind:
+                    raise self.error(f"`{op}` lists {literal_type(item).describe()} for {lt.describe()}", right_tok)
+                if lt.values is not None and isinstance(item, str) and item not in lt.values:
+                    raise self.error(f"{item!r} is never a value here: one of {', '.join(sorted(lt.values))}", right_tok)
+        if op in ("contains", "starts_with", "matches") and _known(lt) and lt.kind not in ("str", "list"):
+            raise self.error(f"`{op}` needs text on its left, not {lt.describe()}", op_tok)
+        if op in ("starts_with", "matches", "contains") and _known(rt) and lt.kind == "str" and rt.kind != "str":
+            raise self.error(f"`{op}` needs text on its right, not {rt.describe()}", right_tok)
+
+    def binary(self, op: str, left: Node, right: Node, op_tok: _Token | None = None) -> Node:
         apply = _BINARY[op]
-        (lf, lc), (rf, rc) = left, right
+        (lf, lc, lt), (rf, rc, rt) = left, right
+        result = ANY
+        if op in _ARITHMETIC and _known(lt) and _known(rt):
+            if "str" in (lt.kind, rt.kind) or "bool" in (lt.kind, rt.kind):
+                raise self.error(f"`{op}` on {lt.describe()} and {rt.describe()}", op_tok)
+            if lt.kind == "time" and rt.kind == "time":
+                result = NUM if op == "-" else ANY
+            elif "time" in (lt.kind, rt.kind):
+                result = TIME if op in "+-" else ANY
+            else:
+                result = NUM
         if lc is not _NOCONST and rc is not _NOCONST:
             value = apply(lc, rc)
-            return (lambda e: value), value
+            return (lambda e: value), value, literal_type(value)
         if rc is not _NOCONST:
             if op == "in" and isinstance(rc, list) and all(isinstance(x, str) for x in rc):
                 members = frozenset(rc)
-                return (lambda e: isinstance(v := lf(e), str) and v in members), _NOCONST
-            return (lambda e: apply(lf(e), rc)), _NOCONST
-        return (lambda e: apply(lf(e), rf(e))), _NOCONST
+                return (lambda e: isinstance(v := lf(e), str) and v in members), _NOCONST, BOOL
+            return (lambda e: apply(lf(e), rc)), _NOCONST, result
+        return (lambda e: apply(lf(e), rf(e))), _NOCONST, result
 
-    def additive(self) -> tuple[Fn, Any]:
+    def additive(self) -> Node:
         left = self.multiplicative()
         while self.tok.kind == "op" and self.tok.text in ("+", "-"):
-            op = self.tok.text
+            op_tok = self.tok
             self.i += 1
-            left = self.binary(op, left, self.multiplicative())
+            left = self.binary(op_tok.text, left, self.multiplicative(), op_tok)
         return left
 
-    def multiplicative(self) -> tuple[Fn, Any]:
+    def multiplicative(self) -> Node:
         left = self.unary()
         while self.tok.kind == "op" and self.tok.text in ("*", "/", "%"):
-            op = self.tok.text
+            op_tok = self.tok
             self.i += 1
-            left = self.binary(op, left, self.unary())
+            left = self.binary(op_tok.text, left, self.unary(), op_tok)
         return left
 
-    def unary(self) -> tuple[Fn, Any]:
-        if self.take("op", "-"):
-            inner, const = self.unary()
+    def unary(self) -> Node:
+        minus = self.take("op", "-")
+        if minus:
+            inner, const, kind = self.unary()
+            if _known(kind) and kind.kind != "num":
+                raise self.error(f"`-` on {kind.describe()}", minus)
             if const is not _NOCONST:
                 value = -const if _number(const) else None
-                return (lambda e: value), value
-            return (lambda e: -v if _number(v := inner(e)) else None), _NOCONST
+                return (lambda e: value), value, NUM
+            return (lambda e: -v if _number(v := inner(e)) else None), _NOCONST, NUM
         return self.atom()
 
-    def atom(self) -> tuple[Fn, Any]:
+    def atom(self) -> Node:
         tok = self.tok
-        if tok.kind in ("num", "str"):
+        if tok.kind in ("num", "str", "dur"):
             self.i += 1
             value = tok.value
-            return (lambda e: value), value
+            return (lambda e: value), value, literal_type(value)
         if tok.kind == "kw" and tok.text in ("true", "false", "null"):
             self.i += 1
             value = {"true": True, "false": False, "null": None}[tok.text]
-            return (lambda e: value), value
+            return (lambda e: value), value, literal_type(value)
         if self.take("op", "("):
             inner = self.or_()
             self.expect("op", ")")
             return inner
         if self.take("op", "["):
             items = self.items("]")
-            if all(c is not _NOCONST for _, c in items):
-                value = [c for _, c in items]
-                return (lambda e: value), value
-            fns = tuple(f for f, _ in items)
-            return (lambda e: [f(e) for f in fns]), _NOCONST
+            if all(c is not _NOCONST for _, c, _ in items):
+                value = [c for _, c, _ in items]
+                return (lambda e: value), value, LIST
+            fns = tuple(f for f, _, _ in items)
+            return (lambda e: [f(e) for f in fns]), _NOCONST, LIST
         if tok.kind == "name":
             self.i += 1
             if self.take("op", "("):
@@ -432,13 +515,13 @@ class _Parser:
                 get = self.resolve(tok.text)
             except FieldError as exc:
                 raise self.error(str(exc), tok) from None
-            return get, _NOCONST
+            return get, _NOCONST, static_type(get)
         if tok.kind == "kw":
             raise self.error(f"`{tok.text}` needs a value before it", tok)
         raise self.error(f"expected a value, found `{tok.text or 'the end'}`", tok)
 
-    def items(self, close: str) -> list[tuple[Fn, Any]]:
-        items: list[tuple[Fn, Any]] = []
+    def items(self, close: str) -> list[Node]:
+        items: list[Node] = []
         if self.take("op", close):
             return items
         while True:
@@ -447,7 +530,7 @@ class _Parser:
                 return items
             self.expect("op", ",")
 
-    def call(self, name: _Token) -> tuple[Fn, Any]:
+    def call(self, name: _Token) -> Node:
         entry = FUNCTIONS.get(name.text)
         if entry is None:
             raise self.error(f"unknown function `{name.text}`; functions are: {', '.join(FUNCTIONS)}", name)
@@ -456,11 +539,16 @@ class _Parser:
         if len(args) < fewest or (most is not None and len(args) > most):
             want = str(fewest) if most == fewest else f"{fewest} or more" if most is None else f"{fewest} to {most}"
             raise self.error(f"`{name.text}` takes {want} argument(s), got {len(args)}", name)
-        fns = tuple(f for f, _ in args)
+        result, accepts = _RESULTS.get(name.text, (None, None))
+        first = args[0][2]
+        if accepts is not None and _known(first) and first.kind not in accepts:
+            raise self.error(f"`{name.text}` takes {' or '.join(FieldType(k).describe() for k in accepts)}, not {first.describe()}", name)
+        kind = result or FieldType(first.kind)
+        fns = tuple(f for f, _, _ in args)
         if len(fns) == 1:
             only = fns[0]
-            return (lambda e: func(only(e))), _NOCONST
-        return (lambda e: func(*[f(e) for f in fns])), _NOCONST
+            return (lambda e: func(only(e))), _NOCONST, kind
+        return (lambda e: func(*[f(e) for f in fns])), _NOCONST, kind
 
 
 class _NoConst:

@@ -80,7 +80,7 @@ class ChangeRule(InOrderRule, RuleHeader):
         super().__init__(spec, version, frozenset({"previous"}))
         self.get_key = key_getter(spec.key, ("key",))
         self.event_types = event_types(spec.on, ("on",))
-        self.when = compile_condition(spec.where)
+        self.when = compile_condition(spec.where, on=self.event_types)
         self.field = spec.field
         self.get_value = field_or_error(spec.field, ("field",))
         self.max_values = getattr(spec, "max_values", 0)

@@ -152,11 +152,11 @@ class CohortSpikeRule(RuleHeader):
     def __init__(self, spec: CohortSpikeSpec, version: str) -> None:
         super().__init__(spec, version, VARIABLES, ())
         self.event_types = event_types(spec.on, ("on",))
-        self.when = compile_condition(spec.where)
+        self.when = compile_condition(spec.where, on=self.event_types)
         self.rate_types = event_types(spec.rate_of, ("rate_of",)) if spec.rate_of else frozenset()
         if self.rate_types & self.event_types:
             raise SpecError("`rate_of` must name other event types than `on`", ("rate_of",))
-        self.rate_when = compile_condition(spec.rate_where)
+        self.rate_when = compile_condition(spec.rate_where, ("rate_where",), on=self.rate_types)
         self.event_types = self.event_types | self.rate_types
         unknown = [d for d in spec.dimensions if d not in DIMENSIONS]
         if unknown or not spec.dimensions:

@@ -35,6 +35,7 @@ import msgspec
 from rules.base import RuleHeader, RuleSpec, event_labels
 from rules.conditions import Condition, compile_condition
 from rules.errors import SpecError
+from rules.field_types import field_type, typed_resolver
 from rules.fields import FieldError, Getter, compile_field, field_or_error, key_getter
 from rules.ordered import InOrderRule, OrderedBuffer
 from rules.registry import register
@@ -107,8 +108,8 @@ class CompareRule(InOrderRule, RuleHeader):
         self.get_key = key_getter(spec.key, ("key",))
         self.remember_types = event_types(remember.on, ("remember", "on"))
         self.check_types = event_types(spec.check.on, ("check", "on"))
-        self.remember_when = compile_condition(remember.where, ("remember", "where"))
-        self.check_when = compile_condition(spec.check.where, ("check", "where"), self._resolve)
+        self.remember_when = compile_condition(remember.where, ("remember", "where"), on=self.remember_types)
+        self.check_when = compile_condition(spec.check.where, ("check", "where"), self._typed_resolve)
         try:
             self.keep_for = parse_duration(remember.keep_for)
         except ValueError as exc:
@@ -118,6 +119,15 @@ class CompareRule(InOrderRule, RuleHeader):
         self.namespace = f"cmp:{spec.id}"
         self.memory_type = Memory
         self.buffer = OrderedBuffer(self.rule_id, f"cmp-pending:{spec.id}")
+
+    def _typed_resolve(self, path: str) -> Getter:
+        """:meth:`_resolve` with each getter's type: a remembered field as the remembered events have it."""
+        head, _, rest = path.partition(".")
+        if head == self.alias:
+            get = self._resolve(path)
+            get.static_type = field_type(rest, self.remember_types)  # type: ignore[attr-defined]
+            return get
+        return typed_resolver(self.check_types, self._resolve)(path)
 
     def _resolve(self, path: str) -> Getter:
         head, _, rest = path.partition(".")

@@ -125,7 +125,7 @@ class HotWordsRule(RuleHeader):
     def __init__(self, spec: HotWordsSpec, version: str) -> None:
         super().__init__(spec, version, VARIABLES, ())
         self.event_types = event_types(spec.on, ("on",))
-        self.when = compile_condition(spec.where)
+        self.when = compile_condition(spec.where, on=self.event_types)
         self.text_field = spec.text
         self.window = Window.from_spec(spec.window, "tumbling", "+00:00")
         self.window_text = str(spec.window)

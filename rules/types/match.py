@@ -48,7 +48,7 @@ class MatchRule(RuleHeader):
     def __init__(self, spec: MatchSpec, version: str) -> None:
         super().__init__(spec, version)
         self.event_types = event_types(spec.on, ("on",))
-        self.predicate = compile_condition(spec.where)
+        self.predicate = compile_condition(spec.where, on=self.event_types)
         self.guard = required_values(spec.where)  # lets the engine index the rule by that field's value
         self.get_key = key_getter(spec.key, ("key",))
 

@@ -88,8 +88,8 @@ class RatioRule(RuleHeader):
         super().__init__(spec, version, frozenset({"rate", "numerator", "denominator", "window_start"}), self.group.fields)
         self.num_types = event_types(spec.numerator.on, ("numerator", "on"))
         self.den_types = event_types(spec.denominator.on, ("denominator", "on"))
-        self.num_when = compile_condition(spec.numerator.where, ("numerator", "where"))
-        self.den_when = compile_condition(spec.denominator.where, ("denominator", "where"))
+        self.num_when = compile_condition(spec.numerator.where, ("numerator", "where"), on=self.num_types)
+        self.den_when = compile_condition(spec.denominator.where, ("denominator", "where"), on=self.den_types)
         self.window = Window.from_spec(spec.window, "tumbling", spec.timezone)
         if spec.per <= 0:
             raise SpecError("`per` must be positive", ("per",))

@@ -77,8 +77,8 @@ class SequenceRule(RuleHeader):
         self.get_key = key_getter(spec.key, ("key",))
         self.first_types = event_types(spec.first.on, ("first", "on"))
         self.then_types = event_types(spec.then.on, ("then", "on"))
-        self.first_when = compile_condition(spec.first.where, ("first", "where"))
-        self.then_when = compile_condition(spec.then.where, ("then", "where"))
+        self.first_when = compile_condition(spec.first.where, ("first", "where"), on=self.first_types)
+        self.then_when = compile_condition(spec.then.where, ("then", "where"), on=self.then_types)
         try:
             self.within = parse_duration(spec.within)
         except ValueError as exc:

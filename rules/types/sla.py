@@ -160,9 +160,9 @@ class SlaRule(RuleHeader):
         self.start_types = event_types(spec.start.on, ("start", "on"))
         self.stop_types = event_types(spec.stop.on, ("stop", "on"))
         self.cancel_types = event_types(spec.cancel.on, ("cancel", "on")) if spec.cancel else frozenset()
-        self.start_when = compile_condition(spec.start.where, ("start", "where"))
-        self.stop_when = compile_condition(spec.stop.where, ("stop", "where"))
-        self.cancel_when = compile_condition(spec.cancel.where if spec.cancel else None, ("cancel", "where"))
+        self.start_when = compile_condition(spec.start.where, ("start", "where"), on=self.start_types)
+        self.stop_when = compile_condition(spec.stop.where, ("stop", "where"), on=self.stop_types)
+        self.cancel_when = compile_condition(spec.cancel.where if spec.cancel else None, ("cancel", "where"), on=self.cancel_types)
         self.deadline_of = _compile_deadline(spec.deadline)
         try:
             self.max_open = parse_duration(spec.max_open) if spec.max_open else DEFAULT_MAX_OPEN

@@ -67,7 +67,7 @@ class WindowRule(RuleHeader):
         self.group = group_key(spec.group_by)
         super().__init__(spec, version, VARIABLES, self.group.fields)
         self.event_types = event_types(spec.on, ("on",))
-        self.when = compile_condition(spec.where)
+        self.when = compile_condition(spec.where, on=self.event_types)
         self.guard = required_values(spec.where)  # lets the engine index the rule by that field's value
         self.window = window
         self.window_text = str(spec.window)
