@@ -113,6 +113,37 @@ def test_every_metric_the_rules_and_dashboards_name_is_exported() -> None:
     assert used and used <= names, used - names
 
 
+DASHBOARD_EVENTS = 'sum by (topic, outcome) (rate(yujing_events_total{instance=~"$instance"}[5m]))'
+
+
+def test_dashboards_have_variables_units_local_days_operational_panels_and_the_alert_a_link_opens() -> None:
+    boards = {p.stem: json.loads(p.read_text()) for p in DASHBOARDS}
+    variables = {name: {v["name"] for v in b["templating"]["list"]} for name, b in boards.items()}
+    assert {"region", "rule", "severity", "alert_id"} <= variables["alerts-overview"]
+    assert {"rule", "region"} <= variables["detectors"] and {"instance"} <= variables["pipeline"]
+    for name, board in boards.items():
+        assert board["timezone"] == "Asia/Shanghai", name
+        for panel in board["panels"]:
+            assert panel.get("fieldConfig", {}).get("defaults", {}).get("unit"), (name, panel["title"])
+            for target in panel["targets"]:
+                query = target.get("rawSql") or target.get("expr")
+                assert "toStartOfDay(" not in query or "'Asia/Shanghai'" in query, (name, panel["title"])  # Beijing days
+                used = set(re.findall(r"\$\{?(\w+)", query)) - {"__timeFilter"}
+                assert used <= variables[name], (name, panel["title"], used)
+        ch = [t["rawSql"] for p in board["panels"] for t in p["targets"] if "rawSql" in t and "alerts_latest" in t["rawSql"]]
+        assert all("${region:singlequote}" in q or "alert_id = " in q for q in ch), name  # every alert panel follows the region
+    assert DASHBOARD_EVENTS in [t["expr"] for p in boards["pipeline"]["panels"] for t in p["targets"]]
+    titles = {p["title"] for p in boards["pipeline"]["panels"]}
+    assert {"Rule errors (/h)", "Late events (/s)", "Rule reloads", "Event to processed p99 (s)"} <= titles
+    # Alertmanager's evidence link opens this dashboard on the alert
+    env = yaml.safe_load((DOCKER / "compose.yaml").read_text())["x-yujing-env"]
+    link = env["YUJING_ALERTMANAGER_EVIDENCE_URL"]
+    assert f"/d/{boards['alerts-overview']['uid']}?" in link and "var-alert_id={alert_id}" in link
+    assert any(
+        "alert_id = '${alert_id}'" in t["rawSql"] for p in boards["alerts-overview"]["panels"] for t in p["targets"] if "rawSql" in t
+    )
+
+
 def test_dashboards_are_well_formed_and_use_provisioned_datasources() -> None:
     provisioned = yaml.safe_load((DOCKER / "grafana/provisioning/datasources/datasources.yaml").read_text())
     uids = {d["uid"]: d["type"] for d in provisioned["datasources"]}
@@ -141,11 +172,20 @@ def _sql_queries() -> list[tuple[str, str, str]]:
     return out
 
 
-def _expand(sql: str) -> str:
-    """The Grafana ClickHouse plugin's macros, as it expands them, for the simulated range."""
+def _expand(sql: str, choices: dict[str, str] | None = None) -> str:
+    """The Grafana ClickHouse plugin's macros and the dashboards' variables, as Grafana expands them, for the
+    simulated range: a multi-value variable left at "All" is its allValue, quoted (``'__all'``)."""
     sql = re.sub(r"\$__timeFilter\((\w+)\)", rf"\1 >= toDateTime('{FROM}', 'UTC') AND \1 <= toDateTime('{TO}', 'UTC')", sql)
-    assert "$__" not in sql, f"unexpanded macro in {sql}"
+    chosen = choices or {}
+    sql = re.sub(r"\$\{(\w+):singlequote\}", lambda m: ", ".join(f"'{v}'" for v in chosen.get(m.group(1), "__all").split(",")), sql)
+    sql = re.sub(r"\$\{(\w+)\}", lambda m: chosen.get(m.group(1), ""), sql)
+    assert "$" not in sql, f"unexpanded macro or variable in {sql}"
     return sql
+
+
+def _promql(expr: str) -> str:
+    """A dashboard's PromQL with its variables at "All"."""
+    return expr.replace('"$instance"', '".*"')
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +220,21 @@ def test_every_dashboard_sql_runs_on_clickhouse_and_the_main_panels_have_data(fi
         (rows,) = [r for (_, t), r in results.items() if t == needed]
         assert rows, f"{needed}: no rows"
     assert results[("detectors", "Cohort spikes: observed vs expected, top cohorts")], "the outage leaves cohort scores"
+    # the variables' own queries run, and choosing a region narrows the panels to it
+    for path in DASHBOARDS:
+        for variable in json.loads(path.read_text()).get("templating", {}).get("list", []):
+            if variable.get("datasource", {}).get("uid") == "clickhouse":
+                assert client.execute(variable["query"]), (path.stem, variable["name"])
+    by_region = {row[0]: row[1] for row in results[("alerts-overview", "Alerts by region")][:2]}
+    region = next(iter(by_region))
+    (panel_sql,) = [q for b, t, q in _sql_queries() if t == "Alerts by region"]
+    assert client.execute(_expand(panel_sql, {"region": region}))[0][:2] == (region, by_region[region])
+    assert len(client.execute(_expand(panel_sql, {"region": region}))) == 1
+    # the alert a link opens: its record, status history and actions
+    alert_id = client.execute("SELECT alert_id FROM yujing.alerts_latest WHERE status = 'resolved' LIMIT 1")[0][0]
+    opened = {t: client.execute(_expand(q, {"alert_id": alert_id})) for b, t, q in _sql_queries() if "${alert_id}" in q}
+    assert len(opened["This alert (${alert_id})"]) == 1 and opened["This alert (${alert_id})"][0][1] == "resolved"
+    assert [row[1] for row in opened["This alert: status history"]] == ["firing", "resolved"]
 
 
 def test_the_open_work_list_follows_acknowledgements_and_assignments(
@@ -220,7 +275,9 @@ def test_every_dashboard_and_rule_promql_runs_on_prometheus(filled: dict[str, An
         wait_for(lambda: prometheus.query("yujing_events_total"), 30, "a scrape")
         time.sleep(2.5)  # a few samples for rate()
         for expr in _exprs():
-            prometheus.query(expr)  # raises unless Prometheus accepts and evaluates it
+            prometheus.query(_promql(expr))  # raises unless Prometheus accepts and evaluates it
+        # the worker variable narrows to one worker: the series are there under its instance label
+        assert prometheus.query(_promql(DASHBOARD_EVENTS).replace('".*"', f'"127.0.0.1:{filled["port"]}"'))
         assert prometheus.query('sum(yujing_events_total{outcome="accepted"})')[0]["value"][1] != "0"
         assert prometheus.query("sum(yujing_alerts_held_total)") or prometheus.query("sum(yujing_alerts_total)")
         import urllib.request
