@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-__all__ = ["HttpError", "post_json"]
+__all__ = ["HttpError", "post_json", "request_json"]
 
 
 class HttpError(RuntimeError):
@@ -26,3 +26,21 @@ def post_json(url: str, payload: Any, timeout: float = 10.0, headers: dict[str, 
         raise HttpError(f"POST {url}: HTTP {exc.code}: {detail}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise HttpError(f"POST {url}: {exc}") from None
+
+
+def request_json(method: str, url: str, payload: Any = None, timeout: float = 10.0) -> Any:
+    """``method`` on ``url`` with an optional JSON body; the decoded JSON answer (``None`` when empty).
+    Raises :class:`HttpError` unless the answer is 2xx."""
+    body = None if payload is None else json.dumps(payload, ensure_ascii=False, default=str).encode()
+    request = urllib.request.Request(
+        url, data=body, method=method, headers={"Content-Type": "application/json", "Accept": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+    except urllib.error.HTTPError as exc:
+        detail = exc.read()[:300].decode(errors="replace")
+        raise HttpError(f"{method} {url}: HTTP {exc.code}: {detail}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise HttpError(f"{method} {url}: {exc}") from None
+    return json.loads(raw) if raw.strip() else None

@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sinks.http import HttpError
 from sinks.outbox import BufferedSink
 from streams.alerting import AlertManager, load_policy
+from streams.alerting.am_silences import AlertmanagerSilences
 from streams.alerting.policy import AlertPolicy, load_policy_file
 from streams.alerting.silences import SilenceFile
 from streams.config import Config
@@ -34,14 +36,18 @@ def load_alert_policy(config: Config, rules_dir: str | None = None) -> AlertPoli
 
 
 class SilenceFollower:
-    """Reads the silence log when it changed and hands the silences to the alert manager."""
+    """Reads the silences (Alertmanager's, or the log file) and hands them to the alert manager when they changed."""
 
-    def __init__(self, path: str | Path, manager: AlertManager) -> None:
-        self.log = SilenceFile(path)
+    def __init__(self, source: str | Path | AlertmanagerSilences, manager: AlertManager) -> None:
+        self.source = source
+        self.log = SilenceFile(source) if not isinstance(source, AlertmanagerSilences) else None
         self.manager = manager
-        self.seen: tuple[float, int] | None = None
+        self.seen: Any = None  # what was applied last (a file's mtime and size, or Alertmanager's silences); None: apply again
 
     def poll(self) -> bool:
+        if isinstance(self.source, AlertmanagerSilences):
+            return self._poll_alertmanager(self.source)
+        assert self.log is not None
         try:
             stat = self.log.path.stat()
             mark = (stat.st_mtime, stat.st_size)
@@ -54,6 +60,27 @@ class SilenceFollower:
         for problem in self.log.problems:
             log.warning("silences: %s", problem)
         return True
+
+    def _poll_alertmanager(self, source: AlertmanagerSilences) -> bool:
+        try:
+            current = source.current()
+        except HttpError as exc:  # Alertmanager down: the silences in state keep applying
+            log.warning("silences: cannot read Alertmanager's (%s); the last ones read stay in force", exc)
+            return False
+        for problem in source.problems:
+            log.warning("silences: %s", problem)
+        if current == self.seen:
+            return False
+        self.seen = current
+        self.manager.set_silences(current)
+        return True
+
+
+def silence_source(config: Config) -> str | AlertmanagerSilences:
+    """Where the configured silences live: Alertmanager (``alerting.silences_from``), else the log file's path."""
+    if config.silences_in_alertmanager():
+        return AlertmanagerSilences(config.alertmanager.url, timeout=2.0)  # polled on the worker's loop: fail fast
+    return config.alerting.silences
 
 
 def build_engine(
@@ -68,7 +95,7 @@ def build_engine(
     """The engine with the configured alert policy and the silence log applied."""
     manager = AlertManager(load_alert_policy(config, rules_dir), backend, engine_config.dedup_retention, engine_config.partitions)
     engine = Engine(rules, backend, engine_config, alerting=manager, **kwargs)
-    follower = SilenceFollower(config.alerting.silences, manager)
+    follower = SilenceFollower(silence_source(config), manager)
     follower.poll()
     return engine, follower
 

@@ -10,6 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sinks.http import HttpError
+from streams.alerting.am_silences import AlertmanagerSilences
 from streams.alerting.silences import SilenceFile, new_silence
 from streams.config import ConfigError, load_config
 from yujing.timeutil import format_rfc3339, parse_duration
@@ -20,15 +22,23 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 
-def _log(args: argparse.Namespace) -> SilenceFile:
-    path = args.file
-    if not path:
-        try:
-            path = load_config(args.config).alerting.silences
-        except ConfigError as exc:
-            err.print(f"[red]{exc}[/red]")
-            raise SystemExit(2) from None
-    return SilenceFile(path)
+def _log(args: argparse.Namespace) -> SilenceFile | AlertmanagerSilences:
+    """Where silences live: ``--file``, else Alertmanager when the configuration says so (one place with its UI),
+    else the configured log file."""
+    if args.file:
+        return SilenceFile(args.file)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise SystemExit(2) from None
+    if config.silences_in_alertmanager():
+        return AlertmanagerSilences(config.alertmanager.url)
+    return SilenceFile(config.alerting.silences)
+
+
+def _where(log: SilenceFile | AlertmanagerSilences) -> str:
+    return f"Alertmanager ({log.api})" if isinstance(log, AlertmanagerSilences) else str(log.path)
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -40,19 +50,27 @@ def cmd_add(args: argparse.Namespace) -> int:
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]", highlight=False)
         return 2
-    log.add(silence)
-    out.print(f"silence {silence.id}: {', '.join(silence.matchers)} until {format_rfc3339(int(silence.ends_at))} (in {log.path})")
+    try:
+        silence = log.add(silence)
+    except HttpError as exc:
+        err.print(f"[red]not added: {exc}[/red]", highlight=False)
+        return 2
+    out.print(f"silence {silence.id}: {', '.join(silence.matchers)} until {format_rfc3339(int(silence.ends_at))} (in {_where(log)})")
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     log = _log(args)
     now = time.time()
-    silences = sorted(log.current().values(), key=lambda s: s.starts_at)
+    try:
+        silences = sorted(log.current().values(), key=lambda s: s.starts_at)
+    except HttpError as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
+        return 2
     for problem in log.problems:
         err.print(f"[yellow]{problem}[/yellow]", highlight=False)
     shown = [s for s in silences if args.all or s.ends_at > now]
-    table = Table(title=f"silences in {log.path}")
+    table = Table(title=f"silences in {_where(log)}")
     for col in ("id", "state", "matchers", "starts", "ends", "by", "comment"):
         table.add_column(col, overflow="fold")
     for s in shown:
@@ -69,6 +87,9 @@ def cmd_expire(args: argparse.Namespace) -> int:
         log.expire(args.id, time.time())
     except KeyError as exc:
         err.print(f"[red]{exc.args[0]}[/red]")
+        return 2
+    except HttpError as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
         return 2
     out.print(f"silence {args.id} expired")
     return 0
@@ -91,4 +112,4 @@ def add_silence_commands(sub: Any) -> None:
     p.add_argument("id")
     p.set_defaults(func=cmd_expire)
     for p in ssub.choices.values():
-        p.add_argument("--file", help="the silence log (default: alerting.silences of the config)")
+        p.add_argument("--file", help="a silence log file (default: Alertmanager when alertmanager.url is set, else alerting.silences)")

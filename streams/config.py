@@ -91,6 +91,9 @@ class ClickHouseConfig:
 class AlertingConfig:
     policy: str = ""  # alert-handling policy file (default: alerting.policy.yaml in the rules directory)
     silences: str = "silences.jsonl"  # the silence log `yujing silence` writes and the runners read
+    # where silences live: alertmanager (its API v2: one place with its UI), file (the log above), auto (alertmanager
+    # when alertmanager.url is set, else file)
+    silences_from: str = "auto"
     silences_poll: float = 10.0  # seconds between looks at the silence log (worker)
 
 
@@ -128,6 +131,11 @@ class OutputConfig:
 @dataclass
 class Config:
     """All settings. ``load_config`` fills it from a file and the environment."""
+
+    def silences_in_alertmanager(self) -> bool:
+        """Whether silences live in Alertmanager (``alerting.silences_from``) rather than in the log file."""
+        chosen = self.alerting.silences_from
+        return chosen == "alertmanager" or (chosen == "auto" and bool(self.alertmanager.url))
 
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
     engine: EngineSettings = field(default_factory=EngineSettings)
@@ -215,6 +223,10 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
             parse_duration(idle)
         except ValueError:
             raise ConfigError(f"engine.idle_after: {idle!r} is not a duration or off (e.g. 30s)") from None
+    if sections["alerting"].silences_from not in ("auto", "file", "alertmanager"):
+        raise ConfigError(f"alerting.silences_from must be auto, file or alertmanager, not {sections['alerting'].silences_from!r}")
+    if sections["alerting"].silences_from == "alertmanager" and not sections["alertmanager"].url:
+        raise ConfigError("alerting.silences_from is alertmanager but alertmanager.url is not set")
     if sections["engine"].late_policy not in ("process", "drop"):
         raise ConfigError(f"engine.late_policy must be process or drop, not {sections['engine'].late_policy!r}")
     return config

@@ -46,7 +46,7 @@ class Silence(msgspec.Struct, frozen=True, kw_only=True):
         return self.starts_at <= at < self.ends_at
 
     def parsed(self) -> tuple[Matcher, ...]:
-        return parse_matchers(self.matchers)
+        return parse_matchers(self.matchers, regex=True)
 
 
 class SilenceCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,7 +62,7 @@ def new_silence(matchers: list[str], *, starts_at: float, ends_at: float, create
     """A silence with a content-derived id; raises ``ValueError`` for bad matchers or an empty span."""
     if not matchers:
         raise ValueError("a silence needs at least one matcher (it would mute every alert)")
-    parsed = parse_matchers(matchers)
+    parsed = parse_matchers(matchers, regex=True)
     if ends_at <= starts_at:
         raise ValueError("a silence must end after it starts")
     text = json.dumps([[str(m) for m in parsed], starts_at, ends_at, created_by, comment], ensure_ascii=False)

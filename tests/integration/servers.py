@@ -262,6 +262,11 @@ class AlertmanagerServer(Process):
             lambda: urllib.request.urlopen(f"{self.url}/-/ready", timeout=2).status == 200, 60, lambda: f"Alertmanager ready\n{self.tail()}"
         )
 
+    def silences(self) -> list[dict[str, Any]]:
+        """``GET /api/v2/silences``: every silence Alertmanager holds, with its state."""
+        with urllib.request.urlopen(f"{self.url}/api/v2/silences", timeout=10) as resp:
+            return json.loads(resp.read())
+
     def alerts(self, **filters: str) -> list[dict[str, Any]]:
         """``GET /api/v2/alerts`` (active, silenced, inhibited and unprocessed alike unless filtered)."""
         url = f"{self.url}/api/v2/alerts?" + urllib.parse.urlencode(filters)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import signal
-import time
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -11,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.alerting.silences import SilenceFile, new_silence
 from tests.integration.harness import (
+    ROOT,
     Worker,
     backtest,
     cli_backtest,
@@ -57,9 +59,19 @@ def test_worker_turns_published_events_into_clickhouse_rows_and_prometheus_count
     worker_jsonl = workdir / "e2e-worker-alerts.jsonl"
     alertmanager = AlertmanagerServer(workdir)
     alertmanager.start()
-    silences = SilenceFile(workdir / "e2e-silences.jsonl")
-    now = time.time()
-    silences.add(new_silence(["region=杭州"], starts_at=now - 60, ends_at=now + 3600, comment="the worker reads the log"))
+    # One place to silence: the silence is made in Alertmanager (`yujing silence add` talks to it when it is configured);
+    # the worker follows Alertmanager's silences and records what they held, under Alertmanager's silence id.
+    env = {**os.environ, "YUJING_ALERTMANAGER_URL": alertmanager.url}
+    added = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "silence", "add", "region=杭州", "--for", "1h", "-c", "the worker follows Alertmanager"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert added.returncode == 0 and "in Alertmanager" in added.stdout, added.stdout + added.stderr
+    (am_silence,) = [s["id"] for s in alertmanager.silences() if s["status"]["state"] == "active"]
     worker = Worker(
         workdir,
         broker.bootstrap,
@@ -69,7 +81,6 @@ def test_worker_turns_published_events_into_clickhouse_rows_and_prometheus_count
         YUJING_OUTPUT_ALERTS=str(worker_jsonl),
         YUJING_ALERTMANAGER_URL=alertmanager.url,
         YUJING_KAFKA_ALERTS_TOPIC="e2e-alerts",
-        YUJING_ALERTING_SILENCES=str(silences.path),
     )
     worker.start()
     prometheus = PrometheusServer(workdir, [f"127.0.0.1:{worker.metrics_port}"])
@@ -114,7 +125,7 @@ def test_worker_turns_published_events_into_clickhouse_rows_and_prometheus_count
         history = client.execute("SELECT alert_id, status, sent, held_reason, region FROM e2e.alert_status_history FINAL")
         assert {(aid, st) for aid, st, *_ in history} == expected_keys
         held = [(reason, region) for _, _, sent, reason, region in history if not sent]
-        assert held and any(r.startswith("silenced:") and region == "杭州" for r, region in held)
+        assert held and any(r == f"silenced:{am_silence}" and region == "杭州" for r, region in held)
         assert not [1 for _, _, sent, _, region in history if sent and region == "杭州"]
         sent_keys = {(aid, st) for aid, st, sent, _, _ in history if sent}
         topic = settle(lambda: sorted(_topic_keys(broker.bootstrap, "e2e-alerts")), sorted(sent_keys), 60, "the alerts topic")

@@ -66,3 +66,14 @@ def test_a_misspelled_or_bad_setting_is_one_clear_line_when_the_configuration_is
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == ["engine.late_policy must be process or drop, not 'ignore'"]
+
+
+def test_silences_live_in_alertmanager_when_it_is_configured() -> None:
+    assert not load_config(None, environ={}).silences_in_alertmanager()
+    assert load_config(None, environ={"YUJING_ALERTMANAGER_URL": "http://am:9093"}).silences_in_alertmanager()
+    file_kept = {"YUJING_ALERTMANAGER_URL": "http://am:9093", "YUJING_ALERTING_SILENCES_FROM": "file"}
+    assert not load_config(None, environ=file_kept).silences_in_alertmanager()
+    with pytest.raises(ConfigError, match="alertmanager.url is not set"):
+        load_config(None, environ={"YUJING_ALERTING_SILENCES_FROM": "alertmanager"})
+    with pytest.raises(ConfigError, match="must be auto, file or alertmanager"):
+        load_config(None, environ={"YUJING_ALERTING_SILENCES_FROM": "both"})
