@@ -38,6 +38,9 @@ class ReportData:
     tables: list[Table] = field(default_factory=list)
     by_tier: list[tuple[str, int, int]] = field(default_factory=list)  # tier, breaches, previous
     top_rules: list[tuple[str, int, int]] = field(default_factory=list)  # rule, alerts, previous
+    held_reasons: list[tuple[str, int]] = field(default_factory=list)  # reason, alerts held this period
+    previous_days: float = 0.0  # days of the previous period with data (less than its length when data began later)
+    data_since: dt.datetime | None = None  # the first record, when it falls inside the previous period
 
 
 def _range(column: str, start: dt.datetime, end: dt.datetime) -> str:
@@ -69,6 +72,45 @@ def collect(client: Any, database: str, since: dt.datetime, until: dt.datetime, 
     ((prev,),) = q(f"SELECT count() FROM {db}.alerts_latest WHERE {prev_w}")
     held = q(f"SELECT count() FROM {db}.alert_history_latest WHERE sent = 0 AND {_range('at', since, until)}")[0][0]
     data.totals = {"alerts": this, "previous": prev, "still_firing": firing, "serious": serious, "held_back": held}
+    # Days before the first record are not a quiet previous period but no data at all (a pipeline warming up, a
+    # history not loaded): the headline compares per day over the days the previous period has data for.
+    first = q(f"SELECT min(starts_at) FROM {db}.alerts_latest")[0][0]
+    first_at = first.replace(tzinfo=dt.UTC) if first is not None and first.year > 1970 else None
+    data.previous_days = span.total_seconds() / 86400
+    if first_at is not None and first_at > before:
+        data.previous_days = max(0.0, (since - first_at).total_seconds() / 86400)
+        data.data_since = first_at
+
+    # what was recorded but not sent, by reason, and by the silence or inhibit rule that held it
+    held_w = _range("at", since, until)
+    reasons = q(
+        f"SELECT splitByChar(':', held_reason)[1] AS reason, countIf({held_w}) AS n, countIf({_range('at', before, since)}) AS p"
+        f" FROM {db}.alert_history_latest WHERE sent = 0 AND {_range('at', before, until)}"
+        f" GROUP BY reason HAVING n > 0 OR p > 0 ORDER BY n DESC, reason"
+    )
+    data.held_reasons = [(r, n) for r, n, _ in reasons if n]
+    data.tables.append(
+        Table(
+            "Recorded but not sent, by reason",
+            ["reason", "alerts", "previous period", "change"],
+            [(r, n, p, _change(n, p)) for r, n, p in reasons],
+            "Held back by the alert policy or a silence: in ClickHouse (alert_status_history), not notified.",
+        )
+    )
+    holders = q(
+        f"SELECT arrayStringConcat(arraySlice(splitByChar(':', held_reason), 1, 2), ':') AS held_by, count() AS n, uniqExact(rule_id)"
+        f" FROM {db}.alert_history_latest WHERE sent = 0 AND {held_w}"
+        f" AND (startsWith(held_reason, 'silenced:') OR startsWith(held_reason, 'inhibited:'))"
+        f" GROUP BY held_by ORDER BY n DESC LIMIT 10"
+    )
+    data.tables.append(
+        Table(
+            "Held back by which silence or inhibit rule",
+            ["silence id or inhibit rule", "alerts", "rules"],
+            [tuple(r) for r in holders],
+            "A silence's id is Alertmanager's (yujing silence list); an inhibit rule is named in alerting.policy.yaml.",
+        )
+    )
 
     # alerts per day, this period against the one before
     days = max(1, round(span.total_seconds() / 86400))

@@ -78,16 +78,42 @@ def _zone(data: ReportData) -> str:
     return f"UTC{offset[:3]}:{offset[3:]}"
 
 
+def headline_change(data: ReportData) -> str:
+    """This period against the previous one, per day over the days the previous period has data for."""
+    t = data.totals
+    days = (data.until - data.since).total_seconds() / 86400
+    if not t["previous"] or data.previous_days <= 0:
+        return "no data before" if data.data_since is not None else "no alerts before"
+    change = f"{(t['alerts'] / days) / (t['previous'] / data.previous_days) - 1:+.0%}"
+    if data.data_since is None:
+        return f"{change} against the previous period's {t['previous']:,}"
+    since = data.data_since.astimezone(data.since.tzinfo)
+    return (
+        f"{change} a day against the previous period's {t['previous']:,} over the {data.previous_days:.1f} of its"
+        f" {days:.0f} days with data (records begin {since:%Y-%m-%d %H:%M})"
+    )
+
+
+def _held(data: ReportData) -> str:
+    named = {
+        "silenced": "silenced",
+        "inhibited": "inhibited",
+        "realert": "repeated (realert)",
+        "rate_limited": "over a rate limit",
+        "not_sent": "resolves of alerts that were not sent",
+    }
+    parts = [f"{n:,} {named.get(r, r.replace('_', ' '))}" for r, n in data.held_reasons]
+    return f"{data.totals['held_back']:,} recorded but not sent" + (f": {', '.join(parts)}." if parts else ".")
+
+
 def _markdown(data: ReportData, charts: list[tuple[str, Path]]) -> str:
     t = data.totals
-    change = f"{(t['alerts'] - t['previous']) / t['previous']:+.0%}" if t["previous"] else "no alerts before"
     until = data.until.astimezone(data.since.tzinfo)
     lines = [
         f"# 预警周报 Yujing report: {data.since:%Y-%m-%d %H:%M} – {until:%Y-%m-%d %H:%M} ({_zone(data)})",
         "",
-        f"- **{t['alerts']:,} alerts** ({change} against the previous period's {t['previous']:,}); "
-        f"{t['serious']:,} critical or major; {t['still_firing']:,} still firing.",
-        f"- {t['held_back']:,} recorded but not sent (silenced, inhibited, repeated or over a rate limit).",
+        f"- **{t['alerts']:,} alerts** ({headline_change(data)}); {t['serious']:,} critical or major; {t['still_firing']:,} still firing.",
+        f"- {_held(data)}",
         "",
     ]
     for title, path in charts:

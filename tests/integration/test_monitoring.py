@@ -3,6 +3,7 @@ real: ClickHouse SQL against the test ClickHouse filled by a local run, PromQL a
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -323,6 +324,25 @@ def test_report_from_clickhouse_in_markdown_and_html_with_charts(
     for chart in ("alerts-per-day.png", "alerts-by-rule.png", "sla-by-tier.png"):
         assert (out / chart).stat().st_size > 5000 and f"]({chart})" in md
     assert page.count("data:image/png;base64,") == 3  # the page stands alone
+    # what was not sent, by reason and by the silence that held it (the fixture silences 杭州)
+    reasons = dict(
+        client.execute(
+            "SELECT splitByChar(':', held_reason)[1] AS reason, count() FROM yujing.alert_history_latest"
+            " WHERE sent = 0 AND at >= toDateTime('2026-02-27 16:00:00', 'UTC') AND at < toDateTime('2026-03-03 16:00:00', 'UTC')"
+            " GROUP BY reason"
+        )
+    )
+    assert reasons.get("silenced") and f"{reasons['silenced']:,} silenced" in md
+    assert f"| silenced | {reasons['silenced']} |" in md.split("## Recorded but not sent, by reason")[1]
+    holders = md.split("## Held back by which silence or inhibit rule")[1].split("##")[0]
+    assert f" | {reasons['silenced']} | " in holders and "| silenced:" in holders  # all by the fixture's one silence
+    # a previous period that begins before the first record is compared per day over the days it has data for
+    first = client.execute("SELECT min(starts_at) FROM yujing.alerts_latest")[0][0]
+    early = ["report", "--since", "2026-02-26", "--until", "2026-03-04", "--clickhouse", clickhouse.url, "--out", str(tmp_path / "early")]
+    assert main(early) == 0
+    head = (tmp_path / "early" / "report.md").read_text(encoding="utf-8").splitlines()[2]
+    assert f"records begin {first.replace(tzinfo=dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))):%Y-%m-%d %H:%M}" in head, head
+    assert "a day against the previous period's" in head, head
     # bad input: a clear message and exit 2, nothing written
     backwards = ["--since", "2026-03-04", "--until", "2026-03-01", "--clickhouse", clickhouse.url, "--out", str(tmp_path / "x")]
     assert main(["report", *backwards]) == 2

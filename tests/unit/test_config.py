@@ -73,7 +73,7 @@ def test_silences_live_in_alertmanager_when_it_is_configured() -> None:
     assert load_config(None, environ={"YUJING_ALERTMANAGER_URL": "http://am:9093"}).silences_in_alertmanager()
     file_kept = {"YUJING_ALERTMANAGER_URL": "http://am:9093", "YUJING_ALERTING_SILENCES_FROM": "file"}
     assert not load_config(None, environ=file_kept).silences_in_alertmanager()
-    with pytest.raises(ConfigError, match="alertmanager.url is not set"):
+    with pytest.raises(ConfigError, match=r"alertmanager\.url is not set"):
         load_config(None, environ={"YUJING_ALERTING_SILENCES_FROM": "alertmanager"})
     with pytest.raises(ConfigError, match="must be auto, file or alertmanager"):
         load_config(None, environ={"YUJING_ALERTING_SILENCES_FROM": "both"})
