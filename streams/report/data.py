@@ -41,6 +41,7 @@ class ReportData:
     held_reasons: list[tuple[str, int]] = field(default_factory=list)  # reason, alerts held this period
     previous_days: float = 0.0  # days of the previous period with data (less than its length when data began later)
     data_since: dt.datetime | None = None  # the first record, when it falls inside the previous period
+    detectors_warm_from: dt.datetime | None = None  # the detectors' first score, when it falls after the previous period began
 
 
 def _range(column: str, start: dt.datetime, end: dt.datetime) -> str:
@@ -80,6 +81,17 @@ def collect(client: Any, database: str, since: dt.datetime, until: dt.datetime, 
     if first_at is not None and first_at > before:
         data.previous_days = max(0.0, (since - first_at).total_seconds() / 86400)
         data.data_since = first_at
+    # Detectors raise nothing while they learn (their first score marks the end of the warm-up): when that falls
+    # after the previous period began, the headline compares the rules' alerts only, like with like.
+    warm = q(f"SELECT min(at) FROM {db}.detector_scores")[0][0]
+    warm_at = warm.replace(tzinfo=dt.UTC) if warm is not None and warm.year > 1970 else None
+    if warm_at is not None and warm_at > before:
+        data.detectors_warm_from = warm_at
+        ((rules_now,),) = q(f"SELECT count() FROM {db}.alerts_latest WHERE source = 'rule' AND {now_w}")
+        ((rules_prev,),) = q(f"SELECT count() FROM {db}.alerts_latest WHERE source = 'rule' AND {prev_w}")
+        data.totals.update(compared=rules_now, compared_previous=rules_prev)
+    else:
+        data.totals.update(compared=this, compared_previous=prev)
 
     # what was recorded but not sent, by reason, and by the silence or inhibit rule that held it
     held_w = _range("at", since, until)

@@ -82,16 +82,20 @@ def headline_change(data: ReportData) -> str:
     """This period against the previous one, per day over the days the previous period has data for."""
     t = data.totals
     days = (data.until - data.since).total_seconds() / 86400
-    if not t["previous"] or data.previous_days <= 0:
+    now, before = t.get("compared", t["alerts"]), t.get("compared_previous", t["previous"])
+    if not before or data.previous_days <= 0:
         return "no data before" if data.data_since is not None else "no alerts before"
-    change = f"{(t['alerts'] / days) / (t['previous'] / data.previous_days) - 1:+.0%}"
-    if data.data_since is None:
-        return f"{change} against the previous period's {t['previous']:,}"
-    since = data.data_since.astimezone(data.since.tzinfo)
-    return (
-        f"{change} a day against the previous period's {t['previous']:,} over the {data.previous_days:.1f} of its"
-        f" {days:.0f} days with data (records begin {since:%Y-%m-%d %H:%M})"
-    )
+    change = f"{(now / days) / (before / data.previous_days) - 1:+.0%}"
+    details = []
+    if data.detectors_warm_from is not None:
+        warm = data.detectors_warm_from.astimezone(data.since.tzinfo)
+        details.append(f"rules only, as the detectors were still learning until {warm:%Y-%m-%d %H:%M}: {now:,} against {before:,}")
+    else:
+        details.append(f"{before:,} before")
+    if data.data_since is not None:
+        since = data.data_since.astimezone(data.since.tzinfo)
+        details.append(f"the previous period has data on {data.previous_days:.1f} of its {days:.0f} days, from {since:%Y-%m-%d %H:%M}")
+    return f"{change} a day against the previous period ({'; '.join(details)})"
 
 
 def _held(data: ReportData) -> str:
