@@ -131,6 +131,7 @@ def test_dashboards_have_variables_units_local_days_operational_panels_and_the_a
                 assert "toStartOfDay(" not in query or "'Asia/Shanghai'" in query, (name, panel["title"])  # Beijing days
                 used = set(re.findall(r"\$\{?(\w+)", query)) - {"__timeFilter"}
                 assert used <= variables[name], (name, panel["title"], used)
+                assert used, (name, panel["title"], "follows none of the dashboard's variables")
         ch = [t["rawSql"] for p in board["panels"] for t in p["targets"] if "rawSql" in t and "alerts_latest" in t["rawSql"]]
         assert all("${region:singlequote}" in q or "alert_id = " in q for q in ch), name  # every alert panel follows the region
     assert DASHBOARD_EVENTS in [t["expr"] for p in boards["pipeline"]["panels"] for t in p["targets"]]
@@ -175,18 +176,18 @@ def _sql_queries() -> list[tuple[str, str, str]]:
 
 def _expand(sql: str, choices: dict[str, str] | None = None) -> str:
     """The Grafana ClickHouse plugin's macros and the dashboards' variables, as Grafana expands them, for the
-    simulated range: a multi-value variable left at "All" is its allValue, quoted (``'__all'``)."""
+    simulated range: a multi-value variable left at "All" is its allValue, quoted (``'.*'``)."""
     sql = re.sub(r"\$__timeFilter\((\w+)\)", rf"\1 >= toDateTime('{FROM}', 'UTC') AND \1 <= toDateTime('{TO}', 'UTC')", sql)
     chosen = choices or {}
-    sql = re.sub(r"\$\{(\w+):singlequote\}", lambda m: ", ".join(f"'{v}'" for v in chosen.get(m.group(1), "__all").split(",")), sql)
+    sql = re.sub(r"\$\{(\w+):singlequote\}", lambda m: ", ".join(f"'{v}'" for v in chosen.get(m.group(1), ".*").split(",")), sql)
     sql = re.sub(r"\$\{(\w+)\}", lambda m: chosen.get(m.group(1), ""), sql)
     assert "$" not in sql, f"unexpanded macro or variable in {sql}"
     return sql
 
 
 def _promql(expr: str) -> str:
-    """A dashboard's PromQL with its variables at "All"."""
-    return expr.replace('"$instance"', '".*"')
+    """A dashboard's PromQL with its variables at "All" (their allValue, ``.*``)."""
+    return re.sub(r"\$\{\w+:pipe\}", ".*", expr).replace('"$instance"', '".*"')
 
 
 @pytest.fixture(scope="module")
