@@ -389,7 +389,14 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
         except PolicyError as exc:
             problems.append(str(exc))
     if result.ok:
-        problems += [f"{args.dir}: {reason}" for reason in refusals((r.rule_id for r in result.rules), None, force=args.force)]
+        running = None
+        if args.against:  # what runs now: a directory, or the rules topic's newest bundle
+            against = load_rules(args.against)
+            if not against.ok:
+                problems.append(f"--against {args.against}: it does not load ({len(against.errors)} error(s)), so nothing can be compared")
+            running = {r.rule_id for r in against.rules}
+        ids = (r.rule_id for r in result.rules)
+        problems += [f"{args.dir}: {reason}" for reason in refusals(ids, running, force=args.force, disabled=result.disabled)]
     for problem in problems:
         print(problem)
     print(f"{result.files} file(s), {len(result.rules)} rule(s), {len(problems)} error(s)")
@@ -540,7 +547,8 @@ def build_parser() -> argparse.ArgumentParser:
     rsub = rules_p.add_subparsers(dest="rules_command", required=True)
     p = rsub.add_parser("check", help="validate every rule file and the alert policy of a directory (non-zero exit on any error)")
     p.add_argument("dir")
-    p.add_argument("--force", action="store_true", help="accept a directory without rules")
+    p.add_argument("--force", action="store_true", help="accept a directory without rules, or one that drops rules of --against")
+    p.add_argument("--against", help="the rules directory running now: refuse a change that drops any of its rules")
     p.set_defaults(func=cmd_rules_check)
     p = rsub.add_parser("test", help="run rule unit tests (*.test.yaml): events in, expected alerts out")
     p.add_argument("files", nargs="+", help="test files, or directories to search for *.test.yaml")

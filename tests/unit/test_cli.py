@@ -89,3 +89,18 @@ def test_simulate_writes_gzip_when_the_name_says_so_and_backtest_reads_it(tmp_pa
     with gzip.open(packed, "rb") as fh:  # a plain file here raised BadGzipFile
         assert json.loads(fh.readline())["event_type"]
     assert main(["run", "--events", str(packed), "--alerts", str(tmp_path / "alerts.jsonl")]) == 0
+
+
+def test_rules_check_against_the_running_set_refuses_a_shrunk_directory(tmp_path: Path, capsys) -> None:
+    import shutil
+
+    new = tmp_path / "new"
+    shutil.copytree(ROOT / "rules" / "packs" / "default", new)
+    (new / "redline.yaml").unlink()
+    running = str(ROOT / "rules" / "packs" / "default")
+    assert main(["rules", "check", str(new), "--against", running]) == 1
+    assert "drops 1 running rule(s): redline-complaint" in capsys.readouterr().out
+    assert main(["rules", "check", str(new), "--against", running, "--force"]) == 0
+    retired = (ROOT / "rules" / "packs" / "default" / "redline.yaml").read_text(encoding="utf-8")
+    (new / "redline.yaml").write_text(retired.replace("severity: critical", "enabled: false\nseverity: critical"), encoding="utf-8")
+    assert main(["rules", "check", str(new), "--against", running]) == 0  # retired on purpose: not a drop
