@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-__all__ = ["format_rfc3339", "parse_duration", "to_datetime"]
+__all__ = ["format_duration", "format_rfc3339", "parse_duration", "to_datetime"]
 
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w))+\s*$")
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
@@ -35,3 +35,19 @@ def to_datetime(epoch_seconds: float) -> dt.datetime:
 def format_rfc3339(epoch_seconds: float) -> str:
     """RFC 3339 text (UTC, ``Z``) for seconds since the epoch."""
     return to_datetime(epoch_seconds).isoformat().replace("+00:00", "Z")
+
+
+def format_duration(seconds: float) -> str:
+    """``14h24m``, ``45m``, ``3h``, ``2d3h``: a span as people read it (the time left, an incident's span).
+
+    >>> format_duration(51840), format_duration(2700), format_duration(10800), format_duration(183600)
+    ('14h24m', '45m', '3h', '2d3h')
+    """
+    minutes = max(0, round(seconds / 60))
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h{mins:02d}m" if mins else f"{hours}h"
+    return f"{mins}m"

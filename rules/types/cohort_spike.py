@@ -80,7 +80,7 @@ from yujing.cohort import CohortRecord
 from yujing.events import Event
 from yujing.protocols import RuleContext
 from yujing.scores import Score
-from yujing.timeutil import format_rfc3339, parse_duration
+from yujing.timeutil import format_duration, format_rfc3339, parse_duration
 
 __all__ = ["BASELINE_BYTES", "CohortSpikeRule", "CohortSpikeSpec"]
 
@@ -463,21 +463,23 @@ class CohortSpikeRule(RuleHeader):
         end = start + self.step.size
         for cohort, roots_of in sorted(incidents.items()):
             s = scored[cohort]
-            spike = next((scored[r].spike for r in roots_of if scored[r].spike is not None), s.spike)
+            # the decision: this cohort's own spike, else the spike of the broader cohort that explains it
+            decided = s if s.spike is not None else next((scored[r] for r in roots_of if scored[r].spike is not None), s)
             current = open_alerts.get(cohort)
             if current is None:
                 current = OpenAlert(start, dict(parse_cohort(cohort)))
                 open_alerts.set(cohort, current)
-            ctx.emit(self._alert(cohort, current, "firing", end, s, spike, roots_of, explained))
+            ctx.emit(self._alert(cohort, current, "firing", end, s, decided, roots_of, explained))
         for cohort, current in list(open_alerts.items()):
             if cohort in incidents:
                 continue
             if cohort in covering:
-                ctx.emit(self._alert(cohort, current, "firing", end, scored[cohort], None, [], {}))
+                ctx.emit(self._alert(cohort, current, "firing", end, scored[cohort], scored[cohort], [], {}))
                 continue
             open_alerts.delete(cohort)
             cooling.set(cohort, start)
-            ctx.emit(self._alert(cohort, current, "resolved", end, scored.get(cohort) or Scored(0, 0.0), None, [], {}))
+            quiet_now = scored.get(cohort) or Scored(0, 0.0)
+            ctx.emit(self._alert(cohort, current, "resolved", end, quiet_now, quiet_now, [], {}))
 
     def _still_elevated(self, scored: Scored | None) -> bool:
         """An open alert stays open while its cohort is still well above normal (hysteresis: no flapping
@@ -497,11 +499,19 @@ class CohortSpikeRule(RuleHeader):
         status: str,
         end: float,
         scored: Scored,
-        spike: Spike | None,
+        decided: Scored,
         roots: list[str],
         explained: dict[str, list[tuple[str, float]]],
     ) -> Any:
-        observed, expected = scored.observed, scored.expected
+        """The alert of ``cohort``; its numbers are the decision's: the spike's count and expectation over the
+        span that showed it (``decided``, this cohort's or the broader one's that explains it), else the
+        trailing window's (an open alert kept open, a resolve)."""
+        spike = decided.spike
+        if spike is not None:
+            observed, expected = spike.observed, float(spike.expected)
+            span = format_duration(decided.span) if decided.span else "持续上升期"  # span 0: the CUSUM's sustained rise
+        else:
+            observed, expected, span = scored.observed, float(scored.expected), self.window_text
         ratio = observed / expected if expected > 0 else float("inf")
         window_start = end - self.window.size
         variables = {
@@ -510,7 +520,7 @@ class CohortSpikeRule(RuleHeader):
             "expected": round(expected, 1),
             "ratio": round(ratio, 1) if ratio != float("inf") else "∞",
             "p_value": f"{spike.p_value:.1e}" if spike is not None else "",
-            "window": self.window_text,
+            "window": span,
             "window_start": format_rfc3339(window_start),
             "explained_by": cohort if cohort not in roots else ", ".join(c for c, _ in explained.get(cohort, [])),
         }
@@ -527,7 +537,9 @@ class CohortSpikeRule(RuleHeader):
                 "expected": round(expected, 3),
                 "ratio": round(ratio, 3) if ratio != float("inf") else None,
                 "score": round(spike.p_value, 12) if spike is not None else None,
-                "span_seconds": scored.span if spike is not None and scored.span else None,  # None: the CUSUM's sustained rise
+                "span_seconds": decided.span if spike is not None and decided.span else None,  # None: the CUSUM's sustained rise
+                "window_observed": scored.observed,
+                "window_expected": round(scored.expected, 3),
                 "window_start": format_rfc3339(window_start),
                 "window_seconds": self.window.size,
                 "broader_cohorts": roots,

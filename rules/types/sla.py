@@ -45,7 +45,7 @@ from rules.types.match import event_types
 from yujing.alerts import Severity
 from yujing.events import Event
 from yujing.protocols import RuleContext
-from yujing.timeutil import format_rfc3339, parse_duration
+from yujing.timeutil import format_duration, format_rfc3339, parse_duration
 
 __all__ = ["SlaRule", "SlaSpec", "SlaWatch"]
 
@@ -349,7 +349,7 @@ class SlaRule(RuleHeader):
         assert watch.deadline is not None
         if not watch.values:  # a watch stored by an earlier version
             return f"[即将超时 {self.warnings[i].at:.0%}] {watch.summary}"
-        left = _hours_minutes(watch.deadline - since)
+        left = format_duration(watch.deadline - since)
         variables = {"deadline": self._local_deadline(watch), "left": left, "key": key}
         return self.warning_summaries[i].render(self.kept.source(watch.values), variables)
 
@@ -384,20 +384,6 @@ class SlaRule(RuleHeader):
 
 
 _WARNING_VARIABLES = frozenset({"deadline", "left", "key"})
-
-
-def _hours_minutes(seconds: float) -> str:
-    """``14h24m``, ``45m``, ``2d3h``: how a risk agent reads the time left.
-
-    >>> _hours_minutes(51840), _hours_minutes(2700), _hours_minutes(183600)
-    ('14h24m', '45m', '2d3h')
-    """
-    minutes = max(0, round(seconds / 60))
-    days, rest = divmod(minutes, 1440)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours}h" if hours else f"{days}d"
-    return f"{hours}h{mins:02d}m" if hours else f"{mins}m"
 
 
 register("sla", SlaSpec, SlaRule)

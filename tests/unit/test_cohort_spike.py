@@ -7,8 +7,13 @@ import random
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rules.template import as_text
 from streams.engine import DictBackend, Engine, EngineConfig
 from tests.helpers import T0, complaint, order, rules_from, run
+from yujing.timeutil import format_duration
 
 RULE = """
 id: spike
@@ -242,3 +247,48 @@ def test_the_rule_learns_its_week_from_all_its_complaints_in_local_time(tmp_path
     assert week.windows_seen >= 24 * 8
     assert 1.6 < week.factor(12, 0) / week.factor(12, 1) < 2.4  # Monday noon vs Tuesday noon
     assert 0.7 < week.factor(11, 0) / week.factor(11, 1) < 1.4
+
+
+PROPERTY_RULE = """
+id: spike
+type: cohort_spike
+title: 投诉突增
+severity: major
+on: complaint.opened
+dimensions: [region, product]
+window: 1h
+warmup: 6h
+min_count: 6
+summary: "{cohort} 近 {window} 投诉 {observed} 件，预期 {expected}（{ratio} 倍）"
+"""
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(
+    st.lists(st.integers(0, 3), min_size=30, max_size=30),  # a quiet cohort's complaints per hour, the first 30 h
+    st.lists(st.tuples(st.integers(20, 29), st.integers(1, 12)), max_size=4),  # bursts: (hour, extra complaints)
+    st.integers(0, 10_000),
+)
+def test_no_alert_below_min_count_and_its_numbers_are_the_decisions(
+    tmp_path_factory: Any, per_hour: list[int], bursts: list[tuple[int, int]], seed: int
+) -> None:
+    """Property over random counts: every spike alert holds at least ``min_count`` complaints, and its summary
+    says the count, expectation, ratio and span the decision used (its evidence), never the window's other numbers."""
+    rnd = random.Random(seed)
+    extra = dict(bursts)
+    events, n = [], 0
+    for hour, count in enumerate(per_hour):
+        for region in ("湖州", "杭州"):
+            for _ in range(count + (extra.get(hour, 0) if region == "湖州" else 0)):
+                n += 1
+                minute = hour * 60 + rnd.uniform(0, 59.9)
+                events.append(complaint("opened", minute, f"cp-{n}", f"c-{n % 97}", region=region, product="宽带"))
+    events.sort(key=lambda e: e["ts"])
+    alerts = run(rules_from(tmp_path_factory.mktemp("prop"), PROPERTY_RULE), events, batch=40)
+    for alert in (a for a in alerts if a.status == "firing"):
+        ev = alert.evidence
+        assert ev["observed"] >= 6, alert.summary  # min_count
+        window = format_duration(ev["span_seconds"]) if ev["span_seconds"] else "持续上升期"
+        ratio = as_text(round(ev["ratio"], 1)) if ev["ratio"] is not None else "∞"
+        expected = as_text(round(ev["expected"], 1))
+        assert alert.summary == f"{ev['cohort']} 近 {window} 投诉 {ev['observed']} 件，预期 {expected}（{ratio} 倍）"
