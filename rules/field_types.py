@@ -116,15 +116,7 @@ def typed_resolver(event_types: Iterable[str], base: Callable[[str], Getter] = c
     def resolve(path: str) -> Getter:
         get = base(path)  # first: an unknown field is named as such (with a guess)
         known = field_type(path, types)
-        try:
-            get.static_type = known  # type: ignore[attr-defined]  # on the getter itself: no extra call per event
-        except AttributeError:  # not a plain function: typed by a wrapper
-            inner = get
-
-            def get(event: Any) -> Any:
-                return inner(event)
-
-            get.static_type = known  # type: ignore[attr-defined]
+        get.static_type = known  # type: ignore[attr-defined]  # on the getter itself: no extra call per event
         return get
 
     return resolve

@@ -56,6 +56,12 @@ def _change(now: int | float, before: int | float) -> str:
     return f"{(now - before) / before:+.0%}"
 
 
+def _earliest(q: Any, sql: str) -> dt.datetime | None:
+    """The UTC time a ``SELECT min(…)`` gives, or ``None`` for an empty table (ClickHouse answers the epoch)."""
+    value = q(sql)[0][0]
+    return value.replace(tzinfo=dt.UTC) if value is not None and value.year > 1970 else None
+
+
 def collect(client: Any, database: str, since: dt.datetime, until: dt.datetime, *, sla_rules: list[str], rate_rule: str) -> ReportData:
     """Query ClickHouse for the period ``[since, until)`` and the period of the same length before it."""
     if until <= since:
@@ -71,20 +77,17 @@ def collect(client: Any, database: str, since: dt.datetime, until: dt.datetime, 
         f"SELECT count(), countIf(status = 'firing'), countIf(severity IN ('critical', 'major')) FROM {db}.alerts_latest WHERE {now_w}"
     )
     ((prev,),) = q(f"SELECT count() FROM {db}.alerts_latest WHERE {prev_w}")
-    held = q(f"SELECT count() FROM {db}.alert_history_latest WHERE sent = 0 AND {_range('at', since, until)}")[0][0]
-    data.totals = {"alerts": this, "previous": prev, "still_firing": firing, "serious": serious, "held_back": held}
+    data.totals = {"alerts": this, "previous": prev, "still_firing": firing, "serious": serious}
     # Days before the first record are not a quiet previous period but no data at all (a pipeline warming up, a
     # history not loaded): the headline compares per day over the days the previous period has data for.
-    first = q(f"SELECT min(starts_at) FROM {db}.alerts_latest")[0][0]
-    first_at = first.replace(tzinfo=dt.UTC) if first is not None and first.year > 1970 else None
+    first_at = _earliest(q, f"SELECT min(starts_at) FROM {db}.alerts_latest")
     data.previous_days = span.total_seconds() / 86400
     if first_at is not None and first_at > before:
         data.previous_days = max(0.0, (since - first_at).total_seconds() / 86400)
         data.data_since = first_at
     # Detectors raise nothing while they learn (their first score marks the end of the warm-up): when that falls
     # after the previous period began, the headline compares the rules' alerts only, like with like.
-    warm = q(f"SELECT min(at) FROM {db}.detector_scores")[0][0]
-    warm_at = warm.replace(tzinfo=dt.UTC) if warm is not None and warm.year > 1970 else None
+    warm_at = _earliest(q, f"SELECT min(at) FROM {db}.detector_scores")
     if warm_at is not None and warm_at > before:
         data.detectors_warm_from = warm_at
         ((rules_now,),) = q(f"SELECT count() FROM {db}.alerts_latest WHERE source = 'rule' AND {now_w}")
@@ -101,6 +104,7 @@ def collect(client: Any, database: str, since: dt.datetime, until: dt.datetime, 
         f" GROUP BY reason HAVING n > 0 OR p > 0 ORDER BY n DESC, reason"
     )
     data.held_reasons = [(r, n) for r, n, _ in reasons if n]
+    data.totals["held_back"] = sum(n for _, n in data.held_reasons)
     data.tables.append(
         Table(
             "Recorded but not sent, by reason",

@@ -249,18 +249,10 @@ def test_the_rule_learns_its_week_from_all_its_complaints_in_local_time(tmp_path
     assert 0.7 < week.factor(11, 0) / week.factor(11, 1) < 1.4
 
 
-PROPERTY_RULE = """
-id: spike
-type: cohort_spike
-title: 投诉突增
-severity: major
-on: complaint.opened
-dimensions: [region, product]
-window: 1h
-warmup: 6h
-min_count: 6
-summary: "{cohort} 近 {window} 投诉 {observed} 件，预期 {expected}（{ratio} 倍）"
-"""
+PROPERTY_RULE = RULE.replace("warmup: 3d", "warmup: 6h\nmin_count: 6").replace(
+    'summary: "{cohort} 投诉 {observed} 件，预期 {expected}"',
+    'summary: "{cohort} 近 {window} 投诉 {observed} 件，预期 {expected}（{ratio} 倍）"',
+)
 
 
 @settings(max_examples=12, deadline=None, derandomize=True)
