@@ -67,11 +67,11 @@ def through_the_engine(n: int) -> tuple[float, float, int, int]:
     from rules.loader import load_rules
     from streams.config import default_rules_dir
     from streams.engine import DictBackend, Engine, EngineConfig
-    from streams.evaluate import DETECTOR_SOURCES
+    from streams.evaluate import detector_of
     from streams.local import LocalRunner
     from streams.simulator.world import CHANNELS, PRODUCTS, REGIONS
 
-    rules = [r for r in load_rules(default_rules_dir()).rules if getattr(r, "source", "") in DETECTOR_SOURCES]
+    rules = [r for r in load_rules(default_rules_dir()).rules if detector_of(r) is not None]
     rng = random.Random(5)
     texts = long_texts(n)
     t0 = dt.datetime(2026, 3, 2, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()

@@ -200,14 +200,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
-    from streams.evaluate import DETECTOR_SOURCES, evaluate, plot, summarise
+    from streams.evaluate import detector_of, evaluate, plot, summarise
     from streams.simulator.scenarios import SCENARIOS
 
     config, _, _ = _setup(args)
     rules_dir = args.rules or config.rules.dir
     rules = _rules_or_exit(rules_dir)
-    if not any(getattr(r, "source", "rule") in DETECTOR_SOURCES for r in rules):
-        err.print(f"[red]{rules_dir} has no detector (cohort_spike or hot_words rule) to evaluate[/red]")
+    if not any(detector_of(r) is not None for r in rules):
+        err.print(f"[red]{rules_dir} has no detector (cohort_spike, hot_words or cohort_silence rule) to evaluate[/red]")
         return 2
     scenarios = args.scenarios.split(",") if args.scenarios else list(SCENARIOS)
     unknown = [s for s in scenarios if s not in SCENARIOS]

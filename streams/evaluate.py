@@ -2,7 +2,8 @@
 
 Each run simulates one scenario (:mod:`streams.simulator.scenarios`) and replays
 it through the local runner with the detector rules of a rules directory (the
-rule types ``cohort_spike`` and ``hot_words``), exactly as a backtest would.
+rule types ``cohort_spike``, ``hot_words`` and ``cohort_silence``), exactly as a
+backtest would.
 
 Judging, per detector:
 
@@ -13,7 +14,9 @@ Judging, per detector:
 
   - a cohort spike whose trailing window's excess (observed − expected) is at
     least half the incident's own complaints in that cohort and window;
-  - a hot-word topic whose sample complaints are mostly the incident's.
+  - a hot-word topic whose sample complaints are mostly the incident's;
+  - a silence naming the silent cohort (the labels agree on a dimension and
+    contradict none: a silence has no complaints to count).
 
   Every other alert, in any scenario, on any day (history included), is a
   **false positive**;
@@ -44,9 +47,14 @@ from typing import Any
 
 from yujing.alerts import Alert
 
-__all__ = ["DETECTOR_SOURCES", "Outcome", "Summary", "Truth", "evaluate", "judge", "run_scenario", "summarise"]
+__all__ = ["DETECTORS", "Outcome", "Summary", "Truth", "detector_of", "evaluate", "judge", "run_scenario", "summarise"]
 
-DETECTOR_SOURCES = ("cohort_spike", "hot_word")
+#: The detectors judged, by the rules' ``detector_kind`` (the alert contract's ``source`` has fewer kinds: a silence is a
+#: cohort detector's alert, source ``cohort_spike``).
+DETECTORS = ("cohort_spike", "hot_word", "cohort_silence")
+#: The incidents a detector is meant to find (recall counts these only): a silence has no complaints to spike or
+#: to fill with words, and a spike or a burst of words is no silence.
+SILENCES = ("channel_silence",)
 DIMENSIONS = ("region", "product", "channel", "tier")
 
 
@@ -98,11 +106,23 @@ class Summary:
         return statistics.median(self.ttd_windows) if self.ttd_windows else None
 
 
-def _about_by_labels(alert: Alert, incident: Any, words: Sequence[str]) -> bool:
-    if alert.source == "cohort_spike":
-        dims = {k: v for k, v in alert.labels.items() if k in DIMENSIONS}
-        common = set(dims) & set(incident.labels)
-        return bool(common) and all(dims[k] == incident.labels[k] for k in common)
+def detector_of(rule: Any) -> str | None:
+    """The detector a rule is (``None``: a plain rule, not judged here)."""
+    detector = getattr(rule, "detector_kind", None)
+    return detector if detector in DETECTORS else None
+
+
+def _cohort_agrees(alert: Alert, incident: Any) -> bool:
+    dims = {k: v for k, v in alert.labels.items() if k in DIMENSIONS}
+    common = set(dims) & set(incident.labels)
+    return bool(common) and all(dims[k] == incident.labels[k] for k in common)
+
+
+def _about_by_labels(alert: Alert, incident: Any, words: Sequence[str], detector: str) -> bool:
+    if detector == "cohort_silence":
+        return incident.kind == "channel_silence" and _cohort_agrees(alert, incident)
+    if detector == "cohort_spike":
+        return _cohort_agrees(alert, incident)
     terms = [t["term"] for t in alert.evidence.get("terms", [])] or [alert.evidence.get("lead_term", "")]
     return any(w in term for term in terms for w in words)
 
@@ -122,9 +142,13 @@ class Truth:
                 out[e["event_id"]] = (e["complaint_id"], dt.datetime.fromisoformat(e["ts"]).timestamp(), labels)
         return cls(out)
 
-    def about(self, alert: Alert, keys: set[str]) -> bool:
-        """Whether the alert is the incident's doing (see the module docstring)."""
-        if alert.source == "cohort_spike":
+    def about(self, alert: Alert, keys: set[str], incident: Any = None, detector: str | None = None) -> bool:
+        """Whether the alert is the incident's doing (see the module docstring); ``detector``: the alert's source
+        unless told."""
+        detector = detector or alert.source
+        if detector == "cohort_silence":
+            return incident.kind == "channel_silence" and _cohort_agrees(alert, incident)
+        if detector == "cohort_spike":
             cohort = {k: v for k, v in alert.labels.items() if k in DIMENSIONS}
             ev = alert.evidence
             begin = dt.datetime.fromisoformat(ev["window_start"]).timestamp()
@@ -148,22 +172,28 @@ def judge(
     seed: int,
     window: dict[str, float],
     truth: Truth | None = None,
+    detectors: dict[str, str] | None = None,
 ) -> list[Outcome]:
-    """Score one run's alerts against its incidents, per detector (``window``: seconds per detector source).
+    """Score one run's alerts against its incidents, per detector (``window``: seconds per detector;
+    ``detectors``: rule id → detector, else an alert's ``source`` names it).
 
     Without ``truth`` (the simulation's events) an alert is judged by the incident's labels and words only."""
     from streams.simulator.scenarios import INCIDENT_WORDS
 
-    outcomes = {source: Outcome(source, scenario, seed, incidents=len(incidents)) for source in DETECTOR_SOURCES}
+    def meant_for(name: str, kind: str) -> bool:
+        return (kind in SILENCES) == (name == "cohort_silence")
+
+    outcomes = {name: Outcome(name, scenario, seed, incidents=sum(meant_for(name, i.kind) for i in incidents)) for name in DETECTORS}
     first_hit: dict[tuple[str, int], float] = {}
     seen: set[str] = set()
     keys = [set(incident.keys) for incident in incidents]
     for alert in alerts:
-        if alert.source not in outcomes or alert.status != "firing" or alert.alert_id in seen:
+        detector = (detectors or {}).get(alert.rule_id, alert.source)
+        if detector not in outcomes or alert.status != "firing" or alert.alert_id in seen:
             continue
         seen.add(alert.alert_id)
-        out = outcomes[alert.source]
-        size = window.get(alert.source, 3600.0)
+        out = outcomes[detector]
+        size = window.get(detector, 3600.0)
         detected_at = alert.starts_at.timestamp()  # the end of the window that showed it
         hit = by_labels = False
         for i, incident in enumerate(incidents):
@@ -171,11 +201,11 @@ def judge(
             end = dt.datetime.fromisoformat(incident.end).timestamp()
             if not start < detected_at <= end + 2 * size:
                 continue
-            labelled = _about_by_labels(alert, incident, INCIDENT_WORDS.get(incident.kind, ()))
+            labelled = _about_by_labels(alert, incident, INCIDENT_WORDS.get(incident.kind, ()), detector)
             by_labels = by_labels or labelled
-            if labelled if truth is None else truth.about(alert, keys[i]):
+            if labelled if truth is None else truth.about(alert, keys[i], incident, detector):
                 hit = True
-                key = (alert.source, i)
+                key = (detector, i)
                 first_hit[key] = min(first_hit.get(key, detected_at), detected_at)
         out.label_true_positives += by_labels
         if hit:
@@ -201,13 +231,14 @@ def run_scenario(task: tuple[str, int, str]) -> list[Outcome]:
     from streams.simulator.scenarios import ScenarioConfig, scenario
 
     loaded = load_rules(rules_dir)
-    rules = [r for r in loaded.rules if getattr(r, "source", "rule") in DETECTOR_SOURCES]
+    rules = [r for r in loaded.rules if detector_of(r) is not None]
     sim = scenario(ScenarioConfig(kind=kind, seed=seed))
     collect = Collect()
     engine = Engine(rules, DictBackend(), EngineConfig(allowed_lateness=300.0, idle_after=None))
     LocalRunner.replaying(engine, [collect]).run(sim.lines(), close=True)
-    windows = {r.source: r.window.size for r in rules}  # type: ignore[attr-defined]
-    return judge(collect.alerts, sim.incidents, kind, seed, windows, Truth.of(sim.events))
+    detectors = {r.rule_id: detector_of(r) or "" for r in rules}
+    windows = {detectors[r.rule_id]: r.window.size for r in rules}  # type: ignore[attr-defined]
+    return judge(collect.alerts, sim.incidents, kind, seed, windows, Truth.of(sim.events), detectors)
 
 
 def evaluate(
@@ -277,7 +308,10 @@ def plot(summaries: Sequence[Summary], path: Path) -> Path:
         ax.legend(loc="lower left")
         ax = axes[row][1]
         data = [s.ttd_windows or [0] for s in mine if s.incidents]
-        ax.boxplot(data, tick_labels=[s.scenario for s in mine if s.incidents])
+        if data:
+            ax.boxplot(data, tick_labels=[s.scenario for s in mine if s.incidents])
+        else:  # none of these scenarios has an incident this detector is meant to find
+            ax.text(0.5, 0.5, "no incident of its kind in these scenarios", ha="center", va="center", transform=ax.transAxes)
         ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
         ax.set_title(f"{detector}: time to detect (windows)")
     fig.tight_layout()

@@ -148,9 +148,13 @@ class CohortSpikeRule(RuleHeader):
 
     cohort = True
     source = "cohort_spike"
+    #: What ``yujing eval`` calls this detector (the alert contract's ``source`` has no more kinds).
+    detector_kind = "cohort_spike"
+    #: The summary template's variables.
+    variables = VARIABLES
 
     def __init__(self, spec: CohortSpikeSpec, version: str) -> None:
-        super().__init__(spec, version, VARIABLES, ())
+        super().__init__(spec, version, self.variables, ())
         self.event_types = event_types(spec.on, ("on",))
         self.when = compile_condition(spec.where, on=self.event_types)
         self.rate_types = event_types(spec.rate_of, ("rate_of",)) if spec.rate_of else frozenset()

@@ -121,6 +121,7 @@ class HotWordsRule(RuleHeader):
 
     cohort = True
     source = "hot_word"
+    detector_kind = "hot_word"
 
     def __init__(self, spec: HotWordsSpec, version: str) -> None:
         super().__init__(spec, version, VARIABLES, ())

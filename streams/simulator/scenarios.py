@@ -16,6 +16,8 @@ evening peaks, region and product mix, and a steady stream of varied texts.
                    about 登录不了 ×4 for 3 hours
 ``campaign``       a marketing campaign: orders ×3 in one region, and
                    complaints about the promised 优惠 not arriving ×3
+``channel_silence``  one channel's intake breaks (a re-routed line, a dead
+                   sync): none of its complaints arrive for 3–6 hours
 ``benign``         nothing: only the ordinary peaks (the must-not-alert case)
 =================  ==========================================================
 """
@@ -34,7 +36,7 @@ from streams.simulator.world import CHANNELS, PRODUCTS, REGIONS, hour_weights, m
 
 __all__ = ["SCENARIOS", "ScenarioConfig", "scenario"]
 
-SCENARIOS = ("outage", "billing", "backlog", "app_login", "campaign", "benign")
+SCENARIOS = ("outage", "billing", "backlog", "app_login", "campaign", "channel_silence", "benign")
 
 _INCIDENT_TEXTS = {
     "outage": (
@@ -135,6 +137,10 @@ def scenario(cfg: ScenarioConfig) -> Simulation:
     inc_start = t0 + rng.uniform(9, 17) * HOUR
     duration = {"outage": rng.uniform(2, 4), "billing": 6.0, "backlog": 8.0, "app_login": 3.0, "campaign": 6.0}.get(cfg.kind, 0.0)
     inc_end = inc_start + duration * HOUR
+    silent = None  # the channel whose complaints vanish (drawn for that scenario only: the others' draws stay as they were)
+    if cfg.kind == "channel_silence":
+        silent = rng.choice(("10000热线", "APP", "微信", "营业厅"))
+        inc_end = inc_start + rng.uniform(3, 6) * HOUR
     factor = {"outage": 5.0, "billing": rng.uniform(3, 4), "backlog": 4.0, "app_login": 4.0, "campaign": 3.0}.get(cfg.kind, 1.0)
     events: list[tuple[float, int, dict[str, Any]]] = []
     seq = itertools.count()
@@ -183,10 +189,16 @@ def scenario(cfg: ScenarioConfig) -> Simulation:
         cust = rng.choice(customers)
         prod = rng.choices(products, shares)[0]
         category = rng.choice(categories)
-        complaint(ts, cust, prod, rng.choices(channels, channel_weights)[0], complaint_text(rng, category, prod), category)
+        channel = rng.choices(channels, channel_weights)[0]
+        text = complaint_text(rng, category, prod)
+        if channel == silent and inc_start <= ts < inc_end:
+            continue  # lost on the way in
+        complaint(ts, cust, prod, channel, text, category)
     # The incident's complaints: (factor − 1) × the cohort's ordinary volume, with its own texts.
     incidents: list[Incident] = []
-    if cfg.kind != "benign":
+    if silent is not None:
+        incidents.append(Incident(cfg.kind, _iso(inc_start), _iso(inc_end), {"channel": silent}, []))
+    elif cfg.kind != "benign":
         region_share = REGIONS[region] / sum(REGIONS.values())
         share = {
             "outage": region_share * (PRODUCTS["宽带"][0] + PRODUCTS["IPTV"][0]),

@@ -128,9 +128,9 @@ def test_published_rules_reload_without_restart_and_bad_ones_are_rejected(workdi
 
         # Rails: a directory that drops a running rule is refused against the topic's newest bundle, unless forced.
         redline.write_text(redline.read_text(encoding="utf-8").replace("severity: urgent", "severity: critical"), encoding="utf-8")
-        (pack / "hotline-silent.yaml").unlink()
+        (pack / "intake-silence.yaml").unlink()
         shrunk = publish_rules(broker.bootstrap, pack, topic)
-        assert shrunk.returncode == 1 and "drops 1 running rule(s): hotline-silent" in shrunk.stdout, shrunk.stdout + shrunk.stderr
+        assert shrunk.returncode == 1 and "drops 1 running rule(s): intake-silence" in shrunk.stdout, shrunk.stdout + shrunk.stderr
         forced = publish_rules(broker.bootstrap, pack, topic, "--force")
         assert forced.returncode == 0, forced.stdout + forced.stderr
         rules_now = len(load_rules(pack).rules)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from rules import load_rules
+from rules.loader import load_rule_text
 from streams.backtest import Collect
 from streams.config import default_rules_dir
 from streams.decode import Decoder
@@ -84,7 +85,7 @@ class ModelWorker:
         self.changelog = changelog
         self.backend = FaustBackend(table, markers=(WATERMARK_NAMESPACE, POSITIONS_NAMESPACE), first=("~outbox",))
         config = EngineConfig(idle_after=None, partitions=PARTITIONS)
-        self.engine = Engine(load_rules(default_rules_dir()).rules, self.backend, config)
+        self.engine = Engine(load_rules(default_rules_dir()).rules + COHORT_RULE, self.backend, config)
         self.pipeline = Pipeline(self.engine, Decoder(TOPICS), [sink])
         self.positions = InputPositions(self.backend, every_offset_exists)
         self.backend.replay_journal()
@@ -106,6 +107,24 @@ class ModelWorker:
         self.pipeline.deliver(alerts)
         self.pipeline.commit()
         await self.backend.send_changelog(self.changelog)
+
+
+#: A cohort-stage rule that alerts on this small day (the default pack's cohort detectors need a week to warm up).
+COHORT_RULE = load_rule_text(
+    """
+id: hotline-silent
+type: flatline
+title: 热线进线静默
+severity: major
+on: [complaint.opened, complaint.updated]
+where: {channel: 10000热线}
+group_by: channel
+window: 3h
+fewer_than: 1
+summary: "{channel} 已 {window} 没有投诉进线"
+""",
+    "hotline-silent.yaml",
+).rules
 
 
 def records_of_a_day() -> list[Record]:

@@ -5,22 +5,29 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
+
 from tests.unit.test_cli import yujing
 
 
 def test_eval_scores_each_detector_per_scenario_and_writes_a_plot(tmp_path: Path) -> None:
     out = tmp_path / "eval"
-    done = yujing("eval", "--seeds", "1", "--scenarios", "outage,benign", "--out", str(out), timeout=600)
+    done = yujing("eval", "--seeds", "1", "--scenarios", "outage,channel_silence,benign", "--out", str(out), timeout=600)
     assert done.returncode == 0, done.stderr
     assert "precision" in done.stdout and "recall" in done.stdout
     outcomes = json.loads((out / "outcomes.json").read_text(encoding="utf-8"))
     by = {(o["detector"], o["scenario"]): o for o in outcomes}
-    assert set(by) == {(d, s) for d in ("cohort_spike", "hot_word") for s in ("outage", "benign")}
-    for detector in ("cohort_spike", "hot_word"):
-        outage = by[(detector, "outage")]
-        assert outage["incidents"] == 1 and outage["detected"] == 1, outage  # the fibre cut is found…
-        assert 0 < outage["ttd_windows"][0] <= 2
-        assert by[(detector, "benign")]["false_positives"] == 0, by[(detector, "benign")]  # …and ordinary days stay quiet
+    detectors, scenarios = ("cohort_spike", "hot_word", "cohort_silence"), ("outage", "channel_silence", "benign")
+    assert set(by) == {(d, s) for d in detectors for s in scenarios}
+    # Each detector is judged on the incidents it is meant for: the fibre cut for spikes and words, the lost channel
+    # for silences (a silence has no complaints to spike or fill with words).
+    for detector, scenario in (("cohort_spike", "outage"), ("hot_word", "outage"), ("cohort_silence", "channel_silence")):
+        found = by[(detector, scenario)]
+        assert found["incidents"] == 1 and found["detected"] == 1, found
+        assert 0 < found["ttd_windows"][0] <= 2
+    assert by[("cohort_silence", "outage")]["incidents"] == 0 and by[("cohort_spike", "channel_silence")]["incidents"] == 0
+    for detector in detectors:  # and nothing else alerts: ordinary days stay quiet, and no detector cries the others' wolf
+        assert sum(by[(detector, s)]["false_positives"] for s in scenarios) == 0, [by[(detector, s)] for s in scenarios]
     assert (out / "eval.png").stat().st_size > 10_000
 
 
@@ -69,3 +76,11 @@ def test_an_alert_is_about_an_incident_when_the_incidents_own_complaints_make_it
         starts_at=at, detected_at=at, labels={}, summary="s", evidence={"event_ids": ["k-1", "k-2", "k-25"]},
     )  # fmt: skip
     assert truth.about(topic, incident) and not truth.about(topic, {"cp-25"})
+    # A silence has no complaints of its own: it is about the incident when it names the silent cohort.
+    from streams.simulator.generator import Incident
+
+    lost = Incident("channel_silence", "2026-03-16T10:00:00+08:00", "2026-03-16T14:00:00+08:00", {"channel": "微信"}, [])
+    silence = msgspec.structs.replace(topic, source="cohort_spike", labels={"channel": "微信"}, evidence={"observed": 0})
+    assert truth.about(silence, set(), lost, "cohort_silence")
+    assert not truth.about(msgspec.structs.replace(silence, labels={"channel": "APP"}), set(), lost, "cohort_silence")
+    assert not truth.about(msgspec.structs.replace(silence, labels={}), set(), lost, "cohort_silence")  # the whole intake was not

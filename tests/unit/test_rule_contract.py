@@ -36,6 +36,7 @@ from yujing.protocols import Rule
 #: the detectors learn a baseline before they alert, and the example's warm-up is a week or half a day.
 SHORT_HISTORY: dict[str, dict[str, Any]] = {
     "cohort_spike": {"warmup": "0s", "min_count": 3},
+    "cohort_silence": {"warmup": "0s"},
     "hot_words": {"warmup": "0s", "min_support": 3},
     "ratio": {"min_denominator": 1, "above": 1},  # a day of a handful of orders, not a hundred
 }
