@@ -25,6 +25,15 @@ every few days. The exact tail at ``alpha`` (1e-6) keeps those quiet, while a
 new term or an incident's word, far beyond its share, passes it by orders of
 magnitude.
 
+Terms whose usual share is at least ``max_share`` are *background*, the
+deployment's own stop words (as ``max_df`` in a document-frequency
+vectoriser): filler and boilerplate (``尽快 处理``, ``说实话``, ``客服``) that
+general stop-word lists do not know and an incident's texts lift with
+everything else. They are never scored, so they neither burst nor lead a
+report; the hot-word rule sets 5 %. Collisions can only raise a term's mean,
+so a rare term hashed with a common one may be taken for background: with
+65,536 counters a row and the largest of three rows, rare.
+
 Memory does not grow with the vocabulary: the tables are fixed, and the
 window keeps at most ``candidates`` terms (a SpaceSaving summary of the
 window's heaviest terms) and a bounded sample of complaints, from which
@@ -156,12 +165,14 @@ class BurstDetector:
         samples: int = 2000,
         warmup_windows: int = 6,
         alpha: float = 1.0,
+        max_share: float = 1.0,
     ) -> None:
         self.window = window
         self.width, self.depth = width, depth
         self.alpha = 1.0 - 0.5 ** (1.0 / half_life)  # weight of a new window: half-life in windows
         self.beta, self.threshold, self.min_support = beta, threshold, min_support
         self.tail_alpha = alpha  # the binomial tail a burst must reach (1: the score alone)
+        self.max_share = max_share  # a term usually in at least this share of complaints is background
         self.candidates, self.max_samples, self.warmup = candidates, samples, warmup_windows
         self.mean = np.zeros((depth, width), dtype=np.float32)
         self.var = np.zeros((depth, width), dtype=np.float32)
@@ -291,6 +302,8 @@ class BurstDetector:
             where = list(self._flat(term))
             share = count / docs
             mean = float(self.mean.ravel()[where].max()) * unbias
+            if mean >= self.max_share:
+                continue  # background: how complaints are written here, not news (the corpus' own stop words)
             var = float(self.var.ravel()[where].max()) * unbias
             expected = max(mean, self.beta)
             score = (share - expected) / (math.sqrt(var + expected * (1 - expected) / docs) + self.beta)

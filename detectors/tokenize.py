@@ -3,7 +3,7 @@
 Chinese goes through jieba (the Rust port, rjieba, per tokenizer instance so a
 domain dictionary never leaks between uses); English words are kept as words.
 Text is NFKC-normalised first (full-width ``５Ｇ`` → ``5g``, ``ＡＰＰ`` → ``app``)
-and lower-cased. Punctuation, stop words and single characters are dropped
+and lower-cased. Punctuation, stop words (kept lists, :data:`STOP_WORDS`) and single characters are dropped
 (unless the domain dictionary names them), and each pair of adjacent kept
 words also becomes a phrase (``宽带 断网``). A complaint counts each term once.
 
@@ -17,8 +17,9 @@ import itertools
 import re
 import unicodedata
 from collections.abc import Iterable
+from pathlib import Path
 
-__all__ = ["DOMAIN_WORDS", "STOP_WORDS", "Tokenizer"]
+__all__ = ["DOMAIN_WORDS", "STOP_WORDS", "Tokenizer", "kept_list"]
 
 #: Words of the trade the segmenter must keep whole (extend per deployment).
 DOMAIN_WORDS: tuple[str, ...] = (
@@ -71,14 +72,18 @@ DOMAIN_WORDS: tuple[str, ...] = (
     "起诉",
 )
 
-#: Words too common to carry news (function words, pronouns, politeness, filler).
-_STOP_TEXT = """
-的 了 是 我 你 他 她 它 们 我们 你们 他们 这 那 这个 那个 这些 那些 一个 什么 怎么 为什么 还是 就是 也 都 又 还 在 有 没有
-没 不 很 太 吧 吗 呢 啊 呀 哦 嗯 和 与 及 或 而 但 但是 可是 因为 所以 如果 就 才 让 把 被 给 对 从 到 向 于 为 着 过 之 以
-已经 一直 一下 每个 每次 现在 今天 昨天 明天 时候 问题 情况 请 谢谢 麻烦 您好 你好 好 说 要 会 能 可以 应该 需要 一定 非常 真的 根本
-the a an and or but to of in on at for with is are was were be been it this that i you we they my your please thanks
-"""
-STOP_WORDS: frozenset[str] = frozenset(_STOP_TEXT.split())
+_DATA = Path(__file__).resolve().parent / "data"
+
+
+def kept_list(name: str) -> frozenset[str]:
+    """A kept word list of ``detectors/data`` (one word a line; see its README for where each comes from)."""
+    return frozenset((_DATA / name).read_text(encoding="utf-8").split())
+
+
+#: Words too common anywhere to carry news: the stopwords-iso lists for Chinese and English, as released (never
+#: edited here), less the domain's own words. Words common only in complaints ("尽快 处理", "说实话") are learnt
+#: per deployment instead, as the hot-word detector's background terms (``max_share``).
+STOP_WORDS: frozenset[str] = (kept_list("stopwords-zh.txt") | kept_list("stopwords-en.txt")) - frozenset(DOMAIN_WORDS)
 
 _PUNCT = re.compile(r"^[\W_]+$", re.UNICODE)
 

@@ -77,6 +77,7 @@ class HotWordsSpec(RuleSpec, tag="hot_words", kw_only=True, forbid_unknown_field
     alpha: float = 1e-6  # and the binomial tail of the count at the term's usual share at most this
     scope_alpha: float | None = None  # within a scope value (default alpha / 10: ten times the tests)
     min_support: int = 5
+    max_share: float = 0.05  # terms usually in this share of complaints or more are background (never hot)
     beta: float = 0.005
     half_life: float = 12.0
     warmup: str | int | float = "12h"
@@ -160,7 +161,10 @@ class HotWordsRule(RuleHeader):
             candidates=spec.candidates,
             samples=spec.samples,
             warmup_windows=warmup_windows,
+            max_share=spec.max_share,
         )
+        if not 0 < spec.max_share <= 1:
+            raise SpecError("`max_share` is a share of complaints, above 0 and at most 1", ("max_share",))
         scope_alpha = spec.scope_alpha if spec.scope_alpha is not None else spec.alpha / 10
         if not 0 < scope_alpha <= 1:
             raise SpecError("`scope_alpha` must be above 0 and at most 1", ("scope_alpha",))

@@ -84,6 +84,29 @@ def test_a_known_term_bursts_on_its_own_history_and_below_support_nothing_fires(
     assert quiet == []  # four mentions are below the minimum support
 
 
+def test_background_terms_are_the_deployments_own_stop_words_never_scored_while_news_still_bursts() -> None:
+    """max_share: a term usually in a sixth of complaints (how complaints are written here) does not burst or score
+    when an incident's texts lift it; the incident's own phrase does."""
+    burst = {20: (["宽带", "网速慢", "宽带 网速慢", "多扣费"], 150)}
+    plain = feed(BurstDetector(window=W), 30, 300, random.Random(3), burst)
+    assert "网速慢" in {b.term for _, t in plain for b in t.bursts}
+    detector = BurstDetector(window=W, max_share=0.05)
+    topics = feed(detector, 30, 300, random.Random(3), burst)
+    terms = {b.term for _, t in topics for b in t.bursts}
+    assert "多扣费" in terms and terms.isdisjoint({"宽带", "网速慢", "宽带 网速慢"}), terms
+    closed = feed(BurstDetector(window=W, max_share=0.05), 21, 300, random.Random(3), burst)  # closing window 20 last
+    assert closed and not {"宽带", "网速慢"} & {s.term for s in detector.last_scores}
+
+
+def test_stop_words_are_the_kept_lists_as_released_less_the_domain_words() -> None:
+    from detectors.tokenize import DOMAIN_WORDS, STOP_WORDS, kept_list
+
+    zh, en = kept_list("stopwords-zh.txt"), kept_list("stopwords-en.txt")
+    assert (len(zh), len(en)) == (794, 1298)  # stopwords-iso as released (detectors/data/README.md)
+    assert (zh | en) - set(DOMAIN_WORDS) == STOP_WORDS
+    assert Tokenizer().terms("hello，我的宽带怎么又断网了 ok please") == ["宽带", "断网", "宽带 断网"]  # 请问: learnt, if common
+
+
 def test_nothing_fires_during_warm_up() -> None:
     topics = feed(BurstDetector(window=W, warmup_windows=6), 5, 200, random.Random(5), {3: (["多扣费"], 80)})
     assert topics == []
