@@ -170,6 +170,14 @@ class CohortSpikeRule(RuleHeader):
             raise SpecError(f"`depth` must be between 1 and {len(self.dimensions)}", ("depth",))
         self.combos = [c for r in range(1, spec.depth + 1) for c in itertools.combinations(range(len(self.dimensions)), r)]
         self.window = Window.from_spec(spec.window, "tumbling", spec.timezone)
+        if self.window.size > 3600 or 3600 % self.window.size > 1e-9:
+            # The baseline learns each hour of the day (and weekday): a window must lie inside one hour. A one-day
+            # window learnt only midnight's mean, and divided by it: "预期 0（3981314.4 倍）".
+            raise SpecError(
+                f"`window` must divide an hour (the baseline learns each hour of the day), not {spec.window}",
+                ("window",),
+                "use 15m, 30m or 1h: spans of up to three windows are judged too, and slow rises by the CUSUM",
+            )
         self.step = Window.from_spec(spec.step if spec.step is not None else self.window.size / 4, "tumbling", spec.timezone, ("step",))
         per_window = self.window.size / self.step.size
         if abs(per_window - round(per_window)) > 1e-9:

@@ -121,3 +121,23 @@ summary: "{{cohort}}"
 """
     result = load_rule_text(text, "s.yaml")
     assert not result.ok and message in str(result.errors[0]), [str(e) for e in result.errors]
+
+
+@pytest.mark.parametrize("type_name", ["cohort_spike", "cohort_silence"])
+@pytest.mark.parametrize("window", ["1d", "2h", "45m"])
+def test_a_window_the_hourly_baseline_cannot_learn_is_refused_with_the_reason(type_name: str, window: str) -> None:
+    """A one-day window passed `rules check` and reported "预期 0（3981314.4 倍）": the baseline learns hours."""
+    text = f"""
+id: s
+type: {type_name}
+title: t
+severity: major
+on: complaint.opened
+dimensions: [channel, region]
+window: {window}
+summary: "{{cohort}}"
+"""
+    result = load_rule_text(text, "s.yaml")
+    assert not result.ok and "`window` must divide an hour" in str(result.errors[0]), [str(e) for e in result.errors]
+    for fine in ("15m", "30m", "1h"):
+        assert load_rule_text(text.replace(f"window: {window}", f"window: {fine}"), "s.yaml").ok
