@@ -73,13 +73,16 @@ def _sim_config(args: argparse.Namespace) -> SimConfig:
     start = dt.datetime.fromisoformat(args.start) if args.start else SimConfig().start
     if start.tzinfo is None:
         start = start.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
-    return SimConfig(
+    return SimConfig.for_customers(
+        args.customers,
         seed=args.seed,
         start=start,
         days=args.days,
         history_days=args.history_days,
-        customers=args.customers,
         disorder_seconds=args.disorder,
+        orders_per_day=args.orders_per_day,
+        complaints_per_day=args.complaints_per_day,
+        bills_per_day=args.bills_per_day,
     )
 
 
@@ -89,7 +92,10 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--start", default="", help="local midnight of the simulated day, e.g. 2026-03-02 (UTC+8)")
     g.add_argument("--days", type=float, default=1.0, help="simulated days after --start")
     g.add_argument("--history-days", type=float, default=3.0, help="simulated days before --start")
-    g.add_argument("--customers", type=int, default=3000)
+    g.add_argument("--customers", type=int, default=3000, help="the daily volumes follow it (3,000: 500 orders, 250 complaints, 300 bills)")
+    g.add_argument("--orders-per-day", type=float, default=None, help="instead of the customers' share")
+    g.add_argument("--complaints-per-day", type=float, default=None, help="instead of the customers' share")
+    g.add_argument("--bills-per-day", type=float, default=None, help="instead of the customers' share")
     g.add_argument("--disorder", type=float, default=0.0, help="deliver events up to this many seconds out of order")
 
 
@@ -215,13 +221,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
         err.print(f"[red]unknown scenario {unknown[0]!r}: one of {', '.join(SCENARIOS)}[/red]")
         return 2
     seeds = list(range(1, args.seeds + 1))
+    try:
+        volumes = [float(v) for v in args.volumes.split(",")]
+    except ValueError:
+        volumes = []
+    if not volumes or any(v <= 0 for v in volumes):
+        err.print(f"[red]--volumes takes complaints a day, comma-separated (e.g. 50,500,2400,20000), not {args.volumes!r}[/red]")
+        return 2
     columns = (TextColumn("simulating and replaying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
-        task = progress.add_task("eval", total=len(scenarios) * len(seeds))
-        outcomes = evaluate(scenarios, seeds, rules_dir, workers=args.workers, progress=lambda: progress.advance(task))
+        task = progress.add_task("eval", total=len(scenarios) * len(seeds) * len(volumes))
+        outcomes = evaluate(scenarios, seeds, rules_dir, workers=args.workers, progress=lambda: progress.advance(task), volumes=volumes)
     summaries = summarise(outcomes)
     table = Table(title=f"detection quality over {len(seeds)} seeds (targets: recall ≥ 0.95, precision ≥ 0.90, median TTD ≤ 1 window)")
-    for name in ("detector", "scenario", "alerts", "true pos.", "precision", "recall", "median TTD (windows)", "precision by labels"):
+    headers = ("detector", "volume/day", "scenario", "alerts", "true pos.", "precision", "recall", "median TTD (windows)")
+    for name in (*headers, "false alarms/week", "precision by labels"):
         table.add_column(name, justify="left" if name in ("detector", "scenario") else "right")
 
     def fmt(x: float | None) -> str:
@@ -231,12 +245,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         style = "bold" if s.scenario == "all" else None
         table.add_row(
             s.detector,
+            f"{s.volume:,.0f}",
             s.scenario,
             str(s.alerts),
             str(s.true_positives),
             fmt(s.precision),
             fmt(s.recall),
             fmt(s.median_ttd),
+            fmt(s.false_alarms_per_week),
             fmt(s.label_precision),
             style=style,
         )
@@ -525,7 +541,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="detection quality of the detectors: precision, recall and time to detect on labelled scenarios")
     p.add_argument("--rules", help="rules directory holding the detectors (default: the configured one)")
     p.add_argument("--seeds", type=int, default=20, help="random seeds per scenario")
-    p.add_argument("--scenarios", help="comma-separated subset of: outage, billing, backlog, app_login, campaign, benign")
+    p.add_argument("--scenarios", help="comma-separated subset of: outage, billing, backlog, app_login, campaign, channel_silence, benign")
+    p.add_argument("--volumes", default="2400", help="complaints a day, comma-separated: the grid (orders and customers in proportion)")
     p.add_argument("--workers", type=int, default=2, help="processes")
     p.add_argument("--out", default="out/eval", help="directory for eval.png and outcomes.json")
     p.set_defaults(func=cmd_eval)

@@ -37,6 +37,7 @@ time-to-detect over detected incidents.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import statistics
 from collections.abc import Callable, Iterable, Sequence
@@ -65,6 +66,8 @@ class Outcome:
     detector: str
     scenario: str
     seed: int
+    volume: float = 2400.0  # complaints a day
+    days: float = 0.0  # simulated, history included (false alarms per week)
     true_positives: int = 0
     false_positives: int = 0
     label_true_positives: int = 0  # by the incident's labels and words (the stricter first judge)
@@ -76,7 +79,7 @@ class Outcome:
 
 @dataclass
 class Summary:
-    """A detector on a scenario over all seeds."""
+    """A detector on a scenario (at one volume) over all seeds."""
 
     detector: str
     scenario: str
@@ -87,6 +90,13 @@ class Summary:
     detected: int
     ttd_windows: list[float]
     label_true_positives: int = 0
+    volume: float = 2400.0
+    days: float = 0.0
+
+    @property
+    def false_alarms_per_week(self) -> float | None:
+        """False positives per simulated week, every day of every run counted (history included)."""
+        return (self.alerts - self.true_positives) / self.days * 7 if self.days else None
 
     @property
     def precision(self) -> float | None:
@@ -221,31 +231,53 @@ def judge(
     return list(outcomes.values())
 
 
-def run_scenario(task: tuple[str, int, str]) -> list[Outcome]:
+#: The default scenario's complaints and completed orders a day, and customers (the volume grid scales all three).
+_BASE = (2400.0, 2000.0, 20000)
+
+
+def scenario_config(kind: str, seed: int, volume: float = _BASE[0]) -> Any:
+    """The scenario at ``volume`` complaints a day, its orders and customers in proportion."""
+    from streams.simulator.scenarios import ScenarioConfig
+
+    scale = volume / _BASE[0]
+    return ScenarioConfig(
+        kind=kind, seed=seed, complaints_per_day=volume, orders_per_day=_BASE[1] * scale, customers=max(500, round(_BASE[2] * scale))
+    )
+
+
+def run_scenario(task: tuple[str, int, str] | tuple[str, int, str, float]) -> list[Outcome]:
     """One scenario run (a process-pool task): simulate, replay through the detector rules, judge."""
-    kind, seed, rules_dir = task
+    kind, seed, rules_dir = task[:3]
+    volume = task[3] if len(task) > 3 else _BASE[0]
     from rules.loader import load_rules
     from streams.backtest import Collect
     from streams.engine import DictBackend, Engine, EngineConfig
     from streams.local import LocalRunner
-    from streams.simulator.scenarios import ScenarioConfig, scenario
+    from streams.simulator.scenarios import scenario
 
     loaded = load_rules(rules_dir)
     rules = [r for r in loaded.rules if detector_of(r) is not None]
-    sim = scenario(ScenarioConfig(kind=kind, seed=seed))
+    sim = scenario(scenario_config(kind, seed, volume))
     collect = Collect()
     engine = Engine(rules, DictBackend(), EngineConfig(allowed_lateness=300.0, idle_after=None))
     LocalRunner.replaying(engine, [collect]).run(sim.lines(), close=True)
     detectors = {r.rule_id: detector_of(r) or "" for r in rules}
     windows = {detectors[r.rule_id]: r.window.size for r in rules}  # type: ignore[attr-defined]
-    return judge(collect.alerts, sim.incidents, kind, seed, windows, Truth.of(sim.events), detectors)
+    outcomes = judge(collect.alerts, sim.incidents, kind, seed, windows, Truth.of(sim.events), detectors)
+    days = sim.config.days + sim.config.history_days
+    return [dataclasses.replace(o, volume=volume, days=days) for o in outcomes]
 
 
 def evaluate(
-    scenarios: Sequence[str], seeds: Sequence[int], rules_dir: str, workers: int = 2, progress: Callable[[], None] | None = None
+    scenarios: Sequence[str],
+    seeds: Sequence[int],
+    rules_dir: str,
+    workers: int = 2,
+    progress: Callable[[], None] | None = None,
+    volumes: Sequence[float] = (_BASE[0],),
 ) -> list[Outcome]:
-    """Every scenario × seed, on ``workers`` processes."""
-    tasks = [(kind, seed, rules_dir) for kind in scenarios for seed in seeds]
+    """Every volume × scenario × seed, on ``workers`` processes (the largest volumes first: they take longest)."""
+    tasks = [(kind, seed, rules_dir, volume) for volume in sorted(volumes, reverse=True) for kind in scenarios for seed in seeds]
     out: list[Outcome] = []
     if workers <= 1:
         for task in tasks:
@@ -262,13 +294,13 @@ def evaluate(
 
 
 def summarise(outcomes: Iterable[Outcome]) -> list[Summary]:
-    """Per detector and scenario, and per detector over all scenarios (scenario ``all``)."""
-    groups: dict[tuple[str, str], list[Outcome]] = {}
+    """Per detector, volume and scenario, and per detector and volume over all scenarios (scenario ``all``)."""
+    groups: dict[tuple[str, float, str], list[Outcome]] = {}
     for o in outcomes:
-        groups.setdefault((o.detector, o.scenario), []).append(o)
-        groups.setdefault((o.detector, "all"), []).append(o)
+        groups.setdefault((o.detector, o.volume, o.scenario), []).append(o)
+        groups.setdefault((o.detector, o.volume, "all"), []).append(o)
     out = []
-    for (detector, scenario), runs in sorted(groups.items()):
+    for (detector, volume, scenario), runs in sorted(groups.items()):
         out.append(
             Summary(
                 detector,
@@ -280,31 +312,37 @@ def summarise(outcomes: Iterable[Outcome]) -> list[Summary]:
                 sum(o.detected for o in runs),
                 [t for o in runs for t in o.ttd_windows],
                 sum(o.label_true_positives for o in runs),
+                volume,
+                sum(o.days for o in runs),
             )
         )
     return out
 
 
 def plot(summaries: Sequence[Summary], path: Path) -> Path:
-    """Precision, recall and time-to-detect per scenario, one row per detector (PNG)."""
+    """Precision, recall and time-to-detect per scenario (at the default volume, else the first), one row per
+    detector, and with several volumes, recall and false alarms a week against the volume (PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     detectors = sorted({s.detector for s in summaries})
-    fig, axes = plt.subplots(len(detectors), 2, figsize=(12, 3.6 * len(detectors)), squeeze=False)
+    volumes = sorted({s.volume for s in summaries})
+    shown = _BASE[0] if _BASE[0] in volumes else volumes[0]
+    columns = 3 if len(volumes) > 1 else 2
+    fig, axes = plt.subplots(len(detectors), columns, figsize=(6 * columns, 3.6 * len(detectors)), squeeze=False)
     for row, detector in enumerate(detectors):
-        mine = [s for s in summaries if s.detector == detector and s.scenario != "all"]
+        mine = [s for s in summaries if s.detector == detector and s.scenario != "all" and s.volume == shown]
         names = [s.scenario for s in mine]
         x = range(len(mine))
         ax = axes[row][0]
         ax.bar([i - 0.2 for i in x], [s.precision if s.precision is not None else 0 for s in mine], 0.4, label="precision")
         ax.bar([i + 0.2 for i in x], [s.recall if s.recall is not None else 0 for s in mine], 0.4, label="recall")
         ax.axhline(0.95, color="grey", linestyle=":", linewidth=1)
-        ax.set_xticks(list(x), names)
+        ax.set_xticks(list(x), names, rotation=20)
         ax.set_ylim(0, 1.05)
-        ax.set_title(f"{detector}: precision and recall per scenario")
+        ax.set_title(f"{detector}: precision and recall per scenario ({shown:,.0f}/day)")
         ax.legend(loc="lower left")
         ax = axes[row][1]
         data = [s.ttd_windows or [0] for s in mine if s.incidents]
@@ -314,6 +352,20 @@ def plot(summaries: Sequence[Summary], path: Path) -> Path:
             ax.text(0.5, 0.5, "no incident of its kind in these scenarios", ha="center", va="center", transform=ax.transAxes)
         ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
         ax.set_title(f"{detector}: time to detect (windows)")
+        if columns == 3:
+            overall = [s for s in summaries if s.detector == detector and s.scenario == "all"]
+            ax = axes[row][2]
+            ax.plot([s.volume for s in overall], [s.recall or 0 for s in overall], marker="o", label="recall")
+            ax.plot([s.volume for s in overall], [s.precision or 0 for s in overall], marker="s", label="precision")
+            ax.set_xscale("log")
+            ax.set_ylim(0, 1.05)
+            ax.set_xlabel("complaints a day")
+            twin = ax.twinx()
+            twin.bar([s.volume for s in overall], [s.false_alarms_per_week or 0 for s in overall], width=[v * 0.3 for v in volumes],
+                     alpha=0.3, color="red", label="false alarms / week")  # fmt: skip
+            twin.set_ylabel("false alarms a week")
+            ax.set_title(f"{detector}: by volume (all scenarios)")
+            ax.legend(loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -52,6 +52,23 @@ class SimConfig:
     organic_redline_rate: float = 0.004
     disorder_seconds: float = 0.0
 
+    @classmethod
+    def for_customers(cls, customers: int, **fields: Any) -> SimConfig:
+        """A config whose daily volumes follow the customer count, at the defaults' rates per customer (500 orders,
+        250 complaints and 300 bills a day for 3,000 customers); a volume given in ``fields`` wins.
+
+        >>> SimConfig.for_customers(30_000).complaints_per_day
+        2500.0
+        """
+        base = cls()
+        scale = customers / base.customers
+        volumes = {
+            "orders_per_day": base.orders_per_day * scale,
+            "complaints_per_day": base.complaints_per_day * scale,
+            "bills_per_day": base.bills_per_day * scale,
+        }
+        return cls(customers=customers, **{**volumes, **{k: v for k, v in fields.items() if v is not None}})
+
 
 @dataclass(frozen=True)
 class Incident:

@@ -84,3 +84,24 @@ def test_an_alert_is_about_an_incident_when_the_incidents_own_complaints_make_it
     assert truth.about(silence, set(), lost, "cohort_silence")
     assert not truth.about(msgspec.structs.replace(silence, labels={"channel": "APP"}), set(), lost, "cohort_silence")
     assert not truth.about(msgspec.structs.replace(silence, labels={}), set(), lost, "cohort_silence")  # the whole intake was not
+
+
+def test_eval_runs_a_volume_grid_and_reports_false_alarms_a_week(tmp_path: Path) -> None:
+    out = tmp_path / "grid"
+    done = yujing("eval", "--seeds", "1", "--scenarios", "benign", "--volumes", "60,300", "--out", str(out), timeout=600)
+    assert done.returncode == 0, done.stderr
+    outcomes = json.loads((out / "outcomes.json").read_text(encoding="utf-8"))
+    assert sorted({o["volume"] for o in outcomes}) == [60.0, 300.0] and all(o["days"] == 10.0 for o in outcomes)
+    assert (out / "eval.png").stat().st_size > 10_000
+    bad = yujing("eval", "--volumes", "lots", "--out", str(out))
+    assert bad.returncode == 2 and "--volumes takes complaints a day" in bad.stderr
+
+
+def test_the_simulators_volumes_follow_the_customers() -> None:
+    """`yujing simulate --customers` once changed nothing but the customer list: 250 complaints a day for any count."""
+    from streams.simulator import SimConfig, simulate
+
+    small, large = (simulate(SimConfig.for_customers(n, days=1, history_days=0)) for n in (3_000, 30_000))
+    opened = [sum(e["event_type"] == "complaint.opened" for e in sim.events) for sim in (small, large)]
+    assert 8 <= opened[1] / opened[0] <= 12, opened
+    assert SimConfig.for_customers(30_000, complaints_per_day=7.0).complaints_per_day == 7.0  # a given volume wins
