@@ -210,3 +210,8 @@ class StandInTable:
 
     def __init__(self) -> None:
         self.data = MemoryStore()
+
+
+#: `yujing simulate`'s daily volumes at its defaults' level whatever `--customers` says (its volumes follow the customer
+#: count otherwise): the few customers the CLI tests simulate, for speed, with a day as busy as the default's.
+VOLUMES = ("--orders-per-day", "500", "--complaints-per-day", "250", "--bills-per-day", "300")

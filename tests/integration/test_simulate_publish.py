@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from tests.helpers import VOLUMES
 from tests.integration.harness import ROOT
 from tests.integration.servers import TansuBroker
 
@@ -25,7 +26,7 @@ def test_simulator_publishes_to_the_broker_at_the_chosen_rate(broker: TansuBroke
         "YUJING_KAFKA_TOPIC_BILLING": "pub-billing",
         "YUJING_KAFKA_TOPIC_COMPLAINTS": "pub-complaints",
     }
-    args = ["simulate", "--kafka", "--rate", "1000", "--customers", "200", "--history-days", "0.5", "--days", "0.5"]
+    args = ["simulate", "--kafka", "--rate", "1000", "--customers", "200", *VOLUMES, "--history-days", "0.5", "--days", "0.5"]
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "streams.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     elapsed = time.monotonic() - started

@@ -7,12 +7,13 @@ import json
 import re
 from pathlib import Path
 
+from tests.helpers import VOLUMES
 from tests.unit.test_cli import yujing
 
 
 def _events(tmp_path: Path) -> Path:
     plain = tmp_path / "events.jsonl"
-    done = yujing("simulate", "--customers", "800", "--history-days", "2", "--days", "1", "--out", str(plain))
+    done = yujing("simulate", "--customers", "800", *VOLUMES, "--history-days", "2", "--days", "1", "--out", str(plain))
     assert done.returncode == 0, done.stderr
     packed = tmp_path / "events.jsonl.gz"
     with gzip.open(packed, "wb") as fh:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from streams.cli import main
+from tests.helpers import VOLUMES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +34,21 @@ def test_demo_shows_an_sla_breach_and_a_redline_alert(tmp_path: Path) -> None:
 def test_simulate_then_run_a_gzip_file_with_bad_lines(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     assert (
-        main(["simulate", "--customers", "300", "--history-days", "1", "--out", str(events), "--truth", str(tmp_path / "truth.json")]) == 0
+        main(
+            [
+                "simulate",
+                "--customers",
+                "300",
+                *VOLUMES,
+                "--history-days",
+                "1",
+                "--out",
+                str(events),
+                "--truth",
+                str(tmp_path / "truth.json"),
+            ]
+        )
+        == 0
     )
     lines = events.read_bytes().splitlines()
     packed = tmp_path / "events.jsonl.gz"
@@ -85,7 +100,7 @@ def test_rules_check_refuses_a_missing_or_empty_directory_and_locates_policy_and
 
 def test_simulate_writes_gzip_when_the_name_says_so_and_backtest_reads_it(tmp_path: Path) -> None:
     packed = tmp_path / "events.jsonl.gz"
-    assert main(["simulate", "--customers", "200", "--history-days", "1", "--out", str(packed)]) == 0
+    assert main(["simulate", "--customers", "200", *VOLUMES, "--history-days", "1", "--out", str(packed)]) == 0
     with gzip.open(packed, "rb") as fh:  # a plain file here raised BadGzipFile
         assert json.loads(fh.readline())["event_type"]
     assert main(["run", "--events", str(packed), "--alerts", str(tmp_path / "alerts.jsonl")]) == 0
