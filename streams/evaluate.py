@@ -363,6 +363,7 @@ def plot(summaries: Sequence[Summary], path: Path) -> Path:
             twin = ax.twinx()
             twin.bar([s.volume for s in overall], [s.false_alarms_per_week or 0 for s in overall], width=[v * 0.3 for v in volumes],
                      alpha=0.3, color="red", label="false alarms / week")  # fmt: skip
+            twin.set_ylim(0, 1.1 * max([1.0, *(s.false_alarms_per_week or 0 for s in overall)]))  # the target: at most 1
             twin.set_ylabel("false alarms a week")
             ax.set_title(f"{detector}: by volume (all scenarios)")
             ax.legend(loc="lower left")
