@@ -100,3 +100,15 @@ def test_every_long_running_service_has_a_healthcheck_and_the_worker_keeps_its_s
     assert config.rules.topic and f"--topic {config.rules.topic} --partitions 1" in (DOCKER / "kafka/create-topics.sh").read_text()
     named = {v.split(":")[0] for s in services.values() for v in s.get("volumes", []) if not v.startswith(".")}
     assert named <= set(compose()["volumes"]), named - set(compose()["volumes"])
+
+
+def test_the_stack_runs_one_worker_while_its_rules_count_cohorts_inside_a_worker() -> None:
+    """compose once ran two workers and the README said `--scale worker=3`: each worker would have judged half of every
+    region's complaints. Until the cohort stage has its own repartition topic, one worker per app id."""
+    from rules import load_rules
+    from streams.config import default_rules_dir
+
+    assert any(getattr(r, "cohort", False) for r in load_rules(default_rules_dir()).rules)
+    assert compose()["services"]["worker"]["deploy"]["replicas"] == 1
+    readme = (DOCKER.parent / "README.md").read_text(encoding="utf-8") + (DOCKER / "compose.yaml").read_text(encoding="utf-8")
+    assert "--scale worker" not in readme
