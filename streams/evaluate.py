@@ -12,8 +12,9 @@ Judging, per detector:
   to two windows after its end), and it is *about* the incident, by the
   simulation's ground truth (which complaints the incident added):
 
-  - a cohort spike whose trailing window's excess (observed − expected) is at
-    least half the incident's own complaints in that cohort and window;
+  - a cohort spike whose excess (observed − expected) over the span that
+    decided it (the trailing window for the CUSUM's sustained rise) is at
+    least half made of the incident's own complaints in that cohort and span;
   - a hot-word topic whose sample complaints are mostly the incident's;
   - a silence naming the silent cohort (the labels agree on a dimension and
     contradict none: a silence has no complaints to count).
@@ -161,14 +162,19 @@ class Truth:
         if detector == "cohort_spike":
             cohort = {k: v for k, v in alert.labels.items() if k in DIMENSIONS}
             ev = alert.evidence
-            begin = dt.datetime.fromisoformat(ev["window_start"]).timestamp()
             end = alert.starts_at.timestamp()
+            # The alert's numbers are its decision's: over the span that showed it (``span_seconds``); the CUSUM's
+            # sustained rise has no span, so its trailing window's count and expectation are judged instead.
+            if ev.get("span_seconds"):
+                begin, excess = end - ev["span_seconds"], ev["observed"] - ev["expected"]
+            else:
+                begin = dt.datetime.fromisoformat(ev["window_start"]).timestamp()
+                excess = ev.get("window_observed", ev["observed"]) - ev.get("window_expected", ev["expected"])
             own = sum(
                 1
                 for cid, ts, labels in self.complaints.values()
                 if cid in keys and begin <= ts < end and all(labels.get(k) == v for k, v in cohort.items())
             )
-            excess = ev["observed"] - ev["expected"]
             return own > 0 and own >= 0.5 * excess
         ids = alert.evidence.get("event_ids", [])
         own = sum(1 for i in ids if i in self.complaints and self.complaints[i][0] in keys)

@@ -76,6 +76,21 @@ def test_an_alert_is_about_an_incident_when_the_incidents_own_complaints_make_it
         starts_at=at, detected_at=at, labels={}, summary="s", evidence={"event_ids": ["k-1", "k-2", "k-25"]},
     )  # fmt: skip
     assert truth.about(topic, incident) and not truth.about(topic, {"cp-25"})
+    # A decision over a longer span is judged over that span (its numbers are the span's): 20 own complaints in the
+    # two hours to 11:00 make an excess of 20, though only 10 fall in the last hour.
+    two_hours = [_complaint(100 + i, 2 * i, region="宁波") for i in range(30)]  # 10:00–10:58, every two minutes
+    early = [{**_complaint(200 + i, i, region="宁波"), "ts": f"2026-03-16T09:{i:02d}:00+08:00"} for i in range(0, 60, 3)]
+    spread = Truth.of(two_hours + early)
+    mine = {f"cp-{n}" for n in range(200, 220)} | {f"cp-{n}" for n in range(100, 110)}  # 20 before 10:00, 10 after
+    span = msgspec.structs.replace(
+        spike({"region": "宁波"}, 50, 26.0), evidence={"observed": 50, "expected": 26.0, "span_seconds": 7200.0,
+                                                      "window_start": "2026-03-16T02:00:00Z"},
+    )  # fmt: skip
+    assert spread.about(span, mine)  # 30 of an excess of 24 over the span
+    assert not spread.about(msgspec.structs.replace(span, evidence={**span.evidence, "span_seconds": 3600.0}), mine)
+    # The CUSUM's sustained rise (no span): its trailing window's own count and expectation.
+    cusum = {"observed": 80, "expected": 20.0, "span_seconds": None, "window_observed": 30, "window_expected": 12.0}
+    assert spread.about(msgspec.structs.replace(span, evidence={**cusum, "window_start": "2026-03-16T02:00:00Z"}), mine)
     # A silence has no complaints of its own: it is about the incident when it names the silent cohort.
     from streams.simulator.generator import Incident
 
