@@ -171,6 +171,11 @@ class CohortBaseline:
     BYTES = _SIZE * 4
 
     @classmethod
+    def from_bytes(cls, data: bytes) -> CohortBaseline:
+        """A baseline as stored (:meth:`numpy.ndarray.tobytes` of its state), as a writable copy."""
+        return cls(np.frombuffer(data, dtype=np.float32).copy())
+
+    @classmethod
     def fresh(cls) -> CohortBaseline:
         state = np.ones(_SIZE, dtype=np.float32)
         state[_HOURS] = 0.0

@@ -53,7 +53,6 @@ import math
 from typing import Any
 
 import msgspec
-import numpy as np
 
 from detectors.baseline import CohortBaseline, Cusum, RecentBuckets, Spike, WeekShape
 from rules.base import RuleSpec
@@ -61,7 +60,7 @@ from rules.conditions import Condition
 from rules.errors import SpecError
 from rules.registry import register
 from rules.types.cohort_incidents import Scored, parse_cohort
-from rules.types.cohort_spike import Baseline, CohortSpikeRule, CohortSpikeSpec, Week, _Labels
+from rules.types.cohort_spike import Baseline, CohortSpikeRule, CohortSpikeSpec, _Labels
 from rules.window import DEFAULT_TIMEZONE
 from yujing.protocols import RuleContext
 from yujing.timeutil import format_duration, format_rfc3339, parse_duration
@@ -194,7 +193,7 @@ class CohortSilenceRule(CohortSpikeRule):
         stored = ctx.state(f"spike-b:{self.ns}", Baseline).get(cohort)
         if stored is None or opened.get(cohort) is not None:
             return  # forgotten, or already alerting
-        baseline = CohortBaseline(np.frombuffer(stored.values, dtype=np.float32).copy())
+        baseline = CohortBaseline.from_bytes(stored.values)
         if baseline.windows_seen < self.test.warmup:
             return  # still learning: watched again from its next complaint
         since = self._judged_from(cohort, stored.seen_at + self.step.size, at, opened, ctx)  # after its last complaint
@@ -282,11 +281,7 @@ class CohortSilenceRule(CohortSpikeRule):
 
     def _baseline(self, cohort: str, ctx: RuleContext) -> CohortBaseline | None:
         stored = ctx.state(f"spike-b:{self.ns}", Baseline).get(cohort)
-        return None if stored is None else CohortBaseline(np.frombuffer(stored.values, dtype=np.float32).copy())
-
-    def _week(self, ctx: RuleContext) -> WeekShape:
-        stored = ctx.state(f"spike-w:{self.ns}", Week).get("week")
-        return WeekShape(np.frombuffer(stored.values, dtype=np.float32).copy()) if stored else WeekShape.fresh()
+        return None if stored is None else CohortBaseline.from_bytes(stored.values)
 
     def _silence_alert(self, cohort: str, current: OpenSilence, status: str, ends_at: float | None = None) -> Any:
         """The alert of a silent cohort; its numbers are the decision's (the span, its expectation, P(0))."""

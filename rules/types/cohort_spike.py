@@ -261,8 +261,7 @@ class CohortSpikeRule(RuleHeader):
                 for cohort in self._cohorts_of(finest):
                     add_counts(now, cohort, c)
         weeks = ctx.state(f"spike-w:{self.ns}", Week)
-        stored = weeks.get("week")
-        week = WeekShape(np.frombuffer(stored.values, dtype=np.float32).copy()) if stored else WeekShape.fresh()
+        week = self._week(ctx)
         scored = self._score(now, start, week, ctx)
         end = start + self.step.size
         if abs(self.window.start_of(end) - end) < 1e-6:  # the step ends a window: the rule's week learns it
@@ -270,6 +269,11 @@ class CohortSpikeRule(RuleHeader):
             weeks.set("week", Week(week.state.tobytes()))
         self._report(scored, end, ctx)
         self._alerts(scored, trailing, start, ctx)
+
+    def _week(self, ctx: RuleContext) -> WeekShape:
+        """The rule's stored week (fresh before its first window is learnt)."""
+        stored = ctx.state(f"spike-w:{self.ns}", Week).get("week")
+        return WeekShape(np.frombuffer(stored.values, dtype=np.float32).copy()) if stored else WeekShape.fresh()
 
     def _report(self, scored: dict[str, Scored], end: float, ctx: RuleContext) -> None:
         """The most unusual cohorts' trailing windows as scores: -log10 of the count model's tail probability
@@ -380,7 +384,7 @@ class CohortSpikeRule(RuleHeader):
                 baseline, recent, last = CohortBaseline.fresh(), RecentBuckets.empty(self.kept_steps), start - size
                 cusum = Cusum()
             else:
-                baseline = CohortBaseline(np.frombuffer(stored.values, dtype=np.float32).copy())
+                baseline = CohortBaseline.from_bytes(stored.values)
                 recent, last = RecentBuckets.from_bytes(stored.recent, self.kept_steps), stored.last
                 cusum = Cusum(*stored.cusum) if len(stored.cusum) == 3 else Cusum()
             missed = round((start - last) / size) - 1
