@@ -129,9 +129,14 @@ def _cohort_agrees(alert: Alert, incident: Any) -> bool:
     return bool(common) and all(dims[k] == incident.labels[k] for k in common)
 
 
+def _silence_about(alert: Alert, incident: Any) -> bool:
+    """A silence has no complaints of its own: it is about a lost intake when it names the silent cohort."""
+    return incident.kind in SILENCES and _cohort_agrees(alert, incident)
+
+
 def _about_by_labels(alert: Alert, incident: Any, words: Sequence[str], detector: str) -> bool:
     if detector == "cohort_silence":
-        return incident.kind == "channel_silence" and _cohort_agrees(alert, incident)
+        return _silence_about(alert, incident)
     if detector == "cohort_spike":
         return _cohort_agrees(alert, incident)
     terms = [t["term"] for t in alert.evidence.get("terms", [])] or [alert.evidence.get("lead_term", "")]
@@ -158,7 +163,7 @@ class Truth:
         unless told."""
         detector = detector or alert.source
         if detector == "cohort_silence":
-            return incident.kind == "channel_silence" and _cohort_agrees(alert, incident)
+            return _silence_about(alert, incident)
         if detector == "cohort_spike":
             cohort = {k: v for k, v in alert.labels.items() if k in DIMENSIONS}
             ev = alert.evidence
