@@ -11,8 +11,13 @@ runner computes the same one from ``customer_id``):
    (``process``, the default: rules see it, alerts already emitted stand) or
    dropped (``drop``).
 2. The event moves the partition's max event time and so its watermark.
-3. Timers at or before the new watermark fire, earliest first.
-4. The rules registered for the event's type see it.
+3. The rules registered for the event's type see it.
+4. Once the batch's events are in, the timers at or before each partition's
+   new watermark fire in bulk, earliest first, each handler seeing the
+   watermark at its own fire time. The batch is the unit of event time, as a
+   watermark element is in Flink; rules already decide in event time (a
+   stream read behind the others holds timers back while the others' events
+   come in), so the alerts are the per-event engine's (the golden tests).
 
 Rules are written so that the order of events within the allowed lateness
 does not change the alerts they emit (see the tests' shuffle invariant).
@@ -148,7 +153,8 @@ class Engine:
         self.dedup = Deduplicator(backend.namespace(prefix + "~alerts", int), self.config.dedup_retention)
         self.alerting = alerting or AlertManager(AlertPolicy(), backend, self.config.dedup_retention, self.config.partitions)
         self.partition = -1
-        self.watermark = float("-inf")
+        self._watermark = float("-inf")
+        self._reading: float | None = None  # while a batch's events are read: its wall time (see watermark)
         self._out: list[Alert] = []
         self._forwarded: list[tuple[int, CohortRecord]] = []
         self._scores: list[Score] = []
@@ -216,6 +222,18 @@ class Engine:
         return rules
 
     # -- RuleContext ------------------------------------------------------
+    @property
+    def watermark(self) -> float:
+        """The current partition's watermark as a rule sees it: while a batch's events are read, as it stands
+        after the event at hand (asked for only by the rules that need it); in a timer, its fire time."""
+        if self._reading is not None:
+            return self.watermarks.current(self.partition, self._reading)
+        return self._watermark
+
+    @watermark.setter
+    def watermark(self, mark: float) -> None:
+        self._watermark = mark
+
     def state(self, name: str, value_type: type[V]) -> KeyedState[V]:
         return self.backend.namespace(name, value_type)
 
@@ -291,42 +309,50 @@ class Engine:
 
     # -- processing -------------------------------------------------------
     def process(self, batch: Iterable[tuple[int, Event]]) -> list[Alert]:
-        """Process a batch; returns the alerts it raised (deduplicated)."""
+        """Process a batch; returns the alerts it raised (deduplicated).
+
+        An event is late, and rules see the watermark, as the partition's watermark stands at that event;
+        the timers it makes due fire once the batch's events are in, in bulk, each seeing the watermark at
+        its own fire time (see :meth:`_fire_due`).
+        """
         out = self._out = []
         self.partition = -1  # others (the outbox, silences) may have moved the backend's partition since
         wall = self.clock()
         late: Counter[str] = Counter()
         watermarks, index, drop_late = self.watermarks, self.index, self.config.late_policy == "drop"
         guarded, rules_for = bool(self.guarded), self.rules_for
-        by_marks = self.config.driven_by_marks
-        for partition, event in batch:
-            if partition != self.partition:
-                self.partition = partition
-                self.backend.use_partition(partition)
-            ts = event.ts.timestamp()
-            kind = _KIND.get(type(event)) or event.stream  # type: ignore[union-attr]  # cohort records name theirs
-            before = watermarks.current(partition, wall)
-            if ts < before:
-                late[kind] += 1
-                if drop_late:
-                    continue
-            if by_marks:
-                mark = before
-            else:
-                watermarks.observe(partition, kind, ts, wall)
-                mark = watermarks.current(partition, wall)
-            self.watermark = mark
-            due = self.timers.next_due(partition)
-            if due is not None and due <= mark:
-                self._fire_due(partition, mark)
-            for rule in rules_for(event) if guarded else index.get(event.event_type, ()):
-                try:
-                    rule.on_event(event, ts, self)
-                except Exception:
-                    log.exception("rule %s failed on event %s", rule.rule_id, event.event_id)
-                    self.observer.rule_error(rule.rule_id)
+        observe = None if self.config.driven_by_marks else watermarks.observe
+        now, use_partition, kinds = watermarks.current, self.backend.use_partition, _KIND
+        started: dict[int, float] = {}  # each partition's watermark at the batch's start
+        current = -1
+        self._reading = wall
+        try:
+            for partition, event in batch:
+                if partition != current:
+                    current = self.partition = partition
+                    use_partition(partition)
+                    if partition not in started:
+                        started[partition] = now(partition, wall)
+                ts = event.ts.timestamp()
+                kind = kinds.get(type(event)) or event.stream  # type: ignore[union-attr]  # cohort records name theirs
+                if ts < now(partition, wall):
+                    late[kind] += 1
+                    if drop_late:
+                        continue
+                if observe is not None:
+                    observe(partition, kind, ts, wall)
+                for rule in rules_for(event) if guarded else index.get(event.event_type, ()):
+                    try:
+                        rule.on_event(event, ts, self)
+                    except Exception:
+                        log.exception("rule %s failed on event %s", rule.rule_id, event.event_id)
+                        self.observer.rule_error(rule.rule_id)
+        finally:
+            self._reading = None
         for kind, count in late.items():
             self.observer.late_events(kind, count)
+        for partition, since in started.items():
+            self._fire_due(partition, now(partition, wall), since)
         self._run_cohort(out)
         return out
 
@@ -381,7 +407,13 @@ class Engine:
             timers += self.cohort.recover()
         return timers
 
-    def _fire_due(self, partition: int, mark: float) -> None:
+    def _fire_due(self, partition: int, mark: float, since: float = float("-inf")) -> None:
+        """Fire the partition's timers due by ``mark``, earliest first.
+
+        Each handler sees the watermark as it stood when its timer came due (its fire time, never
+        below ``since``, the watermark its partition's events were judged by): a batch that moved
+        event time on by hours fires its timers in bulk, yet each decides at its own time.
+        """
         if partition != self.partition:
             self.partition = partition
             self.backend.use_partition(partition)
@@ -390,8 +422,10 @@ class Engine:
             handler = self.timer_handlers.get(owner)
             if handler is None:
                 continue
+            self.watermark = fire_at if fire_at > since else since
             try:
                 handler(key, fire_at, self)
             except Exception:
                 log.exception("timer of %s failed for key %s", owner, key)
                 self.observer.rule_error(owner)
+        self.watermark = mark

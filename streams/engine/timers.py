@@ -67,27 +67,14 @@ class Timers:
     def __init__(self, store: KeyedState[TimerEntry]) -> None:
         self.store = store
         self.heaps: dict[int, list[bytes]] = {}  # per partition: sortable(fire_at) + timer key, a heap
-        self.tops: dict[int, float] = {}  # per partition: its heap's earliest fire time, once read (the engine asks every event)
 
     def set(self, partition: int, owner: str, key: str, fire_at: float) -> None:
         tkey = owner + SEP + key
         self.store.set(tkey, TimerEntry(fire_at, partition))
         heapq.heappush(self.heaps.setdefault(partition, []), sortable(fire_at) + tkey.encode())
-        top = self.tops.get(partition)
-        if top is not None and fire_at < top:
-            self.tops[partition] = fire_at
 
     def cancel(self, owner: str, key: str) -> None:
         self.store.delete(owner + SEP + key)
-
-    def next_due(self, partition: int) -> float | None:
-        top = self.tops.get(partition)
-        if top is None:
-            heap = self.heaps.get(partition)
-            if not heap:
-                return None
-            top = self.tops[partition] = unsortable(heap[0])
-        return top
 
     def pop_due(self, partition: int, watermark: float) -> Iterator[tuple[str, str, float]]:
         """Timers of ``partition`` at or before ``watermark``, earliest first, each removed."""
@@ -97,7 +84,6 @@ class Timers:
         until = sortable(watermark) + b"\xff"  # past every entry firing at the watermark itself
         while heap and heap[0] < until:
             top = heapq.heappop(heap)
-            self.tops.pop(partition, None)
             fire_at, tkey = unsortable(top), top[8:].decode()
             entry = self.store.get(tkey)
             if entry is None or entry.fire_at != fire_at or entry.partition != partition:
@@ -109,7 +95,6 @@ class Timers:
     def rebuild(self) -> int:
         """Rebuild the heaps from state (after a restart); returns the number of timers."""
         self.heaps.clear()
-        self.tops.clear()
         count = 0
         for tkey, entry in self.store.items():
             self.heaps.setdefault(entry.partition, []).append(sortable(entry.fire_at) + tkey.encode())
