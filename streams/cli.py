@@ -352,6 +352,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from faust.worker import Worker
 
     from rules.bundle import RuleBundle
+    from streams.collector import collect_rarely
     from streams.worker import build_worker_app, ensure_topics
 
     config, registry, metrics = _setup(args)
@@ -387,6 +388,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # turns it: every library's debug message (aiokafka's, one per message sent) was built and thrown away,
     # a tenth of the worker's time. Without it the root logger keeps the level asked for.
     worker.spinner = None
+    collect_rarely()  # the rules' state is millions of objects without cycles (streams.collector)
     worker.execute_from_commandline()
     return 0
 

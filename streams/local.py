@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from streams.collector import few_collections
 from streams.dead_letters import DeadLetterFile
 from streams.pipeline import Pipeline, Record
 
@@ -94,15 +95,16 @@ class LocalRunner:
     def run(self, lines: Iterable[bytes], on_batch: Callable[[RunStats, int], None] | None = None, close: bool = True) -> RunStats:
         stats = RunStats()
         records = self.records(lines)
-        while chunk := list(itertools.islice(records, self.batch_size)):
-            self.step(chunk, stats)
-            if on_batch is not None:
-                on_batch(stats, len(chunk))
-        if close:
-            alerts = self.pipeline.engine.close_input()
-            self.pipeline.deliver(alerts)
-            self.pipeline.commit()
-            stats.alerts += len(alerts)
+        with few_collections():  # the rules' state is millions of objects without cycles: do not walk them every batch
+            while chunk := list(itertools.islice(records, self.batch_size)):
+                self.step(chunk, stats)
+                if on_batch is not None:
+                    on_batch(stats, len(chunk))
+            if close:
+                alerts = self.pipeline.engine.close_input()
+                self.pipeline.deliver(alerts)
+                self.pipeline.commit()
+                stats.alerts += len(alerts)
         return stats
 
     def step(self, chunk: list[Record], stats: RunStats) -> list:
