@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from yujing.events import TOPIC_KINDS, Event, event_kind
+from yujing.events import TOPIC_KINDS, Event
 from yujing.protocols import KeyedState, RuleContext
 
 __all__ = ["FORGET", "InOrderRule", "OrderedBuffer", "Pending"]
@@ -28,6 +28,7 @@ __all__ = ["FORGET", "InOrderRule", "OrderedBuffer", "Pending"]
 # JSON, not msgpack: it keeps each timestamp's own UTC offset (msgpack turns them into UTC).
 _ENCODE = msgspec.json.Encoder().encode
 _DECODERS = {kind: msgspec.json.Decoder(struct) for kind, struct in TOPIC_KINDS.items()}
+_KIND_OF = {struct: kind for kind, struct in TOPIC_KINDS.items()}
 _TIMER = "\x1eordered"
 #: Events of one instant: orders first, then bills, then complaints (what a later stream's event is about comes first).
 _STREAM_RANK = {"orders": 0, "billing": 1, "complaints": 2}
@@ -75,15 +76,22 @@ class OrderedBuffer:
         if ts < ctx.watermark:
             return False
         store = self._store(ctx)
-        pending = store.get(key) or PendingList()
-        if any(p.event_id == event.event_id for p in pending.items):
+        item = Pending(ts, event.event_id, _KIND_OF.get(type(event), ""), _ENCODE(event))
+        pending = store.get(key)
+        if pending is None:  # most keys wait for one event at a time
+            store.set(key, PendingList([item]))
+            ctx.set_timer(self.rule_id, key + _TIMER, ts)
+            return True
+        items = pending.items
+        if any(p.event_id == item.event_id for p in items):
             return True  # a redelivery: buffered already
-        kind = event_kind(event.event_type) or ""
-        pending.items.append(Pending(ts, event.event_id, kind, _ENCODE(event)))
-        pending.items.sort(key=_in_order)
-        del pending.items[: max(0, len(pending.items) - self.max_pending)]
+        first = items[0]
+        items.append(item)
+        items.sort(key=_in_order)
+        del items[: max(0, len(items) - self.max_pending)]
         store.set(key, pending)
-        ctx.set_timer(self.rule_id, self.timer_key(key), pending.items[0].ts)
+        if items[0] is not first:  # the key's timer stands at its earliest event's time
+            ctx.set_timer(self.rule_id, key + _TIMER, items[0].ts)
         return True
 
     def release(self, key: str, ctx: RuleContext) -> Iterator[Event]:
@@ -93,13 +101,15 @@ class OrderedBuffer:
         if pending is None:
             return
         mark = ctx.watermark
-        due = [p for p in pending.items if p.ts <= mark]
-        rest = [p for p in pending.items if p.ts > mark]
-        if rest:
-            store.set(key, PendingList(rest))
-            ctx.set_timer(self.rule_id, self.timer_key(key), rest[0].ts)
-        else:
+        items = pending.items
+        if items[-1].ts <= mark:
             store.delete(key)
+            due = items
+        else:
+            due = [p for p in items if p.ts <= mark]
+            rest = [p for p in items if p.ts > mark]
+            store.set(key, PendingList(rest))
+            ctx.set_timer(self.rule_id, key + _TIMER, rest[0].ts)
         for item in due:
             decoder = _DECODERS.get(item.kind)
             if decoder is not None:
