@@ -20,7 +20,7 @@ from streams.alerting.manager import Decision
 from streams.decode import DeadLetter, Decoder
 from streams.engine import Engine
 from streams.metrics import PipelineMetrics
-from streams.partitioning import partition_for
+from streams.partitioning import partitions_for
 from yujing.alerts import Alert
 from yujing.events import Event
 from yujing.protocols import Sink
@@ -71,18 +71,19 @@ class Pipeline:
     def process(self, records: Sequence[Record]) -> tuple[list[Alert], list[DeadLetter]]:
         started = time.perf_counter()
         decode = self.decoder.decode
-        batch: list[tuple[int, Event]] = []
+        events: list[Event] = []
+        placed: list[int] = []  # the records' own partitions
         dead: list[DeadLetter] = []
-        partitions = self.partitions
         for record in records:
             result = decode(record.topic, record.partition, record.offset, record.key, record.value)
             if isinstance(result, DeadLetter):
                 dead.append(result)
                 continue
-            if partitions is not None:
-                batch.append((partition_for(result.customer_id, partitions), result))
-            else:
-                batch.append((record.partition, result))
+            events.append(result)
+            placed.append(record.partition)
+        if self.partitions is not None:  # placed as Kafka would, the batch's customers hashed together
+            placed = partitions_for([event.customer_id for event in events], self.partitions)
+        batch = list(zip(placed, events, strict=True))
         alerts = self.engine.process(batch)
         self.event_count += len(batch)
         self.dead_count += len(dead)
