@@ -364,6 +364,37 @@ class CohortSpikeRule(RuleHeader):
                 baseline.update(learnt / per, hour, day, outlier=outlier, week=week, volume=window_expected)
         return expected
 
+    def _catch_up(self, baseline: CohortBaseline, week: WeekShape, recent: RecentBuckets, cusum: Cusum, last: float, missed: int) -> None:
+        """The ``missed`` quiet steps after ``last``, as if each had been pushed (:meth:`_push`).
+
+        Whole windows of the gap that lie before the steps ``recent`` keeps are learnt a window at a
+        time: a quiet window teaches its baseline nothing but zero, against an expectation that is
+        the same at each of its steps (the baseline learns only at window ends), so one expectation,
+        the CUSUM's steps while it is above zero (after that a quiet step keeps it there), and one
+        update give what its steps one by one gave. A cohort back after a quiet day costs its
+        windows, not four times as many pushes, each shifting its recent steps.
+        """
+        size, per_window = self.step.size, self.per_window
+        step = 0
+        while step < missed and abs(self.window.start_of(last + (step + 1) * size) - (last + (step + 1) * size)) > 1e-6:
+            step += 1  # to the first window's start: the window the cohort was last seen in is finished step by step
+            self._push(baseline, week, recent, cusum, last + step * size, 0.0, 0.0)
+        whole = max(0, (missed - step - self.kept_steps) // per_window)  # windows before those recent keeps
+        for _ in range(whole):
+            window_start = last + (step + 1) * size
+            expected = self._expected(baseline, week, window_start, 0.0)
+            if baseline.windows_seen >= self.test.warmup and cusum.score > 0:
+                for _ in range(per_window):
+                    cusum.step(0.0, expected, self.test.min_ratio)
+            hour, day = self._season(window_start)
+            # what the window's recent rows would sum to: float32 expectations added in float64 (exact)
+            volume = per_window * float(np.float32(expected))
+            if not self.rate_types:
+                baseline.update(0.0, hour, day, outlier=False, week=week, volume=volume)
+            step += per_window
+        for i in range(step, missed):
+            self._push(baseline, week, recent, cusum, last + (i + 1) * size, 0.0, 0.0)
+
     def _score(self, now: dict[str, Counts], start: float, week: WeekShape, ctx: RuleContext) -> dict[str, Scored]:
         """Per cohort active in this step or with an open alert: its trailing window and spike; baselines learn."""
         baselines = ctx.state(f"spike-b:{self.ns}", Baseline)
@@ -391,8 +422,7 @@ class CohortSpikeRule(RuleHeader):
             if missed > MAX_CATCH_UP * self.per_window:  # long gone: skip ahead, whole windows of zeros only
                 recent, last = RecentBuckets.empty(self.kept_steps), self.window.start_of(start - MAX_CATCH_UP * self.window.size) - size
                 missed = round((start - last) / size) - 1
-            for i in range(max(missed, 0)):  # the quiet steps since it was last seen
-                self._push(baseline, week, recent, cusum, last + (i + 1) * size, 0.0, 0.0)
+            self._catch_up(baseline, week, recent, cusum, last, max(missed, 0))
             seen, dispersion = baseline.windows_seen, baseline.dispersion(self.test.dispersion)
             self._push(baseline, week, recent, cusum, start, float(c.numerator), float(c.denominator))
             spike, span = self._test(recent, seen, dispersion)

@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from rules.template import as_text
@@ -284,3 +284,50 @@ def test_no_alert_below_min_count_and_its_numbers_are_the_decisions(
         ratio = as_text(round(ev["ratio"], 1)) if ev["ratio"] is not None else "∞"
         expected = as_text(round(ev["expected"], 1))
         assert alert.summary == f"{ev['cohort']} 近 {window} 投诉 {ev['observed']} 件，预期 {expected}（{ratio} 倍）"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    counts=st.lists(st.integers(0, 30), min_size=1, max_size=200),
+    surge=st.integers(0, 6),
+    gap=st.integers(0, 400),
+    window=st.sampled_from(["1h", "30m"]),
+    rate=st.booleans(),
+)
+@example(counts=[10] * 150, surge=6, gap=300, window="1h", rate=False)  # warm, and quiet while its CUSUM is high
+@example(counts=[10] * 150, surge=6, gap=300, window="30m", rate=True)
+def test_a_quiet_gap_caught_up_a_window_at_a_time_is_the_gap_pushed_step_by_step(
+    counts: list[int], surge: int, gap: int, window: str, rate: bool
+) -> None:
+    """A cohort back after a quiet spell learns its gap's whole windows at once (``_catch_up``); its baseline,
+    recent steps and CUSUM end exactly, bit for bit, as pushing every quiet step would leave them (also when
+    it went quiet in a rise its CUSUM was piling up: ``surge`` steps of 90)."""
+    import numpy as np
+
+    from detectors.baseline import CohortBaseline, Cusum, RecentBuckets, WeekShape
+    from rules.loader import load_rule_text
+
+    text = RULE.replace("window: 1h", f"window: {window}").replace("warmup: 3d", "warmup: 1d")
+    if rate:
+        text += "rate_of: order.completed\n"
+    rule = load_rule_text(text, "spike.yaml").rules[0]  # type: ignore[attr-defined]
+    size = rule.step.size
+    rng = random.Random(len(counts) * 1000 + gap)
+
+    def warmed() -> tuple[CohortBaseline, WeekShape, RecentBuckets, Cusum, float]:
+        baseline, week, recent, cusum = CohortBaseline.fresh(), WeekShape.fresh(), RecentBuckets.empty(rule.kept_steps), Cusum()
+        start = T0.timestamp() + rng.randrange(8) * size
+        for i, n in enumerate(counts + [90] * surge):
+            rule._push(baseline, week, recent, cusum, start + i * size, float(n), float(n + 3) if rate else 0.0)
+        return baseline, week, recent, cusum, start + (len(counts) + surge - 1) * size
+
+    state = rng.getstate()
+    fast = warmed()
+    rng.setstate(state)
+    slow = warmed()
+    rule._catch_up(*fast[:4], fast[4], gap)
+    for i in range(gap):
+        rule._push(*slow[:4], slow[4] + (i + 1) * size, 0.0, 0.0)
+    assert fast[0].state.tobytes() == slow[0].state.tobytes()
+    assert np.array_equal(fast[2].rows, slow[2].rows)
+    assert fast[3].as_list() == slow[3].as_list()
