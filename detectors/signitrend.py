@@ -147,16 +147,35 @@ class _SpaceSaving:
             heapq.heapify(self.heap)
 
 
+#: Counter positions an open window holds back before it counts them (some 300 complaints' worth).
+PENDING_POSITIONS = 4096
+
+
 @dataclass
 class _Window:
     """One open window: its own count-min counts, heaviest terms and sample complaints."""
 
     start: float
-    counts: np.ndarray
+    table: np.ndarray
     heavy: _SpaceSaving
     docs: int = 0
     #: A bottom-k sample, as a heap: (−rank, time, id, text, terms) of the ``samples`` lowest-ranked complaints.
     samples: list[tuple[int, float, str, str, frozenset[str]]] = field(default_factory=list)
+    #: Counter positions of the complaints added since the table was last read: counted in one go when it is.
+    pending: list[int] = field(default_factory=list)
+
+    @property
+    def counts(self) -> np.ndarray:
+        """The count-min table with every complaint added so far."""
+        self.count_pending()
+        return self.table
+
+    def count_pending(self) -> None:
+        """Add the waiting positions to the table in one go (a position twice, from two terms sharing a
+        counter, counts twice: count-min never undercounts)."""
+        if self.pending:
+            self.table += np.bincount(self.pending, minlength=self.table.size).reshape(self.table.shape).astype(np.int32)
+            self.pending = []
 
 
 class BurstDetector:
@@ -243,17 +262,13 @@ class BurstDetector:
         window = self._window(start)
         window.docs += 1
         unique = frozenset(terms)
-        positions: list[int] = []
+        positions = window.pending
         heavy = window.heavy.add
         for term in unique:
             positions.extend(self._flat(term))
             heavy(term)
-        flat = window.counts.reshape(-1)
-        where = np.fromiter(positions, dtype=np.intp, count=len(positions))
-        if len(set(positions)) == len(positions):
-            flat[where] += 1
-        else:  # two of its terms share a counter: both must count (count-min never undercounts)
-            np.add.at(flat, where, 1)
+        if len(positions) >= PENDING_POSITIONS:
+            window.count_pending()  # what waits stays small
         entry = (-_sample_rank(doc_id), start if ts is None else ts, doc_id, text, unique)
         if len(window.samples) < self.max_samples:
             heapq.heappush(window.samples, entry)
