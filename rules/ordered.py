@@ -80,7 +80,7 @@ class OrderedBuffer:
         pending = store.get(key)
         if pending is None:  # most keys wait for one event at a time
             store.set(key, PendingList([item]))
-            ctx.set_timer(self.rule_id, key + _TIMER, ts)
+            ctx.set_timer(self.rule_id, self.timer_key(key), ts)
             return True
         items = pending.items
         if any(p.event_id == item.event_id for p in items):
@@ -91,7 +91,7 @@ class OrderedBuffer:
         del items[: max(0, len(items) - self.max_pending)]
         store.set(key, pending)
         if items[0] is not first:  # the key's timer stands at its earliest event's time
-            ctx.set_timer(self.rule_id, key + _TIMER, items[0].ts)
+            ctx.set_timer(self.rule_id, self.timer_key(key), items[0].ts)
         return True
 
     def release(self, key: str, ctx: RuleContext) -> Iterator[Event]:
@@ -109,7 +109,7 @@ class OrderedBuffer:
             due = [p for p in items if p.ts <= mark]
             rest = [p for p in items if p.ts > mark]
             store.set(key, PendingList(rest))
-            ctx.set_timer(self.rule_id, key + _TIMER, rest[0].ts)
+            ctx.set_timer(self.rule_id, self.timer_key(key), rest[0].ts)
         for item in due:
             decoder = _DECODERS.get(item.kind)
             if decoder is not None:
