@@ -97,7 +97,8 @@ class FaustBackend:
         # dropped when a recovery changes the store behind it (:meth:`replay_journal`).
         self.key_index: dict[bytes, dict[bytes, None]] = {}
 
-    def namespace(self, name: str, value_type: type[V]) -> FaustState[V]:
+    def namespace(self, name: str, value_type: type[V], packed: bool = False) -> FaustState[V]:
+        """The namespace ``name`` (its values are stored as bytes anyway: ``packed`` changes nothing here)."""
         ns = self.namespaces.get(name)
         if ns is None:
             ns = self.namespaces[name] = FaustState(self, name, value_type)

@@ -30,7 +30,7 @@ until the watermark passes it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
@@ -44,15 +44,15 @@ from rules.template import Template, TemplateError
 from rules.types.match import event_types
 from yujing.alerts import Severity
 from yujing.events import Event
-from yujing.protocols import RuleContext
+from yujing.protocols import KeyedState, RuleContext
 from yujing.timeutil import format_duration, format_rfc3339, parse_duration
 
 __all__ = ["SlaRule", "SlaSpec", "SlaWatch"]
 
 #: A fired, unresolved breach is forgotten this long after its deadline.
 DEFAULT_MAX_OPEN = 30 * 86400.0
-_CLEANUP = "\x1eclean"
-_WARN = "\x1ewarn"
+#: What separated a watch's key from the name of its extra timers (``\x1ewarn0``) in earlier versions.
+_EARLIER_TIMER = "\x1e"
 
 
 class EventSelector(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -101,6 +101,7 @@ class SlaWatch(msgspec.Struct, array_like=True, omit_defaults=True):
     warned: list[int] = []  # indexes of the warnings raised (and not yet resolved)
     values: list[str | None] = []  # the start event's kept fields (labels and summary are rebuilt from them)
     utc_offset: int = 0  # the start event's UTC offset, seconds (the summary's deadline is local time)
+    partition: int = -1  # the input partition whose watermark drives its timer (-1: stored by an earlier version)
 
 
 def _compile_deadline(spec: Any) -> Callable[[Any, float], float | None]:
@@ -171,6 +172,8 @@ class SlaRule(RuleHeader):
         self.event_types = self.start_types | self.stop_types | self.cancel_types
         self.namespace = f"sla:{spec.id}"
         self.kept = KeptFields(self.summary.fields)
+        # The key is the watch's own key in state: its place among the kept values is left empty.
+        self.key_slot = self.kept.names.index(spec.key) if spec.key in self.kept.names else None
         self.warnings = list(spec.warnings)
         self.key_field = spec.key
         self.warning_summaries: list[Template] = []
@@ -193,12 +196,14 @@ class SlaRule(RuleHeader):
         elif kind in self.cancel_types and self.cancel_when(event):
             self._end(event, ts, ctx, "cancel")
 
+    def _watches(self, ctx: RuleContext) -> KeyedState[SlaWatch]:
+        return ctx.state(self.namespace, SlaWatch, packed=True)
+
     def _start(self, event: Event, ts: float, ctx: RuleContext) -> None:
         key = self.get_key(event)
         if key is None:
             return
-        store = ctx.state(self.namespace, SlaWatch)
-        watch = store.get(key) or SlaWatch()
+        watch = self._watches(ctx).get(key) or SlaWatch()
         if watch.start_ts is not None or watch.settled:
             return  # a duplicate start (redelivery, replay): the first one counts
         deadline = self.deadline_of(event, ts)
@@ -209,42 +214,36 @@ class SlaRule(RuleHeader):
         watch.start_ts, watch.deadline, watch.start_event = ts, deadline, event.event_id
         # A million open watches is normal: keep the fields the alert needs, not the rendered alert.
         watch.values = self.kept.values_of(event)
+        if self.key_slot is not None and watch.values[self.key_slot] == key:
+            watch.values[self.key_slot] = None
         offset = event.ts.utcoffset()
         watch.utc_offset = int(offset.total_seconds()) if offset else 0
         if watch.end_ts is not None:  # the end came first (out of order)
-            ctx.cancel_timer(self.rule_id, key + _CLEANUP)
             self._settle(key, watch, watch.end_ts, watch.ended_by, ctx)
             return
-        store.set(key, watch)
-        ctx.set_timer(self.rule_id, key, deadline)
-        for i, warning in enumerate(self.warnings):
-            ctx.set_timer(self.rule_id, f"{key}{_WARN}{i}", ts + warning.at * (deadline - ts))
+        self._keep(key, watch, ctx)
 
     def _end(self, event: Event, ts: float, ctx: RuleContext, how: str) -> None:
         key = self.get_key(event)
         if key is None:
             return
-        store = ctx.state(self.namespace, SlaWatch)
-        watch = store.get(key)
+        watch = self._watches(ctx).get(key)
         if watch is not None and watch.settled:
             return  # a duplicate end of a settled watch
         if watch is None or watch.start_ts is None:
             if watch is None or watch.end_ts is None or ts < watch.end_ts:
-                store.set(key, SlaWatch(end_ts=ts, ended_by=how))
-                ctx.set_timer(self.rule_id, key + _CLEANUP, ts + 1.0)
+                self._keep(key, SlaWatch(end_ts=ts, ended_by=how), ctx)
             return
-        ctx.cancel_timer(self.rule_id, key + _CLEANUP)
         self._settle(key, watch, ts, how, ctx)
 
     def _settle(self, key: str, watch: SlaWatch, end_ts: float, how: str, ctx: RuleContext) -> None:
         """The watch ended at ``end_ts``: emit what that means, then forget it.
 
-        A watch that ended in time leaves a tombstone until its deadline (the
-        deadline timer removes it), so a duplicate start cannot open it again;
-        after the deadline a duplicate start is recognised as stale.
+        A watch that ended in time leaves a tombstone until its deadline (its timer removes it),
+        so a duplicate start cannot open it again; after the deadline a duplicate start is
+        recognised as stale.
         """
         assert watch.deadline is not None
-        store = ctx.state(self.namespace, SlaWatch)
         # Decided in event time only, never by arrival order: a watch that was still open
         # at its deadline breached, whether a stop or a cancel ended it afterwards.
         breached = watch.fired or end_ts > watch.deadline
@@ -255,48 +254,68 @@ class SlaRule(RuleHeader):
                 ctx.emit(self._alert(key, watch, "firing"))
             ctx.emit(self._alert(key, watch, "resolved", ends_at=max(end_ts, watch.deadline), how=how))
         if watch.deadline > ctx.watermark and not breached:
-            store.set(key, SlaWatch(deadline=watch.deadline, settled=True))
-            ctx.set_timer(self.rule_id, key, watch.deadline)
+            self._keep(key, SlaWatch(deadline=watch.deadline, settled=True), ctx)
         else:
-            ctx.cancel_timer(self.rule_id, key)
-            store.delete(key)
+            self._watches(ctx).delete(key)
 
-    # -- timers -----------------------------------------------------------
-    def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
-        store = ctx.state(self.namespace, SlaWatch)
-        if key.endswith(_CLEANUP):
-            store.delete(key[: -len(_CLEANUP)])
-            return
-        if _WARN in key:
-            self._warn(key, fire_at, ctx)
-            return
-        watch = store.get(key)
-        if watch is None or watch.deadline != fire_at:
-            return
+    # -- the watch's one timer ----------------------------------------------
+    def _keep(self, key: str, watch: SlaWatch, ctx: RuleContext) -> None:
+        """Store the watch and set its timer at the moment it next has something to do."""
+        due = self._due_at(watch)
+        watch.partition = ctx.partition
+        self._watches(ctx).set(key, watch)
+        if due is not None:
+            ctx.set_timer(self.rule_id, key, due)
+
+    def _due_at(self, watch: SlaWatch) -> float | None:
+        """When the watch next acts: its next warning, its breach, or when it is forgotten."""
+        if watch.deadline is None:  # an end seen before its start, kept until the watermark passes it
+            return None if watch.end_ts is None else watch.end_ts + 1.0
         if watch.settled:
-            store.delete(key)
-            return
+            return watch.deadline
         if watch.fired:
+            return watch.deadline + self.max_open
+        due = watch.deadline
+        if watch.start_ts is not None:
+            for i in range(len(self.warnings)):
+                if i not in watch.warned:
+                    due = min(due, self._warning_moment(watch, i))
+        return due
+
+    def _warning_moment(self, watch: SlaWatch, i: int) -> float:
+        assert watch.start_ts is not None and watch.deadline is not None
+        return watch.start_ts + self.warnings[i].at * (watch.deadline - watch.start_ts)
+
+    def stored_timers(self, ctx: RuleContext) -> Iterator[tuple[str, int, float]]:
+        """Each stored watch's timer (see :class:`yujing.protocols.KeepsTimers`)."""
+        for key, watch in self._watches(ctx).items():
+            due = self._due_at(watch)
+            if due is not None and watch.partition >= 0:  # one stored by an earlier version has a record
+                yield key, watch.partition, due
+
+    def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
+        key = key.partition(_EARLIER_TIMER)[0]  # an earlier version kept a timer per warning and for cleanup
+        store = self._watches(ctx)
+        watch = store.get(key)
+        if watch is None or self._due_at(watch) != fire_at:
+            return  # a moved timer's earlier entry, or one of a watch that is gone
+        if watch.deadline is None or watch.settled or watch.fired:
+            store.delete(key)  # a tombstone, or a breach left open for max_open: forgotten
+            return
+        if fire_at < watch.deadline:
+            self._warn(key, watch, fire_at, ctx)
             return
         self._resolve_warnings(key, watch, watch.deadline, ctx)  # the breach supersedes them
         watch.fired = True
-        store.set(key, watch)
+        self._keep(key, watch, ctx)
         ctx.emit(self._alert(key, watch, "firing"))
-        ctx.set_timer(self.rule_id, key + _CLEANUP, fire_at + self.max_open)
 
     # -- pre-breach warnings -----------------------------------------------
-    def _warn(self, timer_key: str, fire_at: float, ctx: RuleContext) -> None:
-        key, _, index = timer_key.rpartition(_WARN)
-        store = ctx.state(self.namespace, SlaWatch)
-        watch = store.get(key)
-        i = int(index)
-        if watch is None or watch.start_ts is None or watch.deadline is None or watch.settled or watch.fired or i in watch.warned:
-            return
-        warning = self.warnings[i] if i < len(self.warnings) else None
-        if warning is None or abs(watch.start_ts + warning.at * (watch.deadline - watch.start_ts) - fire_at) > 1e-6:
-            return  # a timer of an earlier watch of this key, or of a rule version with other warnings
+    def _warn(self, key: str, watch: SlaWatch, fire_at: float, ctx: RuleContext) -> None:
+        """Raise the first warning due at ``fire_at`` (one at the same moment follows at once: its timer is due)."""
+        i = next(i for i in range(len(self.warnings)) if i not in watch.warned and self._warning_moment(watch, i) == fire_at)
         watch.warned = [*watch.warned, i]
-        store.set(key, watch)
+        self._keep(key, watch, ctx)
         ctx.emit(self._warning_alert(key, watch, i, "firing", fire_at))
 
     def _resolve_warnings(self, key: str, watch: SlaWatch, at: float, ctx: RuleContext) -> None:
@@ -307,8 +326,8 @@ class SlaRule(RuleHeader):
         """
         if watch.start_ts is None or watch.deadline is None:
             return
-        for i, warning in enumerate(self.warnings):
-            since = watch.start_ts + warning.at * (watch.deadline - watch.start_ts)
+        for i in range(len(self.warnings)):
+            since = self._warning_moment(watch, i)
             if i not in watch.warned:
                 if since >= at:
                     continue
@@ -324,7 +343,7 @@ class SlaRule(RuleHeader):
             status=status,
             starts_at=since,
             ends_at=ends_at,
-            labels={**self._labels(watch), "phase": "warning"},
+            labels={**self._labels(key, watch), "phase": "warning"},
             summary=self._warning_summary(key, watch, i, since),
             severity=warning.severity,
             evidence={
@@ -337,13 +356,21 @@ class SlaRule(RuleHeader):
             },
         )
 
-    def _labels(self, watch: SlaWatch) -> dict[str, str]:
-        return self.kept.labels(watch.values) if watch.values else watch.labels
+    def _values(self, key: str, watch: SlaWatch) -> list[str | None]:
+        """The kept values with the key back in its place."""
+        values = watch.values
+        if self.key_slot is not None and values[self.key_slot] is None:
+            values = values.copy()
+            values[self.key_slot] = key
+        return values
 
-    def _summary(self, watch: SlaWatch) -> str:
+    def _labels(self, key: str, watch: SlaWatch) -> dict[str, str]:
+        return self.kept.labels(self._values(key, watch)) if watch.values else watch.labels
+
+    def _summary(self, key: str, watch: SlaWatch) -> str:
         if not watch.values:
             return watch.summary  # a watch stored by an earlier version
-        return self.summary.render(self.kept.source(watch.values), {"deadline": self._local_deadline(watch)})
+        return self.summary.render(self.kept.source(self._values(key, watch)), {"deadline": self._local_deadline(watch)})
 
     def _warning_summary(self, key: str, watch: SlaWatch, i: int, since: float) -> str:
         assert watch.deadline is not None
@@ -351,7 +378,7 @@ class SlaRule(RuleHeader):
             return f"[即将超时 {self.warnings[i].at:.0%}] {watch.summary}"
         left = format_duration(watch.deadline - since)
         variables = {"deadline": self._local_deadline(watch), "left": left, "key": key}
-        return self.warning_summaries[i].render(self.kept.source(watch.values), variables)
+        return self.warning_summaries[i].render(self.kept.source(self._values(key, watch)), variables)
 
     @staticmethod
     def _local_deadline(watch: SlaWatch) -> str:
@@ -377,8 +404,8 @@ class SlaRule(RuleHeader):
             status=status,
             starts_at=watch.deadline,
             ends_at=ends_at,
-            labels=self._labels(watch),
-            summary=self._summary(watch),
+            labels=self._labels(key, watch),
+            summary=self._summary(key, watch),
             evidence=evidence,
         )
 

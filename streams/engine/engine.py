@@ -46,7 +46,7 @@ from streams.partitioning import partition_for
 from yujing.alerts import Alert
 from yujing.cohort import CohortRecord
 from yujing.events import BillEvent, ComplaintEvent, Event, OrderEvent
-from yujing.protocols import KeyedState, Rule, RuleContext, StateBackend
+from yujing.protocols import KeepsTimers, KeyedState, Rule, RuleContext, StateBackend
 from yujing.scores import Score
 
 __all__ = ["WATERMARK_NAMESPACE", "Engine", "EngineConfig", "EngineObserver"]
@@ -191,6 +191,7 @@ class Engine:
             plain.setdefault(event_type, []).append(self.lifecycle)  # type: ignore[arg-type]
         self.index = {k: tuple(v) for k, v in plain.items()}
         self.timer_handlers = {rule.rule_id: rule.on_timer for rule in self.rules}
+        self.timers.own({rule.rule_id: functools.partial(rule.stored_timers, self) for rule in self.rules if isinstance(rule, KeepsTimers)})
         self.timer_handlers[OneOffAlerts.rule_id] = self.lifecycle.on_timer
         self.timer_handlers[Deduplicator.OWNER] = self.dedup.on_timer
         self.timer_handlers[AlertManager.OWNER] = self.alerting.on_timer
@@ -234,8 +235,8 @@ class Engine:
     def watermark(self, mark: float) -> None:
         self._watermark = mark
 
-    def state(self, name: str, value_type: type[V]) -> KeyedState[V]:
-        return self.backend.namespace(name, value_type)
+    def state(self, name: str, value_type: type[V], packed: bool = False) -> KeyedState[V]:
+        return self.backend.namespace(name, value_type, packed)
 
     def set_timer(self, owner: str, key: str, fire_at: float) -> None:
         self.timers.set(self.partition, owner, key, fire_at)

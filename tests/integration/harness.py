@@ -195,14 +195,12 @@ def explain_missing(
         key = alert.evidence.get("key", "")
         customer = customer_of.get(alert.evidence["event_ids"][0], "")
         partition = partition_for(customer, PARTITIONS)
-        watch = changelog.get(f"sla:{alert.rule_id}\x1f{key}".encode())
-        timer = changelog.get(f"~timers\x1f{alert.rule_id}\x1f{key}".encode())
+        watch = changelog.get(f"sla:{alert.rule_id}\x1f{key}".encode())  # its timer is in it (partition, due moments)
         clock = changelog.get(f"~watermarks\x1f{partition}".encode())
         decoded = msgspec.msgpack.decode(clock[1]) if clock and clock[1] else None
         lines.append(
             f"{alert.rule_id} {alert.status} key={key} p={partition} deadline={alert.evidence.get('deadline')} "
-            f"watch={watch and (watch[0], watch[1] and msgspec.msgpack.decode(watch[1]))} "
-            f"timer={timer and (timer[0], timer[1] and msgspec.msgpack.decode(timer[1]))} clock={decoded}"
+            f"watch={watch and (watch[0], watch[1] and msgspec.msgpack.decode(watch[1]))} clock={decoded}"
         )
     return "\n".join(lines)
 

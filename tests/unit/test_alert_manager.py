@@ -357,8 +357,8 @@ def test_state_written_after_silences_change_goes_to_the_events_partition() -> N
         def use_partition(self, partition: int) -> None:
             self.current = partition
 
-        def namespace(self, name: str, value_type: Any) -> Any:
-            backend, inner = self, super().namespace(name, value_type)
+        def namespace(self, name: str, value_type: Any, packed: bool = False) -> Any:
+            backend, inner = self, super().namespace(name, value_type, packed)
 
             class Noted:
                 def __getattr__(self, attr: str) -> Any:
