@@ -169,6 +169,7 @@ class Engine:
         values it requires, see :mod:`rules.guards`) also by that field's value, so an
         event meets only the rules that can match it.
         """
+        before = {rule.rule_id: rule for rule in getattr(self, "rules", ())}
         self.rules = list(rules)
         plain: dict[str, list[Rule]] = {}
         guarded: dict[str, dict[str, dict[str, list[Rule]]]] = {}
@@ -191,7 +192,11 @@ class Engine:
             plain.setdefault(event_type, []).append(self.lifecycle)  # type: ignore[arg-type]
         self.index = {k: tuple(v) for k, v in plain.items()}
         self.timer_handlers = {rule.rule_id: rule.on_timer for rule in self.rules}
-        self.timers.own({rule.rule_id: functools.partial(rule.stored_timers, self) for rule in self.rules if isinstance(rule, KeepsTimers)})
+        keepers = [rule for rule in self.rules if isinstance(rule, KeepsTimers)]
+        self.timers.own({rule.rule_id: functools.partial(rule.stored_timers, self) for rule in keepers})
+        for rule in keepers:  # a new version may time its keys otherwise: index what its state now says
+            if before.get(rule.rule_id, rule) is not rule:
+                self.timers.reindex(rule.rule_id)
         self.timer_handlers[OneOffAlerts.rule_id] = self.lifecycle.on_timer
         self.timer_handlers[Deduplicator.OWNER] = self.dedup.on_timer
         self.timer_handlers[AlertManager.OWNER] = self.alerting.on_timer

@@ -146,6 +146,15 @@ class Timers:
         """The owners that keep their timers in their own state (see the module's docstring)."""
         self.owned = owned
 
+    def reindex(self, owner: str) -> int:
+        """Index again the timers an owner that keeps its own says it has (its rule changed: the times its state
+        now gives may not be those its entries have); an entry it no longer expects is ignored when it comes up."""
+        count = 0
+        for key, partition, fire_at in self.owned[owner]():
+            self._index(partition, owner, key, fire_at)
+            count += 1
+        return count
+
     def set(self, partition: int, owner: str, key: str, fire_at: float) -> None:
         if owner not in self.owned:
             self.store.set(owner + SEP + key, TimerEntry(fire_at, partition))
@@ -214,8 +223,6 @@ class Timers:
             count += 1
         for tkey in moved:
             self.store.delete(tkey)
-        for owner, stored in self.owned.items():
-            for key, partition, fire_at in stored():
-                self._index(partition, owner, key, fire_at)
-                count += 1
+        for owner in self.owned:
+            count += self.reindex(owner)
         return count

@@ -90,3 +90,14 @@ def test_a_watch_stored_by_an_earlier_version_warns_and_breaches_from_its_timer_
         ("breach", "firing", 60),
     ]
     assert backend.namespace("sla:install-sla", SlaWatch, packed=True).get("ord-1").partition == 0  # type: ignore[union-attr]
+
+
+def test_a_new_version_of_the_rule_times_the_open_watches_by_its_own_terms(tmp_path: Path) -> None:
+    """The watch's one timer was at its first warning; the new version has none: it still breaches at the deadline."""
+    engine = Engine(rules_from(tmp_path, WARNED), DictBackend(), CONFIG)
+    assert run([], [order("created", 0)], engine=engine, close=False) == []
+    engine.set_rules(rules_from(tmp_path, SLA_RULE))
+    alerts = run([], [order("created", 100, order_id="x")], engine=engine, close=False)
+    assert [(a.labels.get("phase", "breach"), a.status, (a.starts_at - T0).total_seconds() / 60) for a in alerts] == [
+        ("breach", "firing", 60)
+    ]
