@@ -40,7 +40,9 @@ __all__ = [
     "Window",
     "WindowCloser",
     "WindowState",
+    "drop_departed",
     "group_key",
+    "next_point",
     "sweep",
 ]
 
@@ -230,19 +232,30 @@ def sweep(
 
     ``state.active_since`` says whether the condition held before; it is updated,
     as is ``done_to``, and hits that can no longer count are dropped.
+
+    The hits are sorted by time and a hit's departure grows with its time, so the
+    hits that matter (in the window at ``done_to``, arriving or leaving up to
+    ``until``) are one slice found by bisection: a sweep costs what it replays,
+    not every hit the group holds (a worker reading one stream far ahead of the
+    watermark keeps many hits of later times).
     """
     start = state.done_to
+    hits = state.hits
+    departure = window.departure
+    first = _first_leaving_after(hits, start, departure)  # earlier hits left before start
+    last = bisect.bisect_right(hits, until, key=_ts)  # later hits arrive after until
     live: Counter[str] = Counter()
     members: dict[str, Hit] = {}
     points: list[tuple[float, int, int]] = []
-    for i, hit in enumerate(state.hits):
-        leaves = window.departure(hit.ts)
-        if hit.ts <= start < leaves:
+    for i in range(first, last):
+        hit = hits[i]
+        leaves = departure(hit.ts)
+        if hit.ts <= start:
             live[hit.value or hit.event_id] += 1
             members[hit.event_id] = hit
-        if start < hit.ts <= until:
+        else:
             points.append((hit.ts, 1, i))
-        if start < leaves <= until:
+        if leaves <= until:
             points.append((leaves, 0, i))
     points.sort()
     active = state.active_since is not None
@@ -251,7 +264,7 @@ def sweep(
         t = points[j][0]
         while j < len(points) and points[j][0] == t:
             _, kind, i = points[j]
-            hit = state.hits[i]
+            hit = hits[i]
             tag = hit.value or hit.event_id
             if kind == 1:
                 live[tag] += 1
@@ -272,17 +285,34 @@ def sweep(
             recent = sorted(members.values(), key=lambda h: (h.ts, h.event_id))[-20:]
             yield Transition(t, now, since, count, window_start, tuple(h.event_id for h in recent))
     state.done_to = max(start, until)
-    state.hits = [h for h in state.hits if window.departure(h.ts) > state.done_to]
+    drop_departed(state, window)
+
+
+def drop_departed(state: WindowState, window: Window) -> None:
+    """Forget the hits that left the window by ``done_to`` (the oldest: a prefix of the sorted hits)."""
+    gone = _first_leaving_after(state.hits, state.done_to, window.departure)
+    if gone:
+        del state.hits[:gone]
 
 
 def next_point(state: WindowState, window: Window) -> float | None:
     """The earliest arrival or departure after ``done_to`` (where a sweep could change something)."""
     after = state.done_to
+    hits = state.hits
     best = math.inf
-    for hit in state.hits:
-        if hit.ts > after:
-            best = min(best, hit.ts)
-        leaves = window.departure(hit.ts)
-        if leaves > after:
-            best = min(best, leaves)
+    arriving = bisect.bisect_right(hits, after, key=_ts)
+    if arriving < len(hits):
+        best = hits[arriving].ts
+    leaving = _first_leaving_after(hits, after, window.departure)
+    if leaving < len(hits):
+        best = min(best, window.departure(hits[leaving].ts))
     return None if best == math.inf else best
+
+
+def _ts(hit: Hit) -> float:
+    return hit.ts
+
+
+def _first_leaving_after(hits: list[Hit], t: float, departure: Callable[[float], float]) -> int:
+    """Index of the first hit still in the window after ``t`` (departures grow with the sorted hits' times)."""
+    return bisect.bisect_right(hits, t, key=lambda h: departure(h.ts))

@@ -30,7 +30,19 @@ from rules.fields import field_or_error
 from rules.guards import required_values
 from rules.registry import register
 from rules.types.match import event_types
-from rules.window import DEFAULT_TIMEZONE, Hit, LabelFields, Transition, Window, WindowState, add_hit, group_key, next_point, sweep
+from rules.window import (
+    DEFAULT_TIMEZONE,
+    Hit,
+    LabelFields,
+    Transition,
+    Window,
+    WindowState,
+    add_hit,
+    drop_departed,
+    group_key,
+    next_point,
+    sweep,
+)
 from yujing.cohort import CohortRecord, is_cohort_grouping
 from yujing.events import Event
 from yujing.protocols import RuleContext
@@ -139,8 +151,7 @@ class WindowRule(RuleHeader):
     def _skip_to(self, state: WindowState, mark: float) -> None:
         if mark > state.done_to:
             state.done_to = mark
-            departure = self.window.departure
-            state.hits = [h for h in state.hits if departure(h.ts) > mark]
+            drop_departed(state, self.window)
 
     def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
         store = ctx.state(self.namespace, WindowState)
@@ -150,8 +161,7 @@ class WindowRule(RuleHeader):
         until = max(fire_at, ctx.watermark)
         if self.quiet(state):
             self._skip_to(state, until)
-            departures = [self.window.departure(h.ts) for h in state.hits]
-            state.next_at = max(departures) if departures else None
+            state.next_at = self.window.departure(state.hits[-1].ts) if state.hits else None  # the last to leave
         else:
             distinct = self.distinct is not None
             for change in sweep(state, self.window, until, lambda n, t: self.holds(n, t, state), distinct):
