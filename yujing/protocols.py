@@ -16,7 +16,7 @@ from yujing.cohort import CohortRecord
 from yujing.events import Event
 from yujing.scores import Score
 
-__all__ = ["KeepsTimers", "KeyedState", "Rule", "RuleContext", "Sink", "StateBackend"]
+__all__ = ["CachesState", "KeepsTimers", "KeyedState", "Rule", "RuleContext", "Sink", "StateBackend"]
 
 V = TypeVar("V")
 
@@ -103,6 +103,15 @@ class KeepsTimers(Protocol):
     rule_id: str
 
     def stored_timers(self, ctx: RuleContext) -> Iterator[tuple[str, int, float]]: ...
+
+
+@runtime_checkable
+class CachesState(Protocol):
+    """A rule that keeps a view of its state in memory, read from the state on first use and kept by its own
+    writes (hot words' open windows, a cohort rule's count keys by step). When state may have changed behind it
+    (a recovery after a rebalance) the engine tells it to read the state again."""
+
+    def forget_cached(self) -> None: ...
 
 
 class Sink(Protocol):

@@ -78,7 +78,7 @@ from rules.types.match import event_types
 from rules.window import DEFAULT_TIMEZONE, Window, WindowCloser, parse_utc_offset
 from yujing.cohort import CohortRecord
 from yujing.events import Event
-from yujing.protocols import RuleContext
+from yujing.protocols import KeyedState, RuleContext
 from yujing.scores import Score
 from yujing.timeutil import format_duration, format_rfc3339, parse_duration
 
@@ -212,6 +212,9 @@ class CohortSpikeRule(RuleHeader):
         self.dropped_cohorts = 0  # new cohorts not kept because ``max_cohorts`` was reached
         self.closer = WindowCloser(self.step, self.rule_id)
         self._cohorts_cache: dict[str, list[str]] = {}  # a pure function's results, not state
+        # The stored count keys by step, read from state on first use and kept with it: a step reads its trailing
+        # window's counts, not every step's (a worker reading one partition ahead keeps counts of later steps).
+        self.step_keys: dict[float, dict[str, None]] | None = None
 
     # -- partition half ------------------------------------------------------
     def on_event(self, event: Event, ts: float, ctx: RuleContext) -> None:
@@ -239,6 +242,7 @@ class CohortSpikeRule(RuleHeader):
         else:
             c.denominator += 1
         counts.set(key, c)
+        self._steps(counts).setdefault(start, {})[key] = None
 
     def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
         start = self.closer.closing(key)
@@ -248,18 +252,22 @@ class CohortSpikeRule(RuleHeader):
         oldest = start - (self.per_window - 1) * self.step.size  # the trailing window's first step
         trailing: dict[str, Counts] = {}  # finest cohort → counts over the trailing window
         now: dict[str, Counts] = {}  # every cohort → counts of this step
-        for k, c in list(counts.items()):
-            at, _, finest = k.partition("|")
-            step_start = float(at)
-            if step_start < oldest - 1e-6:
+        steps = self._steps(counts)
+        for step_start in [s for s in steps if s < oldest - 1e-6]:
+            for k in steps.pop(step_start):
                 counts.delete(k)
-                continue
+        for step_start, keys in steps.items():
             if step_start > start + 1e-6:
                 continue  # a later step, still open
-            add_counts(trailing, finest, c)
-            if abs(step_start - start) < 1e-6:
-                for cohort in self._cohorts_of(finest):
-                    add_counts(now, cohort, c)
+            for k in keys:
+                c = counts.get(k)
+                if c is None:
+                    continue
+                finest = k.partition("|")[2]
+                add_counts(trailing, finest, c)
+                if abs(step_start - start) < 1e-6:
+                    for cohort in self._cohorts_of(finest):
+                        add_counts(now, cohort, c)
         weeks = ctx.state(f"spike-w:{self.ns}", Week)
         week = self._week(ctx)
         scored = self._score(now, start, week, ctx)
@@ -269,6 +277,18 @@ class CohortSpikeRule(RuleHeader):
             weeks.set("week", Week(week.state.tobytes()))
         self._report(scored, end, ctx)
         self._alerts(scored, trailing, start, ctx)
+
+    def _steps(self, counts: KeyedState[Counts]) -> dict[float, dict[str, None]]:
+        """The count keys in state by step (read from it once per rule object; kept by the rule's own writes)."""
+        if self.step_keys is None:
+            self.step_keys = {}
+            for k, _ in counts.items():
+                self.step_keys.setdefault(float(k.partition("|")[0]), {})[k] = None
+        return self.step_keys
+
+    def forget_cached(self) -> None:
+        """State may have changed behind the rule (a recovery): read the step index from it again."""
+        self.step_keys = None
 
     def _week(self, ctx: RuleContext) -> WeekShape:
         """The rule's stored week (fresh before its first window is learnt)."""

@@ -183,6 +183,10 @@ class HotWordsRule(RuleHeader):
         self.detector: BurstDetector | None = None
         self.scoped: dict[str, BurstDetector] = {}
         self.waiting: dict[float, list[tuple[str, Doc]]] = {}  # complaints of windows beyond the open ones (see _add)
+        # The complaints kept in state (``hw-d``) by window, read from it when the detector is loaded and kept with
+        # it: a look or a close reads its own window's, not every complaint kept (a worker reading one partition
+        # ahead keeps many of later windows).
+        self.window_docs: dict[float, dict[str, Doc]] = {}
         self.ns = spec.id
 
     # -- partition half ------------------------------------------------------
@@ -215,9 +219,20 @@ class HotWordsRule(RuleHeader):
             if key.startswith("tables|"):
                 scope = key[len("tables|") :]
                 self.scoped[scope] = self._restore(scope, BurstDetector(**self.scope_params), ctx)  # type: ignore[arg-type]
-        for doc_id, doc in sorted(self._docs(ctx).items(), key=lambda kv: (kv[1].window, kv[1].ts, kv[0])):
+        kept = sorted(self._docs(ctx).items(), key=lambda kv: (kv[1].window, kv[1].ts, kv[0]))
+        self.window_docs = {}
+        for doc_id, doc in kept:
+            self.window_docs.setdefault(doc.window, {})[doc_id] = doc
+        for doc_id, doc in kept:
             self._add(doc_id, doc, ctx)
         return detector
+
+    def forget_cached(self) -> None:
+        """State may have changed behind the rule (a recovery): the detector is read from it again when next used."""
+        self.detector = None
+        self.scoped = {}
+        self.waiting = {}
+        self.window_docs = {}
 
     def _restore(self, scope: str, detector: BurstDetector, ctx: RuleContext) -> BurstDetector:
         """A detector with the tables stored for ``scope`` ("" province-wide), if they fit its shape."""
@@ -265,7 +280,7 @@ class HotWordsRule(RuleHeader):
         self.detector.open.pop(start, None)
         for scoped in self.scoped.values():
             scoped.open.pop(start, None)
-        self.waiting[start] = [(doc_id, d) for doc_id, d in self._docs(ctx).items() if d.window == start]
+        self.waiting[start] = list(self.window_docs.get(start, {}).items())
 
     def _admit_waiting(self, ctx: RuleContext) -> None:
         """After a window closed: the earliest waiting windows into the detector, while it has room."""
@@ -285,6 +300,7 @@ class HotWordsRule(RuleHeader):
         scope = ",".join(f"{d}={labels[d]}" for d in self.scope) if all(d in labels for d in self.scope) and self.scope else ""
         doc = Doc(start, record.value.split(SEP), labels.get("text", ""), scope, ts)
         self._docs(ctx).set(record.event_id, doc)
+        self.window_docs.setdefault(start, {})[record.event_id] = doc
         self._add(record.event_id, doc, ctx)
 
     def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
@@ -305,7 +321,7 @@ class HotWordsRule(RuleHeader):
         """A look into the open window at a step: a topic not yet firing fires now, not at the window's end.
         Nothing is learnt and nothing resolves here; the window's close decides what goes on."""
         assert self.detector is not None
-        docs = sorted((d.ts, doc_id, d) for doc_id, d in self._docs(ctx).items() if d.window == start and d.ts <= at)
+        docs = sorted((d.ts, doc_id, d) for doc_id, d in self.window_docs.get(start, {}).items() if d.ts <= at)
         province = self.detector.peek(start, at, [(doc_id, d.terms, d.text) for _, doc_id, d in docs])
         by_scope: dict[str, list[tuple[str, list[str], str]]] = {}
         for _, doc_id, d in docs:
@@ -365,8 +381,9 @@ class HotWordsRule(RuleHeader):
 
     def _closed(self, start: float, topics: list[Topic], ctx: RuleContext) -> None:
         docs = self._docs(ctx)
-        for doc_id in [k for k, d in docs.items() if d.window <= start]:
-            docs.delete(doc_id)
+        for window in [w for w in self.window_docs if w <= start]:
+            for doc_id in self.window_docs.pop(window):
+                docs.delete(doc_id)
         assert self.detector is not None
         self._report("", self.detector, start + self.window.size, ctx)
         found = [("", t) for t in topics] + self._scoped_topics(start, topics, ctx)

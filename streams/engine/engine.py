@@ -46,7 +46,7 @@ from streams.partitioning import partition_for
 from yujing.alerts import Alert
 from yujing.cohort import CohortRecord
 from yujing.events import BillEvent, ComplaintEvent, Event, OrderEvent
-from yujing.protocols import KeepsTimers, KeyedState, Rule, RuleContext, StateBackend
+from yujing.protocols import CachesState, KeepsTimers, KeyedState, Rule, RuleContext, StateBackend
 from yujing.scores import Score
 
 __all__ = ["WATERMARK_NAMESPACE", "Engine", "EngineConfig", "EngineObserver"]
@@ -409,6 +409,9 @@ class Engine:
         self.watermarks.restore(self.clock())
         self.alerting.recover()
         timers = self.timers.rebuild()
+        for rule in self.rules:
+            if isinstance(rule, CachesState):
+                rule.forget_cached()
         if self.cohort is not None:
             timers += self.cohort.recover()
         return timers
