@@ -180,13 +180,7 @@ class HotWordsRule(RuleHeader):
         if peeks < 0 or abs((peeks + 1) * step - self.window.size) > 1e-6:
             raise SpecError("`step` must divide the window", ("step",), "e.g. window: 1h, step: 15m")
         self.closer = WindowCloser(self.window, self.rule_id, peeks)
-        self.detector: BurstDetector | None = None
-        self.scoped: dict[str, BurstDetector] = {}
-        self.waiting: dict[float, list[tuple[str, Doc]]] = {}  # complaints of windows beyond the open ones (see _add)
-        # The complaints kept in state (``hw-d``) by window, read from it when the detector is loaded and kept with
-        # it: a look or a close reads its own window's, not every complaint kept (a worker reading one partition
-        # ahead keeps many of later windows).
-        self.window_docs: dict[float, dict[str, Doc]] = {}
+        self.forget_cached()  # nothing read from state yet
         self.ns = spec.id
 
     # -- partition half ------------------------------------------------------
@@ -228,11 +222,15 @@ class HotWordsRule(RuleHeader):
         return detector
 
     def forget_cached(self) -> None:
-        """State may have changed behind the rule (a recovery): the detector is read from it again when next used."""
-        self.detector = None
-        self.scoped = {}
-        self.waiting = {}
-        self.window_docs = {}
+        """Drop what the rule holds in memory of its state (a recovery: state may have changed behind it); the
+        detector is read from state again when next used (:meth:`_loaded`)."""
+        self.detector: BurstDetector | None = None
+        self.scoped: dict[str, BurstDetector] = {}
+        self.waiting: dict[float, list[tuple[str, Doc]]] = {}  # complaints of windows beyond the open ones (see _add)
+        # The complaints kept in state (``hw-d``) by window, read from it when the detector is loaded and kept with
+        # it: a look or a close reads its own window's, not every complaint kept (a worker reading one partition
+        # ahead keeps many of later windows).
+        self.window_docs: dict[float, dict[str, Doc]] = {}
 
     def _restore(self, scope: str, detector: BurstDetector, ctx: RuleContext) -> BurstDetector:
         """A detector with the tables stored for ``scope`` ("" province-wide), if they fit its shape."""
