@@ -47,7 +47,7 @@ class KafkaConfig:
     batch_max: int = 1000  # records per engine batch: a larger fetch is cut into slices, each with its share of every partition
     batch_wait: float = 0.1  # how long a fetch waits for records when none are buffered
     tick_interval: float = 5.0
-    stuck_check_interval: float = 5.0  # seconds between checks for partitions faust stopped delivering
+    stuck_check_interval: float = 5.0  # seconds between checks for a consumer flow left suspended outside a rebalance
     alerts_topic: str = ""  # sent alerts to this topic (the contract's JSON keyed by alert_id), e.g. "alerts"; empty: off
 
     def topics(self) -> dict[str, str]:

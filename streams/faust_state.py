@@ -168,28 +168,35 @@ class FaustBackend:
                 yield key, value
 
     def _write(self, partition: int, key: bytes, value: bytes | None) -> None:
-        self._put(partition, key, value)
+        self._put_all([(partition, key, value)])
         self.outbox.append((partition, key, value))
 
     def _put(self, partition: int, key: bytes, value: bytes | None) -> None:
         """Into the local store only."""
+        self._put_all([(partition, key, value)])
+
+    def _put_all(self, writes: list[tuple[int, bytes, bytes | None]]) -> None:
+        """``(partition, key, value or None to delete)`` into the local store only, in order."""
         store = self._store
         data = getattr(store, "data", None)
         if isinstance(data, dict):
-            if value is None:
-                data.pop(key, None)
-                store._key_partition.pop(key, None)
-            else:
-                data[key] = value
-                store._key_partition[key] = partition
-            if self.key_index:
-                keys = self.key_index.get(key[: key.find(SEP_BYTES) + 1])
-                if keys is not None:
-                    if value is None:
-                        keys.pop(key, None)
-                    else:
-                        keys[key] = None
-        else:
+            where, indexes = store._key_partition, self.key_index
+            for partition, key, value in writes:
+                if value is None:
+                    data.pop(key, None)
+                    where.pop(key, None)
+                else:
+                    data[key] = value
+                    where[key] = partition
+                if indexes:
+                    keys = indexes.get(key[: key.find(SEP_BYTES) + 1])
+                    if keys is not None:
+                        if value is None:
+                            keys.pop(key, None)
+                        else:
+                            keys[key] = None
+            return
+        for partition, key, value in writes:
             db = store._db_for_partition(partition)
             if value is None:
                 db.delete(key)
@@ -208,8 +215,9 @@ class FaustBackend:
         dirty, self.dirty = self.dirty, {}
         for ns in self.namespaces.values():
             ns.pending.clear()
-        for key, (partition, value, codec) in dirty.items():
-            self._write(partition, key, None if value is _DELETED else codec.encode(value))
+        writes = [(partition, key, None if value is _DELETED else codec.encode(value)) for key, (partition, value, codec) in dirty.items()]
+        self._put_all(writes)
+        self.outbox.extend(writes)
 
     def take_outbox(self) -> list[tuple[int, bytes, bytes | None]]:
         """The changelog messages queued since the last call (partition, key, value or ``None`` to delete)."""

@@ -41,7 +41,7 @@ from streams.offset_probe import OffsetProbe
 from streams.pipeline import Pipeline, Record
 from streams.positions import POSITIONS_NAMESPACE, InputPositions
 from streams.reload import BundleFollower, DirectoryWatch, RuleReloader
-from streams.stuck import StuckPartitionWatchdog, describe_consumer
+from streams.stuck import FlowWatchdog, describe_consumer
 from streams.taskdump import install_task_dump
 from yujing.protocols import Rule
 
@@ -212,7 +212,8 @@ def build_worker_app(
 
     def export_lag() -> set[tuple[int, str]]:
         """High watermark minus the next offset the input positions expect, per assigned input partition;
-        returns the ``(partition, stream kind)`` pairs with records left to read (their silence is not idleness)."""
+        returns the ``(partition, stream kind)`` pairs with records left to read, or not fetched yet (their
+        silence is not idleness)."""
         behind = set()
         for tp in app.consumer.assignment():
             kind = topic_kinds.get(tp.topic)
@@ -220,8 +221,9 @@ def build_worker_app(
                 continue
             expected = positions.expected.get((tp.topic, tp.partition))
             highwater = app.consumer.highwater(tp)
-            if highwater is None:
-                continue  # not fetched yet: nothing known
+            if highwater is None:  # not fetched yet: what it holds is unknown, so its silence is not idleness
+                behind.add((tp.partition, kind))
+                continue
             lag = max(0, highwater - (expected if expected is not None else 0))
             if expected is not None:
                 metrics.consumer_lag_records.labels(tp.topic, str(tp.partition)).set(lag)
@@ -272,14 +274,10 @@ def build_worker_app(
         with contextlib.suppress(Exception):  # revoked, rebalancing or stopping: the state still has them
             await commit_offsets(app.consumer, positions.take_committable())
 
-    watchdog = StuckPartitionWatchdog(
-        app,
-        is_input=lambda tp: tp.topic in topic_kinds,  # not the changelog, not faust's own
-        next_offset=lambda tp: positions.next_offset(tp.topic, tp.partition),
-    )
+    watchdog = FlowWatchdog(app)
 
     @app.timer(interval=kc.stuck_check_interval)
-    async def reseek_stuck_partitions() -> None:
+    async def resume_a_stuck_flow() -> None:
         async with lock:
             await watchdog.check()
 
