@@ -80,21 +80,40 @@ async def commit_offsets(consumer: Any, offsets: Mapping[tuple[str, int], int]) 
     return bool(await consumer._commit_offsets({TP(topic, partition): offset for (topic, partition), offset in offsets.items()}))
 
 
-def read_in_batches(app: Any, is_input: Callable[[str], bool], on_batch: OnBatch, batch_max: int = 1000, timeout: float = 1.0) -> None:
-    """Make ``app``'s consumer hand each fetch's input records to ``on_batch`` in one call (see the module)."""
+def read_in_batches(
+    app: Any,
+    is_input: Callable[[str], bool],
+    on_batch: OnBatch,
+    batch_max: int = 1000,
+    timeout: float = 1.0,
+    ready: Callable[[], bool] = lambda: True,
+) -> None:
+    """Make ``app``'s consumer hand each fetch's input records to ``on_batch`` in one call (see the module).
+
+    Input records fetched while ``ready()`` is false (the state not recovered yet: faust fetches changelogs
+    with the same consumer) are not processed; faust seeks the inputs once recovery completes, and they are
+    read again. Processed before the runner knew which partitions it owns, the first partition read would
+    have set the cohort stage's time for all of them, its windows closed before the others' records came."""
     consumer = app.consumer
     if getattr(consumer, "reads_in_batches", False):
         return
 
     async def drain(fetcher: Any) -> None:
-        await _drain_in_batches(app, consumer, fetcher, is_input, on_batch, batch_max, timeout)
+        await _drain_in_batches(app, consumer, fetcher, is_input, on_batch, batch_max, timeout, ready)
 
     consumer._drain_messages = drain
     consumer.reads_in_batches = True
 
 
 async def _drain_in_batches(
-    app: Any, consumer: Any, fetcher: Any, is_input: Callable[[str], bool], on_batch: OnBatch, batch_max: int, timeout: float
+    app: Any,
+    consumer: Any,
+    fetcher: Any,
+    is_input: Callable[[str], bool],
+    on_batch: OnBatch,
+    batch_max: int,
+    timeout: float,
+    ready: Callable[[], bool],
 ) -> None:
     consumer_stopped = consumer._stopped.is_set
     fetcher_stopped = fetcher._stopped.is_set
@@ -119,6 +138,8 @@ async def _drain_in_batches(
                 if not records or (active is not None and tp not in active and tp not in buffered):
                     continue
                 if is_input(tp.topic):
+                    if not ready():
+                        continue  # read again after recovery (faust seeks then)
                     topic, partition = tp.topic, tp.partition
                     inputs.append([Record(topic, partition, r.offset, r.key, r.value, now) for r in records])
                     read_offset[tp] = records[-1].offset

@@ -208,7 +208,13 @@ def build_worker_app(
             raise
 
     app.topics.add(source)  # subscribed; its records reach on_batch, not the topic's queue
-    read_in_batches(app, is_input=lambda topic: topic in topic_kinds, on_batch=on_batch, batch_max=kc.batch_max, timeout=kc.batch_wait)
+    read_in_batches(
+        app,
+        is_input=lambda topic: topic in topic_kinds,
+        batch_max=kc.batch_max,
+        timeout=kc.batch_wait,
+        ready=app.tables.recovery.completed.is_set,
+    )
 
     def export_lag() -> set[tuple[int, str]]:
         """High watermark minus the next offset the input positions expect, per assigned input partition;

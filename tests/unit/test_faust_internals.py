@@ -236,3 +236,26 @@ def test_read_in_batches_replaces_the_drain_of_a_real_faust_consumer_once(app: f
     read_in_batches(app, is_input=lambda topic: True, on_batch=on_batch)
     assert app.consumer._drain_messages is drain and drain.__qualname__.startswith("read_in_batches")
     assert faust_internals.__doc__ and "PRIVATE_ACCESSES" in faust_internals.__doc__
+
+
+def test_input_fetched_before_the_state_is_recovered_is_not_processed_and_changelogs_still_are() -> None:
+    """faust fetches the changelogs with the same consumer: input read meanwhile waits for faust's seek after recovery."""
+    app = ScriptedApp()
+    orders, changelog = TP("orders", 0), TP("app-state-changelog", 0)
+    consumer = app.consumer = ScriptedConsumer(app, [{orders: [0, 1], changelog: [0]}, {orders: [0, 1]}])
+    recovered = [False]
+    seen: list[list[int]] = []
+
+    async def on_batch(records: list[Record]) -> None:
+        seen.append([r.offset for r in records])
+
+    async def fetch_and_recover(timeout: float) -> Any:
+        out = await ScriptedConsumer._wait_next_records(consumer, timeout)
+        if len(seen) == 0 and consumer.delivered:  # the first fetch is done: recovery completes
+            recovered[0] = True
+        return out
+
+    consumer._wait_next_records = fetch_and_recover  # type: ignore[method-assign]
+    read_in_batches(app, is_input=lambda topic: topic == "orders", on_batch=on_batch, ready=lambda: recovered[0])
+    asyncio.run(consumer._drain_messages(type("Fetcher", (), {"_stopped": _Flag()})()))  # type: ignore[attr-defined]
+    assert consumer.delivered == [(changelog, 0)] and seen == [[0, 1]]  # the second fetch (after the seek) only
