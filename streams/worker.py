@@ -211,6 +211,7 @@ def build_worker_app(
     read_in_batches(
         app,
         is_input=lambda topic: topic in topic_kinds,
+        on_batch=on_batch,
         batch_max=kc.batch_max,
         timeout=kc.batch_wait,
         ready=app.tables.recovery.completed.is_set,

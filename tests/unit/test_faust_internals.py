@@ -259,3 +259,18 @@ def test_input_fetched_before_the_state_is_recovered_is_not_processed_and_change
     read_in_batches(app, is_input=lambda topic: topic == "orders", on_batch=on_batch, ready=lambda: recovered[0])
     asyncio.run(consumer._drain_messages(type("Fetcher", (), {"_stopped": _Flag()})()))  # type: ignore[attr-defined]
     assert consumer.delivered == [(changelog, 0)] and seen == [[0, 1]]  # the second fetch (after the seek) only
+
+
+def test_the_worker_app_builds_and_reads_its_inputs_in_batches(tmp_path: Path) -> None:
+    """build_worker_app wires the drain (no broker is contacted to build it)."""
+    from prometheus_client import CollectorRegistry
+
+    from rules import load_rules
+    from streams.config import default_rules_dir, load_config
+    from streams.metrics import PipelineMetrics
+    from streams.worker import build_worker_app
+
+    config = load_config(None, environ={"YUJING_KAFKA_APP_ID": f"t-build-{tmp_path.name}", "YUJING_KAFKA_DATA_DIR": str(tmp_path)})
+    built = build_worker_app(config, load_rules(default_rules_dir()).rules, [], PipelineMetrics(CollectorRegistry()))
+    assert built.consumer.reads_in_batches and built.consumer._drain_messages.__qualname__.startswith("read_in_batches")
+    assert {t for topic in built.topics for t in topic.topics} >= set(config.kafka.topics())
