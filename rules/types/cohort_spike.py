@@ -212,9 +212,7 @@ class CohortSpikeRule(RuleHeader):
         self.dropped_cohorts = 0  # new cohorts not kept because ``max_cohorts`` was reached
         self.closer = WindowCloser(self.step, self.rule_id)
         self._cohorts_cache: dict[str, list[str]] = {}  # a pure function's results, not state
-        # The stored count keys by step, read from state on first use and kept with it: a step reads its trailing
-        # window's counts, not every step's (a worker reading one partition ahead keeps counts of later steps).
-        self.step_keys: dict[float, dict[str, None]] | None = None
+        self.forget_cached()  # nothing read from state yet
 
     # -- partition half ------------------------------------------------------
     def on_event(self, event: Event, ts: float, ctx: RuleContext) -> None:
@@ -287,8 +285,11 @@ class CohortSpikeRule(RuleHeader):
         return self.step_keys
 
     def forget_cached(self) -> None:
-        """State may have changed behind the rule (a recovery): read the step index from it again."""
-        self.step_keys = None
+        """State may have changed behind the rule (a recovery): read the step index from it again.
+
+        The stored count keys by step, read from state on first use and kept with it: a step reads its trailing
+        window's counts, not every step's (a worker reading one partition ahead keeps counts of later steps)."""
+        self.step_keys: dict[float, dict[str, None]] | None = None
 
     def _week(self, ctx: RuleContext) -> WeekShape:
         """The rule's stored week (fresh before its first window is learnt)."""
