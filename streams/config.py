@@ -44,10 +44,10 @@ class KafkaConfig:
     store: str = "memory://"  # rocksdb:// (with rocksdict) in production
     data_dir: str = ""  # where a rocksdb store keeps its files (default: ./<app_id>-data); {hostname}: this host's name
     session_timeout: float = 6.0
-    batch_max: int = 1000
-    batch_wait: float = 0.1
+    batch_max: int = 1000  # records per engine batch: a larger fetch is cut into slices, each with its share of every partition
+    batch_wait: float = 0.1  # how long a fetch waits for records when none are buffered
     tick_interval: float = 5.0
-    stuck_check_interval: float = 5.0  # seconds between checks for partitions faust stopped delivering
+    stuck_check_interval: float = 5.0  # seconds between checks for a consumer flow left suspended outside a rebalance
     alerts_topic: str = ""  # sent alerts to this topic (the contract's JSON keyed by alert_id), e.g. "alerts"; empty: off
 
     def topics(self) -> dict[str, str]:

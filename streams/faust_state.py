@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
-from typing import Any, Generic, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiokafka.errors import KafkaError
 from faust.types import TP
@@ -22,13 +22,22 @@ from faust.types import TP
 from streams.engine.state import StateCodec
 from streams.journal import JOURNAL_PREFIX, journal_messages, replay
 
-__all__ = ["FaustBackend", "FaustState"]
+__all__ = ["ChangelogProducer", "FaustBackend", "FaustState"]
 
 V = TypeVar("V")
 log = logging.getLogger(__name__)
 _DELETED = object()
 SEP = "\x1f"
 SEP_BYTES = SEP.encode()
+
+
+class ChangelogProducer(Protocol):
+    """Sends a wave of changelog messages (:class:`streams.faust_internals.BatchProducer` in the worker)."""
+
+    async def send_wave(self, topic: str, wave: Sequence[tuple[int, bytes, bytes | None]]) -> list[Any]:
+        """Send ``(partition, key, value)`` messages, each partition's in order; return, once the broker has
+        them all, acknowledgements with ``partition`` and ``offset`` (the lowest per partition is the wave's first)."""
+        ...
 
 
 class FaustState(Generic[V]):
@@ -159,28 +168,35 @@ class FaustBackend:
                 yield key, value
 
     def _write(self, partition: int, key: bytes, value: bytes | None) -> None:
-        self._put(partition, key, value)
+        self._put_all([(partition, key, value)])
         self.outbox.append((partition, key, value))
 
     def _put(self, partition: int, key: bytes, value: bytes | None) -> None:
         """Into the local store only."""
+        self._put_all([(partition, key, value)])
+
+    def _put_all(self, writes: list[tuple[int, bytes, bytes | None]]) -> None:
+        """``(partition, key, value or None to delete)`` into the local store only, in order."""
         store = self._store
         data = getattr(store, "data", None)
         if isinstance(data, dict):
-            if value is None:
-                data.pop(key, None)
-                store._key_partition.pop(key, None)
-            else:
-                data[key] = value
-                store._key_partition[key] = partition
-            if self.key_index:
-                keys = self.key_index.get(key[: key.find(SEP_BYTES) + 1])
-                if keys is not None:
-                    if value is None:
-                        keys.pop(key, None)
-                    else:
-                        keys[key] = None
-        else:
+            where, indexes = store._key_partition, self.key_index
+            for partition, key, value in writes:
+                if value is None:
+                    data.pop(key, None)
+                    where.pop(key, None)
+                else:
+                    data[key] = value
+                    where[key] = partition
+                if indexes:
+                    keys = indexes.get(key[: key.find(SEP_BYTES) + 1])
+                    if keys is not None:
+                        if value is None:
+                            keys.pop(key, None)
+                        else:
+                            keys[key] = None
+            return
+        for partition, key, value in writes:
             db = store._db_for_partition(partition)
             if value is None:
                 db.delete(key)
@@ -199,8 +215,9 @@ class FaustBackend:
         dirty, self.dirty = self.dirty, {}
         for ns in self.namespaces.values():
             ns.pending.clear()
-        for key, (partition, value, codec) in dirty.items():
-            self._write(partition, key, None if value is _DELETED else codec.encode(value))
+        writes = [(partition, key, None if value is _DELETED else codec.encode(value)) for key, (partition, value, codec) in dirty.items()]
+        self._put_all(writes)
+        self.outbox.extend(writes)
 
     def take_outbox(self) -> list[tuple[int, bytes, bytes | None]]:
         """The changelog messages queued since the last call (partition, key, value or ``None`` to delete)."""
@@ -222,7 +239,7 @@ class FaustBackend:
         self.last_seq = max(self.last_seq + 1, time.time_ns())
         return self.last_seq
 
-    async def send_changelog(self, producer: Any) -> int:
+    async def send_changelog(self, producer: ChangelogProducer) -> int:
         """Send the queued changelog messages and wait until the broker has them all.
 
         The batch's journal goes first (:mod:`streams.journal`): once it is whole, a kill in what
@@ -283,14 +300,13 @@ class FaustBackend:
         for partition, offset in first_of_last_wave.items():
             store.set_persisted_offset(TP(topic, partition), offset - 1)
 
-    async def _send_until_stored(self, producer: Any, topic: str, wave: list[tuple[int, bytes, bytes | None]]) -> list[Any]:
+    async def _send_until_stored(self, producer: ChangelogProducer, topic: str, wave: list[tuple[int, bytes, bytes | None]]) -> list[Any]:
         """Send a wave, again and again while the broker is away (a changelog message sent twice is harmless:
         the last value of a key wins). The batch is not acknowledged meanwhile, so nothing is lost."""
         backoff = 0.5
         while True:
             try:
-                pending = [await producer.send(topic, key, value, partition, None, None) for partition, key, value in wave]
-                return list(await asyncio.gather(*pending))  # each a RecordMetadata: partition, offset
+                return await producer.send_wave(topic, wave)
             except (KafkaError, OSError) as exc:  # the broker gone, restarting, or without the topic yet
                 log.warning("changelog send failed (%s); again in %.1f s", exc.__class__.__name__, backoff)
                 await asyncio.sleep(backoff)

@@ -1,11 +1,13 @@
 """Input positions kept in state: the worker trusts its state, not the consumer, about what it has read.
 
-faust acknowledges a batch's offsets after the batch ends, and its consumer can
-(in rebalance races, see :mod:`streams.stuck`) mark messages read that it never
-delivered; their offsets are then committed past them and the events are lost
-for good. So the worker keeps, beside its state and in the same changelog, the
-next offset it expects of each input partition, and checks every record
-against it before the engine sees it:
+A consumer's committed offsets and its fetch position are not proof of what
+was processed: a commit can run ahead of the state (a kill between the two, or
+an operator's reset), a fetch made across a rebalance or a seek can deliver
+records again or skip some (seen with faust's per-message stream, see
+:mod:`streams.stuck`). So the worker keeps, beside its state and in the same
+changelog, the next offset it expects of each input partition, checks every
+record against it before the engine sees it, and commits to the group only
+what the state holds (:meth:`InputPositions.take_committable`):
 
 * ``offset == expected`` (or nothing stored yet): processed; the position moves on.
 * ``offset < expected``: a redelivery of a record whose effects are already in
@@ -83,6 +85,7 @@ class InputPositions:
         self.expected: dict[TopicPartition, int | None] = {}
         self.rewinds: dict[TopicPartition, _Rewind] = {}
         self.changed: dict[TopicPartition, int] = {}
+        self.committable: dict[TopicPartition, int] = {}
         self.skipped: Counter[tuple[str, str]] = Counter()  # (topic, duplicate | beyond_gap)
         self.seeks: Counter[str] = Counter()
         self.gaps: Counter[str] = Counter()
@@ -179,7 +182,14 @@ class InputPositions:
         for (topic, partition), offset in self.changed.items():
             self.backend.use_partition(partition)
             self.state.set(f"{topic}:{partition}", offset)
+        self.committable.update(self.changed)
         self.changed.clear()
+
+    def take_committable(self) -> dict[TopicPartition, int]:
+        """Positions stored since the last call, for the runner to commit to the consumer group once the state
+        that covers them is in the changelog (the group's offsets then lag the state, never lead it)."""
+        out, self.committable = self.committable, {}
+        return out
 
     def take_counts(self) -> tuple[Counter[tuple[str, str]], Counter[str], Counter[str]]:
         """Skipped records by (topic, reason), seeks and accepted gaps by topic, since the last call."""

@@ -1,119 +1,67 @@
-"""A watchdog for the states in which faust's consumer silently stops delivering an input partition.
+"""A watchdog for the states in which faust's consumer silently stops delivering input.
 
-faust reads a message before it hands it on, and throws it away, its read
-offset already moved past it, when the hand-over cannot happen: the flow is
-suspended (a rebalance), or no stream is routed for the partition. Its
-re-fetch of those offsets is then dropped as already read, and the partition
-delivers nothing more until new messages arrive, or ever. Seen here:
+Two are left since the worker reads whole fetches itself (:mod:`streams.faust_internals`):
 
-* a restarted worker that never processed the tail of some partitions
-  (a fetch in flight across faust's seek after a rebalance);
-* a worker started right after another was killed that came out of recovery
-  with no read and no committed offset for any partition and fetched nothing,
-  though the partitions held unread messages;
-* a worker whose broker restarted that read every partition to its end, again
-  and again after each seek, and delivered none of it (CI; the dump of that
-  state is what :func:`describe_consumer` writes).
+* a flow left suspended outside a rebalance (no fetch is processed while it
+  is): resumed after two checks;
+* a rebalance that does not end (no input meanwhile, and nothing here can end
+  it): logged with the consumer's state (:func:`describe_consumer`) once a
+  minute.
 
-The worker's own input positions (:mod:`streams.positions`, kept in state) say
-where each partition's unprocessed messages start: ``resume``. A partition is
-stuck when nothing of it is pending or queued for the stream, and faust has
-read past ``resume`` (``read > resume``), or has not read past it though the
-broker holds messages beyond it (``highwater > resume`` and ``read`` is
-``None`` or ``resume``), unchanged over two checks (a healthy partition
-delivers what it read within a check). It is sought to ``resume``, or to its
-committed offset if that is lower; anything delivered twice is skipped by the
-positions. A flow left suspended outside a
-rebalance is resumed, and a partition without a route gets its route back,
-each after two checks too. A rebalance that lasts a minute is logged with the
-consumer's state (nothing here can end it).
+faust's per-message stream also dropped messages it had read when their
+hand-over could not happen (a suspended flow, a partition without a route), its
+read offset already past them, and partitions then delivered nothing more; the
+watchdog used to seek such partitions back. The worker no longer reads through
+that stream: a fetch goes to the batch handler whole or, when a rebalance
+overtook it, not at all (faust seeks again, and the input positions in state
+skip what was seen), so those checks, which mistook a partition waiting for its
+first fetch for a stuck one, are gone.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["StuckPartitionWatchdog", "describe_consumer"]
+__all__ = ["FlowWatchdog", "describe_consumer"]
 
 log = logging.getLogger(__name__)
 
 
-class StuckPartitionWatchdog:
-    """Checks a faust app's input partitions every so often and mends the ones faust stopped delivering.
+class FlowWatchdog:
+    """Checks a faust app's consumer every so often: resumes a flow left suspended outside a rebalance (after two
+    looks), and reports a rebalance that does not end."""
 
-    ``is_input(tp)`` says which partitions are streams the worker reads (not changelogs), ``next_offset(tp)``
-    where its state says the partition's unprocessed messages start (``None``: never read).
-    """
-
-    def __init__(
-        self,
-        app: Any,
-        is_input: Callable[[Any], bool],
-        next_offset: Callable[[Any], int | None],
-        long_rebalance: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, app: Any, long_rebalance: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
-        self.is_input = is_input
-        self.next_offset = next_offset
         self.long_rebalance = long_rebalance
         self.clock = clock
-        self.suspects: dict[Hashable, tuple[Any, ...]] = {}
+        self.suspected = False
         self.rebalancing_since: float | None = None
         self.reported_at = 0.0
 
-    def _resume(self, tp: Any) -> int:
-        stored = self.next_offset(tp)
-        if stored is not None:
-            return stored
-        return self.app.consumer._committed_offset.get(tp) or 0
-
-    def _faults(self) -> dict[Hashable, tuple[Any, ...]]:
-        """Every fault seen now, keyed by what it is about, with the state that makes it one."""
-        app, consumer = self.app, self.app.consumer
-        faults: dict[Hashable, tuple[Any, ...]] = {}
-        if consumer.suspend_flow.is_set() or not app.flow_control.is_active():
-            faults["flow"] = ()
-        routes = app.topics._tp_index
-        pending = {m.tp for m in list(consumer._unacked_messages)}
-        for tp in consumer.assignment():
-            if not self.is_input(tp):
-                continue
-            channels = routes.get(tp)
-            if not channels:
-                faults[("route", tp)] = ()
-                continue
-            if tp in pending or any(channel.queue.qsize() for channel in channels):
-                continue
-            resume = self._resume(tp)
-            read = consumer._read_offset.get(tp)
-            highwater = consumer.highwater(tp)
-            unread = highwater is not None and highwater > resume
-            if (read is not None and read > resume) or (unread and (read is None or read == resume)):
-                faults[("partition", tp)] = (read, resume, highwater)
-        return faults
+    def _flow_stopped(self) -> bool:
+        return self.app.consumer.suspend_flow.is_set() or not self.app.flow_control.is_active()
 
     async def check(self) -> int:
-        """One look; returns how many faults were mended."""
+        """One look; returns how many faults were mended (0 or 1)."""
         app = self.app
         if app.rebalancing or app.should_stop or not app.tables.recovery.completed.is_set():
-            self.suspects = {}
+            self.suspected = False
             self._watch_rebalance(app.rebalancing and not app.should_stop)
             return 0
         self.rebalancing_since = None
-        now = self._faults()
-        lasting = {key: state for key, state in now.items() if self.suspects.get(key) == state}
-        self.suspects = now
+        stopped = self._flow_stopped()
+        lasting, self.suspected = stopped and self.suspected, stopped
         if not lasting:
             return 0
-        log.warning("faust stopped delivering input; the consumer's state:\n%s", describe_consumer(app))
-        for key in lasting:
-            await self._mend(key, lasting[key])
-            self.suspects.pop(key, None)
-        return len(lasting)
+        log.warning("the consumer's flow is suspended outside a rebalance: resuming it; its state:\n%s", describe_consumer(app))
+        app.flow_control.resume()
+        app.consumer.resume_flow()
+        self.suspected = False
+        return 1
 
     def _watch_rebalance(self, rebalancing: bool) -> None:
         """A rebalance that does not end stops all input, and nothing here can mend it: say so, with the
@@ -128,26 +76,6 @@ class StuckPartitionWatchdog:
             self.reported_at = now
             state = describe_consumer(self.app)
             log.warning("rebalancing for %.0f s, no input meanwhile; the consumer's state:\n%s", now - self.rebalancing_since, state)
-
-    async def _mend(self, key: Hashable, state: tuple[Any, ...]) -> None:
-        app, consumer = self.app, self.app.consumer
-        if key == "flow":
-            log.warning("the consumer's flow is suspended outside a rebalance: resuming it")
-            app.flow_control.resume()
-            consumer.resume_flow()
-            return
-        kind, tp = key  # type: ignore[misc]
-        if kind == "route":
-            log.warning("partition %s is assigned but routed to no stream: routing the assignment again", tp)
-            await app.topics.on_partitions_assigned(set(consumer.assignment()))
-            return
-        read, resume, highwater = state
-        # Not past the commit: faust commits only up to the first offset it never acknowledged, so offsets skipped
-        # by a seek would stop its commits for good. What is read again below ``resume`` is skipped as a duplicate.
-        committed = consumer._committed_offset.get(tp)
-        to = resume if committed is None else min(resume, committed)
-        log.warning("partition %s read to %s, high water %s, not delivered from %s: seeking it to %s", tp, read, highwater, resume, to)
-        await consumer.seek(tp, to)
 
 
 def describe_consumer(app: Any) -> str:

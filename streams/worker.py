@@ -1,14 +1,19 @@
 """The faust runner: Kafka in, the engine in the middle, sinks and dead-letter topics out.
 
-One agent consumes the three topics (co-partitioned by ``customer_id``) as
-raw bytes in batches. For each batch it decodes, runs the engine, writes the
-alerts to the sinks (off the event loop, retrying), publishes dead letters to
-``<topic>.dlq``, flushes the state changelog, and only then lets faust ack the
-batch's offsets: at-least-once, with idempotent sinks and deterministic alert
-ids, so a crash never loses or duplicates an alert. The consumer is not
-trusted about what it delivered: each input partition's next offset is kept
-in state and every record checked against it (:mod:`streams.positions`). A
-timer advances idle partitions' watermarks so deadlines fire without traffic.
+faust runs the consumer group, the state table and its changelog recovery;
+the three topics (co-partitioned by ``customer_id``) are read as raw bytes,
+a whole fetch at a time, straight from faust's consumer
+(:mod:`streams.faust_internals`, not an agent's per-message stream). For
+each batch the worker decodes, runs the engine, writes the alerts to the
+sinks (off the event loop, retrying), publishes dead letters to
+``<topic>.dlq``, and sends the batch's state changes to the changelog (one
+record batch per partition). Each input partition's next offset is kept in
+that state and every record checked against it (:mod:`streams.positions`):
+at-least-once, with idempotent sinks and deterministic alert ids, so a crash
+never loses or duplicates an alert. The stored positions are committed to
+the consumer group on every tick and at shutdown, after the changelog that
+holds them. A timer advances idle partitions' watermarks so deadlines fire
+without traffic.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 import socket
-import time
 from typing import Any
 
 import faust
@@ -29,6 +33,7 @@ from streams.assembly import build_engine
 from streams.config import Config
 from streams.decode import DeadLetter, Decoder
 from streams.engine.engine import WATERMARK_NAMESPACE
+from streams.faust_internals import BatchProducer, commit_offsets, committed_offset, read_in_batches
 from streams.faust_state import FaustBackend
 from streams.health import Health
 from streams.metrics import PipelineMetrics
@@ -36,7 +41,7 @@ from streams.offset_probe import OffsetProbe
 from streams.pipeline import Pipeline, Record
 from streams.positions import POSITIONS_NAMESPACE, InputPositions
 from streams.reload import BundleFollower, DirectoryWatch, RuleReloader
-from streams.stuck import StuckPartitionWatchdog, describe_consumer
+from streams.stuck import FlowWatchdog, describe_consumer
 from streams.taskdump import install_task_dump
 from yujing.protocols import Rule
 
@@ -94,6 +99,7 @@ def build_worker_app(
         topic_partitions=kc.partitions,
         topic_replication_factor=1,
         broker_session_timeout=kc.session_timeout,
+        producer_max_batch_size=512 * 1024,  # a batch's changelog wave in a few record batches (BatchProducer)
         consumer_auto_offset_reset="earliest",
         producer_max_request_size=8 * 1024 * 1024,
         consumer_max_fetch_size=8 * 1024 * 1024,
@@ -117,6 +123,7 @@ def build_worker_app(
     probe = OffsetProbe(kc.bootstrap)
     positions = InputPositions(backend, probe)
     lock = asyncio.Lock()
+    changelog_producer = BatchProducer(app)
 
     @app.task
     async def dump_tasks_on_sigusr1() -> None:
@@ -134,7 +141,7 @@ def build_worker_app(
         async def perform_seek() -> None:
             await faust_seek()
             inputs = [(tp.topic, tp.partition) for tp in consumer.assignment() if tp.topic in topic_kinds]
-            starts = positions.starts(inputs, committed=lambda tp: consumer._committed_offset.get(TP(*tp)))
+            starts = positions.starts(inputs, committed=lambda tp: committed_offset(consumer, *tp))
             await rewind(starts)
             metrics.input_positions(*positions.take_counts())
             log.info("after the rebalance: %d of %d input partitions sought to where the state ends", len(starts), len(inputs))
@@ -167,7 +174,7 @@ def build_worker_app(
         for letter in dead:
             await dlq_topics[letter.topic].send(key=letter.key, value=letter.value, headers=_headers(letter))
         pipeline.commit()
-        await backend.send_changelog(app.producer)
+        await backend.send_changelog(changelog_producer)
 
     async def rewind(seeks: dict[tuple[str, int], int]) -> None:
         for (topic, partition), offset in seeks.items():
@@ -187,29 +194,33 @@ def build_worker_app(
             await rewind(seeks)
             metrics.input_positions(*positions.take_counts())
 
-    @app.agent(source)
-    async def process(stream: Any) -> None:
+    async def on_batch(records: list[Record]) -> None:
+        # A batch runs to its end (sinks written, changelog sent) even when the fetcher is cancelled
+        # (a rebalance, shutdown): its positions are stored with the state they cover.
+        batch = asyncio.ensure_future(handle(records))
         try:
-            async for events in stream.take_events(kc.batch_max, within=kc.batch_wait):
-                now = time.time()
-                records = [
-                    Record(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value, now) for e in events
-                ]
-                # faust acks the batch when this body ends, even when the agent is cancelled
-                # (shutdown): so the batch runs to its end (sinks written, changelog sent) first.
-                batch = asyncio.ensure_future(handle(records))
-                try:
-                    await asyncio.shield(batch)
-                except asyncio.CancelledError:
-                    await batch
-                    raise
-        except Exception:
-            log.exception("the processing agent failed")
+            await asyncio.shield(batch)
+        except asyncio.CancelledError:
+            await batch
             raise
+        except Exception:
+            log.exception("a batch failed; its records are read again from the positions in state")
+            raise
+
+    app.topics.add(source)  # subscribed; its records reach on_batch, not the topic's queue
+    read_in_batches(
+        app,
+        is_input=lambda topic: topic in topic_kinds,
+        on_batch=on_batch,
+        batch_max=kc.batch_max,
+        timeout=kc.batch_wait,
+        ready=app.tables.recovery.completed.is_set,
+    )
 
     def export_lag() -> set[tuple[int, str]]:
         """High watermark minus the next offset the input positions expect, per assigned input partition;
-        returns the ``(partition, stream kind)`` pairs with records left to read (their silence is not idleness)."""
+        returns the ``(partition, stream kind)`` pairs with records left to read, or not fetched yet (their
+        silence is not idleness)."""
         behind = set()
         for tp in app.consumer.assignment():
             kind = topic_kinds.get(tp.topic)
@@ -217,8 +228,9 @@ def build_worker_app(
                 continue
             expected = positions.expected.get((tp.topic, tp.partition))
             highwater = app.consumer.highwater(tp)
-            if highwater is None:
-                continue  # not fetched yet: nothing known
+            if highwater is None:  # not fetched yet: what it holds is unknown, so its silence is not idleness
+                behind.add((tp.partition, kind))
+                continue
             lag = max(0, highwater - (expected if expected is not None else 0))
             if expected is not None:
                 metrics.consumer_lag_records.labels(tp.topic, str(tp.partition)).set(lag)
@@ -236,6 +248,7 @@ def build_worker_app(
                 engine.set_backlog(behind)
             await finish(pipeline.tick(), [])
             await rewind(positions.overdue())  # a re-fetch that never came (e.g. at a partition's end)
+            await commit_positions()
 
     if health is not None:
         health.add_check("rules", lambda: None if engine.rules else "no rules loaded")
@@ -260,15 +273,18 @@ def build_worker_app(
         # What is not written in time stays in the outbox state and is sent again after a restart.
         async with lock:
             await asyncio.get_running_loop().run_in_executor(None, pipeline.drain, 20.0)
+            await commit_positions()  # the group's offsets where the state ends: a restart reads nothing twice
 
-    watchdog = StuckPartitionWatchdog(
-        app,
-        is_input=lambda tp: tp.topic in topic_kinds,  # not the changelog, not faust's own
-        next_offset=lambda tp: positions.next_offset(tp.topic, tp.partition),
-    )
+    async def commit_positions() -> None:
+        """Commit the input positions stored since the last commit (call under the lock: the changelog that
+        holds them is sent by then). The group's offsets only save reading again; the state decides."""
+        with contextlib.suppress(Exception):  # revoked, rebalancing or stopping: the state still has them
+            await commit_offsets(app.consumer, positions.take_committable())
+
+    watchdog = FlowWatchdog(app)
 
     @app.timer(interval=kc.stuck_check_interval)
-    async def reseek_stuck_partitions() -> None:
+    async def resume_a_stuck_flow() -> None:
         async with lock:
             await watchdog.check()
 

@@ -104,9 +104,9 @@ def test_worker_turns_published_events_into_clickhouse_rows_and_prometheus_count
             for r in prometheus.query('sum by (rule_id) (yujing_alerts_total{status="firing"})')
         }
         assert by_rule["redline-complaint"] == Counter(a.rule_id for a in expected_alerts if a.status == "firing")["redline-complaint"]
-        # kill -USR1 shows what the worker waits on (the tests print it when a worker stalls): the processing agent
+        # kill -USR1 shows what the worker waits on (the tests print it when a worker stalls): the batch loop in faust's fetcher
         stacks = worker.task_stacks()
-        assert "--- end of asyncio tasks ---" in stacks and "in _execute_actor" in stacks, stacks
+        assert "--- end of asyncio tasks ---" in stacks and "in _drain_in_batches" in stacks, stacks
         # …and its consumer's flow and partitions: a healthy worker's flow runs, every input partition is fetched.
         assert "consumer: flow_active=True suspend_flow=False" in stacks and "e2e-orders[0]: active=True routed=1" in stacks, stacks
         assert worker.alive()

@@ -183,3 +183,18 @@ def test_after_a_rebalance_a_partition_is_sought_to_where_the_state_ends_when_it
     partitions = [("orders", 0), ("billing", 3), ("billing", 4), ("orders", 6), ("complaints", 5)]
     assert p.starts(partitions, committed) == {("billing", 3): 57, ("billing", 4): 10}
     assert p.take_counts()[1] == {"billing": 2}
+
+
+def test_only_stored_positions_are_committable_and_each_once() -> None:
+    """The runner commits what the state covers: nothing admitted but not yet stored, nothing twice."""
+    p = positions()
+    admit(p, [("orders", 0, 0), ("orders", 0, 1), ("billing", 3, 0)])
+    assert p.take_committable() == {}  # admitted, processed maybe, not stored: the group must not move yet
+    p.store()
+    assert p.take_committable() == {("orders", 0): 2, ("billing", 3): 1}
+    assert p.take_committable() == {}
+    admit(p, [("orders", 0, 2)])
+    p.store()
+    admit(p, [("orders", 0, 3)])
+    p.store()
+    assert p.take_committable() == {("orders", 0): 4}

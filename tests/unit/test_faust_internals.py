@@ -1,0 +1,276 @@
+"""The worker's use of faust and aiokafka internals (streams/faust_internals.py).
+
+One test per private access: an upgrade of faust-streaming or aiokafka that moves or reshapes one fails here,
+by name, before any integration test stalls on it. Then the batch drain against a scripted consumer: whole
+fetches to ``on_batch`` in fair slices, changelog records through faust's own route, and nothing processed
+from a fetch a rebalance overtook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import re
+from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import faust
+import pytest
+from faust.types import TP
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streams import faust_internals
+from streams.faust_internals import PRIVATE_ACCESSES, fair_slices, read_in_batches
+from streams.pipeline import Record
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def app() -> Iterator[faust.App]:
+    yield faust.App("t-internals", broker="kafka://127.0.0.1:1", store="memory://", web_enabled=False)
+
+
+@pytest.mark.parametrize("package", ["faust-streaming", "aiokafka"])
+def test_the_packages_whose_internals_are_used_are_pinned_to_the_installed_version(package: str) -> None:
+    pins = dict(re.findall(r'"([a-z-]+)==([0-9.]+)"', (ROOT / "pyproject.toml").read_text()))
+    assert pins.get(package) == version(package), f"{package}: pinned {pins.get(package)}, installed {version(package)}"
+
+
+@pytest.mark.parametrize(("owner", "attribute"), PRIVATE_ACCESSES, ids=[f"{o}.{a}" for o, a in PRIVATE_ACCESSES])
+def test_each_private_attribute_used_exists(owner: str, attribute: str, app: faust.App) -> None:
+    module, _, name = owner.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    instances = [app.consumer, app.producer]
+    present = hasattr(cls, attribute) or any(isinstance(i, cls) and hasattr(i, attribute) for i in instances)
+    assert present, f"{owner}.{attribute} is gone: streams/faust_internals.py must change with the upgrade"
+
+
+def test_faust_s_fetcher_runs_the_consumer_s_drain_with_itself() -> None:
+    """read_in_batches replaces ``consumer._drain_messages``; faust must still call it, with the Fetcher."""
+    from faust.transport.consumer import Fetcher
+
+    assert "consumer._drain_messages(self)" in inspect.getsource(Fetcher._fetcher.fun)
+
+
+def test_the_signatures_the_drain_relies_on() -> None:
+    from faust.transport.consumer import Consumer
+
+    assert list(inspect.signature(Consumer._wait_next_records).parameters) == ["self", "timeout"]
+    assert list(inspect.signature(Consumer._to_message).parameters) == ["self", "tp", "record"]
+    assert list(inspect.signature(Consumer._commit_offsets).parameters)[:2] == ["self", "offsets"]
+    source = inspect.getsource(Consumer._wait_next_records)
+    assert "return records, active_partitions" in source
+
+
+def test_the_aiokafka_producer_under_faust_s_has_the_batch_api(app: faust.App) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    assert callable(AIOKafkaProducer.create_batch) and callable(AIOKafkaProducer.send_batch)
+    assert "_ensure_producer" in dir(type(app.producer))
+
+
+runs_strategy = st.lists(st.integers(min_value=0, max_value=60), max_size=8)
+
+
+@given(runs_strategy, st.integers(min_value=1, max_value=50))
+def test_fair_slices_keep_every_record_once_in_partition_order_and_share_each_partition(sizes: list[int], batch_max: int) -> None:
+    runs = [[Record(f"t{i}", 0, offset, None, None) for offset in range(size)] for i, size in enumerate(sizes)]
+    runs = [run for run in runs if run]
+    batches = fair_slices(runs, batch_max)
+    flat = [record for batch in batches for record in batch]
+    assert sorted(flat) == sorted(record for run in runs for record in run)
+    for run in runs:  # each partition's records in offset order across the batches
+        offsets = [r.offset for r in flat if r.topic == run[0].topic]
+        assert offsets == sorted(offsets)
+    total = len(flat)
+    if total <= batch_max:
+        assert len(batches) == (1 if total else 0)
+        return
+    assert len(batches) <= -(-total // batch_max)
+    for batch in batches:  # about batch_max each (each run rounds on its own)
+        assert len(batch) <= batch_max + len(runs)
+        for run in runs:  # a partition's share of every batch: within one record of the even split
+            share = sum(1 for r in batch if r.topic == run[0].topic)
+            assert abs(share - len(run) / len(batches)) <= 1
+
+
+Fetches = list[dict[TP, list[int]]]
+
+
+class _Flag:
+    def __init__(self) -> None:
+        self.set_ = False
+
+    def is_set(self) -> bool:
+        return self.set_
+
+
+class _ConsumerRecord:
+    def __init__(self, offset: int) -> None:
+        self.offset, self.key, self.value = offset, b"k", b"v%d" % offset
+
+
+class ScriptedConsumer:
+    """Just what the drain touches of a faust consumer, with fetches scripted in advance."""
+
+    consumer_stopped_errors: tuple[type[BaseException], ...] = (ConnectionError,)
+
+    def __init__(self, app: Any, fetches: Fetches) -> None:
+        self.app = app
+        self.fetches = fetches
+        self._stopped = _Flag()
+        self._read_offset: dict[TP, int] = {}
+        self._buffered_partitions: set[TP] = set()
+        self.flow_active = True
+        self.should_stop = False
+        self.delivered: list[tuple[TP, int]] = []
+        self.seeks = 0
+        self.suspend_flow = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    async def _wait_next_records(self, timeout: float) -> tuple[dict[TP, list[_ConsumerRecord]], set[TP] | None]:
+        if not self.fetches:
+            self._stopped.set_ = True
+            return {}, None
+        fetch = self.fetches.pop(0)
+        return {tp: [_ConsumerRecord(o) for o in offsets] for tp, offsets in fetch.items()}, None
+
+    def _to_message(self, tp: TP, record: _ConsumerRecord) -> tuple[TP, int]:
+        return tp, record.offset
+
+    async def callback(self, message: tuple[TP, int]) -> None:
+        self.delivered.append(message)
+
+    async def wait_first(self, *coros: Any) -> None:
+        await coros[0]
+        for coro in coros[1:]:
+            coro.close()
+
+    async def perform_seek(self) -> None:
+        self.seeks += 1
+
+
+class ScriptedApp:
+    def __init__(self) -> None:
+        self.consumer_generation_id = 1
+        self.should_stop = False
+        self.consumer: ScriptedConsumer | None = None
+
+
+def _drain(
+    fetches: list[dict[TP, list[int]]], batch_max: int = 1000, rebalance_after_fetch: int | None = None
+) -> tuple[list[list[Record]], ScriptedConsumer]:
+    app = ScriptedApp()
+    consumer = app.consumer = ScriptedConsumer(app, fetches)
+    batches: list[list[Record]] = []
+
+    async def on_batch(records: list[Record]) -> None:
+        batches.append(records)
+
+    read_in_batches(app, is_input=lambda topic: topic in {"orders", "billing"}, on_batch=on_batch, batch_max=batch_max)
+    fetcher = type("Fetcher", (), {"_stopped": _Flag()})()
+    asyncio.run(consumer._drain_messages(fetcher))  # type: ignore[attr-defined]
+    return batches, consumer
+
+
+def test_a_fetch_reaches_on_batch_whole_and_changelog_records_take_faust_s_route() -> None:
+    orders, billing, changelog = TP("orders", 0), TP("billing", 0), TP("app-state-changelog", 0)
+    batches, consumer = _drain([{orders: [5, 6, 7], changelog: [0, 1], billing: [2]}])
+    assert [[(r.topic, r.offset) for r in b] for b in batches] == [[("orders", 5), ("orders", 6), ("orders", 7), ("billing", 2)]]
+    assert consumer.delivered == [(changelog, 0), (changelog, 1)]
+    assert consumer._read_offset == {orders: 7, billing: 2, changelog: 1}
+
+
+def test_a_large_fetch_is_cut_into_fair_batches() -> None:
+    orders, billing = TP("orders", 0), TP("billing", 0)
+    batches, _ = _drain([{orders: list(range(8)), billing: list(range(4))}], batch_max=6)
+    assert [[(r.topic[0], r.offset) for r in b] for b in batches] == [
+        [("o", 0), ("o", 1), ("o", 2), ("o", 3), ("b", 0), ("b", 1)],
+        [("o", 4), ("o", 5), ("o", 6), ("o", 7), ("b", 2), ("b", 3)],
+    ]
+
+
+def test_what_is_left_of_a_fetch_after_a_rebalance_is_not_processed() -> None:
+    """A rebalance while one slice of a fetch is processed: the slices after it belong to the old generation."""
+    app = ScriptedApp()
+    consumer = app.consumer = ScriptedConsumer(app, [{TP("orders", 0): [0, 1, 2, 3]}, {TP("orders", 0): [0, 1]}])
+    seen: list[list[int]] = []
+
+    async def on_batch(records: list[Record]) -> None:
+        seen.append([r.offset for r in records])
+        if len(seen) == 1:
+            app.consumer_generation_id += 1  # the group rebalanced meanwhile
+
+    read_in_batches(app, is_input=lambda topic: topic == "orders", on_batch=on_batch, batch_max=2)
+    asyncio.run(consumer._drain_messages(type("Fetcher", (), {"_stopped": _Flag()})()))  # type: ignore[attr-defined]
+    assert seen == [[0, 1], [0, 1]]  # [2, 3] dropped; the next fetch (after faust's seek) is processed
+
+
+def test_a_fetch_made_while_the_flow_stopped_is_dropped_and_faust_seeks() -> None:
+    app = ScriptedApp()
+    consumer = app.consumer = ScriptedConsumer(app, [{TP("orders", 0): [0]}])
+    consumer.flow_active = False
+    seen: list[list[Record]] = []
+
+    async def on_batch(records: list[Record]) -> None:
+        seen.append(records)
+
+    read_in_batches(app, is_input=lambda topic: topic == "orders", on_batch=on_batch)
+    asyncio.run(consumer._drain_messages(type("Fetcher", (), {"_stopped": _Flag()})()))  # type: ignore[attr-defined]
+    assert seen == [] and consumer.seeks == 1
+
+
+def test_read_in_batches_replaces_the_drain_of_a_real_faust_consumer_once(app: faust.App) -> None:
+    async def on_batch(records: list[Record]) -> None:
+        pass
+
+    read_in_batches(app, is_input=lambda topic: True, on_batch=on_batch)
+    drain = app.consumer._drain_messages
+    read_in_batches(app, is_input=lambda topic: True, on_batch=on_batch)
+    assert app.consumer._drain_messages is drain and drain.__qualname__.startswith("read_in_batches")
+    assert faust_internals.__doc__ and "PRIVATE_ACCESSES" in faust_internals.__doc__
+
+
+def test_input_fetched_before_the_state_is_recovered_is_not_processed_and_changelogs_still_are() -> None:
+    """faust fetches the changelogs with the same consumer: input read meanwhile waits for faust's seek after recovery."""
+    app = ScriptedApp()
+    orders, changelog = TP("orders", 0), TP("app-state-changelog", 0)
+    consumer = app.consumer = ScriptedConsumer(app, [{orders: [0, 1], changelog: [0]}, {orders: [0, 1]}])
+    recovered = [False]
+    seen: list[list[int]] = []
+
+    async def on_batch(records: list[Record]) -> None:
+        seen.append([r.offset for r in records])
+
+    async def fetch_and_recover(timeout: float) -> Any:
+        out = await ScriptedConsumer._wait_next_records(consumer, timeout)
+        if len(seen) == 0 and consumer.delivered:  # the first fetch is done: recovery completes
+            recovered[0] = True
+        return out
+
+    consumer._wait_next_records = fetch_and_recover  # type: ignore[method-assign]
+    read_in_batches(app, is_input=lambda topic: topic == "orders", on_batch=on_batch, ready=lambda: recovered[0])
+    asyncio.run(consumer._drain_messages(type("Fetcher", (), {"_stopped": _Flag()})()))  # type: ignore[attr-defined]
+    assert consumer.delivered == [(changelog, 0)] and seen == [[0, 1]]  # the second fetch (after the seek) only
+
+
+def test_the_worker_app_builds_and_reads_its_inputs_in_batches(tmp_path: Path) -> None:
+    """build_worker_app wires the drain (no broker is contacted to build it)."""
+    from prometheus_client import CollectorRegistry
+
+    from rules import load_rules
+    from streams.config import default_rules_dir, load_config
+    from streams.metrics import PipelineMetrics
+    from streams.worker import build_worker_app
+
+    config = load_config(None, environ={"YUJING_KAFKA_APP_ID": f"t-build-{tmp_path.name}", "YUJING_KAFKA_DATA_DIR": str(tmp_path)})
+    built = build_worker_app(config, load_rules(default_rules_dir()).rules, [], PipelineMetrics(CollectorRegistry()))
+    assert built.consumer.reads_in_batches and built.consumer._drain_messages.__qualname__.startswith("read_in_batches")
+    assert {t for topic in built.topics for t in topic.topics} >= set(config.kafka.topics())
