@@ -91,14 +91,23 @@ class Watermarks:
         return any(p not in self.max_ts and (idle_after is None or wall - since <= idle_after) for p, since in self.expected.items())
 
     def observe(self, partition: int, stream: str, ts: float, wall: float) -> None:
-        """An event of ``stream`` in ``partition`` with event time ``ts`` arrived at wall time ``wall``."""
+        """An event of ``stream`` in ``partition`` with event time ``ts`` arrived at wall time ``wall``.
+
+        ``ts`` may be ``-inf``: the cohort stage observes each input partition's watermark as a stream, and an
+        input partition with a stream not read yet has none. It still holds the mark, as a stream behind does:
+
+        >>> w = Watermarks(lateness=0, idle_after=None)
+        >>> w.observe(0, "p0", 5000.0, wall=0.0); w.observe(0, "p1", -math.inf, wall=0.0)
+        >>> w.current(0, wall=0.0)
+        -inf
+        """
         maxes = self.max_ts.get(partition)
         if maxes is None:
             maxes = self.max_ts[partition] = {}
             self.last_wall[partition] = {}
             self.first_wall[partition] = wall
         walls = self.last_wall[partition]
-        if ts > maxes.get(stream, NEVER):
+        if ts > maxes.get(stream, NEVER) or stream not in maxes:  # a stream at -inf is known, and holds the mark
             maxes[stream] = ts
         elif walls.get(stream) == wall:
             return  # nothing the watermark depends on moved

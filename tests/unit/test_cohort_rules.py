@@ -8,8 +8,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams.engine import DictBackend, Engine, EngineConfig
 from streams.partitioning import partition_for
-from tests.helpers import T0, assert_arrival_order_and_replay_do_not_matter, complaint, order, rules_from, run
+from tests.helpers import T0, assert_arrival_order_and_replay_do_not_matter, complaint, order, rules_from, run, spread_over_partitions
 
 SERVICE_RATE = """
     id: service-rate
@@ -52,6 +53,37 @@ def test_a_region_threshold_counts_customers_of_every_partition(tmp_path: Path) 
     alerts = run(rules, events, spread=True)
     assert [(a.status, (a.starts_at - T0).total_seconds() / 60) for a in alerts] == [("firing", 4), ("resolved", 4)]
     assert alerts[0].labels["region"] == "台州" and alerts[0].summary == "台州 10m 内 5 起断网投诉"
+
+
+def test_a_partition_whose_complaints_are_not_read_yet_holds_the_cohort_stage(tmp_path: Path) -> None:
+    """Whole fetches bring each topic's partitions unevenly: every partition's orders can be in before most
+    of their complaints. A partition with a stream not read yet has no watermark (-inf); it must hold the
+    cohort stage, not drop out of its minimum (seen under the peers' driver: most surge alerts lost)."""
+    customers = [f"c-{i}" for i in range(40)]
+    events = [
+        complaint("opened", 60 * w + i / 2, complaint_id=f"k{w}-{i}", customer=customers[(3 * w + i) % 40], region="台州", text="断网")
+        for w in range(12)
+        for i in range(5)
+    ]
+    spread = spread_over_partitions(events)
+    customer_of = {p: e.customer_id for p, e in spread}
+    orders = [order("created", 12 * 60, order_id=f"o-{p}", customer=c) for p, c in sorted(customer_of.items())]  # read to their end
+    tumbling = REGION_BURST.replace("window: 10m", "window: 10m\n    mode: tumbling")  # as the peers' surge rule
+    in_order = run(rules_from(tmp_path, tumbling), events + orders, spread=True)
+    wall = [0.0]
+    config = EngineConfig(allowed_lateness=60, idle_after=3600, streams=("orders", "complaints"))
+    engine = Engine(rules_from(tmp_path, tumbling), DictBackend(), config, clock=lambda: wall[0])
+    engine.expect_partitions(range(8))
+    engine.set_backlog({(p, "complaints") for p in range(1, 8)})  # their complaints wait unread
+    first = spread_over_partitions(orders) + [pe for pe in spread if pe[0] == 0]  # every partition seen; complaints of 0 only
+    rest = [pe for pe in spread if pe[0] != 0]
+    out = []
+    for batch in (first, *[rest[i : i + 20] for i in range(0, len(rest), 20)]):
+        out += engine.process(batch)
+        engine.commit()
+    out += engine.close_input()
+    assert len(customer_of) == 8 and sum(a.status == "firing" for a in in_order) == 12
+    assert [(a.alert_id, a.status, a.starts_at) for a in out] == [(a.alert_id, a.status, a.starts_at) for a in in_order]
 
 
 def _day(rng: random.Random, completed: int, complaints: int, region: str) -> list[dict]:
