@@ -39,6 +39,7 @@ import msgspec
 from streams.alerting.manager import AlertManager, Dispatch
 from streams.alerting.policy import AlertPolicy
 from streams.engine.dedup import Deduplicator
+from streams.engine.exchange import IDLE, CohortMessage, ExchangeIn, ExchangeOut, split
 from streams.engine.lifecycle import OneOffAlerts
 from streams.engine.timers import TimerEntry, Timers
 from streams.engine.watermark import PartitionClock, Watermarks
@@ -77,6 +78,10 @@ class EngineConfig:
     state_prefix: str = ""
     #: The cohort stage's watermarks follow the partitions' (``advance_marks``), not its records' times.
     driven_by_marks: bool = False
+    #: Several workers: cohort records and partition marks leave through :meth:`Engine.take_exchange` (the runner
+    #: sends them to a repartition topic) and the group partitions this runner owns take them in through
+    #: :meth:`Engine.accept` (see :mod:`.exchange`). Off: the cohort stage runs here, on this engine's partitions.
+    exchange: bool = False
 
 
 class EngineObserver(Protocol):
@@ -148,6 +153,7 @@ class Engine:
             self.config.idle_after,
             backend.namespace(prefix + WATERMARK_NAMESPACE, PartitionClock),
             self.config.streams,
+            required=self.config.driven_by_marks,
         )
         self.timers = Timers(backend.namespace(prefix + "~timers", TimerEntry))
         self.dedup = Deduplicator(backend.namespace(prefix + "~alerts", int), self.config.dedup_retention)
@@ -157,6 +163,11 @@ class Engine:
         self._reading: float | None = None  # while a batch's events are read: its wall time (see watermark)
         self._out: list[Alert] = []
         self._forwarded: list[tuple[int, CohortRecord]] = []
+        self.kind = ""  # the stream of the event being read (a forwarded record is numbered within it)
+        exchange = self.config.exchange and not self.config.driven_by_marks
+        self.exchange_out = ExchangeOut(backend, self.config.partitions, prefix) if exchange else None
+        self.exchange_in = ExchangeIn(backend, prefix + "cohort") if exchange else None
+        self._exchange: list[tuple[int, CohortMessage]] = []
         self._scores: list[Score] = []
         self.cohort: Engine | None = None
         self.set_rules(rules)
@@ -206,7 +217,8 @@ class Engine:
                 self.config,
                 allowed_lateness=0.0,  # the partitions' watermarks already allow for it
                 idle_after=None,  # and already advance when idle
-                streams=(),
+                # across workers, a group partition hears from every input partition before its time moves
+                streams=tuple(_stream_name(p) for p in range(self.config.partitions)) if self.exchange_out else (),
                 state_prefix=self.config.state_prefix + "cohort",
                 driven_by_marks=True,
             )
@@ -262,7 +274,11 @@ class Engine:
     def forward(self, record: CohortRecord) -> None:
         """A cohort rule's record for the cohort stage (placed by its group, tagged with this partition)."""
         record = msgspec.structs.replace(record, stream=_stream_name(self.partition))
-        self._forwarded.append((partition_for(record.event_type + record.key, self.config.partitions), record))  # cached per group
+        q = partition_for(record.event_type + record.key, self.config.partitions)  # cached per group
+        if self.exchange_out is not None:
+            self._exchange += self.exchange_out.forward(self.partition, self.kind, q, record)
+        else:
+            self._forwarded.append((q, record))
 
     def score(self, scores: Sequence[Score]) -> None:
         self._scores.extend(scores)
@@ -286,6 +302,9 @@ class Engine:
         cohort = self.cohort
         if cohort is None:
             return
+        if self.exchange_out is not None:
+            self._send_marks()
+            return
         forwarded, self._forwarded = self._forwarded, []
         if forwarded:
             out.extend(cohort.process(forwarded))
@@ -293,7 +312,34 @@ class Engine:
         if self.watermarks.waiting(wall):
             return  # an expected partition not read yet: its events may still be in any open window
         marks = {p: self.watermarks.current(p, wall) for p in self.watermarks.partitions()}
-        out.extend(cohort.advance_marks(marks))
+        out.extend(cohort.advance_marks(dict.fromkeys(range(self.config.partitions), marks)))
+
+    def _send_marks(self) -> None:
+        """Across workers: this runner's partitions' marks to every group partition; an expected partition
+        never seen and silent for ``idle_after`` as :data:`~.exchange.IDLE`, so it holds no group's time."""
+        wall = self.clock()
+        watermarks = self.watermarks
+        marks = {p: watermarks.current(p, wall) for p in watermarks.partitions()}
+        for p in watermarks.given_up(wall):
+            marks[p] = IDLE
+        self._exchange += self.exchange_out.marks(marks)  # type: ignore[union-attr]
+
+    def take_exchange(self) -> list[tuple[int, CohortMessage]]:
+        """Across workers: the messages for the group partitions (``(q, message)``) since the last call, in the
+        order they must reach each ``q``; the runner sends them before it commits the batch."""
+        out, self._exchange = self._exchange, []
+        return out
+
+    def accept(self, messages: Iterable[tuple[int, CohortMessage]]) -> list[Alert]:
+        """Across workers: messages of the group partitions this runner owns (each ``q``'s in their order);
+        returns the cohort stage's alerts. A record delivered again is counted once."""
+        if self.cohort is None or self.exchange_in is None:
+            return []
+        records, marks = split(messages, self.exchange_in.admit)
+        out = self.cohort.process(records) if records else []
+        if marks:
+            out += self.cohort.advance_marks(marks)
+        return out
 
     def expect_partitions(self, partitions: Iterable[int]) -> None:
         """The input partitions this runner reads. Until each has been seen (or silent for ``idle_after``)
@@ -301,15 +347,16 @@ class Engine:
         catching up does, does not find its windows closed."""
         self.watermarks.expect(partitions, self.clock())
 
-    def advance_marks(self, marks: dict[int, float]) -> list[Alert]:
-        """Cohort stage: every group partition's watermark becomes the minimum of the input partitions' ``marks``."""
+    def advance_marks(self, marks: dict[int, dict[int, float]]) -> list[Alert]:
+        """Cohort stage: ``{group partition: {input partition: mark}}``; each group partition's watermark becomes
+        the minimum of the marks of the input partitions it has heard from."""
         out = self._out = []
         self.partition = -1  # others (the outbox, silences) may have moved the backend's partition since
         wall = self.clock()
         watermarks = self.watermarks
-        for q in range(self.config.partitions):
-            for p, mark in marks.items():
-                watermarks.observe(q, f"p{p}", mark, wall)
+        for q, by_input in marks.items():
+            for p, mark in by_input.items():
+                watermarks.observe(q, _stream_name(p), mark, wall)
             self._fire_due(q, watermarks.current(q, wall))
         return out
 
@@ -340,7 +387,7 @@ class Engine:
                     if partition not in started:
                         started[partition] = now(partition, wall)
                 ts = event.ts.timestamp()
-                kind = kinds.get(type(event)) or event.stream  # type: ignore[union-attr]  # cohort records name theirs
+                kind = self.kind = kinds.get(type(event)) or event.stream  # type: ignore[union-attr]  # cohort records name theirs
                 if ts < now(partition, wall):
                     late[kind] += 1
                     if drop_late:
@@ -379,9 +426,14 @@ class Engine:
         for partition in self.watermarks.partitions():
             self._fire_due(partition, self.watermarks.close_input(partition, until))
         self._run_cohort(out)
-        if self.cohort is not None:  # every partition's input is in: the cohort stage may close too
+        if self.cohort is not None and self.exchange_out is None:  # every partition's input is in: the cohort stage may close too
             out.extend(self.cohort.close_input(until))
         return out
+
+    def close_cohort(self, until: float = float("-inf")) -> list[Alert]:
+        """Across workers, at the end of a finite input: once every input partition's last messages are
+        accepted, close the group partitions this runner owns."""
+        return self.cohort.close_input(until) if self.cohort is not None else []
 
     def set_backlog(self, behind: Iterable[tuple[int, str]]) -> None:
         """``(partition, stream kind)`` pairs with records the runner has not read yet: their silence is not
@@ -397,6 +449,9 @@ class Engine:
 
     def commit(self) -> None:
         """Persist clocks and flush state writes; call after the batch's alerts are in the sinks."""
+        if self.exchange_out is not None and self.exchange_in is not None:
+            self.exchange_out.save()
+            self.exchange_in.save()
         if self.cohort is not None:
             self.cohort.watermarks.save(self.backend.use_partition)
             self.cohort.partition = -1
@@ -412,6 +467,9 @@ class Engine:
         for rule in self.rules:
             if isinstance(rule, CachesState):
                 rule.forget_cached()
+        if self.exchange_out is not None and self.exchange_in is not None:
+            self.exchange_out.forget()
+            self.exchange_in.forget()
         if self.cohort is not None:
             timers += self.cohort.recover()
         return timers

@@ -64,11 +64,15 @@ class Watermarks:
         idle_after: float | None,
         store: KeyedState[PartitionClock] | None = None,
         streams: tuple[str, ...] = (),
+        required: bool = False,
     ) -> None:
         self.lateness = lateness
         self.idle_after = idle_after
         self.store = store
         self.streams = streams
+        #: Every one of ``streams`` holds the mark until it reports, idle advance or not (the cohort stage across
+        #: workers: a group partition waits for every input partition's mark, see :mod:`.exchange`).
+        self.required = required
         self.max_ts: dict[int, dict[str, float]] = {}
         self.last_wall: dict[int, dict[str, float]] = {}
         self.first_wall: dict[int, float] = {}
@@ -84,6 +88,13 @@ class Watermarks:
         makes :meth:`waiting` true until it has been silent for ``idle_after``: a worker catching up
         reads some partitions before others, and the later ones' events are not late for it."""
         self.expected = {p: self.expected.get(p, wall) for p in partitions}
+
+    def given_up(self, wall: float) -> list[int]:
+        """Expected partitions not seen yet and silent for longer than ``idle_after`` (none without idle advance)."""
+        idle_after = self.idle_after
+        if idle_after is None:
+            return []
+        return [p for p, since in self.expected.items() if p not in self.max_ts and wall - since > idle_after]
 
     def waiting(self, wall: float) -> bool:
         """Whether an expected partition has not been seen yet, and not been silent for ``idle_after``."""
@@ -107,7 +118,10 @@ class Watermarks:
             self.last_wall[partition] = {}
             self.first_wall[partition] = wall
         walls = self.last_wall[partition]
-        if ts > maxes.get(stream, NEVER) or stream not in maxes:  # a stream at -inf is known, and holds the mark
+        known = maxes.get(stream)
+        if known is None or ts > known or known == math.inf:  # -inf: known, and holding; +inf (idle): until it reports
+            if ts == math.inf and known is not None:
+                return  # idle only until a stream first reports (an idle notice never overtakes a real mark)
             maxes[stream] = ts
         elif walls.get(stream) == wall:
             return  # nothing the watermark depends on moved
@@ -157,7 +171,7 @@ class Watermarks:
             return floor
         walls = self.last_wall[partition]
         idle_after = self.idle_after
-        expected = self.streams if idle_after is not None and self.streams else maxes.keys()
+        expected = self.streams if self.streams and (idle_after is not None or self.required) else maxes.keys()
         backlog = self.backlog
         low = math.inf
         latest_ts = latest_wall = NEVER
@@ -171,6 +185,8 @@ class Watermarks:
                 latest_ts = ts
             if seen_at > latest_wall:
                 latest_wall = seen_at
+        if low == math.inf and idle_after is None:
+            return floor  # every stream idle (the cohort stage across workers): nothing to go by
         # When every stream is idle, event time flows on with the wall clock.
         mark = low - self.lateness if low != math.inf else latest_ts - self.lateness + (wall - latest_wall - idle_after)  # type: ignore[operator]
         if mark > floor:

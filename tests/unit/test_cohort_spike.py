@@ -169,7 +169,7 @@ def test_a_hundred_thousand_cohorts_stay_within_the_documented_bound(tmp_path: P
         for i in range(120_000)
     ]
     side.process(records)  # type: ignore[arg-type]
-    side.advance_marks({p: 10_000.0 for p in range(8)})  # the window closes
+    side.advance_marks({q: {p: 10_000.0 for p in range(8)} for q in range(8)})  # the window closes
     baselines = dict(engine.backend.namespace("spike-b:spike", Baseline).items())  # type: ignore[attr-defined]
     assert len(baselines) == 100_000 and rule.dropped_cohorts == 20_000  # type: ignore[attr-defined]
     assert max(len(msgspec.msgpack.encode(b)) + len(k.encode()) for k, b in baselines.items()) <= BASELINE_BYTES  # stored (Kafka)
@@ -179,7 +179,7 @@ def test_a_hundred_thousand_cohorts_stay_within_the_documented_bound(tmp_path: P
     assert {k.split("|")[0] for k, _ in counts.items()} <= {"900.0", "1800.0"}  # the trailing window's steps only
     later = CohortRecord("cohort:spike", "*", to_datetime(11_800.0), "later", "p0", "num", "", {"region": "r000000"})
     side.process([(0, later)])  # type: ignore[list-item]
-    side.advance_marks({p: 20_000.0 for p in range(8)})  # a step a window later closes: the old steps' counts go
+    side.advance_marks({q: {p: 20_000.0 for p in range(8)} for q in range(8)})  # a step a window later closes: the old steps' counts go
     assert [k for k, _ in counts.items()] == ["11700.0|region=r000000"]
 
 

@@ -1,4 +1,4 @@
-"""The examples in the detectors' (and the run progress bar's) docstrings run, so they stay true."""
+"""The examples in the detectors', the run progress bar's and the engine's clocks and exchange's docstrings run, so they stay true."""
 
 from __future__ import annotations
 
@@ -8,7 +8,17 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["detectors.baseline", "detectors.signitrend", "detectors.tokenize", "streams.progress"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "detectors.baseline",
+        "detectors.signitrend",
+        "detectors.tokenize",
+        "streams.progress",
+        "streams.engine.watermark",
+        "streams.engine.exchange",
+    ],
+)
 def test_docstring_examples_hold(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.failed == 0 and result.attempted > 0
