@@ -361,10 +361,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     version = RuleBundle.from_directory(config.rules.dir).version if Path(config.rules.dir).is_dir() else ""
     rules = _rules_or_exit(config.rules.dir)
     cohort = sorted(r.rule_id for r in rules if getattr(r, "cohort", False))
-    if cohort:
+    if cohort and not config.kafka.cohort_topic:
         err.print(
             f"[yellow]cohort rules ({', '.join(cohort)}) count across partitions inside this worker: "
-            "run one worker per app id until the cohort stage has its own topic[/yellow]"
+            "run one worker per app id (kafka.cohort_topic is off)[/yellow]"
         )
     health = Health(stale_after=max(60.0, 10 * config.kafka.tick_interval))
     url = _serve(config, registry, None, health)

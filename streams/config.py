@@ -49,6 +49,13 @@ class KafkaConfig:
     tick_interval: float = 5.0
     stuck_check_interval: float = 5.0  # seconds between checks for a consumer flow left suspended outside a rebalance
     alerts_topic: str = ""  # sent alerts to this topic (the contract's JSON keyed by alert_id), e.g. "alerts"; empty: off
+    # Cohort rules across workers: their records and every partition's watermark go through the internal topic
+    # <app_id>-cohort, keyed by group, so any number of workers judges each group on all of its traffic. Off: the
+    # cohort stage runs inside the worker on its own partitions (then run one worker per app id).
+    cohort_topic: bool = True
+
+    def cohort_topic_name(self) -> str:
+        return f"{self.app_id}-cohort"
 
     def topics(self) -> dict[str, str]:
         """Topic name → stream kind."""

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from dataclasses import replace
 from typing import Any
 
 import faust
@@ -33,6 +34,7 @@ from streams.assembly import build_engine
 from streams.config import Config
 from streams.decode import DeadLetter, Decoder
 from streams.engine.engine import WATERMARK_NAMESPACE
+from streams.engine.exchange import CohortMessage, decode_message, encode_message
 from streams.faust_internals import BatchProducer, commit_offsets, committed_offset, read_in_batches
 from streams.faust_state import FaustBackend
 from streams.health import Health
@@ -114,11 +116,20 @@ def build_worker_app(
         name: app.topic(name + kc.dlq_suffix, key_serializer="raw", value_serializer="raw", partitions=kc.partitions)
         for name in topic_kinds
     }
+    # Cohort rules across workers: a group's records and every input partition's watermark reach the worker that
+    # owns the group's partition of this topic (co-partitioned with the inputs and the table: same count).
+    cohort_name = kc.cohort_topic_name() if kc.cohort_topic else ""
+    cohort_topic = (
+        app.topic(cohort_name, key_serializer="raw", value_serializer="raw", partitions=kc.partitions, internal=True)
+        if cohort_name
+        else None
+    )
     table = app.Table("state", key_type=bytes, value_type=bytes, partitions=kc.partitions)
     # Clocks and input positions go in the changelog's second wave, after the state they cover.
     # Undelivered alerts first, then the state that remembers them as raised (see FaustBackend.send_changelog).
     backend = FaustBackend(table, markers=(WATERMARK_NAMESPACE, POSITIONS_NAMESPACE), first=(OUTBOX_PREFIX,))
-    engine, silences = build_engine(rules, backend, config, config.engine.engine_config(idle=True), observer=metrics)
+    engine_config = replace(config.engine.engine_config(idle=True), partitions=kc.partitions, exchange=bool(cohort_name))
+    engine, silences = build_engine(rules, backend, config, engine_config, observer=metrics)
     pipeline = Pipeline(engine, Decoder(topic_kinds), sinks, metrics)
     probe = OffsetProbe(kc.bootstrap)
     positions = InputPositions(backend, probe)
@@ -140,7 +151,7 @@ def build_worker_app(
 
         async def perform_seek() -> None:
             await faust_seek()
-            inputs = [(tp.topic, tp.partition) for tp in consumer.assignment() if tp.topic in topic_kinds]
+            inputs = [(tp.topic, tp.partition) for tp in consumer.assignment() if is_input(tp.topic)]
             starts = positions.starts(inputs, committed=lambda tp: committed_offset(consumer, *tp))
             await rewind(starts)
             metrics.input_positions(*positions.take_counts())
@@ -167,7 +178,27 @@ def build_worker_app(
             undelivered,
         )
 
+    def is_input(topic: str) -> bool:
+        return topic in topic_kinds or topic == cohort_name
+
+    async def send_exchange() -> None:
+        """The batch's cohort records and marks to their group partitions, delivered before the state that
+        numbered them is committed (a crash re-sends them; the cohort stage drops what it has)."""
+        messages = engine.take_exchange()
+        if messages:
+            await changelog_producer.send_wave(cohort_name, [(q, b"", encode_message(m)) for q, m in messages])
+
+    def cohort_messages(records: list[Record]) -> list[tuple[int, CohortMessage]]:
+        out = []
+        for record in records:
+            try:
+                out.append((record.partition, decode_message(record.value)))
+            except Exception:  # our own internal format: only a foreign writer could put this there
+                log.error("%s[%d]@%d is not a cohort message; skipped", record.topic, record.partition, record.offset)
+        return out
+
     async def finish(alerts: list[Any], dead: list[DeadLetter]) -> None:
+        await send_exchange()
         loop = asyncio.get_running_loop()
         if alerts or pipeline.has_scores():
             await loop.run_in_executor(None, pipeline.deliver, alerts)
@@ -188,7 +219,12 @@ def build_worker_app(
             admitted, seeks = await positions.admit(records)
             if len(admitted) < len(records):
                 records = [records[i] for i in admitted]
+            exchanged = [r for r in records if r.topic == cohort_name] if cohort_name else []
+            if exchanged:
+                records = [r for r in records if r.topic != cohort_name]
             alerts, dead = pipeline.process(records)
+            if exchanged:
+                alerts += engine.accept(cohort_messages(exchanged))
             positions.store()
             await finish(alerts, dead)
             await rewind(seeks)
@@ -208,9 +244,11 @@ def build_worker_app(
             raise
 
     app.topics.add(source)  # subscribed; its records reach on_batch, not the topic's queue
+    if cohort_topic is not None:
+        app.topics.add(cohort_topic)
     read_in_batches(
         app,
-        is_input=lambda topic: topic in topic_kinds,
+        is_input=is_input,
         on_batch=on_batch,
         batch_max=kc.batch_max,
         timeout=kc.batch_wait,

@@ -1,0 +1,110 @@
+"""Scaling out with the cohort rules in: 1, 2 and 3 workers of one app over the same events, on one broker.
+
+    .venv/bin/python bench/scale_out.py [--events 100000] [--workers 1 2 3]
+
+This machine has two cores, so wall-clock speed-up cannot show scaling; what
+repartitioning and watermark traffic cost shows in **events per worker
+CPU-second** (all workers' CPU between the first event and the last, summed),
+compared with one worker's (target: ≥ 0.85 with two and with three). Each run
+also counts the alerts by rule: every worker count must raise the same ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from bench.throughput import make_events  # noqa: E402
+from tests.integration.harness import Worker, create_topics, publish  # noqa: E402
+from tests.integration.servers import TansuBroker, wait_for  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def run(workdir: Path, bootstrap: str, prefix: str, want: int, workers: int) -> tuple[float, float, float, Counter[str]]:
+    """Events/s (wall), events per CPU-second (all workers), the CPU seconds, and the alerts by rule."""
+    app = f"scale-{workers}-{int(time.time() * 1000)}"
+    running = [
+        Worker(workdir, bootstrap, app_id=app, prefix=prefix, YUJING_KAFKA_DATA_DIR=str(workdir / f"data-{app}-{i}"))
+        for i in range(workers)
+    ]
+    for w in running:
+        w.start()
+    try:
+        total = lambda: sum(w.sum("yujing_events_total") for w in running)  # noqa: E731
+        wait_for(lambda: total() > 0, 180, "the first events", interval=0.05)
+        started, first = time.perf_counter(), total()
+        cpu0 = sum(cpu_seconds(w.proc.pid) for w in running if w.proc)
+        wait_for(lambda: total() >= want, 1800, "every event", interval=0.1)
+        cpu = sum(cpu_seconds(w.proc.pid) for w in running if w.proc) - cpu0
+        wall = time.perf_counter() - started
+        time.sleep(5)  # the last batches' alerts (a group partition waits for every input partition's last mark)
+        alerts: Counter[str] = Counter()
+        for w in running:
+            for (name, labels), value in w.metrics().items():
+                if name == "yujing_alerts_total":
+                    alerts[dict(labels).get("rule_id", "?")] += int(value)
+        done = total() - first
+        return done / wall, done / cpu, cpu, alerts
+    finally:
+        for w in running:
+            w.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3])
+    args = parser.parse_args()
+    console = Console()
+    _, records = make_events(args.events)
+    n = len(records)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        broker = TansuBroker(workdir)
+        broker.start()
+        try:
+            create_topics(broker.bootstrap, prefix="scale-")
+            publish(broker.bootstrap, records)
+            console.print(f"{n:,} events published; default pack (cohort rules through the cohort topic)")
+            for workers in args.workers:
+                results[workers] = run(workdir, broker.bootstrap, "scale-", n, workers)
+                rate, per_cpu, cpu, alerts = results[workers]
+                console.print(
+                    f"{workers} worker(s): {rate:,.0f} ev/s wall, {per_cpu:,.0f} ev per CPU-s ({cpu:.1f} CPU-s), alerts {sum(alerts.values())}"
+                )
+        finally:
+            broker.stop()
+    base = results[args.workers[0]]
+    table = Table(title=f"Scaling out, default pack with its cohort rules ({n:,} events, {time.strftime('%Y-%m-%d %H:%M')})")
+    for column in ("workers", "events/s (wall)", "events per CPU-s", f"vs {args.workers[0]} worker", "CPU-s", "alerts", "same alerts"):
+        table.add_column(column, justify="right")
+    for workers, (rate, per_cpu, cpu, alerts) in results.items():
+        same = "yes" if alerts == base[3] else f"no: {dict((alerts - base[3]) + (base[3] - alerts))}"
+        table.add_row(
+            str(workers), f"{rate:,.0f}", f"{per_cpu:,.0f}", f"{per_cpu / base[1]:.2f}", f"{cpu:.1f}", str(sum(alerts.values())), same
+        )
+    console.print(table)
+    console.print("target: events per CPU-s with 2 and 3 workers ≥ 0.85 of one worker's")
+
+
+if __name__ == "__main__":
+    main()
