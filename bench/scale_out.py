@@ -48,7 +48,7 @@ def run(workdir: Path, bootstrap: str, prefix: str, want: int, workers: int) -> 
     for w in running:
         w.start()
     try:
-        total = lambda: sum(w.sum("yujing_events_total") for w in running)  # noqa: E731
+        total = lambda: sum(w.sum("yujing_events_total") for w in running)
         wait_for(lambda: total() > 0, 180, "the first events", interval=0.05)
         started, first = time.perf_counter(), total()
         cpu0 = sum(cpu_seconds(w.proc.pid) for w in running if w.proc)
