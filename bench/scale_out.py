@@ -88,9 +88,8 @@ def main() -> None:
             for workers in args.workers:
                 results[workers] = run(workdir, broker.bootstrap, "scale-", n, workers)
                 rate, per_cpu, cpu, alerts = results[workers]
-                console.print(
-                    f"{workers} worker(s): {rate:,.0f} ev/s wall, {per_cpu:,.0f} ev per CPU-s ({cpu:.1f} CPU-s), alerts {sum(alerts.values())}"
-                )
+                line = f"{workers} worker(s): {rate:,.0f} ev/s wall, {per_cpu:,.0f} ev per CPU-s ({cpu:.1f} CPU-s)"
+                console.print(f"{line}, alerts {sum(alerts.values())}")
         finally:
             broker.stop()
     base = results[args.workers[0]]
