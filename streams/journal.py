@@ -24,8 +24,8 @@ per-key messages:
 If the kill comes before the head is whole, no per-key message of the batch was
 sent either: the batch is simply read again. The per-partition copies keep a
 partition whole on a worker that recovers it without the head's partition
-(several workers); the cohort stage, whose batches write across partitions,
-runs in one worker, which recovers every partition.
+(several workers). The cohort stage writes only to the group partitions its
+worker owns (co-partitioned with the inputs), so the same holds for it.
 
 >>> writes = [(0, b"a", b"1"), (3, b"b", None)]
 >>> messages = journal_messages(writes, seq=7)
