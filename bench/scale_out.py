@@ -121,13 +121,20 @@ def main() -> None:
             broker.stop()
     base = results[args.workers[0]]
     table = Table(title=f"Scaling out, default pack with its cohort rules ({n:,} events, {time.strftime('%Y-%m-%d %H:%M')})")
-    for column in ("workers", "events/s (wall)", "events per CPU-s", f"vs {args.workers[0]} worker", "CPU-s", "alerts", "same alerts"):
+    for column in ("workers", "events/s (wall)", "events per CPU-s", f"vs {args.workers[0]} worker", "CPU-s", "batches", "alerts", "same"):
         table.add_column(column, justify="right")
-    for workers, (rate, per_cpu, cpu, alerts) in results.items():
-        same = "yes" if alerts == base[3] else f"no: {dict((alerts - base[3]) + (base[3] - alerts))}"
-        table.add_row(
-            str(workers), f"{rate:,.0f}", f"{per_cpu:,.0f}", f"{per_cpu / base[1]:.2f}", f"{cpu:.1f}", str(sum(alerts.values())), same
+    for workers, (rate, per_cpu, cpu, batches, alerts) in results.items():
+        same = "yes" if alerts == base[4] else f"no: {dict((alerts - base[4]) + (base[4] - alerts))}"
+        row = (
+            f"{rate:,.0f}",
+            f"{per_cpu:,.0f}",
+            f"{per_cpu / base[1]:.2f}",
+            f"{cpu:.1f}",
+            f"{batches:.0f}",
+            str(sum(alerts.values())),
+            same,
         )
+        table.add_row(str(workers), *row)
     console.print(table)
     console.print("target: events per CPU-s with 2 and 3 workers ≥ 0.85 of one worker's")
 
