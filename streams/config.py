@@ -53,6 +53,10 @@ class KafkaConfig:
     # <app_id>-cohort, keyed by group, so any number of workers judges each group on all of its traffic. Off: the
     # cohort stage runs inside the worker on its own partitions (then run one worker per app id).
     cohort_topic: bool = True
+    # Standby copies of other workers' table partitions (faust's table_standby_replicas). Each standby replays another
+    # worker's changelog message by message: with two workers it doubled the CPU per event (bench/scale_out.py).
+    # Recovery reads the changelog (memory://) or the local disk (rocksdb://) without them.
+    standby_replicas: int = 0
 
     def cohort_topic_name(self) -> str:
         return f"{self.app_id}-cohort"

@@ -107,6 +107,7 @@ def build_worker_app(
         consumer_max_fetch_size=8 * 1024 * 1024,
         web_enabled=False,
         table_cleanup_interval=3600.0,
+        table_standby_replicas=kc.standby_replicas,
     )
     topic_kinds = kc.topics()
     # Raw bytes in and out: decoding (and rejecting) is ours. With faust's default codec a
