@@ -17,7 +17,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -41,14 +40,6 @@ def cpu_seconds(pid: int) -> float:
 
 
 Measured = tuple[float, float, float, float, Counter[str]]
-
-
-def ready(worker: Worker) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{worker.metrics_port}/readyz", timeout=3) as answer:
-            return answer.status == 200
-    except Exception:
-        return False
 
 
 def alert_counts(running: list[Worker]) -> Counter[str]:
@@ -76,7 +67,7 @@ def run(workdir: Path, bootstrap: str, records: list[tuple[str, bytes, bytes]], 
     for w in running:
         w.start()
     try:
-        wait_for(lambda: all(ready(w) for w in running), 180, "every worker ready")
+        wait_for(lambda: all(w.ready() for w in running), 180, "every worker ready")
         time.sleep(3)  # the group settled
         want = len(records)
         total = lambda: sum(w.sum("yujing_events_total") for w in running)

@@ -71,6 +71,14 @@ class Worker(Process):
         super().start()
         wait_for(lambda: self.alive() and self.metrics(), 60, lambda: f"worker metrics endpoint\n{self.tail()}")
 
+    def ready(self) -> bool:
+        """Whether the worker answers /readyz with 200 (rules loaded, state recovered, no rebalance)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/readyz", timeout=3) as answer:
+                return answer.status == 200
+        except Exception:
+            return False
+
     def task_stacks(self, wait: float = 5.0) -> str:
         """What the worker is waiting on: its asyncio tasks' stacks (SIGUSR1, :mod:`streams.taskdump`), from its log."""
         if not self.alive() or self.proc is None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -68,14 +67,6 @@ def backtest(sim: Simulation, rules: Path) -> list[Alert]:
     return collect.alerts
 
 
-def ready(worker: Worker) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{worker.metrics_port}/readyz", timeout=3) as answer:
-            return answer.status == 200
-    except Exception:
-        return False
-
-
 def start_workers(workdir: Path, broker: TansuBroker, app_id: str, prefix: str, rules: Path, n: int) -> list[Worker]:
     workers = []
     for i in range(n):
@@ -90,7 +81,7 @@ def start_workers(workdir: Path, broker: TansuBroker, app_id: str, prefix: str, 
         )
         worker.start()
         workers.append(worker)
-    wait_for(lambda: all(ready(w) for w in workers), 120, lambda: "every worker ready\n" + "\n".join(w.tail() for w in workers))
+    wait_for(lambda: all(w.ready() for w in workers), 120, lambda: "every worker ready\n" + "\n".join(w.tail() for w in workers))
     return workers
 
 
