@@ -276,7 +276,7 @@ class Engine:
         record = msgspec.structs.replace(record, stream=_stream_name(self.partition))
         q = partition_for(record.event_type + record.key, self.config.partitions)  # cached per group
         if self.exchange_out is not None:
-            self._exchange += self.exchange_out.forward(self.partition, self.kind, q, record)
+            self._exchange.append(self.exchange_out.forward(self.partition, self.kind, q, record))
         else:
             self._forwarded.append((q, record))
 

@@ -27,7 +27,7 @@ it reports a real mark.
 >>> from streams.engine.state import DictBackend
 >>> record = CohortRecord("cohort:burst", "台州", dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), "e1", "p0")
 >>> out, into = ExchangeOut(DictBackend(), partitions=2), ExchangeIn(DictBackend())
->>> sent = out.forward(0, "complaints", 1, record) + out.forward(0, "complaints", 1, record)
+>>> sent = [out.forward(0, "complaints", 1, record), out.forward(0, "complaints", 1, record)]
 >>> [(q, m.seq) for q, m in sent]
 [(1, 1), (1, 2)]
 >>> [into.admit(q, m) for q, m in sent + sent]  # delivered twice: admitted once
@@ -99,7 +99,7 @@ class ExchangeOut:
         self._dirty: set[tuple[int, str, int]] = set()
         self._sent: dict[int, float] = {}  # the mark last sent per input partition (memory: resent after a restart)
 
-    def forward(self, source: int, kind: str, q: int, record: CohortRecord) -> list[tuple[int, CohortMessage]]:
+    def forward(self, source: int, kind: str, q: int, record: CohortRecord) -> tuple[int, CohortMessage]:
         """The message that takes ``record`` (from input ``source``'s stream ``kind``) to group partition ``q``."""
         key = (source, kind, q)
         seq = self._seq.get(key)
@@ -109,7 +109,7 @@ class ExchangeOut:
         seq += 1
         self._seq[key] = seq
         self._dirty.add(key)
-        return [(q, Forwarded(source, kind, seq, record))]
+        return q, Forwarded(source, kind, seq, record)
 
     def marks(self, marks: Mapping[int, float]) -> list[tuple[int, CohortMessage]]:
         """Each input partition's mark that moved since it was last sent, to every group partition."""
