@@ -3,8 +3,9 @@
 faust runs the consumer group, the state table and its changelog recovery;
 the three topics (co-partitioned by ``customer_id``) are read as raw bytes,
 a whole fetch at a time, straight from faust's consumer
-(:mod:`streams.faust_internals`, not an agent's per-message stream). For
-each batch the worker decodes, runs the engine, writes the alerts to the
+(:mod:`streams.faust_internals`, not an agent's per-message stream), and
+handed to the batch loop (:class:`streams.worker_loop.WorkerLoop`, which
+knows nothing of faust). For each batch the loop decodes, runs the engine, writes the alerts to the
 sinks (off the event loop, retrying), publishes dead letters to
 ``<topic>.dlq``, and sends the batch's state changes to the changelog (one
 record batch per partition). Each input partition's next offset is kept in
@@ -34,7 +35,6 @@ from streams.assembly import build_engine
 from streams.config import Config
 from streams.decode import DeadLetter, Decoder
 from streams.engine.engine import WATERMARK_NAMESPACE
-from streams.engine.exchange import CohortMessage, decode_message, encode_message
 from streams.faust_internals import BatchProducer, commit_offsets, committed_offset, read_in_batches
 from streams.faust_state import FaustBackend
 from streams.health import Health
@@ -45,6 +45,7 @@ from streams.positions import POSITIONS_NAMESPACE, InputPositions
 from streams.reload import BundleFollower, DirectoryWatch, RuleReloader
 from streams.stuck import FlowWatchdog, describe_consumer
 from streams.taskdump import install_task_dump
+from streams.worker_loop import WorkerLoop
 from yujing.protocols import Rule
 
 __all__ = ["build_worker_app", "ensure_topics"]
@@ -134,8 +135,20 @@ def build_worker_app(
     pipeline = Pipeline(engine, Decoder(topic_kinds), sinks, metrics)
     probe = OffsetProbe(kc.bootstrap)
     positions = InputPositions(backend, probe)
-    lock = asyncio.Lock()
-    changelog_producer = BatchProducer(app)
+
+    async def seek(topic: str, partition: int, offset: int) -> None:
+        await app.consumer.seek(TP(topic, partition), offset)
+
+    async def send_dead(letter: DeadLetter) -> None:
+        await dlq_topics[letter.topic].send(key=letter.key, value=letter.value, headers=_headers(letter))
+
+    async def offload(fn: Any, arg: Any) -> Any:  # sink writes block: off the event loop
+        return await asyncio.get_running_loop().run_in_executor(None, fn, arg)
+
+    loop = WorkerLoop(
+        pipeline, backend, positions, BatchProducer(app), seek, send_dead, cohort_topic=cohort_name, offload=offload, metrics=metrics
+    )
+    lock = loop.lock
 
     @app.task
     async def dump_tasks_on_sigusr1() -> None:
@@ -154,7 +167,7 @@ def build_worker_app(
             await faust_seek()
             inputs = [(tp.topic, tp.partition) for tp in consumer.assignment() if is_input(tp.topic)]
             starts = positions.starts(inputs, committed=lambda tp: committed_offset(consumer, *tp))
-            await rewind(starts)
+            await loop.rewind(starts)
             metrics.input_positions(*positions.take_counts())
             log.info("after the rebalance: %d of %d input partitions sought to where the state ends", len(starts), len(inputs))
 
@@ -163,78 +176,24 @@ def build_worker_app(
 
     @table.on_recover
     async def recovered() -> None:
-        owned = {tp.partition for tp in app.assignor.assigned_actives()}
-        repaired = backend.replay_journal(owned)  # a batch the last kill cut short, completed
-        timers = engine.recover()
-        engine.expect_partitions(owned)
-        positions.forget()
+        found = loop.recover(tp.partition for tp in app.assignor.assigned_actives())
         silences.seen = None  # apply the log again over what state held
         silences.poll()
-        undelivered = pipeline.recover()
         seek_from_state_after_faust(app.consumer)  # faust seeks right after this callback
         log.info(
             "state recovered: %d writes of a cut-short batch applied, %d timers pending, %d undelivered sink items queued again",
-            repaired,
-            timers,
-            undelivered,
+            found.journal_writes,
+            found.timers,
+            found.undelivered,
         )
 
     def is_input(topic: str) -> bool:
         return topic in topic_kinds or topic == cohort_name
 
-    async def send_exchange() -> None:
-        """The batch's cohort records and marks to their group partitions, delivered before the state that
-        numbered them is committed (a crash re-sends them; the cohort stage drops what it has)."""
-        messages = engine.take_exchange()
-        if messages:
-            await changelog_producer.send_wave(cohort_name, [(q, b"", encode_message(m)) for q, m in messages])
-
-    def cohort_messages(records: list[Record]) -> list[tuple[int, CohortMessage]]:
-        out = []
-        for record in records:
-            try:
-                out.append((record.partition, decode_message(record.value)))
-            except Exception:  # our own internal format: only a foreign writer could put this there
-                log.error("%s[%d]@%d is not a cohort message; skipped", record.topic, record.partition, record.offset)
-        return out
-
-    async def finish(alerts: list[Any], dead: list[DeadLetter]) -> None:
-        await send_exchange()
-        loop = asyncio.get_running_loop()
-        if alerts or pipeline.has_scores():
-            await loop.run_in_executor(None, pipeline.deliver, alerts)
-        for letter in dead:
-            await dlq_topics[letter.topic].send(key=letter.key, value=letter.value, headers=_headers(letter))
-        pipeline.commit()
-        await backend.send_changelog(changelog_producer)
-
-    async def rewind(seeks: dict[tuple[str, int], int]) -> None:
-        for (topic, partition), offset in seeks.items():
-            try:
-                await app.consumer.seek(TP(topic, partition), offset)
-            except Exception:  # revoked meanwhile: its new owner reads from the stored position
-                log.warning("could not seek %s[%d] back to %d", topic, partition, offset, exc_info=True)
-
-    async def handle(records: list[Record]) -> None:
-        async with lock:
-            admitted, seeks = await positions.admit(records)
-            if len(admitted) < len(records):
-                records = [records[i] for i in admitted]
-            exchanged = [r for r in records if r.topic == cohort_name] if cohort_name else []
-            if exchanged:
-                records = [r for r in records if r.topic != cohort_name]
-            alerts, dead = pipeline.process(records)
-            if exchanged:
-                alerts += engine.accept(cohort_messages(exchanged))
-            positions.store()
-            await finish(alerts, dead)
-            await rewind(seeks)
-            metrics.input_positions(*positions.take_counts())
-
     async def on_batch(records: list[Record]) -> None:
         # A batch runs to its end (sinks written, changelog sent) even when the fetcher is cancelled
         # (a rebalance, shutdown): its positions are stored with the state they cover.
-        batch = asyncio.ensure_future(handle(records))
+        batch = asyncio.ensure_future(loop.handle(records))
         try:
             await asyncio.shield(batch)
         except asyncio.CancelledError:
@@ -283,10 +242,7 @@ def build_worker_app(
         with contextlib.suppress(Exception):  # the consumer may be rebalancing; the next tick exports it
             behind = export_lag()
         async with lock:
-            if behind is not None:
-                engine.set_backlog(behind)
-            await finish(pipeline.tick(), [])
-            await rewind(positions.overdue())  # a re-fetch that never came (e.g. at a partition's end)
+            await loop.tick(behind)
             await commit_positions()
 
     if health is not None:

@@ -1,6 +1,7 @@
 """A worker killed while it sends its changelog: the worker's batch loop, without faust or a broker.
 
-The loop is the worker's (:mod:`streams.worker`): admit the batch's records against the input
+The loop is the worker's own class (:class:`streams.worker_loop.WorkerLoop`, which :mod:`streams.worker`
+wires to faust): admit the batch's records against the input
 positions in state, run the pipeline, deliver the alerts, commit, send the changelog. A kill
 is a producer that stops after some number of messages: the changelog then ends with a prefix
 of the batch's writes, as a SIGKILL leaves it. A restart rebuilds the store from that
@@ -23,7 +24,7 @@ from rules import load_rules
 from rules.loader import load_rule_text
 from streams.backtest import Collect
 from streams.config import default_rules_dir
-from streams.decode import Decoder
+from streams.decode import DeadLetter, Decoder
 from streams.engine import Engine, EngineConfig
 from streams.engine.engine import WATERMARK_NAMESPACE
 from streams.faust_state import FaustBackend
@@ -31,10 +32,12 @@ from streams.partitioning import partition_for
 from streams.pipeline import Pipeline, Record
 from streams.positions import POSITIONS_NAMESPACE, InputPositions
 from streams.simulator import SimConfig, simulate
+from streams.worker_loop import WorkerLoop
 from tests.helpers import StandInTable
 from yujing.events import event_kind
 
 PARTITIONS = 8
+COHORT_TOPIC = "yujing-cohort"
 TOPICS = {"orders": "orders", "billing": "billing", "complaints": "complaints"}
 
 
@@ -43,10 +46,12 @@ class Killed(BaseException):
 
 
 @dataclass
-class Changelog:
-    """The changelog topic: one log per partition, and a producer that may be killed after ``budget`` messages."""
+class Broker:
+    """The changelog and the cohort topic, one log per partition each, and a producer that may be killed after
+    ``budget`` messages (to either topic: a kill can land in a batch's cohort records too)."""
 
     logs: dict[int, list[tuple[bytes, bytes | None]]] = field(default_factory=dict)
+    cohort: dict[int, list[bytes]] = field(default_factory=dict)
     budget: float = float("inf")
 
     async def send_wave(self, topic: str, wave: Sequence[tuple[int, bytes, bytes | None]]) -> list[object]:
@@ -54,11 +59,24 @@ class Changelog:
             if self.budget <= 0:
                 raise Killed
             self.budget -= 1
-            self.logs.setdefault(partition, []).append((key, value))
+            if topic == COHORT_TOPIC:
+                assert value is not None
+                self.cohort.setdefault(partition, []).append(value)
+            else:
+                self.logs.setdefault(partition, []).append((key, value))
         return []
 
+    def cohort_records(self, read: dict[int, int]) -> list[Record]:
+        """The cohort topic's records from ``read`` on (a consumer's positions), moving ``read`` to the end."""
+        out = []
+        for partition, log in sorted(self.cohort.items()):
+            start = read.get(partition, 0)
+            out += [Record(COHORT_TOPIC, partition, offset, b"", log[offset]) for offset in range(start, len(log))]
+            read[partition] = len(log)
+        return out
+
     def recover(self) -> StandInTable:
-        """A new table filled from the log, partition by partition, the last value of a key winning."""
+        """A new table filled from the changelog, partition by partition, the last value of a key winning."""
         table = StandInTable()
         for partition, log in self.logs.items():
             for key, value in log:
@@ -76,34 +94,36 @@ async def every_offset_exists(topic: str, partition: int, offset: int) -> int:
 
 
 class ModelWorker:
-    """The worker's batch loop over a :class:`FaustBackend` on a stand-in table."""
+    """The worker's batch loop (:class:`~streams.worker_loop.WorkerLoop`, the class the faust worker runs) over a
+    :class:`FaustBackend` on a stand-in table, its changelog and cohort topic in memory."""
 
-    def __init__(self, table: StandInTable, changelog: Changelog, sink: Collect) -> None:
-        self.changelog = changelog
-        self.backend = FaustBackend(table, markers=(WATERMARK_NAMESPACE, POSITIONS_NAMESPACE), first=("~outbox",))
-        config = EngineConfig(idle_after=None, partitions=PARTITIONS)
-        self.engine = Engine(load_rules(default_rules_dir()).rules + COHORT_RULE, self.backend, config)
-        self.pipeline = Pipeline(self.engine, Decoder(TOPICS), [sink])
-        self.positions = InputPositions(self.backend, every_offset_exists)
-        self.backend.replay_journal()
-        self.engine.recover()
-        self.positions.forget()
-        self.pipeline.recover()
+    def __init__(self, table: StandInTable, broker: Broker, sink: Collect, exchange: bool) -> None:
+        backend = FaustBackend(table, markers=(WATERMARK_NAMESPACE, POSITIONS_NAMESPACE), first=("~outbox",))
+        config = EngineConfig(idle_after=None, partitions=PARTITIONS, exchange=exchange)
+        self.engine = Engine(load_rules(default_rules_dir()).rules + COHORT_RULE, backend, config)
+        self.dead: list[DeadLetter] = []
+        self.loop = WorkerLoop(
+            Pipeline(self.engine, Decoder(TOPICS), [sink]),
+            backend,
+            InputPositions(backend, every_offset_exists),
+            broker,
+            self.seek,
+            self.send_dead,
+            cohort_topic=COHORT_TOPIC if exchange else "",
+        )
+        self.loop.recover(range(PARTITIONS))
+
+    async def seek(self, topic: str, partition: int, offset: int) -> None:
+        raise AssertionError(f"a restart reads from at or before where the state ends, never a gap: {topic}[{partition}]@{offset}")
+
+    async def send_dead(self, letter: DeadLetter) -> None:
+        self.dead.append(letter)
 
     async def handle(self, records: list[Record]) -> None:
-        admitted, seeks = await self.positions.admit(records)
-        assert not seeks
-        alerts, _ = self.pipeline.process([records[i] for i in admitted])
-        self.positions.store()
-        self.pipeline.deliver(alerts)
-        self.pipeline.commit()
-        await self.backend.send_changelog(self.changelog)
+        await self.loop.handle(records)
 
     async def close(self) -> None:
-        alerts = self.engine.close_input()
-        self.pipeline.deliver(alerts)
-        self.pipeline.commit()
-        await self.backend.send_changelog(self.changelog)
+        await self.loop.close_input()
 
 
 #: A cohort-stage rule that alerts on this small day (the default pack's cohort detectors need a week to warm up).
@@ -146,30 +166,46 @@ def delivered(sink: Collect) -> set[tuple[str, str]]:
     return {(a.alert_id, a.status) for a in sink.alerts}
 
 
-def run(records: list[Record], kills: Sequence[int]) -> Collect:
-    """Feed ``records`` in batches; the n-th kill stops the changelog after ``kills[n]`` more messages.
+def run(records: list[Record], kills: Sequence[int], exchange: bool = False) -> Collect:
+    """Feed ``records`` in batches; the n-th kill stops the producer after ``kills[n]`` more messages.
 
     After a kill the worker restarts from the changelog and is handed the input again from a
-    few batches back (the consumer's committed offset trails what state holds).
+    few batches back (the consumer's committed offset trails what state holds), and the cohort
+    topic from its start. With ``exchange`` the cohort stage's records and marks go through the
+    cohort topic, read back after each input batch (and, at the end, until nothing new comes).
     """
     sink = Collect()
-    changelog = Changelog()
+    broker = Broker()
     work = batches(records, 97)
     pending = list(kills)
+    read: dict[int, int] = {}
 
     async def go() -> None:
-        worker = ModelWorker(StandInTable(), changelog, sink)
+        nonlocal read
+        worker = ModelWorker(StandInTable(), broker, sink, exchange)
         i = 0
-        changelog.budget = pending.pop(0) if pending else float("inf")
-        while i < len(work):
+        broker.budget = pending.pop(0) if pending else float("inf")
+        while True:
             try:
-                await worker.handle(work[i])
-                i += 1
+                if i < len(work):
+                    await worker.handle(work[i])
+                    i += 1
+                    if exchange:
+                        await worker.handle(broker.cohort_records(read))
+                    continue
+                await worker.close()
+                if not exchange:
+                    return
+                # the end of the input: the last marks went out; read the cohort topic until it has no more
+                while tail := broker.cohort_records(read):
+                    await worker.handle(tail)
+                await worker.loop.commit(worker.engine.close_cohort(), [])
+                return
             except Killed:
-                worker = ModelWorker(changelog.recover(), changelog, sink)
+                worker = ModelWorker(broker.recover(), broker, sink, exchange)
                 i = max(0, i - 3)
-                changelog.budget = pending.pop(0) if pending else float("inf")
-        await worker.close()
+                read = {}
+                broker.budget = pending.pop(0) if pending else float("inf")
 
     asyncio.run(go())
     return sink
@@ -201,6 +237,24 @@ def test_kills_mid_changelog_lose_and_add_nothing(day: tuple[list[Record], set[t
     # one message per changed key: a kill point lands anywhere in a batch's changelog
     kills = [rng.randrange(1, 4000) for _ in range(5)]
     got = delivered(run(records, kills))
+    assert not expected - got, f"missing after kills at {kills}: {sorted(expected - got)[:10]}"
+    assert not got - expected, f"new after kills at {kills}: {sorted(got - expected)[:10]}"
+
+
+def test_cohort_records_through_the_cohort_topic_raise_the_same_alerts(day: tuple[list[Record], set[tuple[str, str]]]) -> None:
+    """The loop's cohort path (records and marks out to the cohort topic, back in through admit and the
+    cohort stage) gives what the in-process cohort stage gives."""
+    records, expected = day
+    got = delivered(run(records, [], exchange=True))
+    assert (sorted(expected - got)[:5], sorted(got - expected)[:5]) == ([], [])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_kills_mid_changelog_or_cohort_records_lose_and_add_nothing(day: tuple[list[Record], set[tuple[str, str]]], seed: int) -> None:
+    records, expected = day
+    rng = random.Random(100 + seed)
+    kills = [rng.randrange(1, 4000) for _ in range(5)]
+    got = delivered(run(records, kills, exchange=True))
     assert not expected - got, f"missing after kills at {kills}: {sorted(expected - got)[:10]}"
     assert not got - expected, f"new after kills at {kills}: {sorted(got - expected)[:10]}"
 
