@@ -33,6 +33,16 @@ messages as one record batch per partition (aiokafka's ``create_batch`` and
 ``send_batch``) instead of one ``send`` (a future, an accumulator lookup) per
 message: the changelog sends were a third of the worker's loop once the
 fetch path was gone.
+
+**Table stores.** The state backend (:mod:`streams.faust_state`) reads and
+writes faust's table store directly, a batch's writes at once, not through
+the table's per-key ``__setitem__`` (an event and a changelog message each):
+the memory store's key → partition map, the rocksdb store's per-partition
+databases and key index (:func:`store_key_partitions` and the ``rocksdb_*``
+functions).
+
+**A stalled consumer's dump.** :func:`describe_consumer` reads faust's and
+the Kafka client's bookkeeping for a worker whose input stopped.
 """
 
 from __future__ import annotations
@@ -40,20 +50,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from faust.types import TP
 
 from streams.pipeline import Record
 
-__all__ = ["PRIVATE_ACCESSES", "BatchProducer", "commit_offsets", "committed_offset", "fair_slices", "read_in_batches"]
+__all__ = [
+    "PRIVATE_ACCESSES",
+    "BatchProducer",
+    "commit_offsets",
+    "committed_offset",
+    "describe_consumer",
+    "fair_slices",
+    "read_in_batches",
+    "rocksdb_db_for_partition",
+    "rocksdb_dbs_for_actives",
+    "rocksdb_dbs_for_key",
+    "rocksdb_key_index",
+    "run_after_faust_seeks",
+    "store_key_partitions",
+]
 
 log = logging.getLogger(__name__)
 
 #: ``(owner, attribute)`` for every private attribute used here; the unit test checks that each exists.
 PRIVATE_ACCESSES: tuple[tuple[str, str], ...] = (
     ("faust.transport.consumer.Consumer", "_drain_messages"),  # replaced per consumer instance
+    ("faust.transport.consumer.Consumer", "perform_seek"),  # public, but wrapped per instance (run_after_faust_seeks)
     ("faust.transport.consumer.Consumer", "_wait_next_records"),  # fetch + flow control, as faust's getmany
     ("faust.transport.consumer.Consumer", "_to_message"),  # non-input records, as faust's getmany
     ("faust.transport.consumer.Consumer", "_commit_offsets"),  # commit + _committed_offset, as faust's own commit
@@ -62,6 +87,26 @@ PRIVATE_ACCESSES: tuple[tuple[str, str], ...] = (
     ("faust.transport.consumer.Consumer", "_buffered_partitions"),  # instance attribute
     ("mode.services.Service", "_stopped"),  # instance attribute
     ("faust.transport.drivers.aiokafka.Producer", "_ensure_producer"),  # the aiokafka producer under faust's
+    # table stores (streams/faust_state.py writes a batch into them at once)
+    ("faust.stores.memory.Store", "_key_partition"),  # instance attribute
+    ("faust.stores.rocksdb.Store", "_key_index"),  # instance attribute
+    ("faust.stores.rocksdb.Store", "_dbs_for_key"),
+    ("faust.stores.rocksdb.Store", "_dbs_for_actives"),
+    ("faust.stores.rocksdb.Store", "_db_for_partition"),
+    # describe_consumer (a stalled worker's dump)
+    ("faust.transport.consumer.Consumer", "_unacked_messages"),  # instance attribute
+    ("faust.transport.consumer.Consumer", "_paused_partitions"),  # instance attribute
+    ("faust.transport.consumer.Consumer", "_active_partitions"),  # instance attribute
+    ("faust.transport.consumer.Consumer", "_acked"),  # instance attribute
+    ("faust.transport.drivers.aiokafka.Consumer", "_thread"),  # instance attribute
+    ("faust.transport.drivers.aiokafka.AIOKafkaConsumerThread", "_consumer"),  # instance attribute
+    ("aiokafka.consumer.consumer.AIOKafkaConsumer", "_coordinator"),  # instance attribute
+    ("aiokafka.consumer.consumer.AIOKafkaConsumer", "_subscription"),  # instance attribute
+    ("aiokafka.consumer.group_coordinator.GroupCoordinator", "_rejoin_needed_fut"),  # instance attribute
+    ("aiokafka.consumer.group_coordinator.GroupCoordinator", "_performed_join_prepare"),  # instance attribute
+    ("aiokafka.consumer.group_coordinator.GroupCoordinator", "_coordination_task"),  # instance attribute
+    ("aiokafka.consumer.subscription_state.TopicPartitionState", "_position"),  # instance attribute
+    ("faust.transport.conductor.Conductor", "_tp_index"),  # instance attribute
 )
 
 OnBatch = Callable[[list[Record]], Awaitable[None]]
@@ -70,6 +115,21 @@ OnBatch = Callable[[list[Record]], Awaitable[None]]
 def committed_offset(consumer: Any, topic: str, partition: int) -> int | None:
     """The offset the consumer group has committed for a partition, as faust last saw it (``None``: unknown)."""
     return consumer._committed_offset.get(TP(topic, partition))
+
+
+def run_after_faust_seeks(consumer: Any, hook: Callable[[], Awaitable[None]]) -> None:
+    """Run ``hook`` after each of faust's own seeks of a rebalance (to the committed offsets), before its flow
+    resumes: wraps the consumer's ``perform_seek`` once per consumer instance (later calls do nothing)."""
+    if getattr(consumer, "yujing_seek_hook", None) is not None:
+        return
+    faust_seek = consumer.perform_seek
+
+    async def perform_seek() -> None:
+        await faust_seek()
+        await hook()
+
+    consumer.perform_seek = perform_seek
+    consumer.yujing_seek_hook = hook
 
 
 async def commit_offsets(consumer: Any, offsets: Mapping[tuple[str, int], int]) -> bool:
@@ -210,3 +270,88 @@ async def _deliver_one_by_one(consumer: Any, tp: TP, records: list[Any]) -> None
     for record in records:
         await consumer.wait_first(callback(to_message(tp, record)), consumer.suspend_flow.wait())
         consumer._read_offset[tp] = record.offset
+
+
+# -- table stores -------------------------------------------------------------------------------------------------
+
+
+def store_key_partitions(store: Any) -> dict[bytes, int]:
+    """The memory store's key → partition map (faust keeps it to drop a revoked partition's keys)."""
+    return store._key_partition
+
+
+def rocksdb_key_index(store: Any) -> MutableMapping[bytes, int]:
+    """The rocksdb store's key → partition index (an LRU cache faust consults before searching every database)."""
+    return store._key_index
+
+
+def rocksdb_dbs_for_key(store: Any, key: bytes) -> Iterable[Any]:
+    """The rocksdb databases that may hold ``key`` (its partition's, when indexed; else every active one)."""
+    return store._dbs_for_key(key)
+
+
+def rocksdb_dbs_for_actives(store: Any) -> Iterable[Any]:
+    """The rocksdb databases of the partitions this worker owns."""
+    return store._dbs_for_actives()
+
+
+def rocksdb_db_for_partition(store: Any, partition: int) -> Any:
+    """The rocksdb database of one partition (opened on first use)."""
+    return store._db_for_partition(partition)
+
+
+# -- a stalled consumer's dump ------------------------------------------------------------------------------------
+
+
+def describe_consumer(app: Any) -> str:
+    """A faust consumer's flow and per-partition bookkeeping, and its Kafka client's group membership, for a
+    stalled worker's dump: whether its flow is suspended, which partitions it fetches and from where, and how
+    far each is read, committed and acknowledged."""
+    consumer = app.consumer
+    recovery = app.tables.recovery
+    lines = [
+        f"consumer: flow_active={consumer.flow_active} suspend_flow={consumer.suspend_flow.is_set()} "
+        f"flow_control={app.flow_control.is_active()} rebalancing={app.rebalancing} "
+        f"recovery_completed={recovery.completed.is_set()} in_recovery={recovery.in_recovery} "
+        f"generation={app.consumer_generation_id} unacked={len(consumer._unacked_messages)}",
+        f"paused: {sorted(map(str, consumer._paused_partitions))}",
+        f"buffered: {sorted(map(str, consumer._buffered_partitions))}",
+    ]
+    client = getattr(getattr(consumer, "_thread", None), "_consumer", None)
+    coordinator = getattr(client, "_coordinator", None)
+    positions: dict[tuple[str, int], Any] = {}
+    if coordinator is not None:
+        subscription = client._subscription.subscription
+        assignment = subscription.assignment if subscription is not None else None
+        lines.append(
+            f"kafka client: coordinator={coordinator.coordinator_id} generation={coordinator.generation} "
+            f"member={coordinator.member_id!r} rejoin_needed={coordinator._rejoin_needed_fut.done()} "
+            f"assigned={'none' if assignment is None else len(assignment.tps)} "
+            f"join_prepared={getattr(coordinator, '_performed_join_prepare', '?')} "
+            f"coordination_task={_task_state(getattr(coordinator, '_coordination_task', None))}"
+        )
+        if assignment is not None:
+            for ktp in assignment.tps:
+                state = assignment.state_value(ktp)
+                positions[(ktp.topic, ktp.partition)] = state._position if state is not None else None
+    active = consumer._active_partitions or set()
+    routed = app.topics._tp_index
+    for tp in sorted(consumer.assignment()):
+        lines.append(
+            f"{tp.topic}[{tp.partition}]: active={tp in active} routed={len(routed.get(tp, ()))} "
+            f"read={consumer._read_offset.get(tp)} committed={consumer._committed_offset.get(tp)} "
+            f"acked={len(consumer._acked.get(tp, ()))} highwater={consumer.highwater(tp)} "
+            f"fetch_position={positions.get((tp.topic, tp.partition))}"
+        )
+    return "\n".join(lines)
+
+
+def _task_state(task: Any) -> str:
+    """``running``, ``done``, or how it ended: a coordinator task that died leaves the group unjoined for good."""
+    if task is None:
+        return "none"
+    if not task.done():
+        return "running"
+    if task.cancelled():
+        return "cancelled"
+    return f"failed: {task.exception()!r}" if task.exception() is not None else "done"

@@ -20,6 +20,13 @@ from aiokafka.errors import KafkaError
 from faust.types import TP
 
 from streams.engine.state import StateCodec
+from streams.faust_internals import (
+    rocksdb_db_for_partition,
+    rocksdb_dbs_for_actives,
+    rocksdb_dbs_for_key,
+    rocksdb_key_index,
+    store_key_partitions,
+)
 from streams.journal import JOURNAL_PREFIX, journal_messages, replay
 
 __all__ = ["ChangelogProducer", "FaustBackend", "FaustState"]
@@ -122,9 +129,7 @@ class FaustBackend:
         if pending is not None:
             return pending[0]
         store = self._store
-        index = getattr(store, "_key_partition", None)
-        if index is None:
-            index = getattr(store, "_key_index", {})
+        index = store_key_partitions(store) if isinstance(getattr(store, "data", None), dict) else rocksdb_key_index(store)
         return index.get(key, self.partition)
 
     # -- store access -----------------------------------------------------
@@ -137,7 +142,7 @@ class FaustBackend:
         data = getattr(store, "data", None)
         if isinstance(data, dict):  # memory store
             return data.get(key)
-        for db in store._dbs_for_key(key):  # rocksdb store
+        for db in rocksdb_dbs_for_key(store, key):  # rocksdb store
             value = db.get(key)
             if value is not None:
                 return value
@@ -161,7 +166,7 @@ class FaustBackend:
             # a revoked partition's keys leave the store without a ``_put``: skipped here
             yield from [(k, v) for k in keys if (v := data.get(k)) is not None]
             return
-        for db in store._dbs_for_actives():
+        for db in rocksdb_dbs_for_actives(store):
             for key, value in db.items(from_key=prefix):
                 if not key.startswith(prefix):
                     break
@@ -180,7 +185,7 @@ class FaustBackend:
         store = self._store
         data = getattr(store, "data", None)
         if isinstance(data, dict):
-            where, indexes = store._key_partition, self.key_index
+            where, indexes = store_key_partitions(store), self.key_index
             for partition, key, value in writes:
                 if value is None:
                     data.pop(key, None)
@@ -196,14 +201,15 @@ class FaustBackend:
                         else:
                             keys[key] = None
             return
+        key_index = rocksdb_key_index(store)
         for partition, key, value in writes:
-            db = store._db_for_partition(partition)
+            db = rocksdb_db_for_partition(store, partition)
             if value is None:
                 db.delete(key)
-                store._key_index.pop(key, None)
+                key_index.pop(key, None)
             else:
                 db.put(key, value)
-                store._key_index[key] = partition
+                key_index[key] = partition
 
     def flush(self) -> None:
         """Apply the batch's changes to the local store and queue one changelog message per changed key.

@@ -35,7 +35,14 @@ from streams.assembly import build_engine
 from streams.config import Config
 from streams.decode import DeadLetter, Decoder
 from streams.engine.engine import WATERMARK_NAMESPACE
-from streams.faust_internals import BatchProducer, commit_offsets, committed_offset, read_in_batches
+from streams.faust_internals import (
+    BatchProducer,
+    commit_offsets,
+    committed_offset,
+    describe_consumer,
+    read_in_batches,
+    run_after_faust_seeks,
+)
 from streams.faust_state import FaustBackend
 from streams.health import Health
 from streams.metrics import PipelineMetrics
@@ -43,7 +50,7 @@ from streams.offset_probe import OffsetProbe
 from streams.pipeline import Pipeline, Record
 from streams.positions import POSITIONS_NAMESPACE, InputPositions
 from streams.reload import BundleFollower, DirectoryWatch, RuleReloader
-from streams.stuck import FlowWatchdog, describe_consumer
+from streams.stuck import FlowWatchdog
 from streams.taskdump import install_task_dump
 from streams.worker_loop import WorkerLoop
 from yujing.protocols import Rule
@@ -154,32 +161,24 @@ def build_worker_app(
     async def dump_tasks_on_sigusr1() -> None:
         install_task_dump(asyncio.get_running_loop(), describe=lambda: describe_consumer(app))
 
-    def seek_from_state_after_faust(consumer: Any) -> None:
+    async def seek_from_state() -> None:
         """After faust's own seek of a rebalance (to the committed offsets) and before its flow resumes, seek the
         assigned input partitions whose commit lies beyond where the state ends, or is unknown, to where it
         ends (InputPositions.starts). Before the flow resumes nothing has been read since the rebalance, so
         the seek leaves no offset acknowledged twice or never (either slows or stops faust's commits)."""
-        if getattr(consumer, "seeks_from_state", False):
-            return
-        faust_seek = consumer.perform_seek
-
-        async def perform_seek() -> None:
-            await faust_seek()
-            inputs = [(tp.topic, tp.partition) for tp in consumer.assignment() if is_input(tp.topic)]
-            starts = positions.starts(inputs, committed=lambda tp: committed_offset(consumer, *tp))
-            await loop.rewind(starts)
-            metrics.input_positions(*positions.take_counts())
-            log.info("after the rebalance: %d of %d input partitions sought to where the state ends", len(starts), len(inputs))
-
-        consumer.perform_seek = perform_seek
-        consumer.seeks_from_state = True
+        consumer = app.consumer
+        inputs = [(tp.topic, tp.partition) for tp in consumer.assignment() if is_input(tp.topic)]
+        starts = positions.starts(inputs, committed=lambda tp: committed_offset(consumer, *tp))
+        await loop.rewind(starts)
+        metrics.input_positions(*positions.take_counts())
+        log.info("after the rebalance: %d of %d input partitions sought to where the state ends", len(starts), len(inputs))
 
     @table.on_recover
     async def recovered() -> None:
         found = loop.recover(tp.partition for tp in app.assignor.assigned_actives())
         silences.seen = None  # apply the log again over what state held
         silences.poll()
-        seek_from_state_after_faust(app.consumer)  # faust seeks right after this callback
+        run_after_faust_seeks(app.consumer, seek_from_state)  # faust seeks right after this callback
         log.info(
             "state recovered: %d writes of a cut-short batch applied, %d timers pending, %d undelivered sink items queued again",
             found.journal_writes,
