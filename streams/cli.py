@@ -204,10 +204,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-    from rich.table import Table
 
-    from streams.evaluate import detector_of, evaluate, plot, summarise
-    from streams.simulator.scenarios import SCENARIOS
+    from streams.evaluate import detector_of, evaluate, plot, plot_axis, summarise
+    from streams.simulator.scenarios import PHRASINGS, SCENARIOS, SHAPES
 
     config, _, _ = _setup(args)
     rules_dir = args.rules or config.rules.dir
@@ -228,25 +227,68 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not volumes or any(v <= 0 for v in volumes):
         err.print(f"[red]--volumes takes complaints a day, comma-separated (e.g. 50,500,2400,20000), not {args.volumes!r}[/red]")
         return 2
+    shapes = args.shapes.split(",")
+    phrasings = args.phrasings.split(",")
+    for flag, given, known in (("--shapes", shapes, SHAPES), ("--phrasings", phrasings, PHRASINGS)):
+        if not given or any(g not in known for g in given):
+            err.print(f"[red]{flag} takes a comma-separated subset of {', '.join(known)}, not {','.join(given)!r}[/red]")
+            return 2
+    try:
+        sizes = [None if v == "own" else float(v) for v in args.sizes.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or any(v is not None and v <= 1 for v in sizes):
+        err.print(f"[red]--sizes takes incident multipliers above 1, or 'own', e.g. 1.5,2,3,5,8, not {args.sizes!r}[/red]")
+        return 2
     columns = (TextColumn("simulating and replaying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    runs = len(scenarios) * len(seeds) * len(volumes) * len(shapes) * len(sizes) * len(phrasings)
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
-        task = progress.add_task("eval", total=len(scenarios) * len(seeds) * len(volumes))
-        outcomes = evaluate(scenarios, seeds, rules_dir, workers=args.workers, progress=lambda: progress.advance(task), volumes=volumes)
-    summaries = summarise(outcomes)
-    table = Table(title=f"detection quality over {len(seeds)} seeds (targets: recall ≥ 0.95, precision ≥ 0.90, median TTD ≤ 1 window)")
-    headers = ("detector", "volume/day", "scenario", "alerts", "true pos.", "precision", "recall", "median TTD (windows)")
+        task = progress.add_task("eval", total=runs)
+        outcomes = evaluate(
+            scenarios,
+            seeds,
+            rules_dir,
+            workers=args.workers,
+            progress=lambda: progress.advance(task),
+            volumes=volumes,
+            shapes=shapes,
+            sizes=sizes,
+            phrasings=phrasings,
+        )
+    targets = "targets: recall ≥ 0.95, precision ≥ 0.90, median TTD ≤ 1 window"
+    console.print(_eval_table(summarise(outcomes, keep=("volume",)), f"detection quality over {len(seeds)} seeds ({targets})"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pngs = [plot(summarise(outcomes, keep=("volume",)), out / "eval.png")]
+    for axis, values in (("size", sizes), ("shape", shapes), ("phrasings", phrasings)):
+        if len(values) > 1:
+            by_axis = [s for s in summarise(outcomes, keep=("volume", axis)) if s.scenario == "all"]
+            console.print(_eval_table(by_axis, f"by {axis}, all scenarios (other axes pooled)", axis=axis))
+            pngs.append(plot_axis(outcomes, axis, out / f"eval-{axis}.png"))
+    records = [{**o.__dict__} for o in outcomes]
+    (out / "outcomes.json").write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
+    console.print(f"plots: {', '.join(map(str, pngs))}\nper run (with each false alert's summary): {out / 'outcomes.json'}")
+    return 0
+
+
+def _eval_table(summaries: list[Any], title: str, axis: str | None = None) -> Any:
+    """``yujing eval``'s table: a row per detector, volume and scenario (or value of ``axis``)."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    headers = ("detector", "volume/day", axis or "scenario", "alerts", "true pos.", "precision", "recall", "median TTD (windows)")
     for name in (*headers, "false alarms/week", "precision by labels"):
-        table.add_column(name, justify="left" if name in ("detector", "scenario") else "right")
+        table.add_column(name, justify="left" if name in ("detector", "scenario", axis) else "right")
 
     def fmt(x: float | None) -> str:
         return "–" if x is None else f"{x:.2f}"
 
     for s in summaries:
-        style = "bold" if s.scenario == "all" else None
+        third = {"size": s.size_text, "shape": s.shape, "phrasings": s.phrasings}.get(axis or "", s.scenario)
         table.add_row(
             s.detector,
             f"{s.volume:,.0f}",
-            s.scenario,
+            third,
             str(s.alerts),
             str(s.true_positives),
             fmt(s.precision),
@@ -254,16 +296,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             fmt(s.median_ttd),
             fmt(s.false_alarms_per_week),
             fmt(s.label_precision),
-            style=style,
+            style="bold" if s.scenario == "all" and axis is None else None,
         )
-    console.print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    png = plot(summaries, out / "eval.png")
-    records = [{**o.__dict__} for o in outcomes]
-    (out / "outcomes.json").write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
-    console.print(f"plot: {png}\nper run (with each false alert's summary): {out / 'outcomes.json'}")
-    return 0
+    return table
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
@@ -545,6 +580,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=20, help="random seeds per scenario")
     p.add_argument("--scenarios", help="comma-separated subset of: outage, billing, backlog, app_login, campaign, channel_silence, benign")
     p.add_argument("--volumes", default="2400", help="complaints a day, comma-separated: the grid (orders and customers in proportion)")
+    p.add_argument("--shapes", default="city", help="seasonal shapes of the background, comma-separated: city, evening, office, flat")
+    p.add_argument("--sizes", default="own", help="incident sizes (× the cohort's volume), comma-separated, or 'own': e.g. 1.5,2,3,5,8")
+    p.add_argument("--phrasings", default="tuned", help="incident text banks: tuned (the simulator's) and/or heldout (never tuned on)")
     p.add_argument("--workers", type=int, default=2, help="processes")
     p.add_argument("--out", default="out/eval", help="directory for eval.png and outcomes.json")
     p.set_defaults(func=cmd_eval)

@@ -34,6 +34,10 @@ the list did not foresee (the typo 宽代, 几天 of "等了好几天").
 
 Precision = TP / all alerts; recall = detected / incidents; the median of
 time-to-detect over detected incidents.
+
+The grid: every scenario × seed at each point of volumes (complaints a day),
+seasonal shapes, incident sizes and phrasing banks (see
+:mod:`streams.simulator.scenarios`); results are kept and summarised per point.
 """
 
 from __future__ import annotations
@@ -69,6 +73,9 @@ class Outcome:
     seed: int
     volume: float = 2400.0  # complaints a day
     days: float = 0.0  # simulated, history included (false alarms per week)
+    shape: str = "city"  # the background's seasonality
+    size: float | None = None  # the incident's multiplier (None: the scenario's own)
+    phrasings: str = "tuned"  # the incident texts' bank
     true_positives: int = 0
     false_positives: int = 0
     label_true_positives: int = 0  # by the incident's labels and words (the stricter first judge)
@@ -93,6 +100,13 @@ class Summary:
     label_true_positives: int = 0
     volume: float = 2400.0
     days: float = 0.0
+    shape: str = "city"
+    size: float | None = None
+    phrasings: str = "tuned"
+
+    @property
+    def size_text(self) -> str:
+        return "own" if self.size is None else f"×{self.size:g}"
 
     @property
     def false_alarms_per_week(self) -> float | None:
@@ -246,20 +260,41 @@ def judge(
 _BASE = (2400.0, 2000.0, 20000)
 
 
-def scenario_config(kind: str, seed: int, volume: float = _BASE[0]) -> Any:
-    """The scenario at ``volume`` complaints a day, its orders and customers in proportion."""
+@dataclass(frozen=True)
+class Cell:
+    """A point of the grid beside the scenario: complaints a day, the background's seasonal shape, the incident's
+    size (its multiplier on the cohort's volume; ``None``: the scenario's own) and its phrasing bank."""
+
+    volume: float = _BASE[0]
+    shape: str = "city"
+    size: float | None = None
+    phrasings: str = "tuned"
+
+
+def scenario_config(kind: str, seed: int, volume: float = _BASE[0], cell: Cell | None = None) -> Any:
+    """The scenario at ``volume`` complaints a day, its orders and customers in proportion (and ``cell``'s shape,
+    incident size and phrasings)."""
     from streams.simulator.scenarios import ScenarioConfig
 
+    cell = cell or Cell(volume)
     scale = volume / _BASE[0]
     return ScenarioConfig(
-        kind=kind, seed=seed, complaints_per_day=volume, orders_per_day=_BASE[1] * scale, customers=max(500, round(_BASE[2] * scale))
+        kind=kind,
+        seed=seed,
+        complaints_per_day=volume,
+        orders_per_day=_BASE[1] * scale,
+        customers=max(500, round(_BASE[2] * scale)),
+        shape=cell.shape,
+        size=cell.size,
+        phrasings=cell.phrasings,
     )
 
 
-def run_scenario(task: tuple[str, int, str] | tuple[str, int, str, float]) -> list[Outcome]:
+def run_scenario(task: tuple[str, int, str] | tuple[str, int, str, float] | tuple[str, int, str, float, Cell]) -> list[Outcome]:
     """One scenario run (a process-pool task): simulate, replay through the detector rules, judge."""
     kind, seed, rules_dir = task[:3]
     volume = task[3] if len(task) > 3 else _BASE[0]
+    cell = task[4] if len(task) > 4 else Cell(volume)
     from rules.loader import load_rules
     from streams.backtest import Collect
     from streams.engine import DictBackend, Engine, EngineConfig
@@ -268,7 +303,7 @@ def run_scenario(task: tuple[str, int, str] | tuple[str, int, str, float]) -> li
 
     loaded = load_rules(rules_dir)
     rules = [r for r in loaded.rules if detector_of(r) is not None]
-    sim = scenario(scenario_config(kind, seed, volume))
+    sim = scenario(scenario_config(kind, seed, volume, cell))
     collect = Collect()
     engine = Engine(rules, DictBackend(), EngineConfig(allowed_lateness=300.0, idle_after=None))
     LocalRunner.replaying(engine, [collect]).run(sim.lines(), close=True)
@@ -276,7 +311,7 @@ def run_scenario(task: tuple[str, int, str] | tuple[str, int, str, float]) -> li
     windows = {detectors[r.rule_id]: r.window.size for r in rules}  # type: ignore[attr-defined]
     outcomes = judge(collect.alerts, sim.incidents, kind, seed, windows, Truth.of(sim.events), detectors)
     days = sim.config.days + sim.config.history_days
-    return [dataclasses.replace(o, volume=volume, days=days) for o in outcomes]
+    return [dataclasses.replace(o, volume=volume, days=days, shape=cell.shape, size=cell.size, phrasings=cell.phrasings) for o in outcomes]
 
 
 def evaluate(
@@ -286,9 +321,20 @@ def evaluate(
     workers: int = 2,
     progress: Callable[[], None] | None = None,
     volumes: Sequence[float] = (_BASE[0],),
+    shapes: Sequence[str] = ("city",),
+    sizes: Sequence[float | None] = (None,),
+    phrasings: Sequence[str] = ("tuned",),
 ) -> list[Outcome]:
-    """Every volume × scenario × seed, on ``workers`` processes (the largest volumes first: they take longest)."""
-    tasks = [(kind, seed, rules_dir, volume) for volume in sorted(volumes, reverse=True) for kind in scenarios for seed in seeds]
+    """Every volume × shape × size × phrasing bank × scenario × seed, on ``workers`` processes (the largest volumes
+    first: they take longest). A size applies to the scenarios that add complaints (a silence has none to add)."""
+    cells = [
+        Cell(volume, shape, size, bank)
+        for volume in sorted(volumes, reverse=True)
+        for shape in shapes
+        for size in sizes
+        for bank in phrasings
+    ]
+    tasks = [(kind, seed, rules_dir, cell.volume, cell) for cell in cells for kind in scenarios for seed in seeds]
     out: list[Outcome] = []
     if workers <= 1:
         for task in tasks:
@@ -304,14 +350,29 @@ def evaluate(
     return out
 
 
-def summarise(outcomes: Iterable[Outcome]) -> list[Summary]:
-    """Per detector, volume and scenario, and per detector and volume over all scenarios (scenario ``all``)."""
-    groups: dict[tuple[str, float, str], list[Outcome]] = {}
+#: The grid's axes besides the scenario.
+AXES = ("volume", "shape", "size", "phrasings")
+#: What a summary shows for an axis pooled over (``summarise(keep=...)``).
+POOLED = "all"
+
+
+def summarise(outcomes: Iterable[Outcome], keep: Sequence[str] = AXES) -> list[Summary]:
+    """Per detector, grid point and scenario, and per detector and grid point over all scenarios (scenario
+    ``all``). A grid point is the outcome's value on each axis in ``keep``; the others are pooled (shape and
+    phrasings then read ``all``, volume 0, size ``None``)."""
+    groups: dict[tuple[str, float, str, float, str, str], list[Outcome]] = {}
     for o in outcomes:
-        groups.setdefault((o.detector, o.volume, o.scenario), []).append(o)
-        groups.setdefault((o.detector, o.volume, "all"), []).append(o)
+        point = (
+            o.detector,
+            o.volume if "volume" in keep else 0.0,
+            o.shape if "shape" in keep else POOLED,
+            (o.size or 0.0) if "size" in keep else 0.0,  # 0: the scenario's own size
+            o.phrasings if "phrasings" in keep else POOLED,
+        )
+        groups.setdefault((*point, o.scenario), []).append(o)
+        groups.setdefault((*point, "all"), []).append(o)
     out = []
-    for (detector, volume, scenario), runs in sorted(groups.items()):
+    for (detector, volume, shape, size, bank, scenario), runs in sorted(groups.items()):
         out.append(
             Summary(
                 detector,
@@ -325,9 +386,43 @@ def summarise(outcomes: Iterable[Outcome]) -> list[Summary]:
                 sum(o.label_true_positives for o in runs),
                 volume,
                 sum(o.days for o in runs),
+                shape,
+                size or None,
+                bank,
             )
         )
     return out
+
+
+def plot_axis(outcomes: Sequence[Outcome], axis: str, path: Path) -> Path:
+    """Recall (solid) and precision (dashed) of each detector against one axis of the grid (``size``, ``shape`` or
+    ``phrasings``), a line per volume, every other axis and every scenario pooled (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summaries = [s for s in summarise(outcomes, keep=("volume", axis)) if s.scenario == "all"]
+    detectors = sorted({s.detector for s in summaries})
+    label = {"size": lambda s: s.size_text, "shape": lambda s: s.shape, "phrasings": lambda s: s.phrasings}[axis]
+    values = sorted({label(s) for s in summaries}, key=lambda v: (v != "own", float(v[1:]) if v.startswith("×") else 0.0, v))
+    fig, axes = plt.subplots(1, len(detectors), figsize=(5.5 * len(detectors), 3.8), squeeze=False)
+    for ax, detector in zip(axes[0], detectors, strict=True):
+        for volume in sorted({s.volume for s in summaries}):
+            mine = {label(s): s for s in summaries if s.detector == detector and s.volume == volume}
+            xs = [i for i, v in enumerate(values) if v in mine]
+            line = ax.plot(xs, [mine[values[i]].recall or 0 for i in xs], marker="o", label=f"{volume:,.0f}/day recall")[0]
+            ax.plot(xs, [mine[values[i]].precision or 0 for i in xs], marker="s", linestyle="--", color=line.get_color(), alpha=0.6)
+        ax.axhline(0.95, color="grey", linestyle=":", linewidth=1)
+        ax.set_xticks(range(len(values)), values)
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel({"size": "incident size (× its cohort's volume)", "shape": "seasonal shape", "phrasings": "phrasing bank"}[axis])
+        ax.set_title(f"{detector}: recall (—) and precision (--)")
+        ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def plot(summaries: Sequence[Summary], path: Path) -> Path:

@@ -20,12 +20,27 @@ evening peaks, region and product mix, and a steady stream of varied texts.
                    sync): none of its complaints arrive for 3–6 hours
 ``benign``         nothing: only the ordinary peaks (the must-not-alert case)
 =================  ==========================================================
+
+Three more axes make the evaluation grid (:mod:`streams.evaluate`), so that no
+detector is judged only on the data it was tuned on:
+
+* ``shape``, the background's seasonality (:data:`SHAPES`): ``city`` (the
+  tuning shape: mornings and evenings, busier Monday mornings), ``evening``
+  (residential broadband: evenings and weekends), ``office`` (business lines:
+  weekday office hours, quiet weekends) and ``flat`` (a round-the-clock intake);
+* ``size``, the incident's multiplier on its cohort's ordinary volume, from
+  barely visible (×1.5) to obvious (×8), instead of the scenario's own;
+* ``phrasings``: ``heldout`` writes the incidents' complaints from a second
+  bank (:data:`HELDOUT_TEXTS`), other words for the same faults (上不了网,
+  光猫红灯, 乱扣钱, 一直转圈), none of them in the pack's dictionary, and never
+  looked at while tuning.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -34,9 +49,11 @@ from streams.simulator.generator import CST, DAY, HOUR, Incident, SimConfig, Sim
 from streams.simulator.texts import CATEGORIES, complaint_text
 from streams.simulator.world import CHANNELS, PRODUCTS, REGIONS, hour_weights, make_customers
 
-__all__ = ["SCENARIOS", "ScenarioConfig", "scenario"]
+__all__ = ["HELDOUT_TEXTS", "PHRASINGS", "SCENARIOS", "SHAPES", "ScenarioConfig", "scenario"]
 
 SCENARIOS = ("outage", "billing", "backlog", "app_login", "campaign", "channel_silence", "benign")
+SHAPES = ("city", "evening", "office", "flat")
+PHRASINGS = ("tuned", "heldout")
 
 _INCIDENT_TEXTS = {
     "outage": (
@@ -74,13 +91,50 @@ _INCIDENT_TEXTS = {
         "办了活动套餐，优惠一直没有到账",
     ),
 }
-#: Words an alert about the incident would name (hot words are judged by these).
+#: The same faults in other words: never used to tune a detector or the pack's dictionary (``phrasings="heldout"``).
+HELDOUT_TEXTS = {
+    "outage": (
+        "上不了网了，光猫红灯在闪",
+        "{region}这片网络全瘫了，手机热点都开不起来",
+        "wifi连不上，路由器重启了好多遍也没用",
+        "光猫红灯，电视也看不了，啥时候修好",
+        "网速直接变成零，邻居家也一样",
+        "网络故障大半天了，没人通知",
+    ),
+    "billing": (
+        "乱扣钱，{fee}的套餐扣了我{money}",
+        "话费异常，这个月账单莫名多出一笔",
+        "被扣款两次，同一笔月租收了双份",
+        "账户余额无故减少，查了账单说不清",
+        "收费跟合同对不上，多收了钱",
+    ),
+    "backlog": (
+        "预约安装的日子到了也没人来",
+        "工单一直没派下来，催了三次",
+        "说好这周开通宽带，现在还没动静",
+        "报装以后一直等，营业厅也说不清哪天上门",
+    ),
+    "app_login": (
+        "app打不开，一直转圈圈",
+        "营业厅app进不去，提示网络异常",
+        "新版本装上后账号登陆失败",
+        "手机app认证失败，短信码一直不来",
+        "app卡在启动页面，用不了",
+    ),
+    "campaign": (
+        "返现没收到，当时说一个月内到",
+        "赠送的流量包没有生效",
+        "说好的折扣没给，月租还是原价",
+        "促销送的话费一直没充进来",
+    ),
+}
+#: Words an alert about the incident would name (hot words are judged by these): both banks'.
 INCIDENT_WORDS = {
-    "outage": ("断网", "没网", "中断", "光缆", "los", "没信号"),
-    "billing": ("多扣费", "重复扣费", "扣费", "重复"),
-    "backlog": ("装机", "排队", "人手", "上门", "安装"),
-    "app_login": ("登录不了", "登录", "验证码", "app", "闪退"),
-    "campaign": ("优惠", "活动", "到账", "返现"),
+    "outage": ("断网", "没网", "中断", "光缆", "los", "没信号", "上不了网", "光猫", "红灯", "瘫", "wifi", "网速", "网络故障"),
+    "billing": ("多扣费", "重复扣费", "扣费", "重复", "乱扣", "扣钱", "话费异常", "扣款", "多收", "余额"),
+    "backlog": ("装机", "排队", "人手", "上门", "安装", "预约", "工单", "开通", "报装"),
+    "app_login": ("登录不了", "登录", "验证码", "app", "闪退", "打不开", "转圈", "登陆", "认证", "短信码"),
+    "campaign": ("优惠", "活动", "到账", "返现", "赠送", "流量包", "折扣", "促销"),
 }
 
 
@@ -96,29 +150,50 @@ class ScenarioConfig:
     orders_per_day: float = 2000.0
     customers: int = 20000
     start: dt.datetime = dt.datetime(2026, 3, 16, tzinfo=CST)  # a Monday
+    shape: str = "city"  # the background's seasonality (SHAPES)
+    size: float | None = None  # the incident's multiplier on its cohort's volume (None: the scenario's own)
+    phrasings: str = "tuned"  # the incident texts' bank (PHRASINGS)
 
 
-def _hour_weight(ts: float) -> float:
+def _week(hourly: tuple[float, ...], weekday: tuple[float, ...], peaks: dict[tuple[int, int], float] | None = None) -> tuple[float, ...]:
+    """168 weights (Monday 00:00 first): the hour's weight × its weekday's, × a benign peak's factor where one is."""
+    peaks = peaks or {}
+    return tuple(hourly[h] * weekday[d] * peaks.get((d, h), 1.0) for d in range(7) for h in range(24))
+
+
+_MONDAY_MORNING = {(0, h): 1.6 for h in range(8, 13)}  # a benign, weekly peak
+_EVENING = (0.3, 0.15, 0.08, 0.05, 0.05, 0.08, 0.2, 0.4, 0.6, 0.7, 0.8, 0.8, 0.9, 0.9, 0.9, 1.0, 1.1, 1.3, 1.6, 2.0, 2.3, 2.4, 1.9, 0.9)
+_OFFICE = (0.02, 0.02, 0.02, 0.02, 0.02, 0.03, 0.1, 0.5, 1.6, 2.2, 2.4, 2.1, 1.2, 1.6, 2.2, 2.3, 2.1, 1.6, 0.8, 0.3, 0.15, 0.1, 0.05, 0.03)
+_FLAT = tuple(1.0 + 0.15 * math.sin(2 * math.pi * (h - 9) / 24) for h in range(24))
+#: Per shape: the week's weights and the mean weight that ``per_day`` is spread over.
+_SHAPES: dict[str, tuple[tuple[float, ...], float]] = {
+    # the tuning shape, as it has always been drawn (its mean is the day's, Monday's peak added on top)
+    "city": (_week(hour_weights(), (1.0,) * 7, _MONDAY_MORNING), sum(hour_weights()) / 24),
+    "evening": (_week(_EVENING, (0.9, 0.9, 0.9, 0.95, 1.1, 1.4, 1.4)), 0.0),
+    "office": (_week(_OFFICE, (1.3, 1.1, 1.0, 1.0, 1.0, 0.35, 0.2), {(0, h): 1.3 for h in range(8, 12)}), 0.0),
+    "flat": (_week(_FLAT, (1.0,) * 7), 0.0),
+}
+_SHAPES = {name: (week, mean or sum(week) / len(week)) for name, (week, mean) in _SHAPES.items()}
+
+
+def _hour_weight(ts: float, shape: str = "city") -> float:
     local = dt.datetime.fromtimestamp(ts, CST)
-    weight = hour_weights()[local.hour]
-    if local.weekday() == 0 and 8 <= local.hour < 13:
-        weight *= 1.6  # Monday mornings: a benign, weekly peak
-    return weight
+    return _SHAPES[shape][0][local.weekday() * 24 + local.hour]
 
 
-def _times(rng: random.Random, begin: float, end: float, per_day: float) -> list[float]:
+def _times(rng: random.Random, begin: float, end: float, per_day: float, shape: str = "city") -> list[float]:
     """Poisson arrivals with daily and weekly seasonality (thinning)."""
     if per_day <= 0:
         return []
-    peak = max(hour_weights()) * 1.6
-    mean_weight = sum(hour_weights()) / 24
+    week, mean_weight = _SHAPES[shape]
+    peak = max(week)
     rate = per_day / DAY / mean_weight * peak  # events per second at the peak
     out, t = [], begin
     while True:
         t += rng.expovariate(rate)
         if t >= end:
             return out
-        if rng.random() < _hour_weight(t) / peak:
+        if rng.random() < _hour_weight(t, shape) / peak:
             out.append(t)
 
 
@@ -126,6 +201,13 @@ def scenario(cfg: ScenarioConfig) -> Simulation:
     """Build one scenario (deterministic for a config)."""
     if cfg.kind not in SCENARIOS:
         raise ValueError(f"unknown scenario {cfg.kind!r}: one of {', '.join(SCENARIOS)}")
+    if cfg.shape not in SHAPES:
+        raise ValueError(f"unknown shape {cfg.shape!r}: one of {', '.join(SHAPES)}")
+    if cfg.phrasings not in PHRASINGS:
+        raise ValueError(f"unknown phrasings {cfg.phrasings!r}: one of {', '.join(PHRASINGS)}")
+    if cfg.size is not None and cfg.size <= 1:
+        raise ValueError(f"an incident's size multiplies its cohort's volume: more than 1, not {cfg.size}")
+    shape = cfg.shape
     rng = random.Random(f"{cfg.kind}-{cfg.seed}")
     customers = make_customers(rng, cfg.customers)
     t0 = cfg.start.timestamp()
@@ -142,6 +224,8 @@ def scenario(cfg: ScenarioConfig) -> Simulation:
         silent = rng.choice(("10000热线", "APP", "微信", "营业厅"))
         inc_end = inc_start + rng.uniform(3, 6) * HOUR
     factor = {"outage": 5.0, "billing": rng.uniform(3, 4), "backlog": 4.0, "app_login": 4.0, "campaign": 3.0}.get(cfg.kind, 1.0)
+    if cfg.size is not None and cfg.kind in _INCIDENT_TEXTS:
+        factor = cfg.size
     events: list[tuple[float, int, dict[str, Any]]] = []
     seq = itertools.count()
     keys: list[str] = []
@@ -177,15 +261,15 @@ def scenario(cfg: ScenarioConfig) -> Simulation:
     for c in customers:
         by_region.setdefault(c.region, []).append(c)
     # Orders (the rate's denominator), with the campaign's extra orders.
-    for i, ts in enumerate(_times(rng, begin, end, cfg.orders_per_day)):
+    for i, ts in enumerate(_times(rng, begin, end, cfg.orders_per_day, shape)):
         cust = rng.choice(customers)
         emit(ts, _order(cfg, i, cust, rng.choices(products, shares)[0], rng.choices(channels, channel_weights)[0]))
     if cfg.kind == "campaign":
-        extra = _times(rng, inc_start, inc_end, cfg.orders_per_day * REGIONS[region] / sum(REGIONS.values()) * (factor - 1))
+        extra = _times(rng, inc_start, inc_end, cfg.orders_per_day * REGIONS[region] / sum(REGIONS.values()) * (factor - 1), shape)
         for i, ts in enumerate(extra):
             emit(ts, _order(cfg, 10**7 + i, rng.choice(by_region[region]), product, "营业厅"))
     # The ordinary complaints.
-    for ts in _times(rng, begin, end, cfg.complaints_per_day):
+    for ts in _times(rng, begin, end, cfg.complaints_per_day, shape):
         cust = rng.choice(customers)
         prod = rng.choices(products, shares)[0]
         category = rng.choice(categories)
@@ -207,14 +291,14 @@ def scenario(cfg: ScenarioConfig) -> Simulation:
             "app_login": CHANNELS["APP"],
             "campaign": region_share * PRODUCTS[product][0],
         }[cfg.kind]
-        for ts in _times(rng, inc_start, inc_end, cfg.complaints_per_day * share * (factor - 1)):
+        for ts in _times(rng, inc_start, inc_end, cfg.complaints_per_day * share * (factor - 1), shape):
             if cfg.kind == "app_login":  # a broken login hits every product's app users
                 prod = rng.choices(products, shares)[0]
             else:
                 prod = {"outage": rng.choice(("宽带", "IPTV")), "backlog": "宽带"}.get(cfg.kind, product)
             pool = customers if cfg.kind in ("billing", "app_login") else by_region[region]
             channel = "APP" if cfg.kind == "app_login" else rng.choices(channels, channel_weights)[0]
-            text = _incident_text(rng, cfg.kind, region, prod)
+            text = _incident_text(rng, cfg.kind, region, prod, HELDOUT_TEXTS if cfg.phrasings == "heldout" else _INCIDENT_TEXTS)
             complaint(ts, rng.choice(pool), prod, channel, text, "incident", incident=True)
         labels = {
             "outage": {"region": region},
@@ -242,9 +326,9 @@ def _order(cfg: ScenarioConfig, i: int, cust: Any, product: str, channel: str) -
     }
 
 
-def _incident_text(rng: random.Random, kind: str, region: str, product: str) -> str:
-    """An incident complaint: its own phrasings, with the background's openers, typos and chatter."""
-    body = rng.choice(_INCIDENT_TEXTS[kind])
+def _incident_text(rng: random.Random, kind: str, region: str, product: str, bank: dict[str, tuple[str, ...]]) -> str:
+    """An incident complaint: its own phrasings (from ``bank``), with the background's openers, typos and chatter."""
+    body = rng.choice(bank[kind])
     body = body.replace("{region}", region).replace("{product}", product)
     body = body.replace("{fee}", rng.choice(("99", "129", "199"))).replace("{money}", rng.choice(("30", "59", "129")))
     background = complaint_text(rng, rng.choice(list(CATEGORIES)), product)  # mixed content: an old grievance too

@@ -120,3 +120,56 @@ def test_the_simulators_volumes_follow_the_customers() -> None:
     opened = [sum(e["event_type"] == "complaint.opened" for e in sim.events) for sim in (small, large)]
     assert 8 <= opened[1] / opened[0] <= 12, opened
     assert SimConfig.for_customers(30_000, complaints_per_day=7.0).complaints_per_day == 7.0  # a given volume wins
+
+
+def test_eval_runs_sizes_shapes_and_held_out_phrasings_and_tables_each_axis(tmp_path: Path) -> None:
+    out = tmp_path / "axes"
+    args = ("--seeds", "1", "--scenarios", "outage", "--volumes", "600", "--shapes", "city,office")
+    done = yujing("eval", *args, "--sizes", "1.5,8", "--phrasings", "heldout", "--out", str(out), timeout=600)
+    assert done.returncode == 0, done.stderr
+    outcomes = json.loads((out / "outcomes.json").read_text(encoding="utf-8"))
+    cells = {(o["shape"], o["size"], o["phrasings"]) for o in outcomes}
+    assert cells == {(shape, size, "heldout") for shape in ("city", "office") for size in (1.5, 8.0)}
+    assert "by size" in done.stdout and "by shape" in done.stdout and "×8" in done.stdout
+    assert (out / "eval-size.png").stat().st_size > 10_000 and (out / "eval-shape.png").stat().st_size > 10_000
+    spikes = {(o["shape"], o["size"]): o for o in outcomes if o["detector"] == "cohort_spike"}
+    assert all(o["detected"] == 1 for (_, size), o in spikes.items() if size == 8.0), spikes  # an obvious outage is found
+    for flag, value, says in (
+        ("--sizes", "1", "multipliers above 1"),
+        ("--shapes", "weekly", "subset of city"),
+        ("--phrasings", "x", "subset"),
+    ):
+        bad = yujing("eval", flag, value, "--out", str(out))
+        assert bad.returncode == 2 and says in bad.stderr, bad.stderr
+
+
+def test_scenario_axes_change_what_they_say_and_nothing_else() -> None:
+    """The tuning shape with the scenario's own size and phrasings is the scenario as it always was (the goldens
+    depend on it); a size scales the incident's complaints, a shape moves the day's volume, held-out phrasings share
+    no text with the tuned bank."""
+    from streams.simulator.scenarios import _INCIDENT_TEXTS, HELDOUT_TEXTS, ScenarioConfig, scenario
+
+    def incident_texts(sim):  # type: ignore[no-untyped-def]
+        keys = set(sim.incidents[0].keys)
+        return [e["text"] for e in sim.events if e.get("complaint_id") in keys]
+
+    base = scenario(ScenarioConfig(kind="outage", seed=3))
+    assert base.events == scenario(ScenarioConfig(kind="outage", seed=3, shape="city", size=None, phrasings="tuned")).events
+    small, big = (len(scenario(ScenarioConfig(kind="outage", seed=3, size=f)).incidents[0].keys) for f in (1.5, 9.0))
+    assert 10 <= big / small <= 22, (small, big)  # (9 − 1) / (1.5 − 1) = 16 times the added complaints
+    heldout = incident_texts(scenario(ScenarioConfig(kind="outage", seed=3, phrasings="heldout")))
+    assert heldout and all(any(body.split("，")[0].replace("{region}", "") in t for body in HELDOUT_TEXTS["outage"]) for t in heldout)
+    tuned_bodies = {b.replace("{region}", "").replace("{product}", "")[:6] for b in _INCIDENT_TEXTS["outage"]}
+    assert not any(body[:6] in t for t in heldout for body in tuned_bodies if body)
+
+    def by_hour(shape: str) -> list[int]:
+        import datetime as dt
+
+        counts = [0] * 24
+        for e in scenario(ScenarioConfig(kind="benign", seed=1, shape=shape, complaints_per_day=1000)).events:
+            if e["event_type"] == "complaint.opened":
+                counts[dt.datetime.fromisoformat(e["ts"]).hour] += 1
+        return counts
+
+    office, evening = by_hour("office"), by_hour("evening")
+    assert sum(office[9:12]) > 3 * sum(office[19:22]) and sum(evening[19:22]) > 2 * sum(evening[9:12])
