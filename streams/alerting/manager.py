@@ -15,8 +15,10 @@ a record (ClickHouse, JSON Lines) but is not sent to the notifying sinks
 5. **realert**: the same rule sent an alert with the same labels less than
    the rule's ``realert`` interval ago (event time).
 6. **rate_limited**: the rule already sent its ``rate_limit.max`` alerts in
-   this interval of the partition; the first one held back raises one
-   overflow summary alert, resolved with the final count when the interval ends.
+   this interval of the partition (the interval of the alert's ``starts_at``,
+   so the count does not depend on how the input was batched); the first one
+   held back raises one overflow summary alert, resolved with the final count
+   when the interval ends.
 7. otherwise it is **sent**.
 
 Grouping is a matter of delivery: the webhook's buffered sink lingers for
@@ -177,11 +179,10 @@ class AlertManager:
         if inhibitor is not None:
             return f"inhibited:{inhibitor}"
         overflow = alert.labels.get(OVERFLOW_LABEL) == "true"
-        now = ctx.watermark if math.isfinite(ctx.watermark) else alert.starts_at.timestamp()
         if not overflow and self._realerted(alert, ctx):
             return "realert"
         limit = None if overflow else self.policy.rate_limit_for(alert.rule_id)
-        if limit is not None and self._over_limit(alert, limit, now, ctx):
+        if limit is not None and self._over_limit(alert, limit, ctx):
             return "rate_limited"
         self._remember_sent(alert, ctx)
         return None
@@ -226,8 +227,15 @@ class AlertManager:
         ctx.set_timer(self.OWNER, "realert|" + fp, at + interval)
         return False
 
-    def _over_limit(self, alert: Alert, limit: RateLimit, now: float, ctx: RuleContext) -> bool:
-        bucket = math.floor(now / limit.per) * limit.per
+    def _over_limit(self, alert: Alert, limit: RateLimit, ctx: RuleContext) -> bool:
+        """Counts the alert in the interval of its own time (``starts_at``), not of the watermark its batch had
+        reached: that depends on how the topics' fetches interleaved, so one worker and three would hold back
+        different alerts. An alert decided after its interval closed (a late event's) counts in the watermark's."""
+        at = alert.starts_at.timestamp()
+        mark = ctx.watermark
+        if math.isfinite(mark) and math.floor(at / limit.per) < math.floor(mark / limit.per):
+            at = mark  # its interval's count is closed (resolved and forgotten)
+        bucket = math.floor(at / limit.per) * limit.per
         key = f"{alert.rule_id}|{bucket!r}"
         count = self.rates.get(key)
         if count is None:
