@@ -3,8 +3,10 @@
     .venv/bin/python bench/recovery.py [--keys 1000000]
 
 The state is the worker's own: the default pack's ``install-sla`` rule holds open
-installation orders (three keys each: the watch, its deadline and its warning timer),
-written by the engine over the worker's state backend. Its changelog messages are
+installation orders (one key each since an open watch is one packed record whose
+deadline and warning the timer index is rebuilt from; three keys each before),
+written by the engine over the worker's state backend, as many orders as it takes
+to reach ``keys`` keys. Its changelog messages are
 produced to the worker's changelog topic on a tansu broker, then a worker is started on
 that app id with an empty data dir: the time from its start to its log line ``state
 recovered`` (faust read the changelog, the journal was replayed, the timers were rebuilt)
@@ -33,8 +35,9 @@ from tests.integration.harness import PARTITIONS, Worker, create_topics, publish
 from tests.integration.servers import TansuBroker, wait_for  # noqa: E402
 
 
-def changelog_of(keys: int) -> list[tuple[int, bytes, bytes | None]]:
-    """The changelog messages of ``keys`` keys of SLA state, as the worker's backend queues them."""
+def changelog_of(keys: int) -> tuple[list[tuple[int, bytes, bytes | None]], int]:
+    """The changelog messages of at least ``keys`` keys of SLA state, as the worker's backend queues them, and how
+    many orders made them."""
     from rules import load_rules
     from streams.config import default_rules_dir
     from streams.decode import Decoder
@@ -47,13 +50,20 @@ def changelog_of(keys: int) -> list[tuple[int, bytes, bytes | None]]:
     backend = FaustBackend(StandInTable())
     engine = Engine(rules, backend, EngineConfig(idle_after=None))
     messages: list[tuple[int, bytes, bytes | None]] = []
-    lines = orders(keys // 3 + 1)
+    written: set[bytes] = set()
+    lines = orders(keys + 1)  # at least one key per order
+    used = 0
     for i in range(0, len(lines), 1000):
+        if len(written) >= keys:
+            break
         events = [decoder.decode("orders", 0, j, None, line) for j, line in enumerate(lines[i : i + 1000])]
         engine.process([(partition_for(e.customer_id, PARTITIONS), e) for e in events])  # type: ignore[union-attr]
         engine.commit()
-        messages.extend(backend.take_outbox())
-    return messages
+        batch = backend.take_outbox()
+        messages.extend(batch)
+        written.update(key for _, key, _ in batch)
+        used = i + len(events)
+    return messages, used
 
 
 def produce(bootstrap: str, topic: str, messages: list[tuple[int, bytes, bytes | None]]) -> None:
@@ -89,7 +99,7 @@ def measure(keys: int, workdir: Path, store: str = "rocksdb://") -> dict[str, fl
     (rocksdb, production's) holds the state and how far into the changelog it goes, so the
     restart reads only what was written after. With ``memory://`` both are cold.
     """
-    messages = changelog_of(keys)
+    messages, made_of = changelog_of(keys)
     app_id = f"bench-recover-{int(time.time())}"
     broker = TansuBroker(workdir)
     broker.start()
@@ -103,7 +113,7 @@ def measure(keys: int, workdir: Path, store: str = "rocksdb://") -> dict[str, fl
         first = Worker(workdir, broker.bootstrap, app_id=app_id, prefix="rec-", **env)
         try:
             cold, line = _recovered(first)
-            more = orders(keys // 3 + 2001)[keys // 3 + 1 :]  # the worker runs on: new orders, changelog after its recovery
+            more = orders(made_of + 2000)[made_of:]  # the worker runs on: new orders, changelog after its recovery
             publish(broker.bootstrap, [("rec-orders", json.loads(o)["customer_id"].encode(), o) for o in more])
             wait_for(lambda: first.sum("yujing_events_total") >= len(more), 300, "the orders after recovery")
         finally:
@@ -116,7 +126,14 @@ def measure(keys: int, workdir: Path, store: str = "rocksdb://") -> dict[str, fl
     finally:
         broker.stop()
     timers = int(line.split("applied, ")[1].split(" timers")[0]) if "applied, " in line else -1
-    return {"keys": len(messages), "produce_s": produced, "cold_s": cold, "restart_s": warm, "timers": timers}
+    return {
+        "keys": len({key for _, key, _ in messages}),
+        "messages": len(messages),
+        "produce_s": produced,
+        "cold_s": cold,
+        "restart_s": warm,
+        "timers": timers,
+    }
 
 
 def main() -> None:

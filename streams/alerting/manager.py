@@ -230,12 +230,9 @@ class AlertManager:
     def _over_limit(self, alert: Alert, limit: RateLimit, ctx: RuleContext) -> bool:
         """Counts the alert in the interval of its own time (``starts_at``), not of the watermark its batch had
         reached: that depends on how the topics' fetches interleaved, so one worker and three would hold back
-        different alerts. An alert decided after its interval closed (a late event's) counts in the watermark's."""
-        at = alert.starts_at.timestamp()
-        mark = ctx.watermark
-        if math.isfinite(mark) and math.floor(at / limit.per) < math.floor(mark / limit.per):
-            at = mark  # its interval's count is closed (resolved and forgotten)
-        bucket = math.floor(at / limit.per) * limit.per
+        different alerts. An alert decided after its interval's count was resolved (a late event's) starts a
+        fresh count for it: sent, unless more than ``max`` such come (their overflow alert is the one already raised)."""
+        bucket = math.floor(alert.starts_at.timestamp() / limit.per) * limit.per
         key = f"{alert.rule_id}|{bucket!r}"
         count = self.rates.get(key)
         if count is None:
