@@ -16,9 +16,10 @@ a record (ClickHouse, JSON Lines) but is not sent to the notifying sinks
    the rule's ``realert`` interval ago (event time).
 6. **rate_limited**: the rule already sent its ``rate_limit.max`` alerts in
    this interval of the partition (the interval of the alert's ``starts_at``,
-   so the count does not depend on how the input was batched); the first one
-   held back raises one overflow summary alert, resolved with the final count
-   when the interval ends.
+   so the count does not depend on how the input was batched, nor on how many
+   workers share the partitions); the first one held back raises one overflow
+   summary alert for the rule, interval and partition, resolved with the
+   final count when the interval ends.
 7. otherwise it is **sent**.
 
 Grouping is a matter of delivery: the webhook's buffered sink lingers for
@@ -233,7 +234,10 @@ class AlertManager:
         different alerts. An alert decided after its interval's count was resolved (a late event's) starts a
         fresh count for it: sent, unless more than ``max`` such come (their overflow alert is the one already raised)."""
         bucket = math.floor(alert.starts_at.timestamp() / limit.per) * limit.per
-        key = f"{alert.rule_id}|{bucket!r}"
+        # The partition in the key: state keys are not per partition by themselves, and a count one key shared by
+        # every partition was one count in one process but one per worker with several (and, in rocksdb, a copy
+        # per partition's database, which a delete left behind).
+        key = f"{alert.rule_id}|{bucket!r}|{ctx.partition}"
         count = self.rates.get(key)
         if count is None:
             count = RateCount(
@@ -247,17 +251,20 @@ class AlertManager:
         count.held += 1
         self.rates.set(key, count)
         if count.held == 1:
-            ctx.emit(self._overflow(alert.rule_id, count, bucket, limit, "firing"))
+            ctx.emit(self._overflow(alert.rule_id, count, bucket, limit, "firing", ctx.partition))
         return True
 
-    def _overflow(self, rule_id: str, count: RateCount, bucket: float, limit: RateLimit, status: str) -> Alert:
+    def _overflow(self, rule_id: str, count: RateCount, bucket: float, limit: RateLimit, status: str, partition: int | None) -> Alert:
         start = format_rfc3339(bucket)
         if count.summary_cjk:
-            summary = f"规则 {rule_id} 自 {start} 起告警超过 {limit.max} 条，其余 {count.held} 条已记录、未逐条发送"
+            where = "" if partition is None else f"（分区 {partition}）"
+            summary = f"规则 {rule_id} 自 {start} 起告警超过 {limit.max} 条{where}，其余 {count.held} 条已记录、未逐条发送"
         else:
-            summary = f"rule {rule_id} raised more than {limit.max} alerts from {start}; {count.held} more were recorded, not sent"
+            where = "" if partition is None else f" (partition {partition})"
+            summary = f"rule {rule_id} raised more than {limit.max} alerts from {start}{where}; {count.held} more were recorded, not sent"
+        parts = (repr(bucket),) if partition is None else (repr(bucket), str(partition))  # None: counted before partitions were
         return Alert(
-            alert_id=alert_id(rule_id, "~overflow", repr(bucket)),
+            alert_id=alert_id(rule_id, "~overflow", *parts),
             source=count.rule_source,  # type: ignore[arg-type]
             rule_id=rule_id,
             rule_version=count.rule_version,
@@ -268,7 +275,7 @@ class AlertManager:
             ends_at=to_datetime(bucket + limit.per) if status == "resolved" else None,
             labels={OVERFLOW_LABEL: "true", "alertname": rule_id},
             summary=summary,
-            evidence={"sent": count.sent, "held": count.held, "limit": limit.max, "per_seconds": limit.per},
+            evidence={"sent": count.sent, "held": count.held, "limit": limit.max, "per_seconds": limit.per, "partition": partition},
         )
 
     # -- timers ----------------------------------------------------------------------
@@ -284,7 +291,11 @@ class AlertManager:
         elif kind == "rate":
             count = self.rates.get(rest)
             self.rates.delete(rest)
-            rule_id, _, bucket = rest.rpartition("|")
+            head, _, last = rest.rpartition("|")
+            if "|" in head:  # rule|bucket|partition
+                (rule_id, bucket), partition = head.rsplit("|", 1), int(last)
+            else:  # rule|bucket, stored before counts were per partition
+                rule_id, bucket, partition = head, last, None
             limit = self.policy.rate_limit_for(rule_id)
             if count is not None and count.held and limit is not None:
-                ctx.emit(self._overflow(rule_id, count, float(bucket), limit, "resolved"))
+                ctx.emit(self._overflow(rule_id, count, float(bucket), limit, "resolved", partition))

@@ -292,6 +292,23 @@ def test_rate_limit_buckets_do_not_depend_on_how_the_streams_were_read(complaint
     assert overflow([by_stream]) == one_by_one  # every order read before any complaint
 
 
+def test_rate_limits_count_per_input_partition_each_with_its_own_overflow_alert() -> None:
+    """Per rule, interval and input partition, as the policy says: one worker or several count the same, and each
+    partition's count is its own state key (one key written from every partition was a count per worker)."""
+    engine = engine_with({"rate_limit": {"max": 2, "per": "1h"}})
+    decisions = []
+    for p in (0, 1):
+        engine.process([(p, to_event(opened(i, f"p{p}-{i}", customer=f"c-{p}-{i}"))) for i in range(3)])
+        decisions += engine.take_dispatch().decisions
+    engine.close_input(float("inf"))
+    decisions += engine.take_dispatch().decisions
+    assert [d.held for d in decisions if d.alert.labels.get(OVERFLOW_LABEL) != "true"].count("rate_limited") == 2  # 3rd of each
+    overflow = [d.alert for d in decisions if d.alert.labels.get(OVERFLOW_LABEL) == "true"]
+    assert len({a.alert_id for a in overflow}) == 2 and len(overflow) == 4  # firing and resolved, per partition
+    assert sorted(a.evidence["partition"] for a in overflow if a.status == "resolved") == [0, 1]
+    assert all("分区" in a.summary and a.evidence["held"] == 1 for a in overflow if a.status == "resolved")
+
+
 def test_state_survives_a_restart() -> None:
     backend = DictBackend()
     first = engine_with({**INHIBIT, "realert": "1h"}, backend)
