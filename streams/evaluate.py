@@ -403,7 +403,7 @@ def plot_axis(outcomes: Sequence[Outcome], axis: str, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     summaries = [s for s in summarise(outcomes, keep=("volume", axis)) if s.scenario == "all"]
-    detectors = sorted({s.detector for s in summaries})
+    detectors = sorted({s.detector for s in summaries if s.incidents})  # one with no incident of its kind: nothing to show
     label = {"size": lambda s: s.size_text, "shape": lambda s: s.shape, "phrasings": lambda s: s.phrasings}[axis]
     values = sorted({label(s) for s in summaries}, key=lambda v: (v != "own", float(v[1:]) if v.startswith("×") else 0.0, v))
     fig, axes = plt.subplots(1, len(detectors), figsize=(5.5 * len(detectors), 3.8), squeeze=False)
@@ -411,8 +411,10 @@ def plot_axis(outcomes: Sequence[Outcome], axis: str, path: Path) -> Path:
         for volume in sorted({s.volume for s in summaries}):
             mine = {label(s): s for s in summaries if s.detector == detector and s.volume == volume}
             xs = [i for i, v in enumerate(values) if v in mine]
+            nan = float("nan")  # no alert: no precision (a gap, not a zero)
             line = ax.plot(xs, [mine[values[i]].recall or 0 for i in xs], marker="o", label=f"{volume:,.0f}/day recall")[0]
-            ax.plot(xs, [mine[values[i]].precision or 0 for i in xs], marker="s", linestyle="--", color=line.get_color(), alpha=0.6)
+            precision = [p if (p := mine[values[i]].precision) is not None else nan for i in xs]
+            ax.plot(xs, precision, marker="s", linestyle="--", color=line.get_color(), alpha=0.6)
         ax.axhline(0.95, color="grey", linestyle=":", linewidth=1)
         ax.set_xticks(range(len(values)), values)
         ax.set_ylim(0, 1.05)
