@@ -6,7 +6,8 @@ This machine has two cores, so wall-clock speed-up cannot show scaling; what
 repartitioning and watermark traffic cost shows in **events per worker
 CPU-second** (all workers' CPU from publishing the first event to the last one processed, summed),
 compared with one worker's (target: ≥ 0.85 with two and with three). Each run
-also counts the alerts by rule: every worker count must raise the same ones.
+also keeps the alerts the workers wrote (a JSON Lines sink each) and compares them by id, status, times, summary and
+labels: every worker count must raise the same ones.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench.throughput import make_events  # noqa: E402
-from tests.integration.harness import Worker, create_topics, publish  # noqa: E402
+from tests.integration.harness import Worker, comparable, create_topics, publish, read_alerts  # noqa: E402
 from tests.integration.servers import TansuBroker, wait_for  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -39,16 +40,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-Measured = tuple[float, float, float, float, Counter[str]]
+#: Events/s (wall), events per CPU-s, CPU-s, batches, and the alerts written (``comparable`` tuples).
+Measured = tuple[float, float, float, float, set[tuple[object, ...]]]
 
 
-def alert_counts(running: list[Worker]) -> Counter[str]:
-    alerts: Counter[str] = Counter()
-    for w in running:
-        for (name, labels), value in w.metrics().items():
-            if name == "yujing_alerts_total":
-                alerts[dict(labels).get("rule_id", "?")] += int(value)
-    return alerts
+def written(paths: list[Path]) -> set[tuple[object, ...]]:
+    """The alerts the workers wrote, together (a replay may write one again, or another worker may)."""
+    return comparable(a for path in paths for a in read_alerts(path))
+
+
+def by_rule(alerts: set[tuple[object, ...]]) -> Counter[str]:
+    return Counter(str(a[2]) for a in alerts)
 
 
 def run(workdir: Path, bootstrap: str, records: list[tuple[str, bytes, bytes]], workers: int) -> Measured:
@@ -60,8 +62,16 @@ def run(workdir: Path, bootstrap: str, records: list[tuple[str, bytes, bytes]], 
     create_topics(bootstrap, prefix=prefix)
     records = [(prefix + topic.split("-", 1)[1], key, value) for topic, key, value in records]
     app = f"scale-{workers}-{int(time.time() * 1000)}"
+    paths = [workdir / f"{app}-{i}.jsonl" for i in range(workers)]
     running = [
-        Worker(workdir, bootstrap, app_id=app, prefix=prefix, YUJING_KAFKA_DATA_DIR=str(workdir / f"data-{app}-{i}"))
+        Worker(
+            workdir,
+            bootstrap,
+            app_id=app,
+            prefix=prefix,
+            YUJING_KAFKA_DATA_DIR=str(workdir / f"data-{app}-{i}"),
+            YUJING_OUTPUT_ALERTS=str(paths[i]),
+        )
         for i in range(workers)
     ]
     for w in running:
@@ -78,8 +88,8 @@ def run(workdir: Path, bootstrap: str, records: list[tuple[str, bytes, bytes]], 
         cpu = sum(cpu_seconds(w.proc.pid) for w in running if w.proc) - cpu0
         wall = time.perf_counter() - started
         batches = sum(w.sum("yujing_batch_processing_seconds_count") for w in running)
-        last: Counter[str] = Counter()
-        while (now := alert_counts(running)) != last:  # the cohort stage's last alerts follow the last marks
+        last: set[tuple[object, ...]] = set()
+        while (now := written(paths)) != last:  # the cohort stage's last alerts follow the last marks
             last = now
             time.sleep(10)
         return want / wall, want / cpu, cpu, batches, last
@@ -107,7 +117,7 @@ def main() -> None:
                 results[workers] = run(workdir, broker.bootstrap, records, workers)
                 rate, per_cpu, cpu, batches, alerts = results[workers]
                 line = f"{workers} worker(s): {rate:,.0f} ev/s wall, {per_cpu:,.0f} ev per CPU-s ({cpu:.1f} CPU-s, {batches:.0f} batches)"
-                console.print(f"{line}, alerts {sum(alerts.values())}")
+                console.print(f"{line}, alerts {len(alerts)}")
         finally:
             broker.stop()
     base = results[args.workers[0]]
@@ -115,14 +125,14 @@ def main() -> None:
     for column in ("workers", "events/s (wall)", "events per CPU-s", f"vs {args.workers[0]} worker", "CPU-s", "batches", "alerts", "same"):
         table.add_column(column, justify="right")
     for workers, (rate, per_cpu, cpu, batches, alerts) in results.items():
-        same = "yes" if alerts == base[4] else f"no: {dict((alerts - base[4]) + (base[4] - alerts))}"
+        same = "yes" if alerts == base[4] else f"no: {dict(by_rule(alerts - base[4]))} new, {dict(by_rule(base[4] - alerts))} missing"
         row = (
             f"{rate:,.0f}",
             f"{per_cpu:,.0f}",
             f"{per_cpu / base[1]:.2f}",
             f"{cpu:.1f}",
             f"{batches:.0f}",
-            str(sum(alerts.values())),
+            str(len(alerts)),
             same,
         )
         table.add_row(str(workers), *row)

@@ -198,12 +198,13 @@ def main() -> None:
             scaled = {workers: scale_out.run(workdir, broker.bootstrap, records, workers) for workers in (1, 2, 3)}
             one_per_cpu, one_alerts = scaled[1][1], scaled[1][4]
             for workers, (rate, per_cpu, _, _, alerts) in scaled.items():
-                same = "same alerts" if alerts == one_alerts else f"alerts differ: {dict((alerts - one_alerts) + (one_alerts - alerts))}"
+                differ = f"{dict(scale_out.by_rule(alerts - one_alerts))} new, {dict(scale_out.by_rule(one_alerts - alerts))} missing"
+                same = "same alerts (by id)" if alerts == one_alerts else f"alerts differ: {differ}"
                 rows.append(
                     (
                         f"(7) {workers} worker(s), 8 partitions, with cohort rules",
                         f"{per_cpu:,.0f} ev per CPU-s",
-                        f"{per_cpu / one_per_cpu:.2f} of 1 worker; {rate:,.0f} ev/s wall; {sum(alerts.values())} alerts, {same}",
+                        f"{per_cpu / one_per_cpu:.2f} of 1 worker; {rate:,.0f} ev/s wall; {len(alerts)} alerts, {same}",
                         "≥ 0.85" if workers > 1 else "",
                     )
                 )
