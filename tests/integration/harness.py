@@ -306,8 +306,12 @@ def comparable(alerts: Iterable[Alert]) -> set[tuple[Any, ...]]:
 
 
 def read_alerts(path: Path) -> list[Alert]:
+    """The alerts a worker's JSON Lines sink has written so far: whole lines only (the file may be mid-append, or
+    its worker killed mid-write, so a last line without its newline is not an alert yet)."""
     import msgspec
 
     if not path.exists():
         return []
-    return [msgspec.json.decode(line, type=Alert) for line in path.read_bytes().splitlines() if line.strip()]
+    data = path.read_bytes()
+    whole = data[: data.rfind(b"\n") + 1]
+    return [msgspec.json.decode(line, type=Alert) for line in whole.splitlines() if line.strip()]

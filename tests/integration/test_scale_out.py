@@ -90,12 +90,34 @@ def alerts_of(workdir: Path, app_id: str) -> set[tuple[object, ...]]:
     return comparable(a for path in sorted(workdir.glob(f"{app_id}-*.jsonl")) for a in read_alerts(path))
 
 
+#: What a failure prints of each live worker's metrics: what it read, dropped as late, skipped, sought, lags.
+DIAGNOSTIC_METRICS = (
+    "yujing_events_total",
+    "yujing_late_events_total",
+    "yujing_input_gaps_total",
+    "yujing_input_skipped_total",
+    "yujing_input_seeks_total",
+    "yujing_consumer_lag_records",
+    "yujing_watermark_lag_seconds",
+)
+
+
+def diagnose(worker: Worker) -> str:
+    if not worker.alive():
+        return "(killed)"
+    try:
+        samples = worker.metrics()
+    except OSError as e:
+        return f"(metrics unreadable: {e})"
+    return " ".join(f"{n}{dict(lbl)}={v:g}" for (n, lbl), v in sorted(samples.items()) if n in DIAGNOSTIC_METRICS and v)
+
+
 def check(got: set[tuple[object, ...]], expected_alerts: list[Alert], workers: list[Worker]) -> None:
     expected = comparable(expected_alerts)
     missing, extra = sorted(expected - got), sorted(got - expected)
     assert not missing and not extra, (
         f"missing {len(missing)} (by rule {sorted({m[2] for m in missing})}): {missing[:5]}\nextra {len(extra)}: {extra[:5]}\n"
-        + "\n".join(w.tail(30) for w in workers)
+        + "\n".join(f"{w.tail(30)}\n{diagnose(w)}" for w in workers)
     )
 
 
