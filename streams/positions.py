@@ -24,8 +24,13 @@ After a rebalance (a restart among them) the runner seeks an input partition to
 where the state ends (:meth:`InputPositions.starts`) when the consumer's committed
 offset lies beyond it (the commit ran ahead of the state) or is unknown (a new
 group, or a broker that lost its offsets: the fetch position is then wherever
-the consumer left it, seen at the partition's end). A commit behind the state
-is left alone: the records read again are skipped as duplicates.
+the consumer left it, seen at the partition's end). A partition the state holds
+nothing of (never read by this app, or read by a worker killed before its first
+changelog) is read from its start, whatever the group says: left where the
+consumer put it, a new owner took over at the high water and never read what
+the dead worker had not committed (one cohort group's alerts all missing after
+a kill). A commit behind the state is left alone: the records read again are
+skipped as duplicates.
 
 >>> import asyncio
 >>> from streams.engine.state import DictBackend
@@ -103,13 +108,16 @@ class InputPositions:
         """Partitions to seek after a rebalance, each to where the state ends: those whose ``committed`` offset
         (where the consumer now reads from) is unknown, or beyond the state's. One behind the state is left:
         what it reads again is skipped, and a seek past it would leave offsets the consumer never acknowledges,
-        which stops faust's commits for good. Each seek is counted."""
+        which stops faust's commits for good. A partition the state holds no position of is read from offset 0
+        (the broker's earliest, if retention took it), since the state holds nothing of it. Each seek is counted."""
         out = {}
         for tp in partitions:
             offset = self._expected(tp)
-            if offset is None:
-                continue
             at = committed(tp)
+            if offset is None:
+                if at:
+                    log.warning("%s[%d]: committed at %d, but the state holds nothing of it: reading it from the start", *tp, at)
+                offset = 0
             if at is None or at > offset:
                 out[tp] = offset
                 self.seeks[tp[0]] += 1
