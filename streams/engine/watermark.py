@@ -81,6 +81,9 @@ class Watermarks:
         #: Each partition's watermark as last computed, with the wall time it was computed at: the engine asks
         #: before and after every event, and most events move nothing (see observe).
         self._known: dict[int, tuple[float, float]] = {}
+        #: The stream whose time set each partition's last computed watermark (``None``: no active stream did), so an
+        #: event that moves another active stream on keeps the known watermark (most events, see observe).
+        self._binding: dict[int, str | None] = {}
         self.backlog: frozenset[tuple[int, str]] = frozenset()  # (partition, stream) with records not yet read
 
     def expect(self, partitions: Iterable[int], wall: float) -> None:
@@ -123,10 +126,23 @@ class Watermarks:
             if ts == math.inf and known is not None:
                 return  # idle only until a stream first reports (an idle notice never overtakes a real mark)
             maxes[stream] = ts
+            if known is not None and known != math.inf and ts != math.inf and self._keeps_mark(partition, stream, wall):
+                walls[stream] = wall
+                return  # an active stream other than the one holding the watermark moved on: the minimum stands
         elif walls.get(stream) == wall:
             return  # nothing the watermark depends on moved
         walls[stream] = wall
         self._known.pop(partition, None)
+
+    def _keeps_mark(self, partition: int, stream: str, wall: float) -> bool:
+        """Whether the watermark known for ``partition`` at ``wall`` stands when ``stream`` moves on: it was computed
+        at this wall time from another stream's time. The minimum then stays (an active ``stream`` was at or above
+        it; one idle until now can only lower it, and the watermark never goes back)."""
+        known = self._known.get(partition)
+        if known is None or known[0] != wall:
+            return False
+        binding = self._binding.get(partition)
+        return binding is not None and binding != stream
 
     def current(self, partition: int, wall: float) -> float:
         """The partition's watermark now (monotonic)."""
@@ -167,6 +183,7 @@ class Watermarks:
     def _compute(self, partition: int, wall: float) -> float:
         maxes = self.max_ts.get(partition)
         floor = self.floor.get(partition, NEVER)
+        self._binding[partition] = None
         if not maxes:
             return floor
         walls = self.last_wall[partition]
@@ -175,18 +192,21 @@ class Watermarks:
         backlog = self.backlog
         low = math.inf
         latest_ts = latest_wall = NEVER
+        binding = None
         for stream in expected:
             ts = maxes.get(stream, NEVER)
             seen_at = walls.get(stream, self.first_wall[partition])
             active = idle_after is None or wall - seen_at <= idle_after or (partition, stream) in backlog
             if active and ts < low:
-                low = ts
+                low, binding = ts, stream
             if ts > latest_ts:
                 latest_ts = ts
             if seen_at > latest_wall:
                 latest_wall = seen_at
         if low == math.inf and idle_after is None:
             return floor  # every stream idle (the cohort stage across workers): nothing to go by
+        if low != math.inf:
+            self._binding[partition] = binding
         # When every stream is idle, event time flows on with the wall clock.
         mark = low - self.lateness if low != math.inf else latest_ts - self.lateness + (wall - latest_wall - idle_after)  # type: ignore[operator]
         if mark > floor:
