@@ -11,7 +11,8 @@ from streams.engine.watermark import Watermarks
 
 STREAMS = ("orders", "billing", "complaints")
 
-observe = st.tuples(st.just("observe"), st.integers(0, 1), st.sampled_from(STREAMS), st.sampled_from([-math.inf, 0.0, 50.0, 100.0, 130.0, 200.0, 400.0, math.inf]))
+TIMES = [-math.inf, 0.0, 50.0, 100.0, 130.0, 200.0, 400.0, math.inf]
+observe = st.tuples(st.just("observe"), st.integers(0, 1), st.sampled_from(STREAMS), st.sampled_from(TIMES))
 current = st.tuples(st.just("current"), st.integers(0, 1))
 backlog = st.tuples(st.just("backlog"), st.frozensets(st.tuples(st.integers(0, 1), st.sampled_from(STREAMS)), max_size=2))
 step = st.tuples(st.sampled_from([0.0, 0.0, 0.0, 10.0, 40.0]), st.one_of(observe, observe, current, backlog))
