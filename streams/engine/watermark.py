@@ -78,12 +78,10 @@ class Watermarks:
         self.first_wall: dict[int, float] = {}
         self.floor: dict[int, float] = {}
         self.expected: dict[int, float] = {}  # partitions a runner reads, with when it said so (see expect)
-        #: Each partition's watermark as last computed, with the wall time it was computed at: the engine asks
-        #: before and after every event, and most events move nothing (see observe).
-        self._known: dict[int, tuple[float, float]] = {}
-        #: The stream whose time set each partition's last computed watermark (``None``: no active stream did), so an
-        #: event that moves another active stream on keeps the known watermark (most events, see observe).
-        self._binding: dict[int, str | None] = {}
+        #: Each partition's watermark as last computed: the wall time it was computed at, the mark, and the stream
+        #: whose time set it (``None``: no active stream did). The engine asks before and after every event, and most
+        #: events move nothing, or a stream other than that one (see observe).
+        self._known: dict[int, tuple[float, float, str | None]] = {}
         self.backlog: frozenset[tuple[int, str]] = frozenset()  # (partition, stream) with records not yet read
 
     def expect(self, partitions: Iterable[int], wall: float) -> None:
@@ -126,7 +124,7 @@ class Watermarks:
             if ts == math.inf and known is not None:
                 return  # idle only until a stream first reports (an idle notice never overtakes a real mark)
             maxes[stream] = ts
-            if known is not None and known != math.inf and ts != math.inf and self._keeps_mark(partition, stream, wall):
+            if known is not None and known != math.inf and self._keeps_mark(partition, stream, wall):
                 walls[stream] = wall
                 return  # an active stream other than the one holding the watermark moved on: the minimum stands
         elif walls.get(stream) == wall:
@@ -139,18 +137,15 @@ class Watermarks:
         at this wall time from another stream's time. The minimum then stays (an active ``stream`` was at or above
         it; one idle until now can only lower it, and the watermark never goes back)."""
         known = self._known.get(partition)
-        if known is None or known[0] != wall:
-            return False
-        binding = self._binding.get(partition)
-        return binding is not None and binding != stream
+        return known is not None and known[0] == wall and known[2] is not None and known[2] != stream
 
     def current(self, partition: int, wall: float) -> float:
         """The partition's watermark now (monotonic)."""
         known = self._known.get(partition)
         if known is not None and known[0] == wall:
             return known[1]
-        mark = self._compute(partition, wall)
-        self._known[partition] = (wall, mark)
+        mark, binding = self._compute(partition, wall)
+        self._known[partition] = (wall, mark, binding)
         return mark
 
     def set_backlog(self, behind: Iterable[tuple[int, str]]) -> None:
@@ -180,12 +175,12 @@ class Watermarks:
                 walls[stream] = wall
         self._known.clear()
 
-    def _compute(self, partition: int, wall: float) -> float:
+    def _compute(self, partition: int, wall: float) -> tuple[float, str | None]:
+        """The partition's watermark at ``wall``, and the active stream whose time set it (``None``: none did)."""
         maxes = self.max_ts.get(partition)
         floor = self.floor.get(partition, NEVER)
-        self._binding[partition] = None
         if not maxes:
-            return floor
+            return floor, None
         walls = self.last_wall[partition]
         idle_after = self.idle_after
         expected = self.streams if self.streams and (idle_after is not None or self.required) else maxes.keys()
@@ -204,15 +199,13 @@ class Watermarks:
             if seen_at > latest_wall:
                 latest_wall = seen_at
         if low == math.inf and idle_after is None:
-            return floor  # every stream idle (the cohort stage across workers): nothing to go by
-        if low != math.inf:
-            self._binding[partition] = binding
+            return floor, None  # every stream idle (the cohort stage across workers): nothing to go by
         # When every stream is idle, event time flows on with the wall clock.
         mark = low - self.lateness if low != math.inf else latest_ts - self.lateness + (wall - latest_wall - idle_after)  # type: ignore[operator]
         if mark > floor:
             self.floor[partition] = mark
-            return mark
-        return floor
+            return mark, binding
+        return floor, binding
 
     def close_input(self, partition: int, until: float = NEVER) -> float:
         """End of input (backtests): every event is in, so lateness no longer applies.
