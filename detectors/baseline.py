@@ -412,28 +412,42 @@ class Cusum:
     below zero (Page, 1954). A small cohort's campaign (×3 on four complaints an hour) is
     never significant in any one span, but piles up here hour after hour. The sum being a
     likelihood ratio, it passes ``−ln alpha`` with probability at most ``alpha`` per run of
-    a cohort behaving as its baseline says (Wald). ``observed`` and ``expected`` add up the
-    steps since the sum last left zero, for the low-volume guard and the evidence.
+    a cohort behaving as its baseline says (Wald). ``observed``, ``expected`` and ``steps``
+    add up the steps since the sum last left zero: the span its evidence covers, for the
+    low-volume guard and for the alert, which states that span's count and expectation.
 
     >>> c = Cusum()
     >>> for _ in range(8):
     ...     c.step(3.0, 1.0, ratio=2.0)
-    >>> round(c.score, 2), c.observed, c.expected
-    (8.64, 24.0, 8.0)
-    >>> c.step(0.0, 10.0, ratio=2.0); c.score, c.observed
-    (0.0, 0.0)
+    >>> round(c.score, 2), c.observed, c.expected, c.steps
+    (8.64, 24.0, 8.0, 8)
+    >>> c.step(0.0, 10.0, ratio=2.0); c.score, c.observed, c.steps
+    (0.0, 0.0, 0)
     """
 
     score: float = 0.0
     observed: float = 0.0
     expected: float = 0.0
+    #: Steps since the sum last left zero (0 also when stored by a version that did not count them).
+    steps: int = 0
 
     def step(self, observed: float, expected: float, ratio: float) -> None:
         score = self.score + observed * math.log(ratio) - (ratio - 1.0) * expected
         if score <= 0:
             self.score = self.observed = self.expected = 0.0
+            self.steps = 0
             return
         self.score, self.observed, self.expected = score, self.observed + observed, self.expected + expected
+        self.steps += 1
 
     def as_list(self) -> list[float]:
-        return [round(self.score, 4), self.observed, round(self.expected, 4)]
+        return [round(self.score, 4), self.observed, round(self.expected, 4), self.steps]
+
+    @classmethod
+    def from_list(cls, stored: list[float]) -> Cusum:
+        """Read :meth:`as_list` back (three values: stored before the steps were counted)."""
+        if len(stored) == 4:
+            return cls(stored[0], stored[1], stored[2], int(stored[3]))
+        if len(stored) == 3:
+            return cls(*stored)
+        return cls()

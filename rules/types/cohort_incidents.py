@@ -45,6 +45,7 @@ class Scored:
     warm: bool = False  # past the warm-up: its expectation means something
     long_observed: int = 0  # over the longest span judged (three windows)
     long_expected: float = 0.0
+    sustained: bool = False  # the spike is the CUSUM's (a sustained rise since ``span`` ago), not a fixed span's
 
 
 def cohort_key(pairs: tuple[tuple[str, str], ...]) -> str:

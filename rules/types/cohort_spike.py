@@ -438,7 +438,7 @@ class CohortSpikeRule(RuleHeader):
             else:
                 baseline = CohortBaseline.from_bytes(stored.values)
                 recent, last = RecentBuckets.from_bytes(stored.recent, self.kept_steps), stored.last
-                cusum = Cusum(*stored.cusum) if len(stored.cusum) == 3 else Cusum()
+                cusum = Cusum.from_list(stored.cusum)
             missed = round((start - last) / size) - 1
             if missed > MAX_CATCH_UP * self.per_window:  # long gone: skip ahead, whole windows of zeros only
                 recent, last = RecentBuckets.empty(self.kept_steps), self.window.start_of(start - MAX_CATCH_UP * self.window.size) - size
@@ -447,8 +447,10 @@ class CohortSpikeRule(RuleHeader):
             seen, dispersion = baseline.windows_seen, baseline.dispersion(self.test.dispersion)
             self._push(baseline, week, recent, cusum, start, float(c.numerator), float(c.denominator))
             spike, span = self._test(recent, seen, dispersion)
+            sustained = False
             if spike is None:
                 spike, span = self._sustained(cusum, recent)
+                sustained = spike is not None
             if spike is not None or self._under(cohort, under):
                 # An alarm restarts the CUSUM (Page), and a cohort inside an open alert piles up no evidence
                 # of its own: the incident's pile must not alarm in its tail.
@@ -458,7 +460,15 @@ class CohortSpikeRule(RuleHeader):
             seen_at = start if c.numerator or stored is None else stored.seen_at
             baselines.set(cohort, Baseline(baseline.state.tobytes(), start, seen_at, recent.tobytes(), cusum.as_list()))
             out[cohort] = Scored(
-                round(observed), expected, spike, span * size, dispersion, seen >= self.test.warmup, round(long_observed), long_expected
+                round(observed),
+                expected,
+                spike,
+                span * size,
+                dispersion,
+                seen >= self.test.warmup,
+                round(long_observed),
+                long_expected,
+                sustained,
             )
         meta.set("cohorts", kept)
         if int(start // 86400) != int((start + size) // 86400):  # once a day: forget cohorts long quiet
@@ -497,7 +507,8 @@ class CohortSpikeRule(RuleHeader):
 
     def _sustained(self, cusum: Cusum, recent: RecentBuckets) -> tuple[Spike | None, int]:
         """A rise too small for any span but sustained: the CUSUM past ``−ln alpha``, with the low-volume
-        guard on what it has piled up, while the newest half window is still ``min_ratio`` × its expectation."""
+        guard on what it has piled up, while the newest half window is still ``min_ratio`` × its expectation.
+        Its span, in steps: those since the CUSUM left zero, which its count and expectation add up."""
         if cusum.score < self.cusum_threshold or cusum.observed < self.test.min_count:
             return None, 0
         if cusum.observed < self.test.min_ratio * max(cusum.expected, 0.1):
@@ -505,7 +516,8 @@ class CohortSpikeRule(RuleHeader):
         newest, _, newest_expected = recent.total(max(1, self.per_window // 2))
         if newest < self.test.min_ratio * max(newest_expected, 0.05):
             return None, 0
-        return Spike(round(cusum.observed), cusum.expected, math.exp(-cusum.score)), 0  # span 0: since the CUSUM rose
+        # its span: the steps since the CUSUM left zero (0 when stored before they were counted)
+        return Spike(round(cusum.observed), cusum.expected, math.exp(-cusum.score)), cusum.steps
 
     def _forget(self, baselines: Any, meta: Any, now: float) -> None:
         old = [k for k, b in baselines.items() if now - b.seen_at > self.forget_after]
@@ -576,7 +588,9 @@ class CohortSpikeRule(RuleHeader):
         spike = decided.spike
         if spike is not None:
             observed, expected = spike.observed, float(spike.expected)
-            span = format_duration(decided.span) if decided.span else "持续上升期"  # span 0: the CUSUM's sustained rise
+            span = format_duration(decided.span) if decided.span else ""
+            if decided.sustained:  # the CUSUM's: a rise sustained over the span since it left zero
+                span = f"{span}（持续上升）" if span else "持续上升期"
         else:
             observed, expected, span = scored.observed, float(scored.expected), self.window_text
         ratio = observed / expected if expected > 0 else float("inf")
@@ -604,7 +618,8 @@ class CohortSpikeRule(RuleHeader):
                 "expected": round(expected, 3),
                 "ratio": round(ratio, 3) if ratio != float("inf") else None,
                 "score": round(spike.p_value, 12) if spike is not None else None,
-                "span_seconds": decided.span if spike is not None and decided.span else None,  # None: the CUSUM's sustained rise
+                "span_seconds": decided.span if spike is not None and decided.span else None,
+                "sustained": decided.sustained if spike is not None else None,  # the CUSUM decided, over span_seconds
                 "window_observed": scored.observed,
                 "window_expected": round(scored.expected, 3),
                 "window_start": format_rfc3339(window_start),

@@ -224,7 +224,9 @@ def test_a_small_cohorts_sustained_rise_is_found_by_the_cusum(tmp_path: Path) ->
     alerts = run(rules_from(tmp_path, RULE), hourly(24 * 6, campaign, seed=3), batch=50)
     firing = [a for a in alerts if a.status == "firing"]
     assert [a.evidence["cohort"] for a in firing] == ["region=温州,product=IPTV"], spikes(alerts)
-    assert firing[0].evidence["span_seconds"] is None  # the CUSUM's, not a span's
+    ev = firing[0].evidence
+    assert ev["sustained"] is True  # the CUSUM's, not a fixed span's
+    assert ev["span_seconds"] > 3 * 3600  # the hours it piled up over, more than the longest fixed span
     assert T0 + dt.timedelta(hours=24 * 5 + 2) < firing[0].starts_at <= T0 + dt.timedelta(hours=24 * 5 + 10)
 
 
@@ -265,7 +267,8 @@ def test_no_alert_below_min_count_and_its_numbers_are_the_decisions(
     tmp_path_factory: Any, per_hour: list[int], bursts: list[tuple[int, int]], seed: int
 ) -> None:
     """Property over random counts: every spike alert holds at least ``min_count`` complaints, and its summary
-    says the count, expectation, ratio and span the decision used (its evidence), never the window's other numbers."""
+    says the count, expectation, ratio and span the decision used (its evidence), never the window's other numbers:
+    its count is the cohort's complaints over that span, a fixed span's or the CUSUM's since it rose."""
     rnd = random.Random(seed)
     extra = dict(bursts)
     events, n = [], 0
@@ -280,10 +283,21 @@ def test_no_alert_below_min_count_and_its_numbers_are_the_decisions(
     for alert in (a for a in alerts if a.status == "firing"):
         ev = alert.evidence
         assert ev["observed"] >= 6, alert.summary  # min_count
-        window = format_duration(ev["span_seconds"]) if ev["span_seconds"] else "持续上升期"
+        window = format_duration(ev["span_seconds"]) if ev["span_seconds"] else ""
+        if ev["sustained"]:
+            window = f"{window}（持续上升）" if window else "持续上升期"
         ratio = as_text(round(ev["ratio"], 1)) if ev["ratio"] is not None else "∞"
         expected = as_text(round(ev["expected"], 1))
         assert alert.summary == f"{ev['cohort']} 近 {window} 投诉 {ev['observed']} 件，预期 {expected}（{ratio} 倍）"
+        if ev["span_seconds"]:  # the count is the complaints of the span (this cohort's, or the broader one's it joins)
+            end = dt.datetime.fromisoformat(ev["window_start"]) + dt.timedelta(seconds=ev["window_seconds"])
+            begin = end - dt.timedelta(seconds=ev["span_seconds"])
+            in_span = [e for e in events if begin <= dt.datetime.fromisoformat(e["ts"]) < end]
+            counts = {
+                cohort: sum(1 for e in in_span if all(e.get(k) == v for k, v in (p.split("=", 1) for p in cohort.split(","))))
+                for cohort in (ev["cohort"], *ev["broader_cohorts"])
+            }
+            assert ev["observed"] in counts.values(), (alert.summary, counts)
 
 
 @settings(max_examples=60, deadline=None)
