@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rules.types.cohort_incidents import parse_cohort
 from yujing.alerts import Alert
 
 __all__ = ["DETECTORS", "Outcome", "Summary", "Truth", "detector_of", "evaluate", "judge", "run_scenario", "summarise"]
@@ -179,8 +180,11 @@ class Truth:
         if detector == "cohort_silence":
             return _silence_about(alert, incident)
         if detector == "cohort_spike":
-            cohort = {k: v for k, v in alert.labels.items() if k in DIMENSIONS}
             ev = alert.evidence
+            # the complaints the decision counted: of the cohort that decided (a broader one, when its drill-down
+            # named this alert's), else of the alert's own
+            decided = ev.get("decided_by")
+            cohort = dict(parse_cohort(decided)) if decided is not None else {k: v for k, v in alert.labels.items() if k in DIMENSIONS}
             end = alert.starts_at.timestamp()
             # The alert's numbers are its decision's: over the span that showed it (``span_seconds``); the CUSUM's
             # sustained rise has no span, so its trailing window's count and expectation are judged instead.

@@ -543,22 +543,22 @@ class CohortSpikeRule(RuleHeader):
         for cohort, roots_of in sorted(incidents.items()):
             s = scored[cohort]
             # the decision: this cohort's own spike, else the spike of the broader cohort that explains it
-            decided = s if s.spike is not None else next((scored[r] for r in roots_of if scored[r].spike is not None), s)
+            deciding = cohort if s.spike is not None else next((r for r in roots_of if scored[r].spike is not None), cohort)
             current = open_alerts.get(cohort)
             if current is None:
                 current = OpenAlert(start, dict(parse_cohort(cohort)))
                 open_alerts.set(cohort, current)
-            ctx.emit(self._alert(cohort, current, "firing", end, s, decided, roots_of, explained))
+            ctx.emit(self._alert(cohort, current, "firing", end, s, deciding, scored[deciding], roots_of, explained))
         for cohort, current in list(open_alerts.items()):
             if cohort in incidents:
                 continue
             if cohort in covering:
-                ctx.emit(self._alert(cohort, current, "firing", end, scored[cohort], scored[cohort], [], {}))
+                ctx.emit(self._alert(cohort, current, "firing", end, scored[cohort], cohort, scored[cohort], [], {}))
                 continue
             open_alerts.delete(cohort)
             cooling.set(cohort, start)
             quiet_now = scored.get(cohort) or Scored(0, 0.0)
-            ctx.emit(self._alert(cohort, current, "resolved", end, quiet_now, quiet_now, [], {}))
+            ctx.emit(self._alert(cohort, current, "resolved", end, quiet_now, cohort, quiet_now, [], {}))
 
     def _still_elevated(self, scored: Scored | None) -> bool:
         """An open alert stays open while its cohort is still well above normal (hysteresis: no flapping
@@ -578,13 +578,15 @@ class CohortSpikeRule(RuleHeader):
         status: str,
         end: float,
         scored: Scored,
+        deciding: str,
         decided: Scored,
         roots: list[str],
         explained: dict[str, list[tuple[str, float]]],
     ) -> Any:
         """The alert of ``cohort``; its numbers are the decision's: the spike's count and expectation over the
-        span that showed it (``decided``, this cohort's or the broader one's that explains it), else the
-        trailing window's (an open alert kept open, a resolve)."""
+        span that showed it, of the cohort that showed it (``deciding``: this one, or the broader one whose
+        drill-down named this one; the summary names it, and this one as what explains it), else the trailing
+        window's (an open alert kept open, a resolve)."""
         spike = decided.spike
         if spike is not None:
             observed, expected = spike.observed, float(spike.expected)
@@ -596,14 +598,15 @@ class CohortSpikeRule(RuleHeader):
         ratio = observed / expected if expected > 0 else float("inf")
         window_start = end - self.window.size
         variables = {
-            "cohort": cohort,
+            "cohort": deciding,
             "observed": observed,
             "expected": round(expected, 1),
             "ratio": round(ratio, 1) if ratio != float("inf") else "∞",
             "p_value": f"{spike.p_value:.1e}" if spike is not None else "",
             "window": span,
             "window_start": format_rfc3339(window_start),
-            "explained_by": cohort if cohort not in roots else ", ".join(c for c, _ in explained.get(cohort, [])),
+            # what explains the deciding cohort's change: its drill-down, or this narrower cohort it named
+            "explained_by": ", ".join(c for c, _ in explained.get(cohort, [])) if cohort == deciding else cohort,
         }
         return self.alert(
             parts=(cohort, repr(current.since)),
@@ -614,6 +617,7 @@ class CohortSpikeRule(RuleHeader):
             summary=self.summary.render(_Labels(current.labels), variables),
             evidence={
                 "cohort": cohort,
+                "decided_by": deciding,  # the cohort whose count, expectation and span these are
                 "observed": observed,
                 "expected": round(expected, 3),
                 "ratio": round(ratio, 3) if ratio != float("inf") else None,
