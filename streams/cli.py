@@ -276,7 +276,8 @@ def _eval_table(summaries: list[Any], title: str, axis: str | None = None) -> An
     from rich.table import Table
 
     table = Table(title=title)
-    headers = ("detector", "volume/day", axis or "scenario", "alerts", "true pos.", "precision", "recall", "median TTD (windows)")
+    headers = ("detector", "volume/day", axis or "scenario", "alerts", "true pos.", "precision", "recall", "recall (visible)")
+    headers = (*headers, "median TTD (windows)")
     for name in (*headers, "false alarms/week", "precision by labels"):
         table.add_column(name, justify="left" if name in ("detector", "scenario", axis) else "right")
 
@@ -293,6 +294,7 @@ def _eval_table(summaries: list[Any], title: str, axis: str | None = None) -> An
             str(s.true_positives),
             fmt(s.precision),
             fmt(s.recall),
+            "–" if s.visible_recall is None else f"{s.visible_recall:.2f} ({s.visible_detected}/{s.visible})",
             fmt(s.median_ttd),
             fmt(s.false_alarms_per_week),
             fmt(s.label_precision),

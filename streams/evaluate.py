@@ -35,6 +35,18 @@ the list did not foresee (the typo 宽代, 几天 of "等了好几天").
 Precision = TP / all alerts; recall = detected / incidents; the median of
 time-to-detect over detected incidents.
 
+**Visibility** says which incidents any detector could be asked to find. It is
+what an oracle that knew the incident's cohort and span would see: −log10 of
+the Poisson probability of the cohort's complaints over exactly that span (all
+of them, the incident's and the background's), given the mean count of the
+same cohort over the same hours of the seven days before (a silence: of
+receiving none). An incident is *visible* at :data:`VISIBLE` (6: a chance of
+one in a million, the alpha at which the default pack tests each cohort's
+span; a detector, which must look at every cohort and span, needs at least
+that). "recall (visible)" is the recall over visible incidents only: a
+campaign that adds two complaints to a cohort's usual two over six hours is
+no incident a detector can find without crying wolf, at any settings.
+
 The grid: every scenario × seed at each point of volumes (complaints a day),
 seasonal shapes, incident sizes and phrasing banks (see
 :mod:`streams.simulator.scenarios`); results are kept and summarised per point.
@@ -44,12 +56,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from scipy.special import pdtrc
 
 from rules.types.cohort_incidents import parse_cohort
 from yujing.alerts import Alert
@@ -63,6 +78,8 @@ DETECTORS = ("cohort_spike", "hot_word", "cohort_silence")
 #: to fill with words, and a spike or a burst of words is no silence.
 SILENCES = ("channel_silence",)
 DIMENSIONS = ("region", "product", "channel", "tier")
+#: −log10 of the oracle's tail probability at which an incident counts as visible (see the module docstring).
+VISIBLE = 6.0
 
 
 @dataclass
@@ -84,6 +101,9 @@ class Outcome:
     detected: int = 0
     ttd_windows: list[float] = field(default_factory=list)
     false_alerts: list[str] = field(default_factory=list)  # summaries, to read why
+    #: Per incident meant for the detector, in the run's order: its visibility, and whether it was detected.
+    visibility: list[float] = field(default_factory=list)
+    found: list[bool] = field(default_factory=list)
 
 
 @dataclass
@@ -104,6 +124,13 @@ class Summary:
     shape: str = "city"
     size: float | None = None
     phrasings: str = "tuned"
+    visible: int = 0  # incidents at or above VISIBLE
+    visible_detected: int = 0
+
+    @property
+    def visible_recall(self) -> float | None:
+        """Recall over the incidents an oracle sees at one in a million (:data:`VISIBLE`)."""
+        return self.visible_detected / self.visible if self.visible else None
 
     @property
     def size_text(self) -> str:
@@ -203,6 +230,25 @@ class Truth:
         own = sum(1 for i in ids if i in self.complaints and self.complaints[i][0] in keys)
         return bool(ids) and own > len(ids) / 2
 
+    def visibility(self, incident: Any, days: int = 7) -> float:
+        """What an oracle sees of ``incident`` (see the module docstring): −log10 of the Poisson tail of its
+        cohort's complaints over its span, against that cohort's mean over the same hours of the ``days`` before
+        (a silence: of none at all)."""
+        start = dt.datetime.fromisoformat(incident.start).timestamp()
+        end = dt.datetime.fromisoformat(incident.end).timestamp()
+        cohort = incident.labels.items()
+        spans = [(start - d * 86400.0, end - d * 86400.0) for d in range(days + 1)]  # d = 0: the incident's own
+        counts = [0] * (days + 1)
+        for _, ts, labels in self.complaints.values():
+            if spans[-1][0] <= ts < end and all(labels.get(k) == v for k, v in cohort):
+                for d, (begin, stop) in enumerate(spans):
+                    if begin <= ts < stop:
+                        counts[d] += 1
+        usual = max(sum(counts[1:]) / days, 0.1)  # an empty history still expects a little (as SpikeTest does)
+        if incident.kind in SILENCES:
+            return usual / math.log(10)  # P(0) = e^−usual
+        return -math.log10(max(float(pdtrc(counts[0] - 1, usual)), 1e-300)) if counts[0] > 0 else 0.0
+
 
 def judge(
     alerts: Iterable[Alert],
@@ -257,6 +303,13 @@ def judge(
         out.detected += 1
         start = dt.datetime.fromisoformat(incidents[i].start).timestamp()
         out.ttd_windows.append(round((at - start) / window.get(source, 3600.0), 2))
+    if truth is not None:
+        visibility = [round(truth.visibility(incident), 2) for incident in incidents]
+        for name, out in outcomes.items():
+            for i, incident in enumerate(incidents):
+                if meant_for(name, incident.kind):
+                    out.visibility.append(visibility[i])
+                    out.found.append((name, i) in first_hit)
     return list(outcomes.values())
 
 
@@ -393,6 +446,8 @@ def summarise(outcomes: Iterable[Outcome], keep: Sequence[str] = AXES) -> list[S
                 shape,
                 size or None,
                 bank,
+                sum(v >= VISIBLE for o in runs for v in o.visibility),
+                sum(v >= VISIBLE and f for o in runs for v, f in zip(o.visibility, o.found, strict=True)),
             )
         )
     return out

@@ -173,3 +173,30 @@ def test_scenario_axes_change_what_they_say_and_nothing_else() -> None:
 
     office, evening = by_hour("office"), by_hour("evening")
     assert sum(office[9:12]) > 3 * sum(office[19:22]) and sum(evening[19:22]) > 2 * sum(evening[9:12])
+
+
+def test_an_incidents_visibility_is_what_an_oracle_sees_in_its_cohort_and_span() -> None:
+    """−log10 P(count over the span | the same hours' mean over the week before): a cohort of three complaints in
+    those hours every day that gets 20 is visible (P ≈ 1e-11); one that gets 5 is not (P ≈ 0.18); a silence of a
+    cohort that usually has 30 is (P(0) = e^−30), one of a cohort that usually has 3 is not."""
+    import datetime as dt
+
+    from streams.evaluate import VISIBLE, Truth
+    from streams.simulator.generator import Incident
+
+    def complaints(day: int, n: int, start: int, **labels: str) -> list[dict[str, object]]:
+        base = dt.datetime(2026, 3, 16, 10, tzinfo=dt.timezone(dt.timedelta(hours=8))) - dt.timedelta(days=day)
+        ts = [(base + dt.timedelta(minutes=i * 100 / max(n, 1))).isoformat() for i in range(n)]  # inside 10:00–11:40
+        return [{"event_id": f"k{day}-{start + i}", "event_type": "complaint.opened", "complaint_id": f"c{day}-{start + i}",
+                 "ts": t, **labels} for i, t in enumerate(ts)]  # fmt: skip
+
+    def truth(today: int, usual: int) -> Truth:
+        events = [e for day in range(1, 8) for e in complaints(day, usual, 0, region="宁波")]
+        events += complaints(0, today, 0, region="宁波") + complaints(0, 50, 1000, region="杭州")  # another cohort: ignored
+        return Truth.of(events)
+
+    outage = Incident("outage", "2026-03-16T10:00:00+08:00", "2026-03-16T12:00:00+08:00", {"region": "宁波"})
+    silence = Incident("channel_silence", "2026-03-16T10:00:00+08:00", "2026-03-16T12:00:00+08:00", {"region": "宁波"})
+    assert 10 < truth(20, 3).visibility(outage) < 12
+    assert truth(5, 3).visibility(outage) < 1
+    assert truth(0, 30).visibility(silence) > VISIBLE > truth(0, 3).visibility(silence)
