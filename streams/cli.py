@@ -205,7 +205,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from streams.evaluate import detector_of, evaluate, plot, plot_axis, summarise
+    from streams.evaluate import detector_of, evaluate, plot, plot_axis, plot_visibility, summarise
     from streams.simulator.scenarios import PHRASINGS, SCENARIOS, SHAPES
 
     config, _, _ = _setup(args)
@@ -256,14 +256,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
             phrasings=phrasings,
         )
     targets = "targets: recall ≥ 0.95, precision ≥ 0.90, median TTD ≤ 1 window"
-    console.print(_eval_table(summarise(outcomes, keep=("volume",)), f"detection quality over {len(seeds)} seeds ({targets})"))
+    # Written to a file or a pipe, the tables keep their full width (rich would squeeze them into 80 columns).
+    tables = console if console.is_terminal else Console(soft_wrap=True, width=170)
+    tables.print(_eval_table(summarise(outcomes, keep=("volume",)), f"detection quality over {len(seeds)} seeds ({targets})"))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pngs = [plot(summarise(outcomes, keep=("volume",)), out / "eval.png")]
+    if any(o.visibility for o in outcomes):
+        pngs.append(plot_visibility(outcomes, out / "eval-visibility.png"))
     for axis, values in (("size", sizes), ("shape", shapes), ("phrasings", phrasings)):
         if len(values) > 1:
             by_axis = [s for s in summarise(outcomes, keep=("volume", axis)) if s.scenario == "all"]
-            console.print(_eval_table(by_axis, f"by {axis}, all scenarios (other axes pooled)", axis=axis))
+            tables.print(_eval_table(by_axis, f"by {axis}, all scenarios (other axes pooled)", axis=axis))
             pngs.append(plot_axis(outcomes, axis, out / f"eval-{axis}.png"))
     records = [{**o.__dict__} for o in outcomes]
     (out / "outcomes.json").write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")

@@ -486,6 +486,42 @@ def plot_axis(outcomes: Sequence[Outcome], axis: str, path: Path) -> Path:
     return path
 
 
+def plot_visibility(outcomes: Sequence[Outcome], path: Path) -> Path:
+    """Each incident as a dot at its visibility (what an oracle sees, see the module docstring), found (filled) or
+    missed (hollow), a row per volume and a column per detector; the line at :data:`VISIBLE` (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    detectors = [d for d in DETECTORS if any(o.detector == d and o.visibility for o in outcomes)]
+    volumes = sorted({o.volume for o in outcomes if o.visibility})
+    kinds = sorted({o.scenario for o in outcomes if o.visibility})
+    fig, axes = plt.subplots(len(volumes), len(detectors), figsize=(5 * len(detectors), 0.5 + 0.45 * len(kinds) * len(volumes)),
+                             squeeze=False)  # fmt: skip
+    for row, volume in zip(axes, volumes, strict=True):
+        for ax, detector in zip(row, detectors, strict=True):
+            mine = [k for k in kinds if any(o.detector == detector and o.scenario == k and o.visibility for o in outcomes)]
+            for y, kind in enumerate(mine):
+                runs = [o for o in outcomes if o.detector == detector and o.volume == volume and o.scenario == kind]
+                points = [(max(v, 0.1), f) for o in runs for v, f in zip(o.visibility, o.found, strict=True)]
+                found = [v for v, f in points if f]
+                missed = [v for v, f in points if not f]
+                ax.scatter(found, [y] * len(found), color="tab:green", s=30, label="found" if y == 0 else None)
+                ax.scatter(missed, [y] * len(missed), facecolors="none", edgecolors="tab:red", s=30, label="missed" if y == 0 else None)
+            ax.axvline(VISIBLE, color="grey", linestyle=":", linewidth=1)
+            ax.set_xscale("log")
+            ax.set_yticks(range(len(mine)), mine)
+            ax.set_ylim(-0.6, len(mine) - 0.4)
+            ax.set_title(f"{detector}, {volume:,.0f} complaints/day", fontsize=9)
+            ax.set_xlabel("visibility: −log10 P(cohort's count over the span)", fontsize=8)
+            ax.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot(summaries: Sequence[Summary], path: Path) -> Path:
     """Precision, recall and time-to-detect per scenario (at the default volume, else the first), one row per
     detector, and with several volumes, recall and false alarms a week against the volume (PNG)."""

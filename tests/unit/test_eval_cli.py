@@ -29,6 +29,11 @@ def test_eval_scores_each_detector_per_scenario_and_writes_a_plot(tmp_path: Path
     for detector in detectors:  # and nothing else alerts: ordinary days stay quiet, and no detector cries the others' wolf
         assert sum(by[(detector, s)]["false_positives"] for s in scenarios) == 0, [by[(detector, s)] for s in scenarios]
     assert (out / "eval.png").stat().st_size > 10_000
+    # what an oracle sees of each incident, beside whether it was found, and the plot of both
+    assert by[("cohort_spike", "outage")]["visibility"][0] > 6 and by[("cohort_spike", "outage")]["found"] == [True]
+    assert by[("cohort_silence", "channel_silence")]["found"] == [True] and by[("hot_word", "benign")]["visibility"] == []
+    assert "recall (visible)" in done.stdout
+    assert (out / "eval-visibility.png").stat().st_size > 10_000
 
 
 def test_eval_refuses_a_rules_directory_without_detectors(tmp_path: Path) -> None:
