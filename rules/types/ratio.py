@@ -126,12 +126,14 @@ class RatioRule(RuleHeader):
             return  # its window was judged already (a replay, or too late)
         bucket_key = f"{key}\x1f{start!r}"
         store = ctx.state(self.namespace, RatioBucket)
-        bucket = store.get(bucket_key) or RatioBucket(start, {}, labels)
-        if bucket.seen.get(event_id, 0) & sides == sides:
+        bucket = store.get(bucket_key)
+        if bucket is None:  # the group's first event in this window: its timer judges the window at its end
+            bucket = RatioBucket(start, {}, labels)
+            ctx.set_timer(self.rule_id, bucket_key, start + self.window.size)
+        elif bucket.seen.get(event_id, 0) & sides == sides:
             return  # a redelivery
         bucket.seen[event_id] = bucket.seen.get(event_id, 0) | sides
         store.set(bucket_key, bucket)
-        ctx.set_timer(self.rule_id, bucket_key, start + self.window.size)
 
     def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
         store = ctx.state(self.namespace, RatioBucket)
