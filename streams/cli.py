@@ -280,8 +280,10 @@ def _eval_table(summaries: list[Any], title: str, axis: str | None = None) -> An
     from rich.table import Table
 
     table = Table(title=title)
-    headers = ("detector", "volume/day", axis or "scenario", "alerts", "true pos.", "precision", "recall", "recall (visible)")
-    headers = (*headers, "median TTD (windows)")
+    headers = (
+        *("detector", "volume/day", axis or "scenario", "alerts", "true pos."),
+        *("precision", "recall", "recall (visible)", "median TTD (windows)"),
+    )
     for name in (*headers, "false alarms/week", "precision by labels"):
         table.add_column(name, justify="left" if name in ("detector", "scenario", axis) else "right")
 

@@ -64,8 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scipy.special import pdtrc
-
+from detectors.baseline import SpikeTest
 from rules.types.cohort_incidents import parse_cohort
 from yujing.alerts import Alert
 
@@ -80,6 +79,7 @@ SILENCES = ("channel_silence",)
 DIMENSIONS = ("region", "product", "channel", "tier")
 #: −log10 of the oracle's tail probability at which an incident counts as visible (see the module docstring).
 VISIBLE = 6.0
+_POISSON = SpikeTest(dispersion=0.0)  # the oracle's count model: the detectors' tail, without overdispersion
 
 
 @dataclass
@@ -247,7 +247,7 @@ class Truth:
         usual = max(sum(counts[1:]) / days, 0.1)  # an empty history still expects a little (as SpikeTest does)
         if incident.kind in SILENCES:
             return usual / math.log(10)  # P(0) = e^−usual
-        return -math.log10(max(float(pdtrc(counts[0] - 1, usual)), 1e-300)) if counts[0] > 0 else 0.0
+        return -math.log10(max(_POISSON.tail(counts[0], usual), 1e-300))  # the detectors' own count model, Poisson
 
 
 def judge(
