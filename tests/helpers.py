@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,17 @@ def run(
     if close:
         out.extend(engine.close_input())
     return out
+
+
+def run_with_restart(make_rules: Callable[[], list[Rule]], events: list[dict[str, Any]], cut: int, batch: int) -> list[Alert]:
+    """The alerts of a run stopped after ``events[:cut]`` and restarted on the same state with new rule
+    objects (nothing in memory), as a worker restarted after a crash."""
+    backend = DictBackend()
+    config = EngineConfig(allowed_lateness=300, idle_after=None)
+    first = run([], events[:cut], engine=Engine(make_rules(), backend, config), batch=batch, close=False)
+    restarted = Engine(make_rules(), backend, config)
+    restarted.recover()
+    return first + run([], events[cut:], engine=restarted, batch=batch)
 
 
 def key(alert: Alert) -> tuple[Any, ...]:

@@ -17,6 +17,12 @@ per rule scores each tumbling window when the watermark passes its end. Terms
 that burst together are one alert (a topic); it fires at the window's end and
 resolves at the end of the first window in which its lead term no longer bursts.
 
+``spans: [3h, 6h]`` also judges each term over the last three and six hours
+together (multiples of the window): a grievance of one or two complaints an
+hour never fills one window, but fills a few (see
+:class:`detectors.signitrend.BurstDetector`). The summary's ``{count}``,
+``{share}`` and ``{span}`` are the deciding span's.
+
 ``scope: [region]`` also looks for hot words *within* each region (one smaller
 detector per region, at most ``max_scopes``): an installation backlog in one
 city barely moves 装机's share of the whole province, but fills that city's
@@ -41,7 +47,7 @@ from typing import Any
 
 import msgspec
 
-from detectors.signitrend import BurstDetector, Topic
+from detectors.signitrend import BurstDetector, Tally, Topic
 from detectors.tokenize import DOMAIN_WORDS, STOP_WORDS, Tokenizer
 from rules.base import RuleHeader, RuleSpec
 from rules.conditions import Condition, compile_condition
@@ -53,13 +59,14 @@ from yujing.cohort import CohortRecord
 from yujing.events import Event
 from yujing.protocols import KeyedState, RuleContext
 from yujing.scores import Score
-from yujing.timeutil import format_rfc3339, parse_duration
+from yujing.timeutil import format_duration, format_rfc3339, parse_duration
 
 __all__ = ["HotWordsRule", "HotWordsSpec"]
 
-VARIABLES = frozenset({"terms", "count", "share", "expected", "score", "window", "window_start", "complaints", "scope"})
+VARIABLES = frozenset({"terms", "count", "share", "expected", "score", "window", "window_start", "complaints", "scope", "span"})
 SCOPES = ("region", "product", "channel", "tier")
 SEP = "\x1f"
+MAX_SPAN_WINDOWS = 48  # a span reaches back at most this many windows (each closed one's counts are kept)
 CHUNK = 1 << 16  # bytes per stored piece of a table (well under a Kafka message's limit)
 
 
@@ -86,6 +93,7 @@ class HotWordsSpec(RuleSpec, tag="hot_words", kw_only=True, forbid_unknown_field
     candidates: int = 512
     samples: int = 2000
     scope: list[str] = msgspec.field(default_factory=list)
+    spans: list[str | int | float] = msgspec.field(default_factory=list)  # longer spans a term is also judged over (window multiples)
     scope_width: int = 1 << 12
     max_scopes: int = 64
 
@@ -107,6 +115,13 @@ class Learnt(msgspec.Struct, array_like=True):
     width: int
     depth: int
     chunks: int
+    docs_mean: float = 0.0  # the detector's complaints a window, moving average
+
+
+class Tallies(msgspec.Struct, array_like=True):
+    """The closed windows' term counts the spans reach back to: (start, complaints, counts) each."""
+
+    windows: list[tuple[float, int, dict[str, int]]]
 
 
 class OpenTopic(msgspec.Struct, array_like=True):
@@ -149,6 +164,13 @@ class HotWordsRule(RuleHeader):
         self.scope = tuple(spec.scope)
         self.max_scopes = spec.max_scopes
         self.dropped_scopes = 0  # complaints of scopes beyond ``max_scopes`` (counted province-wide only)
+        spans = []
+        for i, text in enumerate(spec.spans):
+            k = parse_duration(text) / self.window.size
+            if abs(k - round(k)) > 1e-6 or not 2 <= round(k) <= MAX_SPAN_WINDOWS:
+                reason = f"a span is a multiple of the window, 2 to {MAX_SPAN_WINDOWS} of them: not `{text}`"
+                raise SpecError(reason, ("spans", i), "e.g. window: 1h, spans: [3h, 6h]")
+            spans.append(round(k))
         self.params = dict(
             window=self.window.size,
             width=spec.width,
@@ -162,6 +184,7 @@ class HotWordsRule(RuleHeader):
             samples=spec.samples,
             warmup_windows=warmup_windows,
             max_share=spec.max_share,
+            spans=tuple(spans),
         )
         if not 0 < spec.max_share <= 1:
             raise SpecError("`max_share` is a share of complaints, above 0 and at most 1", ("max_share",))
@@ -240,7 +263,12 @@ class HotWordsRule(RuleHeader):
             prefix = f"{scope}|" if scope else ""
             mean = b"".join(chunks.get(f"{prefix}m{i}") or b"" for i in range(learnt.chunks))
             var = b"".join(chunks.get(f"{prefix}v{i}") or b"" for i in range(learnt.chunks))
-            detector.load_tables(learnt.windows_seen, mean, var)
+            if detector.load_tables(learnt.windows_seen, mean, var):
+                detector.docs_mean = learnt.docs_mean
+        tallies = ctx.state(f"hw-r:{self.ns}", Tallies).get(scope)
+        if tallies is not None and detector.spans:
+            for start, docs, counts in tallies.windows:
+                detector._keep(Tally(start, docs, counts))
         return detector
 
     def _add(self, doc_id: str, doc: Doc, ctx: RuleContext) -> None:
@@ -419,8 +447,10 @@ class HotWordsRule(RuleHeader):
             for i in range(n):
                 chunks.set(f"{prefix}m{i}", mean[i * CHUNK : (i + 1) * CHUNK])
                 chunks.set(f"{prefix}v{i}", var[i * CHUNK : (i + 1) * CHUNK])
-            learnt = Learnt(seen, detector.width, detector.depth, n)
+            learnt = Learnt(seen, detector.width, detector.depth, n, detector.docs_mean)
             ctx.state(f"hw-l:{self.ns}", Learnt).set(f"tables|{scope}" if scope else "tables", learnt)
+            if detector.spans:
+                ctx.state(f"hw-r:{self.ns}", Tallies).set(scope, Tallies([(t.start, t.docs, t.counts) for t in detector.recent]))
 
     def _variables(self, topic: Topic, terms: list[str], end: float, scope: str) -> dict[str, Any]:
         lead = topic.bursts[0]
@@ -434,6 +464,7 @@ class HotWordsRule(RuleHeader):
             "complaints": topic.complaints,
             "window": self.window_text,
             "window_start": format_rfc3339(topic.window_start),
+            "span": format_duration(lead.span),
         }
 
     def _alert(self, lead: str, current: OpenTopic, status: str, end: float, topic: Topic | None) -> Any:
@@ -456,10 +487,12 @@ class HotWordsRule(RuleHeader):
                         "score": round(b.score, 2),
                         "p_value": float(f"{b.p_value:.3g}"),
                         "new": b.new,
+                        "span_seconds": b.span,
                     }
                     for b in topic.bursts[:10]
                 ],
                 score=round(topic.score, 2),
+                span_seconds=topic.bursts[0].span,  # what the lead term's count covers (see the summary's {span})
                 complaints=topic.complaints,
                 event_ids=[doc_id for doc_id, _ in topic.samples],
                 sample_texts=[text for _, text in topic.samples],

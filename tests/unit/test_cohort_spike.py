@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from rules.template import as_text
 from streams.engine import DictBackend, Engine, EngineConfig
-from tests.helpers import T0, complaint, order, rules_from, run
+from tests.helpers import T0, complaint, order, rules_from, run, run_with_restart
 from yujing.timeutil import format_duration
 
 RULE = """
@@ -140,14 +140,9 @@ def test_a_restart_mid_stream_gives_the_alerts_of_an_unbroken_run(tmp_path: Path
 
     events = hourly(24 * 6, outage)
     whole = run(rules_from(tmp_path, RULE), events, batch=50)
-    backend = DictBackend()
-    config = EngineConfig(allowed_lateness=300, idle_after=None)
     cut = len(events) * 5 // 6 + 7  # within the fifth day's first hours
-    first = run([], events[:cut], engine=Engine(rules_from(tmp_path, RULE), backend, config), batch=50, close=False)
-    restarted = Engine(rules_from(tmp_path, RULE), backend, config)
-    restarted.recover()
-    second = run([], events[cut:], engine=restarted, batch=50)
-    assert whole and [(a.alert_id, a.status, a.evidence) for a in first + second] == [(a.alert_id, a.status, a.evidence) for a in whole]
+    restarted = run_with_restart(lambda: rules_from(tmp_path, RULE), events, cut, batch=50)
+    assert whole and [(a.alert_id, a.status, a.evidence) for a in restarted] == [(a.alert_id, a.status, a.evidence) for a in whole]
 
 
 def test_a_hundred_thousand_cohorts_stay_within_the_documented_bound(tmp_path: Path) -> None:

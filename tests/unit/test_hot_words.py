@@ -216,3 +216,28 @@ def test_a_topics_samples_are_the_complaints_carrying_most_of_its_terms() -> Non
     topics = [t for t in d.close_window() if "登录不了" in t.terms]
     assert topics and "更新" in topics[0].terms
     assert all("登录不了" in text for _, text in topics[0].samples), topics[0].samples
+
+
+def test_a_grievance_too_slow_for_any_window_bursts_over_a_span_and_ends_with_it() -> None:
+    """Six complaints a window among sixty never reach ``min_support`` (8) in one window; over three windows they
+    do. The burst states the span it was decided over and counts exactly the mentions in it, and once the
+    grievance stops the span's memory of it raises nothing more."""
+    slow = {w: (["人手不够", "排队"], 6) for w in range(30, 36)}
+    assert feed(BurstDetector(window=W, min_support=8, alpha=1e-6), 40, 60, random.Random(7), slow) == []
+    assert feed(BurstDetector(window=W, min_support=8, alpha=1e-6, spans=(3, 6)), 40, 60, random.Random(1), {}) == []
+    topics = feed(BurstDetector(window=W, min_support=8, alpha=1e-6, spans=(3, 6)), 40, 60, random.Random(7), slow)
+    assert topics
+    for _, topic in topics:
+        assert 30 * W < topic.window_end <= 36 * W  # found while it lasts, never after
+        for burst in topic.bursts:
+            assert burst.span > W and burst.span % W == 0
+            first = round((topic.window_end - burst.span) / W)
+            mentioned = sum(6 for w in range(first, round(topic.window_end / W)) if w in slow)
+            assert burst.count == mentioned and burst.share == mentioned / (60 * burst.span / W)
+
+
+def test_a_span_is_two_windows_or_more() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="two windows"):
+        BurstDetector(window=W, spans=(1, 3))

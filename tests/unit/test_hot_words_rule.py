@@ -10,7 +10,7 @@ from typing import Any
 
 from streams.engine import DictBackend, Engine, EngineConfig
 from streams.partitioning import partition_for
-from tests.helpers import T0, complaint, rules_from, run, spread_over_partitions
+from tests.helpers import T0, complaint, rules_from, run, run_with_restart, spread_over_partitions
 
 RULE = """
 id: hot
@@ -67,14 +67,9 @@ def test_a_new_phrase_is_one_topic_alert_with_its_evidence_then_resolves(tmp_pat
 def test_a_restart_mid_stream_loses_neither_the_open_window_nor_what_was_learnt(tmp_path: Path) -> None:
     events = complaints(20, 12)
     whole = run(rules_from(tmp_path, RULE), events, batch=40)
-    backend = DictBackend()
-    config = EngineConfig(allowed_lateness=300, idle_after=None)
     cut = next(i for i, e in enumerate(events) if e["complaint_id"] == "cp-12-50")  # inside the bursting window
-    first = run(rules_from(tmp_path, RULE), events[:cut], engine=Engine(rules_from(tmp_path, RULE), backend, config), batch=40, close=False)
-    restarted = Engine(rules_from(tmp_path, RULE), backend, config)  # new rule objects: nothing in memory
-    restarted.recover()
-    second = run([], events[cut:], engine=restarted, batch=40)
-    assert [(a.alert_id, a.status, a.summary, a.evidence) for a in first + second] == [
+    restarted = run_with_restart(lambda: rules_from(tmp_path, RULE), events, cut, batch=40)
+    assert [(a.alert_id, a.status, a.summary, a.evidence) for a in restarted] == [
         (a.alert_id, a.status, a.summary, a.evidence) for a in whole
     ]
 
@@ -132,14 +127,9 @@ def test_a_grievance_bursting_province_wide_is_one_alert_not_one_more_per_city(t
 def test_a_restart_keeps_each_citys_tables(tmp_path: Path) -> None:
     events = city_complaints(20, 12)
     whole = run(rules_from(tmp_path, SCOPED), events, batch=100)
-    backend = DictBackend()
-    config = EngineConfig(allowed_lateness=300, idle_after=None)
     cut = next(i for i, e in enumerate(events) if e["complaint_id"] == "cp-12-150")
-    first = run([], events[:cut], engine=Engine(rules_from(tmp_path, SCOPED), backend, config), batch=100, close=False)
-    restarted = Engine(rules_from(tmp_path, SCOPED), backend, config)
-    restarted.recover()
-    second = run([], events[cut:], engine=restarted, batch=100)
-    assert whole and [(a.alert_id, a.status, a.evidence) for a in first + second] == [(a.alert_id, a.status, a.evidence) for a in whole]
+    restarted = run_with_restart(lambda: rules_from(tmp_path, SCOPED), events, cut, batch=100)
+    assert whole and [(a.alert_id, a.status, a.evidence) for a in restarted] == [(a.alert_id, a.status, a.evidence) for a in whole]
 
 
 def test_each_scope_tests_its_terms_at_a_tenth_of_alpha_unless_told(tmp_path: Path) -> None:
@@ -205,3 +195,54 @@ def test_an_assigned_partition_that_stays_empty_holds_the_cohort_stage_only_unti
     wall[0] = 601.0  # partition 3 silent for longer than idle_after: the others' time goes on
     late = engine.process(spread[len(spread) // 2 :])
     assert [a for a in late if a.status == "firing"], "the cohort stage never moved on"
+
+
+SPANS = SCOPED.replace("id: hot-scoped", "id: hot-spans").replace("scope: [region]", "scope: [region]\nspans: [3h, 6h]")
+
+
+def slow_backlog(hours: int = 20, seed: int = 3) -> list[dict[str, Any]]:
+    """300 complaints an hour over six cities; from hour 10 to 15 温州 adds four a hour about a backlog, below
+    ``min_support`` (5) in any one hour."""
+    rnd = random.Random(seed)
+    out = []
+    for h in range(hours):
+        texts = [(rnd.choice(BACKGROUND), CITIES[i % 6]) for i in range(300)]
+        if 10 <= h < 16:
+            texts += [(BACKLOG[1], "温州") for _ in range(4)]
+            rnd.shuffle(texts)
+        for i, (text, city) in enumerate(texts):
+            out.append(complaint("opened", h * 60 + 59.0 * i / len(texts), f"cp-{h}-{i}", f"c-{i}", text=text, region=city))
+    return out
+
+
+def test_a_backlog_too_slow_for_one_hour_is_found_over_the_spans_and_says_so(tmp_path: Path) -> None:
+    events = slow_backlog()
+    assert run(rules_from(tmp_path, SCOPED), events, batch=100) == []
+    alerts = run(rules_from(tmp_path, SPANS.replace("{count} 件", "近 {span} {count} 件")), events, batch=100)
+    firing = [a for a in alerts if a.status == "firing"]
+    assert firing and all(a.labels.get("region") == "温州" for a in firing), [a.summary for a in alerts]
+    first = firing[0]
+    lead = first.evidence["terms"][0]
+    assert first.evidence["span_seconds"] == lead["span_seconds"] >= 2 * 3600
+    span_text = f"{round(lead['span_seconds'] / 3600)}h"
+    assert f"近 {span_text} {lead['count']} 件" in first.summary, first.summary
+    assert T0 + dt.timedelta(hours=11) < first.starts_at <= T0 + dt.timedelta(hours=16)
+    assert all(a.ends_at <= T0 + dt.timedelta(hours=17) for a in alerts if a.status == "resolved")
+
+
+def test_a_restart_keeps_what_the_spans_reach_back_to(tmp_path: Path) -> None:
+    events = slow_backlog()
+    whole = run(rules_from(tmp_path, SPANS), events, batch=100)
+    cut = next(i for i, e in enumerate(events) if e["complaint_id"] == "cp-13-150")  # three hours into the backlog
+    restarted = run_with_restart(lambda: rules_from(tmp_path, SPANS), events, cut, batch=100)
+    assert whole and [(a.alert_id, a.status, a.evidence) for a in restarted] == [(a.alert_id, a.status, a.evidence) for a in whole]
+
+
+def test_a_span_must_be_a_multiple_of_the_window(tmp_path: Path) -> None:
+    from rules.loader import load_rule_file
+
+    for spans, wrong in (("[90m]", "90m"), ("[1h]", "1h"), ("[3h, 49h]", "49h")):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(SPANS.replace("[3h, 6h]", spans), encoding="utf-8")
+        result = load_rule_file(bad)
+        assert not result.ok and f"not `{wrong}`" in str(result.errors[0]) and "spans" in str(result.errors[0]), result.errors
