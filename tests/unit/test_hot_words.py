@@ -241,3 +241,13 @@ def test_a_span_is_two_windows_or_more() -> None:
 
     with pytest.raises(ValueError, match="two windows"):
         BurstDetector(window=W, spans=(1, 3))
+
+
+def test_a_spans_memory_of_a_grievance_raises_nothing_once_it_is_over() -> None:
+    """排队 is an everyday word here (a complaint a window); for six windows it comes six times as often, then
+    twice as often (the stragglers). The longer spans still hold the grievance's windows, but the newest one
+    alone is not unusual: the grievance is over."""
+    ordinary = {w: (["排队"], 1 if w < 30 else 2) for w in range(44)}
+    slow = {**ordinary, **{w: (["人手不够", "排队"], 6) for w in range(30, 36)}}
+    topics = feed(BurstDetector(window=W, min_support=8, alpha=1e-6, spans=(3, 6)), 44, 60, random.Random(7), slow)
+    assert topics and all(topic.window_end <= 36 * W for _, topic in topics), [(t.window_end / W, t.terms) for _, t in topics]
