@@ -66,6 +66,10 @@ __all__ = ["HotWordsRule", "HotWordsSpec"]
 VARIABLES = frozenset({"terms", "count", "share", "expected", "score", "window", "window_start", "complaints", "scope", "span"})
 SCOPES = ("region", "product", "channel", "tier")
 SEP = "\x1f"
+#: Terms an open topic keeps (in order of first burst): a later hour's topic sharing one continues it. Twenty
+#: were too few for a long incident: the everyday words it lifts late (问题 in 系统问题) fell off the list and
+#: then fired as a topic of their own.
+TOPIC_TERMS = 64
 MAX_SPAN_WINDOWS = 48  # a span reaches back at most this many windows (each closed one's counts are kept)
 CHUNK = 1 << 16  # bytes per stored piece of a table (well under a Kafka message's limit)
 
@@ -417,20 +421,28 @@ class HotWordsRule(RuleHeader):
         open_topics = ctx.state(f"hw-o:{self.ns}", OpenTopic)
         end = start + self.window.size
         leads = set()
+        this_window: dict[str, OpenTopic] = {}  # the open topics this window's topics fired or continued
         opened = dict(open_topics.items())
         for scope, topic in found:
             # A topic part of an open one of its scope continues it (its lead may change hour by hour).
             own = f"{scope}|{topic.bursts[0].term}" if scope else topic.bursts[0].term
             lead = next((k for k, o in opened.items() if o.scope == scope and _part_of(topic, set(o.terms))), own)
             if lead in leads:
-                continue  # a weaker topic of this window that continues the same open one: part of its alert
+                # A weaker topic of this window that continues the same open one: part of its alert, and its terms
+                # the topic's from now on (an everyday word the grievance lifts is known as its word next hour,
+                # when its sample complaints may no longer show it).
+                merged = this_window[lead]
+                merged.terms = list(dict.fromkeys([*merged.terms, *topic.terms]))[:TOPIC_TERMS]
+                open_topics.set(lead, merged)
+                continue
             leads.add(lead)
             current = opened.get(lead)
             since = start if current is None else current.since
-            terms = topic.terms if current is None else list(dict.fromkeys([*current.terms, *topic.terms]))[:20]
+            terms = topic.terms if current is None else list(dict.fromkeys([*current.terms, *topic.terms]))[:TOPIC_TERMS]
             detected = end if current is None else current.detected
             current = OpenTopic(since, terms, self._variables(topic, terms, end, scope), scope, detected)
             open_topics.set(lead, current)
+            this_window[lead] = current
             ctx.emit(self._alert(lead, current, "firing", end, topic))
         for lead, current in list(open_topics.items()):
             if lead not in leads:

@@ -246,3 +246,24 @@ def test_a_span_must_be_a_multiple_of_the_window(tmp_path: Path) -> None:
         bad.write_text(SPANS.replace("[3h, 6h]", spans), encoding="utf-8")
         result = load_rule_file(bad)
         assert not result.ok and f"not `{wrong}`" in str(result.errors[0]) and "spans" in str(result.errors[0]), result.errors
+
+
+def test_a_long_grievance_keeps_every_term_it_burst_with_so_a_late_one_continues_its_alert(tmp_path: Path) -> None:
+    """An incident's topic gathers many terms (here 25 words and their 24 phrases at once); an hour later only
+    the last of them still bursts. It is the same grievance: the same alert goes on, none is raised for it."""
+    words = [f"zw{i:02d}" for i in range(1, 26)]
+    rnd = random.Random(5)
+    events = []
+    for h in range(16):
+        texts = [rnd.choice(BACKGROUND) for _ in range(80)]
+        if h == 12:
+            texts += [" ".join(words)] * 30
+        if h == 13:
+            texts += [words[-1]] * 80
+        rnd.shuffle(texts)
+        events += [complaint("opened", h * 60 + 59.0 * i / len(texts), f"cp-{h}-{i}", f"c-{i}", text=t) for i, t in enumerate(texts)]
+    alerts = run(rules_from(tmp_path, RULE), events, batch=40)
+    firing = [a for a in alerts if a.status == "firing"]
+    assert firing and len({a.alert_id for a in firing}) == 1, [a.summary for a in firing]
+    (resolved,) = [a for a in alerts if a.status == "resolved"]
+    assert resolved.ends_at == T0 + dt.timedelta(hours=15)  # kept open by the last word's hour, ended by the next
