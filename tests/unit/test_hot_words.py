@@ -251,3 +251,16 @@ def test_a_spans_memory_of_a_grievance_raises_nothing_once_it_is_over() -> None:
     slow = {**ordinary, **{w: (["人手不够", "排队"], 6) for w in range(30, 36)}}
     topics = feed(BurstDetector(window=W, min_support=8, alpha=1e-6, spans=(3, 6)), 44, 60, random.Random(7), slow)
     assert topics and all(topic.window_end <= 36 * W for _, topic in topics), [(t.window_end / W, t.terms) for _, t in topics]
+
+
+def test_the_fewest_unusual_mentions_are_scipys_never_more() -> None:
+    """The spans' prefilter skips terms with fewer mentions than this; more than scipy's count would skip a
+    term that could burst."""
+    from scipy.stats import binom
+
+    from detectors.signitrend import _fewest_unusual
+
+    for docs in [*range(1, 400), 1000, 5000, 20000]:
+        for share in (0.005, 0.01, 0.05, 0.2):
+            exact = min(int(binom.isf(0.01, docs, share)) + 1, docs + 1)
+            assert _fewest_unusual(docs, share, 0.01) <= exact, (docs, share)
