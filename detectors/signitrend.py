@@ -39,18 +39,19 @@ backlog on a county's volume) never fills one window, however long it lasts.
 With ``spans`` (in windows, e.g. ``(3, 6)``) a term of the window is also
 judged over the last few windows together: its count and the complaints
 summed over them (each closed window's candidate counts are kept for this,
-a :class:`Tally`), against the same learnt share; the mean of k windows'
-shares varies 1/k as much as one window's. The usual share is the one learnt
-up to now, the span's own windows included: a shrinkage towards the span
-that keeps chance clusters of everyday words quiet (the share before the
-span, with their learning undone, raised ten times the false alarms on
-held-out days), at the price of missing grievances so slow that an hour's
-learning keeps up with them. Each span's binomial tail
-must reach ``alpha`` / the number of spans, and the grievance must go on, not
-only be remembered by the span: the newest window carries at least half its
-share of the span's excess, and alone is unusual for the term (its own tail at
-most :attr:`BurstDetector.STILL`). Spans are judged when a window closes. The
-burst says the span it was decided over (:attr:`TermBurst.span`).
+a :class:`Tally`). The usual share is the one that stood *before* the span:
+the tables learn every window, so a grievance too slow to burst in one is
+learnt as usual while it lasts; the span's windows' steps of the moving
+averages are undone for the term, exactly, from its counts in them. The mean
+of k windows' shares varies 1/k as much as one window's. The tail is the
+beta-binomial's, not the binomial's: the usual share is an estimate learnt
+from some hundreds of complaints in a small scope, and chance clusters of
+everyday words there are only as rare as that allows. Each span's tail must
+reach ``alpha`` / the number of spans, and the grievance must go on, not only
+be remembered by the span: the newest window carries at least half its share
+of the span's excess, and alone is unusual for the term (its own binomial
+tail at most :attr:`BurstDetector.STILL`). Spans are judged when a window
+closes. The burst says the span it was decided over (:attr:`TermBurst.span`).
 
 Memory does not grow with the vocabulary: the tables are fixed, and the
 window keeps at most ``candidates`` terms (a SpaceSaving summary of the
@@ -97,7 +98,7 @@ class TermBurst:
     expected: float
     score: float
     new: bool
-    p_value: float = 1.0  # binomial tail P(X ≥ count), computed for terms scoring above the threshold
+    p_value: float = 1.0  # tail P(X ≥ count) (a span's: beta-binomial), computed for terms scoring above the threshold
     span: float = 0.0  # seconds the count covers (one window, the part of it looked into, or a longer span)
 
 
@@ -382,10 +383,12 @@ class BurstDetector:
         bursts = [b for b in self._scores(counts, len(docs), now - start) if self._bursts(b)]
         return self._group(bursts, samples, len(docs), start, now)
 
-    def _unbias(self) -> float:
+    def _unbias(self, seen: int | None = None) -> float:
         """The tables start at zero: early on, an exponentially weighted mean is that much too small (the
-        bias correction of Adam, Kingma & Ba 2015); without it a young detector sees every term as rising."""
-        return 1.0 / (1.0 - (1.0 - self.alpha) ** self.windows_seen) if self.windows_seen else 1.0
+        bias correction of Adam, Kingma & Ba 2015); without it a young detector sees every term as rising.
+        ``seen``: windows learnt (default: all so far)."""
+        seen = self.windows_seen if seen is None else seen
+        return 1.0 / (1.0 - (1.0 - self.alpha) ** seen) if seen > 0 else 1.0
 
     def _learnt(self, term: str, unbias: float) -> tuple[float, float]:
         """The term's learnt share and its variance (the largest over its rows: collisions only add)."""
@@ -404,19 +407,15 @@ class BurstDetector:
                 continue  # background: how complaints are written here, not news (the corpus' own stop words)
             expected = max(mean, self.beta)
             score = (count / docs - expected) / (math.sqrt(var + expected * (1 - expected) / docs) + self.beta)
-            out.append(self._burst(term, count, docs, mean, score, self.tail_alpha, span))
+            # The exact tail only where the score alone would call it a burst (a handful of terms a window).
+            p = float(binom.sf(count - 1, docs, min(expected, 1.0))) if score >= self.threshold and self.tail_alpha < 1 else 1.0
+            out.append(TermBurst(term, count, count / docs, mean, score, mean < self.beta, p, span))
         return out
 
-    def _burst(self, term: str, count: int, docs: int, mean: float, score: float, alpha: float, span: float) -> TermBurst:
-        """A scored term; the exact tail only where the score alone would call it a burst (a handful of terms a window)."""
-        expected = max(mean, self.beta)
-        p = float(binom.sf(count - 1, docs, min(expected, 1.0))) if score >= self.threshold and alpha < 1 else 1.0
-        return TermBurst(term, count, count / docs, mean, score, mean < self.beta, p, span)
-
-    def _span_bursts(self, counts: dict[str, int], docs: int, start: float, elapsed: float, skip: set[str]) -> list[TermBurst]:
-        """Terms of the window starting at ``start`` (``counts`` among ``docs`` complaints over its first
-        ``elapsed`` seconds) that burst over a longer span, not in the window alone (``skip``): the window
-        with the closed ones before it, over each of :attr:`spans`; per term the span with the smallest tail.
+    def _span_bursts(self, counts: dict[str, int], docs: int, start: float, skip: set[str]) -> list[TermBurst]:
+        """Terms of the closing window starting at ``start`` (``counts`` among its ``docs`` complaints) that
+        burst over a longer span, not in the window alone (``skip``): the window with the closed ones before
+        it, over each of :attr:`spans`; per term the span with the smallest tail.
         Judged when a window closes, not in a look into it: a quarter of a window is too few complaints to
         tell a grievance going on from the span's memory of one."""
         if not self.spans or self.windows_seen < self.warmup:
@@ -432,7 +431,7 @@ class BurstDetector:
             # complaints the usual share was learnt from: a window's usual number × the moving average's
             # effective number of windows, (2 − a) / a, or the windows seen before the span if fewer
             learnt = self.docs_mean * unbias * min((2 - self.alpha) / self.alpha, self.windows_seen - len(prior))
-            plans.append((k, len(prior), docs + sum(t.docs for t in prior), start + elapsed - prior[0].start, learnt))
+            plans.append((k, len(prior), docs + sum(t.docs for t in prior), start + self.window - prior[0].start, learnt))
         if not plans:
             return []
         reach = before[-max(depth for _, depth, _, _, _ in plans) :]  # each span's windows are the latest of these
@@ -496,8 +495,7 @@ class BurstDetector:
             mean = max((mean - a * share) / (1 - a), 0.0)  # m' = m + a(s − m)
             var = max(var / (1 - a) - a * (share - mean) ** 2, 0.0)  # v' = (1 − a)(v + a(s − m)²)
             if undone in depths:
-                seen = self.windows_seen - undone
-                unbias = 1.0 / (1.0 - (1.0 - a) ** seen) if seen > 0 else 1.0
+                unbias = self._unbias(self.windows_seen - undone)
                 out[undone] = (mean * unbias, var * unbias)
         return out
 
@@ -521,12 +519,21 @@ class BurstDetector:
         scored = self._scores(counts, window.docs, self.window)
         scored.sort(key=lambda b: (-b.score, b.term))
         bursts = [b for b in scored if self._bursts(b)]
-        return bursts + self._span_bursts(counts, window.docs, window.start, self.window, {b.term for b in bursts}), scored
+        return bursts + self._span_bursts(counts, window.docs, window.start, {b.term for b in bursts}), scored
 
     def _bursts(self, burst: TermBurst, alpha: float | None = None) -> bool:
         return burst.score >= self.threshold and burst.p_value <= (self.tail_alpha if alpha is None else alpha)
 
     # -- state ---------------------------------------------------------------
+    def tallies(self) -> list[tuple[float, int, dict[str, int]]]:
+        """The closed windows the spans reach back to, to store: (start, complaints, term counts) each."""
+        return [(t.start, t.docs, t.counts) for t in self.recent]
+
+    def load_tallies(self, tallies: list[tuple[float, int, dict[str, int]]]) -> None:
+        """Restore :meth:`tallies` (those beyond the longest span's reach, as after a change of ``spans``, dropped)."""
+        for start, docs, counts in tallies:
+            self._keep(Tally(start, docs, counts))
+
     def tables(self) -> tuple[int, bytes, bytes]:
         """What is learnt, to store: windows seen, and the mean and variance tables as bytes."""
         return self.windows_seen, self.mean.tobytes(), self.var.tobytes()

@@ -47,7 +47,7 @@ from typing import Any
 
 import msgspec
 
-from detectors.signitrend import BurstDetector, Tally, Topic
+from detectors.signitrend import BurstDetector, Topic
 from detectors.tokenize import DOMAIN_WORDS, STOP_WORDS, Tokenizer
 from rules.base import RuleHeader, RuleSpec
 from rules.conditions import Condition, compile_condition
@@ -270,9 +270,8 @@ class HotWordsRule(RuleHeader):
             if detector.load_tables(learnt.windows_seen, mean, var):
                 detector.docs_mean = learnt.docs_mean
         tallies = ctx.state(f"hw-r:{self.ns}", Tallies).get(scope)
-        if tallies is not None and detector.spans:
-            for start, docs, counts in tallies.windows:
-                detector._keep(Tally(start, docs, counts))
+        if tallies is not None:
+            detector.load_tallies(tallies.windows)
         return detector
 
     def _add(self, doc_id: str, doc: Doc, ctx: RuleContext) -> None:
@@ -462,7 +461,7 @@ class HotWordsRule(RuleHeader):
             learnt = Learnt(seen, detector.width, detector.depth, n, detector.docs_mean)
             ctx.state(f"hw-l:{self.ns}", Learnt).set(f"tables|{scope}" if scope else "tables", learnt)
             if detector.spans:
-                ctx.state(f"hw-r:{self.ns}", Tallies).set(scope, Tallies([(t.start, t.docs, t.counts) for t in detector.recent]))
+                ctx.state(f"hw-r:{self.ns}", Tallies).set(scope, Tallies(detector.tallies()))
 
     def _variables(self, topic: Topic, terms: list[str], end: float, scope: str) -> dict[str, Any]:
         lead = topic.bursts[0]
