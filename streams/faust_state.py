@@ -74,7 +74,15 @@ class FaustState(Generic[V]):
 
     def delete(self, key: str) -> None:
         full = self.prefix + key.encode()
-        self.backend.dirty[full] = (self.backend.owner_of(full), _DELETED, self.codec)
+        backend = self.backend
+        if full in backend.dirty and backend.read(full) is None:
+            # Written in this batch only: neither the store nor the changelog has it, so there is nothing to
+            # remove. Most of an ordered rule's buffered events and their timers are set and gone in one batch;
+            # each used to cost a changelog tombstone (and its journal entry) for a key never sent.
+            del backend.dirty[full]
+            self.pending.pop(full, None)
+            return
+        backend.dirty[full] = (backend.owner_of(full), _DELETED, self.codec)
         self.pending[full] = None
 
     def items(self) -> Iterator[tuple[str, V]]:

@@ -41,6 +41,26 @@ def test_writes_are_batched_and_routed_to_their_partition() -> None:
     assert sent.messages[-1] == (3, b"~timers\x1fa", None) and timers.get("a") is None
 
 
+def test_a_key_set_and_deleted_in_one_batch_sends_nothing_but_a_stored_one_is_removed() -> None:
+    table = StandInTable()
+    backend = FaustBackend(table)
+    sent = Flushed(backend)
+    ns = backend.namespace("ns", int)
+    ns.set("kept", 1)
+    sent.flush()
+    ns.set("brief", 2)  # set and gone within the batch: the store and the changelog never had it
+    ns.delete("brief")
+    ns.set("kept", 3)  # stored before: its delete must reach the changelog and the store
+    ns.delete("kept")
+    assert ns.get("brief") is None and ns.get("kept") is None and list(ns.items()) == []
+    sent.flush()
+    assert sent.messages == [(0, b"ns\x1fkept", b"\x01"), (0, b"ns\x1fkept", None)]
+    assert b"ns\x1fkept" not in table.data.data
+    ns.set("brief", 4)  # set again in a later batch: written as usual
+    sent.flush()
+    assert sent.messages[-1] == (0, b"ns\x1fbrief", b"\x04") and FaustBackend(table).namespace("ns", int).get("brief") == 4
+
+
 def test_state_survives_a_new_backend_over_the_same_store() -> None:
     table = StandInTable()
     first = FaustBackend(table)
