@@ -35,7 +35,7 @@ the tests of the province: its binomial tail must reach ``scope_alpha``
 State goes through the engine's keyed state, so a restart neither loses the
 open window nor learns from zero: each complaint's terms are kept until its
 window closes, and the learnt tables (``depth × width`` float32 means and
-variances) are stored in chunks when a window closes. Memory is fixed by
+variances) are stored in compressed chunks when a window closes. Memory is fixed by
 ``width``, ``depth``, ``candidates`` and ``samples``
 (:meth:`~detectors.signitrend.BurstDetector.memory_bytes`), whatever the vocabulary.
 """
@@ -43,6 +43,7 @@ variances) are stored in chunks when a window closes. Memory is fixed by
 from __future__ import annotations
 
 import functools
+import zlib
 from typing import Any
 
 import msgspec
@@ -71,7 +72,7 @@ SEP = "\x1f"
 #: then fired as a topic of their own.
 TOPIC_TERMS = 64
 MAX_SPAN_WINDOWS = 48  # a span reaches back at most this many windows (each closed one's counts are kept)
-CHUNK = 1 << 16  # bytes per stored piece of a table (well under a Kafka message's limit)
+CHUNK = 1 << 16  # raw bytes per stored piece of a table, compressed when stored (well under a Kafka message's limit)
 
 
 class HotWordsSpec(RuleSpec, tag="hot_words", kw_only=True, forbid_unknown_fields=True):
@@ -120,6 +121,7 @@ class Learnt(msgspec.Struct, array_like=True):
     depth: int
     chunks: int
     docs_mean: float = 0.0  # the detector's complaints a window, moving average
+    packed: bool = False  # chunks zlib-compressed (stored before: raw)
 
 
 class Tallies(msgspec.Struct, array_like=True):
@@ -258,6 +260,7 @@ class HotWordsRule(RuleHeader):
         # it: a look or a close reads its own window's, not every complaint kept (a worker reading one partition
         # ahead keeps many of later windows).
         self.window_docs: dict[float, dict[str, Doc]] = {}
+        self.stored_seen: dict[str, int] = {}  # per scope, the windows seen when its tables were last stored
 
     def _restore(self, scope: str, detector: BurstDetector, ctx: RuleContext) -> BurstDetector:
         """A detector with the tables stored for ``scope`` ("" province-wide), if they fit its shape."""
@@ -265,8 +268,9 @@ class HotWordsRule(RuleHeader):
         if learnt is not None and (learnt.width, learnt.depth) == (detector.width, detector.depth):
             chunks = ctx.state(f"hw-t:{self.ns}", bytes)
             prefix = f"{scope}|" if scope else ""
-            mean = b"".join(chunks.get(f"{prefix}m{i}") or b"" for i in range(learnt.chunks))
-            var = b"".join(chunks.get(f"{prefix}v{i}") or b"" for i in range(learnt.chunks))
+            unpack = zlib.decompress if learnt.packed else bytes
+            mean = b"".join(unpack(chunks.get(f"{prefix}m{i}") or b"") for i in range(learnt.chunks))
+            var = b"".join(unpack(chunks.get(f"{prefix}v{i}") or b"") for i in range(learnt.chunks))
             if detector.load_tables(learnt.windows_seen, mean, var):
                 detector.docs_mean = learnt.docs_mean
         tallies = ctx.state(f"hw-r:{self.ns}", Tallies).get(scope)
@@ -449,16 +453,25 @@ class HotWordsRule(RuleHeader):
                 ctx.emit(self._alert(lead, current, "resolved", end, None))
 
     def _store_tables(self, ctx: RuleContext) -> None:
+        """Each detector's tables, tallies and moving averages, where a window taught it something since it was
+        last stored (a scope without complaints in the window closed learnt nothing: its stored tables stand).
+
+        The chunks are zlib-compressed: most counters of a table are never touched (98 % of the province's
+        after ten days of the peer events), and the tables of every hour were three quarters of the pack's
+        changelog bytes (2.6 MB an hour, 0.38 MB compressed)."""
         assert self.detector is not None
         for scope, detector in [("", self.detector), *sorted(self.scoped.items())]:
             seen, mean, var = detector.tables()
+            if self.stored_seen.get(scope) == seen:
+                continue
+            self.stored_seen[scope] = seen
             chunks = ctx.state(f"hw-t:{self.ns}", bytes)
             prefix = f"{scope}|" if scope else ""
             n = (len(mean) + CHUNK - 1) // CHUNK
             for i in range(n):
-                chunks.set(f"{prefix}m{i}", mean[i * CHUNK : (i + 1) * CHUNK])
-                chunks.set(f"{prefix}v{i}", var[i * CHUNK : (i + 1) * CHUNK])
-            learnt = Learnt(seen, detector.width, detector.depth, n, detector.docs_mean)
+                chunks.set(f"{prefix}m{i}", zlib.compress(mean[i * CHUNK : (i + 1) * CHUNK], 1))
+                chunks.set(f"{prefix}v{i}", zlib.compress(var[i * CHUNK : (i + 1) * CHUNK], 1))
+            learnt = Learnt(seen, detector.width, detector.depth, n, detector.docs_mean, packed=True)
             ctx.state(f"hw-l:{self.ns}", Learnt).set(f"tables|{scope}" if scope else "tables", learnt)
             if detector.spans:
                 ctx.state(f"hw-r:{self.ns}", Tallies).set(scope, Tallies(detector.tallies()))
