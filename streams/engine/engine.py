@@ -39,7 +39,7 @@ import msgspec
 from streams.alerting.manager import AlertManager, Dispatch
 from streams.alerting.policy import AlertPolicy
 from streams.engine.dedup import Deduplicator
-from streams.engine.exchange import IDLE, CohortMessage, ExchangeIn, ExchangeOut, split
+from streams.engine.exchange import IDLE, CohortMessage, ExchangeIn, ExchangeOut, pack, split
 from streams.engine.lifecycle import OneOffAlerts
 from streams.engine.timers import TimerEntry, Timers
 from streams.engine.watermark import PartitionClock, Watermarks
@@ -328,7 +328,7 @@ class Engine:
         """Across workers: the messages for the group partitions (``(q, message)``) since the last call, in the
         order they must reach each ``q``; the runner sends them before it commits the batch."""
         out, self._exchange = self._exchange, []
-        return out
+        return pack(out)
 
     def accept(self, messages: Iterable[tuple[int, CohortMessage]]) -> list[Alert]:
         """Across workers: messages of the group partitions this runner owns (each ``q``'s in their order);

@@ -30,7 +30,7 @@ it reports a real mark.
 >>> sent = [out.forward(0, "complaints", 1, record), out.forward(0, "complaints", 1, record)]
 >>> [(q, m.seq) for q, m in sent]
 [(1, 1), (1, 2)]
->>> [into.admit(q, m) for q, m in sent + sent]  # delivered twice: admitted once
+>>> [into.admit(q, m.source, m.kind, m.seq) for q, m in sent + sent]  # delivered twice: admitted once
 [True, True, False, False]
 >>> sorted((q, m.source, m.mark) for q, m in out.marks({0: 100.0}))
 [(0, 0, 100.0), (1, 0, 100.0)]
@@ -48,7 +48,19 @@ import msgspec
 from yujing.cohort import CohortRecord
 from yujing.protocols import KeyedState, StateBackend
 
-__all__ = ["IDLE", "CohortMessage", "ExchangeIn", "ExchangeOut", "Forwarded", "PartitionMark", "decode_message", "encode_message"]
+__all__ = [
+    "IDLE",
+    "Bundle",
+    "CohortMessage",
+    "ExchangeIn",
+    "ExchangeOut",
+    "Forwarded",
+    "Marks",
+    "PartitionMark",
+    "decode_message",
+    "encode_message",
+    "pack",
+]
 
 #: The mark of an input partition its owner has given up waiting for (no event yet, silent for ``idle_after``).
 IDLE = math.inf
@@ -70,7 +82,23 @@ class PartitionMark(msgspec.Struct, tag="m", array_like=True, frozen=True):
     mark: float
 
 
-CohortMessage = Forwarded | PartitionMark
+class Bundle(msgspec.Struct, tag="b", array_like=True, frozen=True):
+    """Consecutive records of one input stream for one group partition, numbered ``first``, ``first`` + 1, ...:
+    what a batch forwards goes as a few messages, not one per record (see :func:`pack`)."""
+
+    source: int
+    kind: str
+    first: int
+    records: list[CohortRecord]
+
+
+class Marks(msgspec.Struct, tag="ms", array_like=True, frozen=True):
+    """Several input partitions' watermarks for one group partition: ``(source, mark)`` each."""
+
+    marks: list[tuple[int, float]]
+
+
+CohortMessage = Forwarded | PartitionMark | Bundle | Marks
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(CohortMessage)  # type: ignore[arg-type]
@@ -145,18 +173,19 @@ class ExchangeIn:
         self._dirty: set[tuple[int, int, str]] = set()
         self.duplicates = 0
 
-    def admit(self, q: int, message: Forwarded) -> bool:
-        """Whether the record is new to group partition ``q`` (and remember it)."""
-        key = (q, message.source, message.kind)
+    def admit(self, q: int, source: int, kind: str, seq: int) -> bool:
+        """Whether record ``seq`` of input ``source``'s stream ``kind`` is new to group partition ``q`` (and
+        remember it)."""
+        key = (q, source, kind)
         seen = self._seen.get(key)
         if seen is None:
             self._use_partition(q)
-            seen = self.store.get(f"{q}|{message.source}|{message.kind}") or 0
-        if message.seq <= seen:
+            seen = self.store.get(f"{q}|{source}|{kind}") or 0
+        if seq <= seen:
             self._seen[key] = seen
             self.duplicates += 1
             return False
-        self._seen[key] = message.seq
+        self._seen[key] = seq
         self._dirty.add(key)
         return True
 
@@ -171,19 +200,76 @@ class ExchangeIn:
         self._dirty.clear()
 
 
+def pack(messages: Iterable[tuple[int, CohortMessage]]) -> list[tuple[int, CohortMessage]]:
+    """Messages for the group partitions as few: consecutive records of one input stream for one ``q`` as one
+    :class:`Bundle`, and the marks that follow them as one :class:`Marks` per ``q`` (the highest per input
+    partition). Every record still reaches its ``q`` before any mark that followed it; only records of
+    different input streams may change places, which the cohort stage never depends on (several workers'
+    messages interleave anyhow).
+
+    >>> import datetime as dt
+    >>> r = CohortRecord("cohort:burst", "台州", dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), "e1", "p0")
+    >>> packed = pack([(1, Forwarded(0, "complaints", 5, r)), (1, Forwarded(0, "complaints", 6, r)),
+    ...                (1, PartitionMark(0, 10.0)), (1, PartitionMark(3, 9.0)), (1, PartitionMark(0, 11.0))])
+    >>> [(q, type(m).__name__) for q, m in packed], packed[0][1].first, len(packed[0][1].records), packed[1][1].marks
+    ([(1, 'Bundle'), (1, 'Marks')], 5, 2, [(0, 11.0), (3, 9.0)])
+    """
+    out: list[tuple[int, CohortMessage]] = []
+    bundles: dict[tuple[int, int, str], tuple[int, list[CohortRecord]]] = {}
+    marks: dict[int, dict[int, float]] = {}
+
+    def records_out() -> None:
+        out.extend((q, Bundle(source, kind, first, records)) for (q, source, kind), (first, records) in bundles.items())
+        bundles.clear()
+
+    def marks_out() -> None:
+        out.extend((q, Marks(sorted(by_source.items()))) for q, by_source in marks.items())
+        marks.clear()
+
+    for q, message in messages:
+        if isinstance(message, Forwarded):
+            if marks:
+                marks_out()
+            key = (q, message.source, message.kind)
+            bundle = bundles.get(key)
+            if bundle is not None and bundle[0] + len(bundle[1]) == message.seq:
+                bundle[1].append(message.record)
+                continue
+            if bundle is not None:  # not consecutive (never from one batch): the earlier ones go first
+                records_out()
+            bundles[key] = (message.seq, [message.record])
+        elif isinstance(message, Bundle):
+            records_out()
+            out.append((q, message))
+        else:
+            if bundles:
+                records_out()
+            by_source = marks.setdefault(q, {})
+            for source, mark in message.marks if isinstance(message, Marks) else [(message.source, message.mark)]:
+                by_source[source] = max(mark, by_source.get(source, -math.inf))
+    records_out()
+    marks_out()
+    return out
+
+
 def split(
-    messages: Iterable[tuple[int, CohortMessage]], admit: Callable[[int, Forwarded], bool]
+    messages: Iterable[tuple[int, CohortMessage]], admit: Callable[[int, int, str, int], bool]
 ) -> tuple[list[tuple[int, CohortRecord]], dict[int, dict[int, float]]]:
     """A batch of messages as the cohort stage takes them: the new records by group partition, and the highest
-    mark per group partition and input partition (marks only move forward)."""
+    mark per group partition and input partition (marks only move forward). ``admit(q, source, kind, seq)``
+    says whether a record is new (a redelivered bundle may overlap records already admitted)."""
     records: list[tuple[int, CohortRecord]] = []
     marks: dict[int, dict[int, float]] = {}
     for q, message in messages:
         if isinstance(message, Forwarded):
-            if admit(q, message):
+            if admit(q, message.source, message.kind, message.seq):
                 records.append((q, message.record))
+        elif isinstance(message, Bundle):
+            source, kind, first = message.source, message.kind, message.first
+            records.extend((q, record) for i, record in enumerate(message.records) if admit(q, source, kind, first + i))
         else:
             by_source = marks.setdefault(q, {})
-            if message.mark > by_source.get(message.source, -math.inf):
-                by_source[message.source] = message.mark
+            for source, mark in message.marks if isinstance(message, Marks) else [(message.source, message.mark)]:
+                if mark > by_source.get(source, -math.inf):
+                    by_source[source] = mark
     return records, marks
