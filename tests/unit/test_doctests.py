@@ -1,4 +1,5 @@
-"""The examples in the detectors', the run progress bar's and the engine's clocks and exchange's docstrings run, so they stay true."""
+"""The examples in some modules' docstrings (detectors, the progress bar, the engine's clocks and exchange, hot words'
+table packing) run, so they stay true."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
         "streams.progress",
         "streams.engine.watermark",
         "streams.engine.exchange",
+        "rules.types.hot_words",
     ],
 )
 def test_docstring_examples_hold(module: str) -> None:
