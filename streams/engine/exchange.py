@@ -7,7 +7,9 @@ group's own partition of a repartition topic (``q``, by the group's hash),
 and sends each input partition's watermark to *every* ``q``; the worker that
 owns ``q`` runs the group's windows, on the minimum of the marks it has
 received from all input partitions. This module is that exchange, free of
-Kafka: the runner moves the messages (a topic, or a list in a test).
+Kafka: the runner moves the messages (a topic, or a list in a test). What a
+batch forwards goes packed (:func:`pack`): one :class:`Bundle` per input
+stream and group partition, one :class:`Marks` per group partition.
 
 Redelivery never counts a record twice. Each record carries a sequence number
 per ``(input partition, stream, q)``: the n-th record forwarded from that
