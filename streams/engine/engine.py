@@ -39,7 +39,7 @@ import msgspec
 from streams.alerting.manager import AlertManager, Dispatch
 from streams.alerting.policy import AlertPolicy
 from streams.engine.dedup import Deduplicator
-from streams.engine.exchange import IDLE, CohortMessage, ExchangeIn, ExchangeOut, pack, split
+from streams.engine.exchange import IDLE, CohortMessage, ExchangeIn, ExchangeOut, Forwarded, PartitionMark, pack, split
 from streams.engine.lifecycle import OneOffAlerts
 from streams.engine.timers import TimerEntry, Timers
 from streams.engine.watermark import PartitionClock, Watermarks
@@ -167,7 +167,7 @@ class Engine:
         exchange = self.config.exchange and not self.config.driven_by_marks
         self.exchange_out = ExchangeOut(backend, self.config.partitions, prefix) if exchange else None
         self.exchange_in = ExchangeIn(backend, prefix + "cohort") if exchange else None
-        self._exchange: list[tuple[int, CohortMessage]] = []
+        self._exchange: list[tuple[int, Forwarded | PartitionMark]] = []
         self._scores: list[Score] = []
         self.cohort: Engine | None = None
         self.set_rules(rules)

@@ -129,7 +129,7 @@ class ExchangeOut:
         self._dirty: set[tuple[int, str, int]] = set()
         self._sent: dict[int, float] = {}  # the mark last sent per input partition (memory: resent after a restart)
 
-    def forward(self, source: int, kind: str, q: int, record: CohortRecord) -> tuple[int, CohortMessage]:
+    def forward(self, source: int, kind: str, q: int, record: CohortRecord) -> tuple[int, Forwarded]:
         """The message that takes ``record`` (from input ``source``'s stream ``kind``) to group partition ``q``."""
         key = (source, kind, q)
         seq = self._seq.get(key)
@@ -141,9 +141,9 @@ class ExchangeOut:
         self._dirty.add(key)
         return q, Forwarded(source, kind, seq, record)
 
-    def marks(self, marks: Mapping[int, float]) -> list[tuple[int, CohortMessage]]:
+    def marks(self, marks: Mapping[int, float]) -> list[tuple[int, PartitionMark]]:
         """Each input partition's mark that moved since it was last sent, to every group partition."""
-        out: list[tuple[int, CohortMessage]] = []
+        out: list[tuple[int, PartitionMark]] = []
         for source, mark in marks.items():
             if mark == -math.inf or self._sent.get(source) == mark:
                 continue
@@ -202,12 +202,12 @@ class ExchangeIn:
         self._dirty.clear()
 
 
-def pack(messages: Iterable[tuple[int, CohortMessage]]) -> list[tuple[int, CohortMessage]]:
-    """Messages for the group partitions as few: consecutive records of one input stream for one ``q`` as one
-    :class:`Bundle`, and the marks that follow them as one :class:`Marks` per ``q`` (the highest per input
-    partition). Every record still reaches its ``q`` before any mark that followed it; only records of
-    different input streams may change places, which the cohort stage never depends on (several workers'
-    messages interleave anyhow).
+def pack(messages: Iterable[tuple[int, Forwarded | PartitionMark]]) -> list[tuple[int, CohortMessage]]:
+    """What the partition stage forwarded (records and marks, in order) as few messages: consecutive records
+    of one input stream for one ``q`` as one :class:`Bundle`, and the marks that follow them as one
+    :class:`Marks` per ``q`` (the highest per input partition). Every record still reaches its ``q`` before
+    any mark that followed it; only records of different input streams may change places, which the cohort
+    stage never depends on (several workers' messages interleave anyhow).
 
     >>> import datetime as dt
     >>> r = CohortRecord("cohort:burst", "台州", dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), "e1", "p0")
@@ -240,15 +240,11 @@ def pack(messages: Iterable[tuple[int, CohortMessage]]) -> list[tuple[int, Cohor
             if bundle is not None:  # not consecutive (never from one batch): the earlier ones go first
                 records_out()
             bundles[key] = (message.seq, [message.record])
-        elif isinstance(message, Bundle):
-            records_out()
-            out.append((q, message))
         else:
             if bundles:
                 records_out()
             by_source = marks.setdefault(q, {})
-            for source, mark in message.marks if isinstance(message, Marks) else [(message.source, message.mark)]:
-                by_source[source] = max(mark, by_source.get(source, -math.inf))
+            by_source[message.source] = max(message.mark, by_source.get(message.source, -math.inf))
     records_out()
     marks_out()
     return out
