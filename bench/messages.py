@@ -54,7 +54,10 @@ def main() -> None:
     for start in range(0, len(lines), args.batch):
         runner.step(list(runner.records(lines[start : start + args.batch])), stats)
         for _, key, value in backend.take_outbox():
-            namespace = key.split(b"\x1f")[0].decode(errors="replace")
+            parts = key.split(b"\x1f")
+            namespace = parts[0].decode(errors="replace")
+            if namespace == "~timers" and len(parts) > 2:  # by owner: which rules keep timer records
+                namespace += f"[{parts[1].decode(errors='replace')}]"
             count[namespace] += 1
             size[namespace] += len(value or b"")
             tombstones[namespace] += value is None
@@ -69,7 +72,7 @@ def main() -> None:
         cohort_bytes += sum(len(encode_message(m)) for _, m in sent)
     print(f"{len(lines):,} events in batches of {args.batch} ({args.rules})")
     print(f"changelog: {sum(count.values()):,} messages ({sum(tombstones.values()):,} tombstones), {sum(size.values()) / 1e6:.1f} MB")
-    for namespace, n in sorted(count.items(), key=lambda kv: -size[kv[0]])[:12]:
+    for namespace, n in sorted(count.items(), key=lambda kv: (-size[kv[0]], -kv[1]))[:30]:
         print(f"  {namespace:44s} {n:9,} msgs {tombstones[namespace]:9,} tombstones {size[namespace] / 1e6:8.1f} MB")
     print(f"cohort topic: {cohort_messages:,} messages, {cohort_bytes / 1e6:.1f} MB")
 
