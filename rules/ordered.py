@@ -45,6 +45,7 @@ class Pending(msgspec.Struct, array_like=True):
 
 class PendingList(msgspec.Struct, array_like=True):
     items: list[Pending] = []
+    partition: int = -1  # the input partition whose timer the first item's time is (-1: from a version with timer records)
 
 
 def _in_order(p: Pending) -> tuple[float, int, str]:
@@ -79,7 +80,7 @@ class OrderedBuffer:
         item = Pending(ts, event.event_id, _KIND_OF.get(type(event), ""), _ENCODE(event))
         pending = store.get(key)
         if pending is None:  # most keys wait for one event at a time
-            store.set(key, PendingList([item]))
+            store.set(key, PendingList([item], ctx.partition))
             ctx.set_timer(self.rule_id, self.timer_key(key), ts)
             return True
         items = pending.items
@@ -89,10 +90,17 @@ class OrderedBuffer:
         items.append(item)
         items.sort(key=_in_order)
         del items[: max(0, len(items) - self.max_pending)]
+        pending.partition = ctx.partition
         store.set(key, pending)
         if items[0] is not first:  # the key's timer stands at its earliest event's time
             ctx.set_timer(self.rule_id, self.timer_key(key), items[0].ts)
         return True
+
+    def stored_timers(self, ctx: RuleContext) -> Iterator[tuple[str, int, float]]:
+        """Each buffered key's timer, at its earliest event's time (see :class:`yujing.protocols.KeepsTimers`)."""
+        for key, pending in self._store(ctx).items():
+            if pending.items and pending.partition >= 0:  # one stored by an earlier version has a record
+                yield self.timer_key(key), pending.partition, pending.items[0].ts
 
     def release(self, key: str, ctx: RuleContext) -> Iterator[Event]:
         """The key's buffered events at or behind the watermark, oldest first (removed from the buffer)."""
@@ -102,13 +110,15 @@ class OrderedBuffer:
             return
         mark = ctx.watermark
         items = pending.items
+        if items[0].ts > mark:
+            return  # an entry of a timer since moved earlier: the key's timer stands at its first event
         if items[-1].ts <= mark:
             store.delete(key)
             due = items
         else:
             due = [p for p in items if p.ts <= mark]
             rest = [p for p in items if p.ts > mark]
-            store.set(key, PendingList(rest))
+            store.set(key, PendingList(rest, ctx.partition))
             ctx.set_timer(self.rule_id, self.timer_key(key), rest[0].ts)
         for item in due:
             decoder = _DECODERS.get(item.kind)
@@ -125,9 +135,15 @@ class InOrderRule:
 
     Events are buffered until the watermark passes them and handed to
     :meth:`handle` in event-time order (late ones at once); a key's memory (a
-    struct with a ``ts``, in ``namespace``) is dropped ``keep_for`` after its
-    last event. A subclass sets ``get_key``, ``namespace``, ``memory_type``,
-    ``keep_for`` and ``buffer``, and may narrow :meth:`accepts`.
+    struct with a ``ts`` and a ``partition``, in ``namespace``, stored by
+    :meth:`remember`) is dropped ``keep_for`` after its last event. A subclass
+    sets ``get_key``, ``namespace``, ``memory_type``, ``keep_for`` and
+    ``buffer``, and may narrow :meth:`accepts`.
+
+    Its timers are kept in that state, not as timer records
+    (:class:`yujing.protocols.KeepsTimers`): a buffered key is due at its
+    earliest event, a memory at ``ts + keep_for``; an entry those no longer
+    give releases nothing and forgets nothing when it comes up.
     """
 
     rule_id: str
@@ -143,9 +159,19 @@ class InOrderRule:
     def handle(self, key: str, event: Event, ts: float, ctx: RuleContext) -> None:
         raise NotImplementedError
 
-    def remember_until(self, key: str, ts: float, ctx: RuleContext) -> None:
-        """(Re)arm the timer that forgets ``key`` unless it sees an event after ``ts``."""
+    def remember(self, key: str, memory: Any, ts: float, ctx: RuleContext) -> None:
+        """Store ``key``'s ``memory`` of its event at ``ts`` and (re)arm the timer that forgets it unless the key
+        sees an event after ``ts``."""
+        memory.partition = ctx.partition
+        ctx.state(self.namespace, self.memory_type).set(key, memory)
         ctx.set_timer(self.rule_id, key + FORGET, ts + self.keep_for)
+
+    def stored_timers(self, ctx: RuleContext) -> Iterator[tuple[str, int, float]]:
+        """The buffered keys' timers and each memory's forgetting (see :class:`yujing.protocols.KeepsTimers`)."""
+        yield from self.buffer.stored_timers(ctx)
+        for key, memory in ctx.state(self.namespace, self.memory_type).items():
+            if memory.ts is not None and memory.partition >= 0:  # one stored by an earlier version has a record
+                yield key + FORGET, memory.partition, memory.ts + self.keep_for
 
     def on_event(self, event: Event, ts: float, ctx: RuleContext) -> None:
         if not self.accepts(event):

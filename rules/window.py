@@ -69,6 +69,7 @@ class WindowState(msgspec.Struct, array_like=True, omit_defaults=True):
     active_since: float | None = None  # the condition holds since (an open alert)
     first_ts: float | None = None  # earliest hit ever seen (flatline needs a full window of history)
     labels: dict[str, str] = {}
+    partition: int = -1  # the input partition whose timer ``next_at`` is (-1: stored by a version that kept timer records)
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,7 @@ class ValueHistory(msgspec.Struct, array_like=True):
     last: str
     seen: list[str] = []
     last_event: str = ""
+    partition: int = -1  # the input partition its forgetting is timed in (-1: from a version with timer records)
 
 
 class ChangeRule(InOrderRule, RuleHeader):
@@ -103,9 +104,8 @@ class ChangeRule(InOrderRule, RuleHeader):
         history = store.get(key)
         if history is not None and (ts, event.event_id) <= (history.ts, history.last_event):
             return  # behind what this key has handled: a replay, or too late to place in order
-        self.remember_until(key, ts, ctx)
         if history is None:
-            store.set(key, ValueHistory(ts, value, [value] if self.max_values else [], event.event_id))
+            self.remember(key, ValueHistory(ts, value, [value] if self.max_values else [], event.event_id), ts, ctx)
             return
         previous = history.last
         if self.max_values:
@@ -115,7 +115,7 @@ class ChangeRule(InOrderRule, RuleHeader):
         else:
             fires = value != previous
         history.last, history.ts, history.last_event = value, ts, event.event_id
-        store.set(key, history)
+        self.remember(key, history, ts, ctx)
         if fires:
             ctx.emit(
                 self.alert(

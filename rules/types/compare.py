@@ -79,6 +79,7 @@ class Memory(msgspec.Struct, array_like=True, omit_defaults=True):
     ts: float | None = None
     values: dict[str, Any] = {}
     fired: bool = False
+    partition: int = -1  # the input partition its forgetting is timed in (-1: from a version with timer records)
 
 
 class _Scope:
@@ -146,8 +147,7 @@ class CompareRule(InOrderRule, RuleHeader):
             if memory.ts is None or ts >= memory.ts:
                 memory.ts = ts
                 memory.values = {name: get(event) for name, get in self.fields.items()}
-                store.set(key, memory)
-                self.remember_until(key, ts, ctx)
+                self.remember(key, memory, ts, ctx)
         if kind in self.check_types:
             memory = store.get(key)
             if memory is None or memory.ts is None or memory.ts > ts or (self.once and memory.fired):

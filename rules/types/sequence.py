@@ -16,11 +16,14 @@ One alert per B event that has an A of the same key at most ``within``
 before it (``starts_at`` = B's time); the summary is filled from B. Events
 may arrive in any order within the allowed lateness: A's are kept until the
 watermark passes ``A + within``, B's until the watermark passes B. Both
-lists are bounded per key (``max_pending``, newest kept).
+lists are bounded per key (``max_pending``, newest kept). A key has one
+timer, at the earliest of those moments, kept in its state rather than as a
+timer record (:class:`yujing.protocols.KeepsTimers`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -65,6 +68,7 @@ class SequenceState(msgspec.Struct, array_like=True):
 
     firsts: list[Seen] = []
     thens: list[Seen] = []
+    partition: int = -1  # the input partition its timer is in (-1: stored by a version with timer records)
 
 
 class SequenceRule(RuleHeader):
@@ -101,10 +105,10 @@ class SequenceRule(RuleHeader):
             return
         store = ctx.state(self.namespace, SequenceState)
         state = store.get(key) or SequenceState()
+        due = self._due(state)
         changed = False
         if is_first and ts + self.within > ctx.watermark and all(s.event_id != event.event_id for s in state.firsts):
             state.firsts = _bounded([*state.firsts, Seen(ts, event.event_id)], self.max_pending)
-            ctx.set_timer(self.rule_id, key + _SEP + "f" + _SEP + event.event_id, ts + self.within)
             changed = True
             for then in state.thens:
                 if then.event_id != event.event_id and ts <= then.ts <= ts + self.within:
@@ -113,29 +117,49 @@ class SequenceRule(RuleHeader):
             seen = Seen(ts, event.event_id, event_labels(event), self.summary.render(event))
             if ts >= ctx.watermark and all(s.event_id != event.event_id for s in state.thens):
                 state.thens = _bounded([*state.thens, seen], self.max_pending)
-                ctx.set_timer(self.rule_id, key + _SEP + "t" + _SEP + event.event_id, ts)
                 changed = True
             for first in state.firsts:
                 if first.event_id != event.event_id and first.ts <= ts <= first.ts + self.within:
                     ctx.emit(self._alert(key, seen, first.ts, first.event_id))
                     break
         if changed:
-            store.set(key, state)
+            self._keep(key, state, due, ctx)
+
+    def _due(self, state: SequenceState) -> float | None:
+        """When the key next forgets something: its earliest A's end of ``within``, or its earliest B."""
+        times = [s.ts + self.within for s in state.firsts] + [s.ts for s in state.thens]
+        return min(times) if times else None
+
+    def _keep(self, key: str, state: SequenceState, due_before: float | None, ctx: RuleContext) -> None:
+        """Store the key's state, and set its timer again if its earliest moment moved."""
+        due = self._due(state)
+        state.partition = ctx.partition
+        ctx.state(self.namespace, SequenceState).set(key, state)
+        if due is not None and due != due_before:
+            ctx.set_timer(self.rule_id, key, due)
+
+    def stored_timers(self, ctx: RuleContext) -> Iterator[tuple[str, int, float]]:
+        """Each key's timer, from its state (see :class:`yujing.protocols.KeepsTimers`)."""
+        for key, state in ctx.state(self.namespace, SequenceState).items():
+            due = self._due(state)
+            if due is not None and state.partition >= 0:  # one stored by an earlier version has records
+                yield key, state.partition, due
 
     def on_timer(self, key: str, fire_at: float, ctx: RuleContext) -> None:
-        base, kind, event_id = key.split(_SEP)
+        base = key.split(_SEP, 1)[0]  # an earlier version kept a timer per event: ``key SEP f|t SEP event_id``
         store = ctx.state(self.namespace, SequenceState)
         state = store.get(base)
         if state is None:
             return
-        if kind == "f":
-            state.firsts = [s for s in state.firsts if s.event_id != event_id]
-        else:
-            state.thens = [s for s in state.thens if s.event_id != event_id]
-        if state.firsts or state.thens:
-            store.set(base, state)
-        else:
+        firsts = [s for s in state.firsts if s.ts + self.within > fire_at]
+        thens = [s for s in state.thens if s.ts > fire_at]
+        if len(firsts) == len(state.firsts) and len(thens) == len(state.thens):
+            return  # nothing due: an entry of a timer since moved, or one already handled
+        if not (firsts or thens):
             store.delete(base)
+            return
+        state.firsts, state.thens = firsts, thens
+        self._keep(base, state, fire_at, ctx)
 
     def _alert(self, key: str, then: Seen, first_ts: float, first_id: str) -> Any:
         return self.alert(

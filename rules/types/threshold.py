@@ -21,6 +21,7 @@ per episode. Summaries know the ``group_by`` fields and the variables
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from rules.base import RuleHeader, RuleSpec
@@ -139,6 +140,7 @@ class WindowRule(RuleHeader):
             if state.next_at is None or candidate < state.next_at:
                 state.next_at = candidate
                 ctx.set_timer(self.rule_id, key, candidate)
+        state.partition = ctx.partition
         store.set(key, state)
 
     def quiet(self, state: WindowState) -> bool:
@@ -172,7 +174,18 @@ class WindowRule(RuleHeader):
         if state.next_at is None and state.active_since is None:
             store.delete(key)
         else:
+            state.partition = ctx.partition
             store.set(key, state)
+
+    def stored_timers(self, ctx: RuleContext) -> Iterator[tuple[str, int, float]]:
+        """Each group's pending timer, ``next_at`` (see :class:`yujing.protocols.KeepsTimers`): ``on_timer``
+        already ignores a time its state no longer expects. A cohort rule's groups live in the cohort stage,
+        which keeps timer records for them (and shares this namespace: they are not this engine's to time)."""
+        if self.cohort:
+            return
+        for key, state in ctx.state(self.namespace, WindowState).items():
+            if state.next_at is not None and state.partition >= 0:  # one stored by an earlier version has a record
+                yield key, state.partition, state.next_at
 
     def _alert(self, key: str, state: WindowState, change: Transition) -> Any:
         anchor = self.window.start_of(change.since) if self.window.kind == "tumbling" else change.since

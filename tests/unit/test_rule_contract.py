@@ -21,16 +21,18 @@ import re
 import textwrap
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules.loader import load_rule_text
 from rules.registry import rule_types
-from streams.engine import Engine, EngineConfig
+from streams.engine import DictBackend, Engine, EngineConfig
+from streams.engine.timers import SEP, TimerEntry
 from streams.faust_state import FaustBackend
 from tests.helpers import StandInTable, assert_arrival_order_and_replay_do_not_matter, at, keys, run, spread_over_partitions
-from yujing.protocols import Rule
+from yujing.protocols import KeepsTimers, Rule
 
 #: What each example needs beyond its docstring to judge minutes of random events rather than weeks:
 #: the detectors learn a baseline before they alert, and the example's warm-up is a week or half a day.
@@ -228,3 +230,62 @@ def test_each_example_is_one_rule_of_its_own_type(type_name: str) -> None:
     """The docstring example a type is judged by compiles to one rule, built by that type's own builder."""
     rules = build(type_name)
     assert len(rules) == 1 and type(rules[0]).__module__ == rule_types()[type_name].build.__module__
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_a_rule_keeps_its_timers_in_its_own_state_not_as_timer_records(type_name: str) -> None:
+    """A key's state says when it is due (:class:`yujing.protocols.KeepsTimers`), so the engine writes no timer
+    record per key for it: a record and its tombstone were a third of the changelog. Cohort rules are timed in
+    the cohort stage, which keeps its records in its own namespace. Stopped before the stream's last event,
+    every example still has timers pending."""
+    rules = build(type_name)
+    rule = rules[0]
+    backend = DictBackend()
+    engine = Engine(rules, backend, EngineConfig(allowed_lateness=300.0, idle_after=None))
+    run([], _dense_stream()[:-1], engine=engine, spread=True, close=False)
+    records = [k for k, _ in backend.namespace("~timers", TimerEntry).items() if k.split(SEP)[0] == rule.rule_id]
+    assert records == []
+    stage = engine.cohort if getattr(rule, "cohort", False) else engine
+    assert stage is not None and (stage.timers.pending() > 0 or type_name == "match")
+    assert isinstance(rule, KeepsTimers) or getattr(rule, "cohort", False) or type_name == "match"
+
+
+def _as_an_earlier_version_stored_it(rules: list[Rule], engine: Engine, backend: DictBackend) -> int:
+    """Rewrite the state as a version with timer records left it: a record for each pending timer a rule's
+    state gives, and no partition in the state (those versions did not store one). Returns the records."""
+    records = backend.namespace("~timers", TimerEntry)
+    count = 0
+    for rule in rules:
+        if isinstance(rule, KeepsTimers):
+            for key, partition, fire_at in list(rule.stored_timers(engine)):
+                records.set(rule.rule_id + SEP + key, TimerEntry(fire_at, partition))
+                count += 1
+    for namespace in backend.namespaces.values():
+        for _, value in namespace.items():
+            if isinstance(value, msgspec.Struct) and hasattr(value, "partition") and not isinstance(value, TimerEntry):
+                value.partition = -1
+    return count
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+@settings(CONTRACT, max_examples=10)
+@given(events=streams(), cut=st.floats(0.1, 0.9))
+def test_state_stored_with_timer_records_by_an_earlier_version_gives_the_same_alerts(
+    type_name: str, events: list[dict[str, Any]], cut: float
+) -> None:
+    """An upgrade: the records are indexed once and dropped, the states stored again with their partition."""
+    whole = keys(run(build(type_name), events, spread=True))
+    batch = spread_over_partitions(events)
+    half = int(len(batch) * cut)
+    backend = DictBackend()
+    config = EngineConfig(allowed_lateness=300.0, idle_after=None)
+    first = Engine(build(type_name), backend, config)
+    alerts = first.process(batch[:half])
+    first.commit()
+    records = _as_an_earlier_version_stored_it(first.rules, first, backend)
+    again = Engine(build(type_name), backend, config)
+    assert again.recover() >= records
+    assert not any(k.split(SEP)[0] == again.rules[0].rule_id for k, _ in backend.namespace("~timers", TimerEntry).items())
+    alerts += again.process(batch[half:])
+    alerts += again.close_input()
+    assert keys(alerts) == whole

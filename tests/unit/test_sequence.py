@@ -8,8 +8,10 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rules.types.sequence import Seen, SequenceState
 from streams.engine import DictBackend, Engine, EngineConfig
-from tests.helpers import assert_arrival_order_and_replay_do_not_matter, complaint, order, rules_from, run
+from streams.engine.timers import SEP, TimerEntry
+from tests.helpers import assert_arrival_order_and_replay_do_not_matter, complaint, order, rules_from, run, to_event
 
 FIRST_WEEK = """
     id: first-week-complaint
@@ -112,3 +114,26 @@ def test_shuffling_within_lateness_and_replaying_give_the_same_alerts(tmp_path_f
     rules = rules_from(tmp_path_factory.mktemp("r"), REPEAT)
     events = _events(seed)
     assert_arrival_order_and_replay_do_not_matter(rules, events, shuffle_seed, batch)
+
+
+def test_an_event_remembered_by_an_earlier_version_is_forgotten_by_its_timer_record(tmp_path: Path) -> None:
+    """Before, each remembered event had a timer record of its own (``key SEP f|t SEP event_id``) and the state no
+    partition: the record, indexed at the restart, still forgets the event a week on."""
+    backend = DictBackend()
+    closed = order("completed", 0)
+    start = to_event(closed).ts.timestamp()
+    backend.namespace("seq:first-week-complaint", SequenceState).set("c-1", SequenceState(firsts=[Seen(start, closed["event_id"])]))
+    records = backend.namespace("~timers", TimerEntry)
+    records.set("first-week-complaint" + SEP + "c-1\x1ef\x1e" + closed["event_id"], TimerEntry(start + 7 * DAY * 60, 0))
+    engine = Engine(rules_from(tmp_path, FIRST_WEEK), backend, EngineConfig(allowed_lateness=300.0, idle_after=None))
+    assert engine.recover() == 1 and len(records) == 0
+    states = backend.namespace("seq:first-week-complaint", SequenceState)
+    for day in (6, 8):  # both streams of the partition move on: six days after the A, then eight
+        run(
+            [],
+            [order("created", day * DAY, order_id=f"o-{day}"), complaint("updated", day * DAY, complaint_id=f"cp-{day}")],
+            engine=engine,
+            close=False,
+        )
+        assert (states.get("c-1") is None) == (day == 8)
+    assert run([], [complaint("opened", 8 * DAY + 1, complaint_id="cp-2")], engine=engine, close=False) == []
