@@ -32,7 +32,10 @@ the partitions again, and the positions skip what was seen.
 messages as one record batch per partition (aiokafka's ``create_batch`` and
 ``send_batch``) instead of one ``send`` (a future, an accumulator lookup) per
 message: the changelog sends were a third of the worker's loop once the
-fetch path was gone.
+fetch path was gone. A wave's ``tail`` (the engine's clocks) follows each
+partition's messages in record batches of its own; the producer keeps one
+request in flight per broker (checked by a unit test against aiokafka's
+source), so a partition's batches land in the order sent.
 
 **Table stores.** The state backend (:mod:`streams.faust_state`) reads and
 writes faust's table store directly, a batch's writes at once, not through
@@ -223,22 +226,31 @@ class BatchProducer:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    async def send_wave(self, topic: str, wave: Sequence[tuple[int, bytes, bytes | None]]) -> list[Any]:
-        """Send ``(partition, key, value)`` messages, each partition's in order; returns, once the broker has them
-        all, one ``RecordMetadata`` per record batch (its ``offset``: the batch's first message)."""
+    async def send_wave(
+        self, topic: str, wave: Sequence[tuple[int, bytes, bytes | None]], tail: Sequence[tuple[int, bytes, bytes | None]] = ()
+    ) -> list[Any]:
+        """Send ``(partition, key, value)`` messages, each partition's in order, then each partition's messages of
+        ``tail`` in record batches of their own (the producer keeps one request in flight per broker, so a
+        partition's batches land in the order sent); returns, once the broker has them all, one
+        ``RecordMetadata`` per record batch (its ``offset``: the batch's first message)."""
         producer = self.app.producer._ensure_producer()
-        by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {}
-        for partition, key, value in wave:
-            by_partition.setdefault(partition, []).append((key, value))
+        parts: dict[int, list[list[tuple[bytes, bytes | None]]]] = {}
+        for segment, messages in enumerate((wave, tail)):
+            for partition, key, value in messages:
+                runs = parts.setdefault(partition, [[], []])
+                runs[segment].append((key, value))
         sent = []
-        for partition, messages in by_partition.items():
-            batch = producer.create_batch()
-            for key, value in messages:
-                if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start the next
-                    sent.append(await producer.send_batch(batch, topic, partition=partition))
-                    batch = producer.create_batch()
-                    batch.append(key=key, value=value, timestamp=None)  # the first message always fits
-            sent.append(await producer.send_batch(batch, topic, partition=partition))
+        for partition, runs in parts.items():
+            for messages in runs:
+                if not messages:
+                    continue
+                batch = producer.create_batch()
+                for key, value in messages:
+                    if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start the next
+                        sent.append(await producer.send_batch(batch, topic, partition=partition))
+                        batch = producer.create_batch()
+                        batch.append(key=key, value=value, timestamp=None)  # the first message always fits
+                sent.append(await producer.send_batch(batch, topic, partition=partition))
         return list(await asyncio.gather(*sent))
 
 

@@ -27,7 +27,7 @@ from streams.faust_internals import (
     rocksdb_key_index,
     store_key_partitions,
 )
-from streams.journal import JOURNAL_PREFIX, journal_messages, replay
+from streams.journal import JOURNAL_PREFIX, Write, journal_messages, replay
 
 __all__ = ["ChangelogProducer", "FaustBackend", "FaustState"]
 
@@ -41,9 +41,10 @@ SEP_BYTES = SEP.encode()
 class ChangelogProducer(Protocol):
     """Sends a wave of changelog messages (:class:`streams.faust_internals.BatchProducer` in the worker)."""
 
-    async def send_wave(self, topic: str, wave: Sequence[tuple[int, bytes, bytes | None]]) -> list[Any]:
-        """Send ``(partition, key, value)`` messages, each partition's in order; return, once the broker has
-        them all, acknowledgements with ``partition`` and ``offset`` (the lowest per partition is the wave's first)."""
+    async def send_wave(self, topic: str, wave: Sequence[Write], tail: Sequence[Write] = ()) -> list[Any]:
+        """Send ``(partition, key, value)`` messages, each partition's in order, and after them each partition's
+        messages of ``tail`` in record batches of their own; return, once the broker has them all,
+        acknowledgements with ``partition`` and ``offset`` (the lowest per partition is the wave's first)."""
         ...
 
 
@@ -258,15 +259,16 @@ class FaustBackend:
 
         The batch's journal goes first (:mod:`streams.journal`): once it is whole, a kill in what
         follows is repaired after the restart from it; before, nothing else of the batch was sent.
-        Going straight to the producer (batched by its linger) avoids faust's table buffer,
-        which drains one message at a time once more than a hundred are pending. The ``first``
-        namespaces (the sinks' outbox) go in a wave of their own before the rest: a worker killed
-        mid-send must never store the dedup entry of an alert without the outbox entry that still
-        has to deliver it (the redelivered event would then be deduplicated, the alert lost). The
-        ``markers`` namespaces (the engine's per-partition clocks) go in a second wave, after
-        the state they cover is acknowledged: each partition's log then ends with its clock
-        alone, which is also what lets recovery read to the end on a broker that reports the
-        end offset of the last record *batch* (the tansu test broker does).
+        The rest then goes in one more wave (two round trips a batch, not four): whatever part of
+        it a kill leaves, the journal restores the whole. Within it, each partition's ``first``
+        namespaces (the sinks' outbox) still come before its state, so even without the journal a
+        worker would never store the dedup entry of an alert without the outbox entry that still
+        has to deliver it, and its ``markers`` namespaces (the engine's per-partition clocks) come
+        last in record batches of their own: each partition's log then ends with its clock
+        alone, which is what lets recovery read to the end on a broker that reports the end
+        offset of the last record *batch* (the tansu test broker does). Going straight to the
+        producer avoids faust's table buffer, which drains one message at a time once more than
+        a hundred are pending.
         """
         outbox = self.take_outbox()
         if not outbox:
@@ -283,10 +285,9 @@ class FaustBackend:
         # find the newest journal, not one read at an earlier recovery, whose writes are since overwritten.
         for partition, key, value in journal:
             self._put(partition, key, value)
-        waves: list[list[Any]] = []
-        for wave in (journal, first, state, markers):
-            if wave:
-                waves.append(await self._send_until_stored(producer, topic, wave))
+        waves: list[list[Any]] = [await self._send_until_stored(producer, topic, journal)]
+        if first or state or markers:
+            waves.append(await self._send_until_stored(producer, topic, first + state, markers))
         self._persisted(topic, waves)
         return len(outbox)
 
@@ -314,13 +315,13 @@ class FaustBackend:
         for partition, offset in first_of_last_wave.items():
             store.set_persisted_offset(TP(topic, partition), offset - 1)
 
-    async def _send_until_stored(self, producer: ChangelogProducer, topic: str, wave: list[tuple[int, bytes, bytes | None]]) -> list[Any]:
+    async def _send_until_stored(self, producer: ChangelogProducer, topic: str, wave: list[Write], tail: Sequence[Write] = ()) -> list[Any]:
         """Send a wave, again and again while the broker is away (a changelog message sent twice is harmless:
         the last value of a key wins). The batch is not acknowledged meanwhile, so nothing is lost."""
         backoff = 0.5
         while True:
             try:
-                return await producer.send_wave(topic, wave)
+                return await producer.send_wave(topic, wave, tail)
             except (KafkaError, OSError) as exc:  # the broker gone, restarting, or without the topic yet
                 log.warning("changelog send failed (%s); again in %.1f s", exc.__class__.__name__, backoff)
                 await asyncio.sleep(backoff)

@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 
 import msgspec
 
-__all__ = ["CHUNK_BYTES", "JOURNAL_PREFIX", "SEP", "journal_messages", "replay"]
+__all__ = ["CHUNK_BYTES", "JOURNAL_PREFIX", "SEP", "Write", "journal_messages", "replay"]
 
 SEP = b"\x1f"
 #: Keys ``~journal \x1f <partition> \x1f <chunk>`` in the state table.

@@ -32,6 +32,7 @@ from streams.decode import DeadLetter
 from streams.engine import Engine
 from streams.engine.exchange import CohortMessage, decode_message, encode_message
 from streams.faust_state import FaustBackend
+from streams.journal import Write
 from streams.metrics import PipelineMetrics
 from streams.pipeline import Pipeline, Record
 from streams.positions import InputPositions
@@ -45,7 +46,7 @@ class WaveProducer(Protocol):
     """Sends messages to a topic as one wave, returning once every one is delivered
     (:class:`streams.faust_internals.BatchProducer` over faust's producer)."""
 
-    async def send_wave(self, topic: str, wave: Sequence[tuple[int, bytes, bytes | None]]) -> Any: ...
+    async def send_wave(self, topic: str, wave: Sequence[Write], tail: Sequence[Write] = ()) -> Any: ...
 
 
 #: ``seek(topic, partition, offset)``: read the partition again from ``offset``.

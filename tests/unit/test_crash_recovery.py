@@ -28,6 +28,7 @@ from streams.decode import DeadLetter, Decoder
 from streams.engine import Engine, EngineConfig
 from streams.engine.engine import WATERMARK_NAMESPACE
 from streams.faust_state import FaustBackend
+from streams.journal import Write
 from streams.partitioning import partition_for
 from streams.pipeline import Pipeline, Record
 from streams.positions import POSITIONS_NAMESPACE, InputPositions
@@ -54,8 +55,8 @@ class Broker:
     cohort: dict[int, list[bytes]] = field(default_factory=dict)
     budget: float = float("inf")
 
-    async def send_wave(self, topic: str, wave: Sequence[tuple[int, bytes, bytes | None]]) -> list[object]:
-        for partition, key, value in wave:  # a kill mid-wave leaves each partition's log with a prefix of its part
+    async def send_wave(self, topic: str, wave: Sequence[Write], tail: Sequence[Write] = ()) -> list[object]:
+        for partition, key, value in [*wave, *tail]:  # a kill mid-wave leaves each partition's log with a prefix of its part
             if self.budget <= 0:
                 raise Killed
             self.budget -= 1

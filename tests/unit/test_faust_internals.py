@@ -128,6 +128,52 @@ def test_the_aiokafka_producer_under_faust_s_has_the_batch_api(app: faust.App) -
     assert "_ensure_producer" in dir(type(app.producer))
 
 
+def test_a_wave_s_tail_goes_after_it_in_record_batches_of_its_own() -> None:
+    """The changelog's markers (the tail) must end each partition's log in batches of their own (see
+    FaustBackend.send_changelog); aiokafka sends a partition's batches in order because it keeps one request in
+    flight per broker, which this checks in its source too."""
+    from aiokafka.producer.sender import Sender
+
+    assert "ignore_nodes=self._in_flight" in inspect.getsource(Sender._sender_routine)
+
+    class Batch:
+        def __init__(self) -> None:
+            self.keys: list[bytes] = []
+
+        def append(self, key: bytes, value: bytes | None, timestamp: None) -> object | None:
+            if len(self.keys) == 2:  # full
+                return None
+            self.keys.append(key)
+            return object()
+
+    class Producer:
+        def __init__(self) -> None:
+            self.sent: list[tuple[int, list[bytes]]] = []
+
+        def create_batch(self) -> Batch:
+            return Batch()
+
+        async def send_batch(self, batch: Batch, topic: str, partition: int) -> asyncio.Future[tuple[int, list[bytes]]]:
+            self.sent.append((partition, batch.keys))
+            done: asyncio.Future[tuple[int, list[bytes]]] = asyncio.get_running_loop().create_future()
+            done.set_result((partition, batch.keys))
+            return done
+
+    producer = Producer()
+
+    class App:
+        class producer:  # faust's attribute
+            @staticmethod
+            def _ensure_producer() -> Producer:
+                return producer
+
+    wave = [(0, b"a", b"1"), (1, b"b", b"1"), (0, b"c", b"1"), (0, b"d", None)]
+    tail = [(1, b"m1", b"t"), (0, b"m0", b"t")]
+    acks = asyncio.run(faust_internals.BatchProducer(App()).send_wave("t", wave, tail))
+    assert producer.sent == [(0, [b"a", b"c"]), (0, [b"d"]), (0, [b"m0"]), (1, [b"b"]), (1, [b"m1"])]
+    assert acks == producer.sent
+
+
 runs_strategy = st.lists(st.integers(min_value=0, max_value=60), max_size=8)
 
 

@@ -97,8 +97,8 @@ def test_clocks_are_sent_after_the_state_they_cover() -> None:
         def __init__(self) -> None:
             self.log: list[tuple[str, bytes]] = []
 
-        async def send_wave(self, topic, wave):  # type: ignore[no-untyped-def]
-            self.log.extend(("send", key) for _, key, _ in wave)
+        async def send_wave(self, topic, wave, tail=()):  # type: ignore[no-untyped-def]
+            self.log.extend(("send", key) for _, key, _ in [*wave, *tail])
             return []
 
     import tempfile
@@ -140,8 +140,8 @@ def test_undelivered_alerts_are_sent_before_the_dedup_entry_that_remembers_them(
     sent: list[bytes] = []
 
     class Producer:
-        async def send_wave(self, topic, wave):  # type: ignore[no-untyped-def]
-            sent.extend(key for _, key, _ in wave)
+        async def send_wave(self, topic, wave, tail=()):  # type: ignore[no-untyped-def]
+            sent.extend(key for _, key, _ in [*wave, *tail])
             return []
 
     backend = FaustBackend(StandInTable(), markers=(WATERMARK_NAMESPACE,), first=(OUTBOX_PREFIX,))
@@ -169,8 +169,8 @@ def test_a_second_recovery_on_the_same_store_does_not_apply_an_old_journal() -> 
         def __init__(self) -> None:
             self.log: list[tuple[int, bytes, bytes | None]] = []
 
-        async def send_wave(self, topic, wave):  # type: ignore[no-untyped-def]
-            self.log.extend(wave)
+        async def send_wave(self, topic, wave, tail=()):  # type: ignore[no-untyped-def]
+            self.log.extend([*wave, *tail])
             return []
 
     producer = Producer()
@@ -213,9 +213,9 @@ def test_a_rocksdb_store_learns_how_far_into_the_changelog_it_holds(tmp_path: Pa
             self.next: dict[int, int] = {}
             self.offsets: dict[bytes, int] = {}
 
-        async def send_wave(self, topic, wave):  # type: ignore[no-untyped-def]
+        async def send_wave(self, topic, wave, tail=()):  # type: ignore[no-untyped-def]
             acks = []  # one per message: as many record batches as messages, the hardest case for the offsets
-            for partition, key, _ in wave:
+            for partition, key, _ in [*wave, *tail]:
                 offset = self.next[partition] = self.next.get(partition, 40) + 1
                 self.offsets[key] = offset
                 acks.append(Acked(partition, offset))
