@@ -105,7 +105,7 @@ class SequenceRule(RuleHeader):
             return
         store = ctx.state(self.namespace, SequenceState)
         state = store.get(key) or SequenceState()
-        due = self._due(state)
+        before = (state.firsts, state.thens)  # replaced, never changed in place: their earliest moment is computed only if they were
         changed = False
         if is_first and ts + self.within > ctx.watermark and all(s.event_id != event.event_id for s in state.firsts):
             state.firsts = _bounded([*state.firsts, Seen(ts, event.event_id)], self.max_pending)
@@ -123,16 +123,16 @@ class SequenceRule(RuleHeader):
                     ctx.emit(self._alert(key, seen, first.ts, first.event_id))
                     break
         if changed:
-            self._keep(key, state, due, ctx)
+            self._keep(key, state, self._due(*before), ctx)
 
-    def _due(self, state: SequenceState) -> float | None:
-        """When the key next forgets something: its earliest A's end of ``within``, or its earliest B."""
-        times = [s.ts + self.within for s in state.firsts] + [s.ts for s in state.thens]
+    def _due(self, firsts: list[Seen], thens: list[Seen]) -> float | None:
+        """When a key next forgets something: its earliest A's end of ``within``, or its earliest B."""
+        times = [s.ts + self.within for s in firsts] + [s.ts for s in thens]
         return min(times) if times else None
 
     def _keep(self, key: str, state: SequenceState, due_before: float | None, ctx: RuleContext) -> None:
         """Store the key's state, and set its timer again if its earliest moment moved."""
-        due = self._due(state)
+        due = self._due(state.firsts, state.thens)
         state.partition = ctx.partition
         ctx.state(self.namespace, SequenceState).set(key, state)
         if due is not None and due != due_before:
@@ -141,7 +141,7 @@ class SequenceRule(RuleHeader):
     def stored_timers(self, ctx: RuleContext) -> Iterator[tuple[str, int, float]]:
         """Each key's timer, from its state (see :class:`yujing.protocols.KeepsTimers`)."""
         for key, state in ctx.state(self.namespace, SequenceState).items():
-            due = self._due(state)
+            due = self._due(state.firsts, state.thens)
             if due is not None and state.partition >= 0:  # one stored by an earlier version has records
                 yield key, state.partition, due
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import re
 import textwrap
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -32,7 +33,8 @@ from streams.engine import DictBackend, Engine, EngineConfig
 from streams.engine.timers import SEP, TimerEntry
 from streams.faust_state import FaustBackend
 from tests.helpers import StandInTable, assert_arrival_order_and_replay_do_not_matter, at, keys, run, spread_over_partitions
-from yujing.protocols import KeepsTimers, Rule
+from yujing.alerts import Alert
+from yujing.protocols import KeepsTimers, Rule, StateBackend
 
 #: What each example needs beyond its docstring to judge minutes of random events rather than weeks:
 #: the detectors learn a baseline before they alert, and the example's warm-up is a week or half a day.
@@ -155,8 +157,28 @@ def test_same_events_same_alerts_in_any_order_within_lateness_and_replays_add_no
     assert_arrival_order_and_replay_do_not_matter(rules, events, shuffle_seed, batch, spread=True)
 
 
-def _engine(rules: list[Rule], table: StandInTable) -> Engine:
-    return Engine(rules, FaustBackend(table), EngineConfig(allowed_lateness=300.0, idle_after=None))
+def _stopped_and_restarted(
+    type_name: str,
+    events: list[dict[str, Any]],
+    cut: float,
+    backend: Callable[[], StateBackend],
+    before_restart: Callable[[Engine], None] = lambda engine: None,
+    after_recovery: Callable[[Engine, int], None] = lambda engine, timers: None,
+) -> list[Alert]:
+    """The alerts of a run over ``events`` stopped after the share ``cut`` of them and restarted on the state it
+    stored: a new engine with new rule objects (nothing kept in attributes survives), over ``backend()``."""
+    batch = spread_over_partitions(events)
+    half = int(len(batch) * cut)
+    config = EngineConfig(allowed_lateness=300.0, idle_after=None)
+    first = Engine(build(type_name), backend(), config)
+    alerts = first.process(batch[:half])
+    first.commit()
+    before_restart(first)
+    again = Engine(build(type_name), backend(), config)
+    after_recovery(again, again.recover())
+    alerts += again.process(batch[half:])
+    again.commit()
+    return alerts + again.close_input()
 
 
 @pytest.mark.parametrize("type_name", TYPES)
@@ -166,18 +188,8 @@ def test_a_restart_from_stored_state_gives_the_alerts_of_a_run_that_never_stoppe
     type_name: str, events: list[dict[str, Any]], cut: float
 ) -> None:
     whole = keys(run(build(type_name), events, spread=True))
-    batch = spread_over_partitions(events)
-    half = int(len(batch) * cut)
     table = StandInTable()
-    first = _engine(build(type_name), table)
-    alerts = first.process(batch[:half])
-    first.commit()
-    again = _engine(build(type_name), table)  # new rule objects: nothing kept in attributes survives
-    again.recover()
-    alerts += again.process(batch[half:])
-    again.commit()
-    alerts += again.close_input()
-    assert keys(alerts) == whole
+    assert keys(_stopped_and_restarted(type_name, events, cut, lambda: FaustBackend(table))) == whole
 
 
 def _dense_stream() -> list[dict[str, Any]]:
@@ -275,17 +287,14 @@ def test_state_stored_with_timer_records_by_an_earlier_version_gives_the_same_al
 ) -> None:
     """An upgrade: the records are indexed once and dropped, the states stored again with their partition."""
     whole = keys(run(build(type_name), events, spread=True))
-    batch = spread_over_partitions(events)
-    half = int(len(batch) * cut)
     backend = DictBackend()
-    config = EngineConfig(allowed_lateness=300.0, idle_after=None)
-    first = Engine(build(type_name), backend, config)
-    alerts = first.process(batch[:half])
-    first.commit()
-    records = _as_an_earlier_version_stored_it(first.rules, first, backend)
-    again = Engine(build(type_name), backend, config)
-    assert again.recover() >= records
-    assert not any(k.split(SEP)[0] == again.rules[0].rule_id for k, _ in backend.namespace("~timers", TimerEntry).items())
-    alerts += again.process(batch[half:])
-    alerts += again.close_input()
-    assert keys(alerts) == whole
+    records: list[int] = []
+
+    def rewrite(first: Engine) -> None:
+        records.append(_as_an_earlier_version_stored_it(first.rules, first, backend))
+
+    def recovered(again: Engine, timers: int) -> None:
+        assert timers >= records[0]
+        assert not any(k.split(SEP)[0] == again.rules[0].rule_id for k, _ in backend.namespace("~timers", TimerEntry).items())
+
+    assert keys(_stopped_and_restarted(type_name, events, cut, lambda: backend, rewrite, recovered)) == whole
