@@ -113,6 +113,11 @@ PRIVATE_ACCESSES: tuple[tuple[str, str], ...] = (
 )
 
 OnBatch = Callable[[list[Record]], Awaitable[None]]
+OnFetchEnd = Callable[[], Awaitable[None]]
+
+
+async def _nothing() -> None:
+    return None
 
 
 def committed_offset(consumer: Any, topic: str, partition: int) -> int | None:
@@ -150,8 +155,11 @@ def read_in_batches(
     batch_max: int = 1000,
     timeout: float = 1.0,
     ready: Callable[[], bool] = lambda: True,
+    on_fetch_end: OnFetchEnd = _nothing,
 ) -> None:
-    """Make ``app``'s consumer hand each fetch's input records to ``on_batch`` in one call (see the module).
+    """Make ``app``'s consumer hand each fetch's input records to ``on_batch`` in one call (see the module),
+    cut into fair slices of about ``batch_max``, and await ``on_fetch_end`` after a fetch's last slice (also
+    when a rebalance stops the slices early).
 
     Input records fetched while ``ready()`` is false (the state not recovered yet: faust fetches changelogs
     with the same consumer) are not processed; faust seeks the inputs once recovery completes, and they are
@@ -162,7 +170,7 @@ def read_in_batches(
         return
 
     async def drain(fetcher: Any) -> None:
-        await _drain_in_batches(app, consumer, fetcher, is_input, on_batch, batch_max, timeout, ready)
+        await _drain_in_batches(app, consumer, fetcher, is_input, on_batch, batch_max, timeout, ready, on_fetch_end)
 
     consumer._drain_messages = drain
     consumer.reads_in_batches = True
@@ -177,6 +185,7 @@ async def _drain_in_batches(
     batch_max: int,
     timeout: float,
     ready: Callable[[], bool],
+    on_fetch_end: OnFetchEnd = _nothing,
 ) -> None:
     consumer_stopped = consumer._stopped.is_set
     fetcher_stopped = fetcher._stopped.is_set
@@ -208,10 +217,14 @@ async def _drain_in_batches(
                     read_offset[tp] = records[-1].offset
                 else:
                     await _deliver_one_by_one(consumer, tp, records)
+            handled = False
             for batch in fair_slices(inputs, batch_max):
                 if app.consumer_generation_id != generation or not consumer.flow_active:
                     break  # a rebalance: faust seeks, the positions skip what was already processed
+                handled = True
                 await on_batch(batch)
+            if handled:
+                await on_fetch_end()
     except consumer.consumer_stopped_errors:
         if app.should_stop:
             log.info("the broker stopped the consumer while shutting down")

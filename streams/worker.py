@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Awaitable
 from dataclasses import replace
 from typing import Any
 
@@ -189,18 +190,27 @@ def build_worker_app(
     def is_input(topic: str) -> bool:
         return topic in topic_kinds or topic == cohort_name
 
-    async def on_batch(records: list[Record]) -> None:
+    async def run_to_its_end(work: Awaitable[None]) -> None:
         # A batch runs to its end (sinks written, changelog sent) even when the fetcher is cancelled
         # (a rebalance, shutdown): its positions are stored with the state they cover.
-        batch = asyncio.ensure_future(loop.handle(records))
+        task = asyncio.ensure_future(work)
         try:
-            await asyncio.shield(batch)
+            await asyncio.shield(task)
         except asyncio.CancelledError:
-            await batch
+            await task
+            await loop.persist()  # what the fetch's earlier slices left in the write buffer goes too
             raise
         except Exception:
             log.exception("a batch failed; its records are read again from the positions in state")
             raise
+
+    async def on_batch(records: list[Record]) -> None:
+        # A fetch's slices share one commit (on_fetch_end), as Kafka Streams commits at an interval: the
+        # state a key writes in several slices goes once, and the changelog's round trips once a fetch.
+        await run_to_its_end(loop.handle(records, persist=False))
+
+    async def on_fetch_end() -> None:
+        await run_to_its_end(loop.persist())
 
     app.topics.add(source)  # subscribed; its records reach on_batch, not the topic's queue
     if cohort_topic is not None:
@@ -212,6 +222,7 @@ def build_worker_app(
         batch_max=kc.batch_max,
         timeout=kc.batch_wait,
         ready=app.tables.recovery.completed.is_set,
+        on_fetch_end=on_fetch_end,
     )
 
     def export_lag() -> set[tuple[int, str]]:
@@ -266,6 +277,7 @@ def build_worker_app(
     async def drain_sinks(app: faust.App, **_: Any) -> None:
         # What is not written in time stays in the outbox state and is sent again after a restart.
         async with lock:
+            await loop.persist_unlocked()  # what a fetch cut short left in the write buffer, before its positions
             await asyncio.get_running_loop().run_in_executor(None, pipeline.drain, 20.0)
             await commit_positions()  # the group's offsets where the state ends: a restart reads nothing twice
 

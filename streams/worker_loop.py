@@ -114,16 +114,35 @@ class WorkerLoop:
 
     # -- one batch --------------------------------------------------------------------------------------------
 
-    async def handle(self, records: list[Record]) -> None:
-        """Admit, process and commit one batch of records (input and cohort topic mixed), then seek back
-        the partitions whose records did not follow on from the stored positions."""
+    async def handle(self, records: list[Record], persist: bool = True) -> None:
+        """Admit, process and deliver one batch of records (input and cohort topic mixed), commit its state
+        unless ``persist`` is false, then seek back the partitions whose records did not follow on from the
+        stored positions.
+
+        ``persist=False`` leaves the batch's state (and its positions) in the write buffer, for the next commit
+        to send with the next batches' (:meth:`persist`): the slices of one fetch, as Kafka Streams commits at
+        an interval rather than per record. Its alerts are delivered now all the same; a crash before the
+        commit reads the batch again from the positions the state holds, and raises the same alerts, with the
+        same ids."""
         async with self.lock:
             inputs, exchanged, seeks = await self.admit(records)
             alerts, dead = self.process(inputs, exchanged)
             self.positions.store()
-            await self.commit(alerts, dead)
+            await self.deliver(alerts, dead)
+            if persist:
+                await self.persist_unlocked()
             await self.rewind(seeks)
             self._count_positions()
+
+    async def persist(self) -> None:
+        """Commit the state of the batches handled with ``persist=False`` and send its changelog."""
+        async with self.lock:
+            await self.persist_unlocked()
+
+    async def persist_unlocked(self) -> None:
+        """:meth:`persist`, for a caller that holds :attr:`lock`."""
+        self.pipeline.commit()
+        await self.backend.send_changelog(self.producer)
 
     async def admit(self, records: list[Record]) -> tuple[list[Record], list[Record], dict[tuple[str, int], int]]:
         """The batch's input records and cohort-topic records that follow on from the stored positions, and
@@ -149,6 +168,12 @@ class WorkerLoop:
     async def commit(self, alerts: list[Any], dead: Sequence[DeadLetter]) -> None:
         """Send the batch's cohort messages, deliver its alerts and dead letters, commit the state and send
         its changelog, in that order: what the state remembers as done is done before it is remembered."""
+        await self.deliver(alerts, dead)
+        await self.persist_unlocked()
+
+    async def deliver(self, alerts: list[Any], dead: Sequence[DeadLetter]) -> None:
+        """Send the batch's cohort messages, deliver its alerts and dead letters (before the state that
+        remembers them as done)."""
         messages = self.engine.take_exchange()
         if messages:  # delivered before the state that numbered them (a crash re-sends; the cohort stage dedups)
             await self.producer.send_wave(self.cohort_topic, [(q, b"", encode_message(m)) for q, m in messages])
@@ -156,8 +181,6 @@ class WorkerLoop:
             await self.offload(self.pipeline.deliver, alerts)
         for letter in dead:
             await self.send_dead(letter)
-        self.pipeline.commit()
-        await self.backend.send_changelog(self.producer)
 
     async def rewind(self, seeks: dict[tuple[str, int], int]) -> None:
         """Seek each partition back to its offset (one revoked meanwhile is its new owner's to read)."""
