@@ -12,7 +12,9 @@ class to in-memory stand-ins and kill its producer mid-changelog. One batch:
 3. **commit** — the batch's cohort records and marks are sent to the cohort topic,
    alerts delivered to the sinks, dead letters published, the state committed and
    its changelog sent (the positions ride in the same changelog, after the state
-   they cover); then the partitions to seek back are sought.
+   they cover); then the partitions to seek back are sought. The worker hands a
+   fetch over in slices and commits once after its last (``persist=False`` before):
+   a key written by several slices goes to the changelog once.
 
 A crash anywhere leaves a changelog that ends in a prefix of a batch's writes;
 :meth:`WorkerLoop.recover` completes that batch from its journal, rebuilds the
@@ -74,9 +76,10 @@ class WorkerLoop:
     """One worker's batch loop over injected parts: the engine's pipeline and state, a producer for the
     changelog and the cohort topic, a ``seek`` on the consumer, and a dead-letter publisher.
 
-    Every entry point (:meth:`handle`, :meth:`tick`, :meth:`recover`, and whatever the runner does between
-    batches, under :attr:`lock`) keeps one batch whole: its alerts, dead letters, cohort messages, state and
-    positions are sent before the next batch is admitted.
+    Every entry point (:meth:`handle`, :meth:`persist`, :meth:`tick`, :meth:`recover`, and whatever the runner
+    does between batches, under :attr:`lock`) keeps one batch whole: its alerts, dead letters and cohort messages
+    are sent before the next batch is admitted, and its state and positions with the next commit (at once unless
+    it was handled with ``persist=False``).
 
     Wiring, as :func:`streams.worker.build_worker_app` does it (the crash-model tests pass in-memory stand-ins)::
 
@@ -84,7 +87,8 @@ class WorkerLoop:
                           seek=seek_on_faust_consumer, send_dead=publish_to_dlq, cohort_topic="yujing-cohort",
                           offload=run_in_executor)
         loop.recover(owned_partitions)      # after the table's changelog recovery
-        await loop.handle(records)          # each whole fetch
+        await loop.handle(records, persist=False)   # each slice of a fetch
+        await loop.persist()                        # after its last
     """
 
     def __init__(
