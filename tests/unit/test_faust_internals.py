@@ -308,9 +308,30 @@ def test_what_is_left_of_a_fetch_after_a_rebalance_is_not_processed() -> None:
         if len(seen) == 1:
             app.consumer_generation_id += 1  # the group rebalanced meanwhile
 
-    read_in_batches(app, is_input=lambda topic: topic == "orders", on_batch=on_batch, batch_max=2)
+    async def on_fetch_end() -> None:
+        seen.append([])  # the commit of what the fetch's slices left
+
+    read_in_batches(app, is_input=lambda topic: topic == "orders", on_batch=on_batch, batch_max=2, on_fetch_end=on_fetch_end)
     asyncio.run(consumer._drain_messages(type("Fetcher", (), {"_stopped": _Flag()})()))  # type: ignore[attr-defined]
-    assert seen == [[0, 1], [0, 1]]  # [2, 3] dropped; the next fetch (after faust's seek) is processed
+    assert seen == [[0, 1], [], [0, 1], []]  # [2, 3] dropped, yet [0, 1] committed; the next fetch (after faust's seek) too
+
+
+def test_a_fetch_s_slices_are_committed_once_after_the_last() -> None:
+    app = ScriptedApp()
+    consumer = app.consumer = ScriptedConsumer(app, [{TP("orders", 0): [0, 1, 2, 3, 4]}, {TP("billing", 0): [7]}, {TP("orders", 0): [5]}])
+    seen: list[list[int] | str] = []
+
+    async def on_batch(records: list[Record]) -> None:
+        seen.append([r.offset for r in records])
+
+    async def on_fetch_end() -> None:
+        seen.append("commit")
+
+    read_in_batches(app, is_input=lambda topic: topic == "orders", on_batch=on_batch, batch_max=2, on_fetch_end=on_fetch_end)
+    asyncio.run(consumer._drain_messages(type("Fetcher", (), {"_stopped": _Flag()})()))  # type: ignore[attr-defined]
+    first = seen.index("commit")
+    assert first == 3 and [o for part in seen[:first] for o in part] == [0, 1, 2, 3, 4]  # three slices, then one commit
+    assert seen[first + 1 :] == [[5], "commit"]  # a fetch with no input record (billing) commits nothing
 
 
 def test_a_fetch_made_while_the_flow_stopped_is_dropped_and_faust_seeks() -> None:
