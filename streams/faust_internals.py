@@ -58,6 +58,7 @@ from typing import Any
 
 from faust.types import TP
 
+from streams.journal import Write
 from streams.pipeline import Record
 
 __all__ = [
@@ -239,9 +240,7 @@ class BatchProducer:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    async def send_wave(
-        self, topic: str, wave: Sequence[tuple[int, bytes, bytes | None]], tail: Sequence[tuple[int, bytes, bytes | None]] = ()
-    ) -> list[Any]:
+    async def send_wave(self, topic: str, wave: Sequence[Write], tail: Sequence[Write] = ()) -> list[Any]:
         """Send ``(partition, key, value)`` messages, each partition's in order, then each partition's messages of
         ``tail`` in record batches of their own (the producer keeps one request in flight per broker, so a
         partition's batches land in the order sent); returns, once the broker has them all, one
