@@ -3,14 +3,19 @@
 Rules that compare an event with what came *before* it for the same key
 (``compare``, ``change``) must not depend on arrival order: events of one key
 may arrive out of order by up to the allowed lateness. Such a rule buffers
-each event here (as its JSON, per key, bounded) with a timer at its
-event time; when the watermark passes, :meth:`OrderedBuffer.release` gives the
-due events sorted by event time; events of the same instant come in the order of
-their streams (an order before its bill, a bill before a complaint about it), then
-by ``event_id``, so a first bill issued the second its order was created is
-compared with that order whatever their ids. An event that arrives already behind
-the watermark (late) is handed over at once. A redelivered event (same id)
-is buffered once.
+each event here (per key, bounded) with a timer at its event time; when the
+watermark passes, :meth:`OrderedBuffer.release` gives the due events sorted by
+event time; events of the same instant come in the order of their streams (an
+order before its bill, a bill before a complaint about it), then by
+``event_id``, so a first bill issued the second its order was created is
+compared with that order whatever their ids. An event that arrives already
+behind the watermark (late) is handed over at once. A redelivered event (same
+id) is handed over once.
+
+A batch's events are held in memory while the batch's timers fire (the
+batch's own watermark passes most of them); only those still ahead of it are
+stored, as their JSON, at the batch's end (:meth:`OrderedBuffer.end_batch`,
+see :class:`yujing.protocols.HoldsBatch`).
 """
 
 from __future__ import annotations
@@ -32,10 +37,11 @@ _KIND_OF = {struct: kind for kind, struct in TOPIC_KINDS.items()}
 _TIMER = "\x1eordered"
 #: Events of one instant: orders first, then bills, then complaints (what a later stream's event is about comes first).
 _STREAM_RANK = {"orders": 0, "billing": 1, "complaints": 2}
+_RANK_OF = {struct: _STREAM_RANK[kind] for struct, kind in _KIND_OF.items()}
 
 
 class Pending(msgspec.Struct, array_like=True):
-    """One buffered event."""
+    """One buffered event, as stored."""
 
     ts: float
     event_id: str
@@ -48,8 +54,26 @@ class PendingList(msgspec.Struct, array_like=True):
     partition: int = -1  # the input partition whose timer the first item's time is (-1: from a version with timer records)
 
 
-def _in_order(p: Pending) -> tuple[float, int, str]:
-    return p.ts, _STREAM_RANK.get(p.kind, 3), p.event_id
+#: A buffered event in release order: ``(ts, stream rank, event_id, the event or its stored form)``.
+Item = tuple[float, int, str, "Event | Pending"]
+
+
+def _item(p: Pending) -> Item:
+    return p.ts, _STREAM_RANK.get(p.kind, 3), p.event_id, p
+
+
+def _stored(item: Item) -> Pending:
+    ts, _, event_id, payload = item
+    if isinstance(payload, Pending):
+        return payload
+    return Pending(ts, event_id, _KIND_OF.get(type(payload), ""), _ENCODE(payload))
+
+
+def _event(payload: Event | Pending) -> Event | None:
+    if not isinstance(payload, Pending):
+        return payload
+    decoder = _DECODERS.get(payload.kind)
+    return decoder.decode(payload.raw) if decoder is not None else None
 
 
 class OrderedBuffer:
@@ -59,6 +83,8 @@ class OrderedBuffer:
         self.rule_id = rule_id
         self.namespace = namespace
         self.max_pending = max_pending
+        #: What the batch under way gave, per partition and key, in release order (nothing between batches).
+        self.held: dict[int, dict[str, list[Item]]] = {}
 
     @staticmethod
     def timer_key(key: str) -> str:
@@ -73,28 +99,55 @@ class OrderedBuffer:
         return ctx.state(self.namespace, PendingList)
 
     def add(self, key: str, event: Event, ts: float, ctx: RuleContext) -> bool:
-        """Buffer ``event``; ``False`` when it is already behind the watermark (handle it now)."""
+        """Hold ``event`` until the watermark passes it; ``False`` when it already has (handle it now)."""
         if ts < ctx.watermark:
             return False
-        store = self._store(ctx)
-        item = Pending(ts, event.event_id, _KIND_OF.get(type(event), ""), _ENCODE(event))
-        pending = store.get(key)
-        if pending is None:  # most keys wait for one event at a time
-            store.set(key, PendingList([item], ctx.partition))
+        partition = ctx.partition
+        by_key = self.held.get(partition)
+        if by_key is None:
+            by_key = self.held[partition] = {}
+        item = (ts, _RANK_OF.get(type(event), 3), event.event_id, event)
+        held = by_key.get(key)
+        if held is None:  # most keys wait for one event at a time
+            by_key[key] = [item]
             ctx.set_timer(self.rule_id, self.timer_key(key), ts)
             return True
-        items = pending.items
-        if any(p.event_id == item.event_id for p in items):
-            return True  # a redelivery: buffered already
-        first = items[0]
-        items.append(item)
-        items.sort(key=_in_order)
-        del items[: max(0, len(items) - self.max_pending)]
-        pending.partition = ctx.partition
-        store.set(key, pending)
-        if items[0] is not first:  # the key's timer stands at its earliest event's time
-            ctx.set_timer(self.rule_id, self.timer_key(key), items[0].ts)
+        if any(h[2] == item[2] for h in held):
+            return True  # a redelivery: held already
+        held.append(item)
+        if item[:3] < held[0][:3]:  # the key's timer stands at its earliest event's time
+            ctx.set_timer(self.rule_id, self.timer_key(key), ts)
+        held.sort(key=_order)
         return True
+
+    def _merged(self, pending: PendingList, held: list[Item] | None) -> list[Item]:
+        """A key's stored and held events in release order, each once, the newest ``max_pending``."""
+        items = [_item(p) for p in pending.items]
+        if held:
+            ids = {p.event_id for p in pending.items}
+            items += [h for h in held if h[2] not in ids]
+            items.sort(key=_order)
+        del items[: max(0, len(items) - self.max_pending)]
+        return items
+
+    def end_batch(self, ctx: RuleContext) -> None:
+        """Store what the batch under way gave this partition and is still held (its timers are set)."""
+        by_key = self.held.pop(ctx.partition, None)
+        if not by_key:
+            return
+        store = self._store(ctx)
+        for key, held in by_key.items():
+            pending = store.get(key)
+            if pending is None:
+                del held[: max(0, len(held) - self.max_pending)]
+                items = held
+            else:
+                items = self._merged(pending, held)
+            store.set(key, PendingList([_stored(i) for i in items], ctx.partition))
+
+    def forget_held(self) -> None:
+        """Drop what a batch that did not finish held (its records are read again)."""
+        self.held.clear()
 
     def stored_timers(self, ctx: RuleContext) -> Iterator[tuple[str, int, float]]:
         """Each buffered key's timer, at its earliest event's time (see :class:`yujing.protocols.KeepsTimers`)."""
@@ -102,28 +155,49 @@ class OrderedBuffer:
             if pending.items and pending.partition >= 0:  # one stored by an earlier version has a record
                 yield self.timer_key(key), pending.partition, pending.items[0].ts
 
-    def release(self, key: str, ctx: RuleContext) -> Iterator[Event]:
-        """The key's buffered events at or behind the watermark, oldest first (removed from the buffer)."""
+    def release(self, key: str, ctx: RuleContext) -> Iterator[tuple[float, Event]]:
+        """The key's buffered events at or behind the watermark with their times, oldest first (removed from the
+        buffer)."""
+        mark = ctx.watermark
+        by_key = self.held.get(ctx.partition)
+        held = by_key.get(key) if by_key else None
         store = self._store(ctx)
         pending = store.get(key)
         if pending is None:
-            return
-        mark = ctx.watermark
-        items = pending.items
-        if items[0].ts > mark:
-            return  # an entry of a timer since moved earlier: the key's timer stands at its first event
-        if items[-1].ts <= mark:
-            store.delete(key)
-            due = items
+            if held is None or held[0][0] > mark:
+                return  # nothing, or an entry of a timer since moved earlier
+            items = held
         else:
-            due = [p for p in items if p.ts <= mark]
-            rest = [p for p in items if p.ts > mark]
-            store.set(key, PendingList(rest, ctx.partition))
-            ctx.set_timer(self.rule_id, self.timer_key(key), rest[0].ts)
+            items = self._merged(pending, held)
+            if held is not None:
+                del by_key[key]  # type: ignore[index]
+            if items[0][0] > mark:
+                if held is not None:  # the key's held events join its stored ones
+                    store.set(key, PendingList([_stored(i) for i in items], ctx.partition))
+                return
+        if items[-1][0] <= mark:
+            due, rest = items, []
+        else:
+            due = [i for i in items if i[0] <= mark]
+            rest = [i for i in items if i[0] > mark]
+            ctx.set_timer(self.rule_id, self.timer_key(key), rest[0][0])
+        if pending is None:
+            if rest:
+                by_key[key] = rest  # type: ignore[index]
+            else:
+                del by_key[key]  # type: ignore[index]
+        elif rest:
+            store.set(key, PendingList([_stored(i) for i in rest], ctx.partition))
+        else:
+            store.delete(key)
         for item in due:
-            decoder = _DECODERS.get(item.kind)
-            if decoder is not None:
-                yield decoder.decode(item.raw)
+            event = _event(item[3])
+            if event is not None:
+                yield item[0], event
+
+
+def _order(item: Item) -> tuple[float, int, str]:
+    return item[0], item[1], item[2]
 
 
 #: Suffix of the timer that forgets a key's memory ``keep_for`` after its last event.
@@ -190,5 +264,13 @@ class InOrderRule:
             return
         base = self.buffer.key_of_timer(key)
         if base is not None:
-            for event in self.buffer.release(base, ctx):
-                self.handle(base, event, event.ts.timestamp(), ctx)
+            for ts, event in self.buffer.release(base, ctx):
+                self.handle(base, event, ts, ctx)
+
+    def end_batch(self, ctx: RuleContext) -> None:
+        """Store the events the batch gave and the watermark has not passed (:class:`yujing.protocols.HoldsBatch`)."""
+        self.buffer.end_batch(ctx)
+
+    def forget_cached(self) -> None:
+        """After a recovery: what an unfinished batch held is read again (:class:`yujing.protocols.CachesState`)."""
+        self.buffer.forget_held()

@@ -16,7 +16,7 @@ from yujing.cohort import CohortRecord
 from yujing.events import Event
 from yujing.scores import Score
 
-__all__ = ["CachesState", "KeepsTimers", "KeyedState", "Rule", "RuleContext", "Sink", "StateBackend"]
+__all__ = ["CachesState", "HoldsBatch", "KeepsTimers", "KeyedState", "Rule", "RuleContext", "Sink", "StateBackend"]
 
 V = TypeVar("V")
 
@@ -112,6 +112,19 @@ class CachesState(Protocol):
     (a recovery after a rebalance) the engine tells it to read the state again."""
 
     def forget_cached(self) -> None: ...
+
+
+@runtime_checkable
+class HoldsBatch(Protocol):
+    """A rule that holds in memory what a batch gives it while the batch's timers fire, and stores only what is
+    still held then (an in-order rule's events: the batch's own watermark passes most of them, so they are
+    handed over without a round trip through state). The engine calls :meth:`end_batch` once per partition of
+    each batch, after that partition's due timers, with the context set to the partition; nothing is held
+    between batches, so what the runner commits after a batch is whole."""
+
+    rule_id: str
+
+    def end_batch(self, ctx: RuleContext) -> None: ...
 
 
 class Sink(Protocol):

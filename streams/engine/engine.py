@@ -18,6 +18,8 @@ runner computes the same one from ``customer_id``):
    watermark element is in Flink; rules already decide in event time (a
    stream read behind the others holds timers back while the others' events
    come in), so the alerts are the per-event engine's (the golden tests).
+   A rule that holds the batch's events in memory meanwhile
+   (:class:`~yujing.protocols.HoldsBatch`) then stores what is still held.
 
 Rules are written so that the order of events within the allowed lateness
 does not change the alerts they emit (see the tests' shuffle invariant).
@@ -47,7 +49,7 @@ from streams.partitioning import partition_for
 from yujing.alerts import Alert
 from yujing.cohort import CohortRecord
 from yujing.events import BillEvent, ComplaintEvent, Event, OrderEvent
-from yujing.protocols import CachesState, KeepsTimers, KeyedState, Rule, RuleContext, StateBackend
+from yujing.protocols import CachesState, HoldsBatch, KeepsTimers, KeyedState, Rule, RuleContext, StateBackend
 from yujing.scores import Score
 
 __all__ = ["WATERMARK_NAMESPACE", "Engine", "EngineConfig", "EngineObserver"]
@@ -203,6 +205,7 @@ class Engine:
             plain.setdefault(event_type, []).append(self.lifecycle)  # type: ignore[arg-type]
         self.index = {k: tuple(v) for k, v in plain.items()}
         self.timer_handlers = {rule.rule_id: rule.on_timer for rule in self.rules}
+        self.holders = tuple(rule for rule in self.rules if isinstance(rule, HoldsBatch))
         keepers = [rule for rule in self.rules if isinstance(rule, KeepsTimers)]
         self.timers.own({rule.rule_id: functools.partial(rule.stored_timers, self) for rule in keepers})
         for rule in keepers:  # a new version may time its keys otherwise: index what its state now says
@@ -409,6 +412,16 @@ class Engine:
         self._run_cohort(out)
         return out
 
+    def _end_batch(self) -> None:
+        """The rules that held the batch's events of the current partition store what is still held (after its
+        due timers: the batch's watermark has passed most of them)."""
+        for rule in self.holders:
+            try:
+                rule.end_batch(self)
+            except Exception:
+                log.exception("rule %s failed to store what it held", rule.rule_id)
+                self.observer.rule_error(rule.rule_id)
+
     def tick(self) -> list[Alert]:
         """Advance idle partitions' watermarks with wall-clock time and fire due timers."""
         out = self._out = []
@@ -496,3 +509,5 @@ class Engine:
                 log.exception("timer of %s failed for key %s", owner, key)
                 self.observer.rule_error(owner)
         self.watermark = mark
+        if self.holders:
+            self._end_batch()
