@@ -159,8 +159,8 @@ class OrderedBuffer:
         """The key's buffered events at or behind the watermark with their times, oldest first (removed from the
         buffer)."""
         mark = ctx.watermark
-        by_key = self.held.get(ctx.partition)
-        held = by_key.get(key) if by_key else None
+        by_key = self.held.get(ctx.partition) or {}  # changed below only when it held the key
+        held = by_key.get(key)
         store = self._store(ctx)
         pending = store.get(key)
         if pending is None:
@@ -170,7 +170,7 @@ class OrderedBuffer:
         else:
             items = self._merged(pending, held)
             if held is not None:
-                del by_key[key]  # type: ignore[index]
+                del by_key[key]
             if items[0][0] > mark:
                 if held is not None:  # the key's held events join its stored ones
                     store.set(key, PendingList([_stored(i) for i in items], ctx.partition))
@@ -183,9 +183,9 @@ class OrderedBuffer:
             ctx.set_timer(self.rule_id, self.timer_key(key), rest[0][0])
         if pending is None:
             if rest:
-                by_key[key] = rest  # type: ignore[index]
+                by_key[key] = rest
             else:
-                del by_key[key]  # type: ignore[index]
+                del by_key[key]
         elif rest:
             store.set(key, PendingList([_stored(i) for i in rest], ctx.partition))
         else:
