@@ -7,7 +7,8 @@ On one tansu broker, with the same simulated events:
 1. raw aiokafka consume rate (the ceiling);
 2. the worker end to end (default pack, both detectors), and its ratio to (1);
 2p. the same with 10 % poison messages mixed in, and its drop against (2);
-3. the engine alone (local runner, no I/O, one process = one core);
+3. the engine alone (local runner, no I/O, one process = one core); (3f) the same with one rule no event meets
+   (``bench/floor_rules``): what every event costs before any rule;
 4. event → alert row in ClickHouse latency, p50 and p99, at half of (2)'s rate;
 5. memory per open SLA watch with a million open orders (bench/memory.py);
 6. restart recovery with a million keys of state (bench/recovery.py);
@@ -36,7 +37,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench import memory, recovery, scale_out  # noqa: E402
-from bench.throughput import engine_rate, make_events, raw_consume, worker_rate  # noqa: E402
+from bench.throughput import FLOOR_RULES, engine_rate, make_events, raw_consume, worker_rate  # noqa: E402
 from tests.integration.harness import TOPICS, Worker, create_topics, publish  # noqa: E402
 from tests.integration.servers import ClickHouseServer, TansuBroker, wait_for  # noqa: E402
 
@@ -263,6 +264,8 @@ def main() -> None:
             broker.stop()
         engine, _ = engine_rate(lines)
         rows.append(("(3) engine only, one core", f"{engine:,.0f} ev/s", f"{engine / raw:.2f} of (1)", "≥ 100,000"))
+        floor, _ = engine_rate(lines, FLOOR_RULES)
+        rows.append(("(3f) engine floor: a rule no event meets", f"{floor:,.0f} ev/s", f"{floor / raw:.2f} of (1)", ""))
         mem = memory.run(args.orders)
         for name, r in mem.items():
             disk = f", disk {r['disk_per_watch']:.0f} B" if r["disk_per_watch"] else ""

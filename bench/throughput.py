@@ -5,7 +5,9 @@
 1. raw aiokafka consume rate of the events (the ceiling for any consumer);
 2. the worker's end-to-end rate (decode, engine with the default rules, sinks, changelog, commits);
 3. their ratio;
-4. the engine's rate through the local runner with no I/O (decode + engine, in process).
+4. the engine's rate through the local runner with no I/O (decode + engine, in process);
+5. the same with one rule that no event meets (``bench/floor_rules``): what every event costs before any rule
+   (decoding and validation, placement, watermarks, dispatch), the engine's floor.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+#: One rule no event meets: the engine's rate with it is what an event costs before any rule.
+FLOOR_RULES = ROOT / "bench" / "floor_rules"
 
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
@@ -84,8 +88,10 @@ def worker_rate(workdir: Path, bootstrap: str, prefix: str, want: float, workers
             w.stop()
 
 
-def engine_rate(lines: list[bytes]) -> tuple[float, int]:
-    rules = load_rules(default_rules_dir()).rules
+def engine_rate(lines: list[bytes], rules_dir: Path | None = None) -> tuple[float, int]:
+    """Events/s of the engine through the local runner (no I/O) with ``rules_dir``'s rules (default: the pack), and
+    the alerts it raised."""
+    rules = load_rules(rules_dir or default_rules_dir()).rules
     engine = Engine(rules, DictBackend(), EngineConfig(idle_after=None))
     runner = LocalRunner(Pipeline(engine, Decoder(TOPICS), [], partitions=PARTITIONS), None)
     started = time.perf_counter()
@@ -115,6 +121,7 @@ def main() -> None:
         finally:
             broker.stop()
     engine, alerts = engine_rate(lines)
+    floor, _ = engine_rate(lines, FLOOR_RULES)
     table = Table(title="Yujing throughput (one run, same broker, same events)")
     table.add_column("measure")
     table.add_column("events/s", justify="right")
@@ -123,6 +130,7 @@ def main() -> None:
     table.add_row("(1) raw aiokafka consume", f"{raw:,.0f}", "1.00")
     table.add_row("(2) worker end-to-end", f"{worker:,.0f}", f"{worker / raw:.2f} of (1)")
     table.add_row("(3) engine only, local runner, no I/O", f"{engine:,.0f}", f"{engine / raw:.2f} of (1)")
+    table.add_row("(3f) engine floor: a rule no event meets", f"{floor:,.0f}", f"{floor / raw:.2f} of (1)")
     console.print(table)
     console.print(f"engine run raised {alerts} alerts over {n:,} events")
 
