@@ -77,6 +77,30 @@ def test_every_package_is_listed_for_a_non_editable_install() -> None:
     assert found <= listed, sorted(found - listed)
 
 
+def test_every_data_file_of_the_packages_is_declared_as_package_data() -> None:
+    """The rule pack, the rule schema and the stop words ship in the wheel only as package data of a listed package
+    (setuptools warns that it will stop including data of directories it was not told are packages)."""
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    setuptools = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed, patterns = set(setuptools["packages"]), setuptools["package-data"]
+    data = [
+        path
+        for top in ("yujing", "streams", "rules", "detectors", "sinks")
+        for path in (root / top).rglob("*")
+        if path.is_file() and path.suffix in {".yaml", ".json", ".txt", ".md"} and path.name != "README.md"
+    ]
+    assert data
+    undeclared = []
+    for path in data:
+        package = ".".join(path.parent.relative_to(root).parts)
+        if package not in listed or not any(fnmatch.fnmatch(path.name, p) for p in patterns.get(package, ())):
+            undeclared.append(str(path.relative_to(root)))
+    assert not undeclared, undeclared
+
+
 def test_every_third_party_import_of_the_package_is_a_declared_dependency() -> None:
     """A clean `pip install .` must have what the code imports (numpy and scipy once came only through river)."""
     import ast
