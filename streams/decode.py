@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -103,6 +103,36 @@ class Decoder:
         self.decoders = {name: msgspec.json.Decoder(TOPIC_KINDS[kind]).decode for name, kind in topics.items()}
         self.topic_of_kind = {kind: name for name, kind in topics.items()}
         self._probe = msgspec.json.Decoder(_Probe).decode
+
+    def decode_many(
+        self, records: Iterable[tuple[str, int, int, bytes | None, bytes | None]]
+    ) -> tuple[list[Event], list[int], list[DeadLetter]]:
+        """Decode a batch of ``(topic, partition, offset, key, value)``: its events with their partitions, in order,
+        and its dead letters. One loop for the batch; a record that fails goes through :meth:`decode` for its
+        reason."""
+        decoders = self.decoders
+        events: list[Event] = []
+        placed: list[int] = []
+        dead: list[DeadLetter] = []
+        for topic, partition, offset, key, value, *_ in records:
+            decode = decoders.get(topic)
+            if decode is not None and value is not None:
+                try:
+                    event = decode(value)
+                except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+                    pass
+                else:
+                    if key is None or key == event.customer_id.encode():
+                        events.append(event)
+                        placed.append(partition)
+                        continue
+            result = self.decode(topic, partition, offset, key, value)
+            if isinstance(result, DeadLetter):
+                dead.append(result)
+            else:
+                events.append(result)
+                placed.append(partition)
+        return events, placed, dead
 
     def infer_topic(self, value: bytes) -> str:
         """The topic an event belongs to, from its ``event_type`` (for files, which have no topic).

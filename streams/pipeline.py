@@ -22,7 +22,6 @@ from streams.engine import Engine
 from streams.metrics import PipelineMetrics
 from streams.partitioning import partitions_for
 from yujing.alerts import Alert
-from yujing.events import Event
 from yujing.protocols import Sink
 from yujing.scores import Score
 
@@ -70,17 +69,7 @@ class Pipeline:
 
     def process(self, records: Sequence[Record]) -> tuple[list[Alert], list[DeadLetter]]:
         started = time.perf_counter()
-        decode = self.decoder.decode
-        events: list[Event] = []
-        placed: list[int] = []  # the records' own partitions
-        dead: list[DeadLetter] = []
-        for record in records:
-            result = decode(record.topic, record.partition, record.offset, record.key, record.value)
-            if isinstance(result, DeadLetter):
-                dead.append(result)
-                continue
-            events.append(result)
-            placed.append(record.partition)
+        events, placed, dead = self.decoder.decode_many(records)  # placed: the records' own partitions
         if self.partitions is not None:  # placed as Kafka would, the batch's customers hashed together
             placed = partitions_for([event.customer_id for event in events], self.partitions)
         batch = list(zip(placed, events, strict=True))

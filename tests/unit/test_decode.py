@@ -161,6 +161,31 @@ def test_mutated_events_are_decoded_or_rejected_with_a_reason(mutation: dict) ->
     assert isinstance(result, OrderEvent) or (isinstance(result, DeadLetter) and result.category in REASONS and result.reason)
 
 
+records = st.tuples(
+    st.sampled_from(["orders", "billing", "complaints", "", "elsewhere"]),
+    st.integers(0, 7),
+    st.integers(0, 10**6),
+    st.sampled_from([None, b"c-1001", b"c-2"]),
+    st.none()
+    | st.binary(max_size=40)
+    | st.dictionaries(st.sampled_from([*GOOD_ORDER, "attrs"]), json_values, max_size=2).map(
+        lambda mutation: msgspec.json.encode({**GOOD_ORDER, **mutation})
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(batch=st.lists(records, max_size=12))
+def test_a_batch_decodes_as_its_records_do_one_by_one(batch: list[tuple[str, int, int, bytes | None, bytes | None]]) -> None:
+    """``decode_many``, the runners' one loop over a batch, gives what ``decode`` gives record by record: the same
+    events in order with their partitions, and the same dead letters."""
+    decoder = dec()
+    one_by_one = [(decoder.decode(*record), record[1]) for record in batch]
+    events, placed, dead = decoder.decode_many(batch)
+    assert list(zip(events, placed, strict=True)) == [(r, p) for r, p in one_by_one if not isinstance(r, DeadLetter)]
+    assert dead == [r for r, _ in one_by_one if isinstance(r, DeadLetter)]
+
+
 SCHEMA = CONTRACT.with_name("events.schema.json")
 
 
