@@ -12,6 +12,7 @@ import msgspec
 
 from rules.loader import load_rule_file
 from streams.engine import DictBackend, Engine, EngineConfig
+from streams.engine.state import DictState
 from streams.partitioning import partition_for
 from yujing.alerts import Alert
 from yujing.events import TOPIC_KINDS, Event, event_kind
@@ -19,6 +20,19 @@ from yujing.protocols import Rule
 
 T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 TOPICS = {"orders": "orders", "billing": "billing", "complaints": "complaints"}
+
+
+class CountingState(DictState[Any]):
+    """A namespace that remembers every key written to it, in order (put it in ``DictBackend.namespaces`` before
+    the engine first asks for the namespace)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[str] = []
+
+    def set(self, key: str, value: Any) -> None:
+        self.written.append(key)
+        super().set(key, value)
 
 
 def at(minutes: float) -> str:

@@ -13,9 +13,8 @@ import msgspec
 
 from rules.types.hot_words import unpack_chunk
 from streams.engine import DictBackend, Engine, EngineConfig
-from streams.engine.state import DictState
 from streams.partitioning import partition_for
-from tests.helpers import T0, complaint, rules_from, run, run_with_restart, spread_over_partitions
+from tests.helpers import T0, CountingState, complaint, rules_from, run, run_with_restart, spread_over_partitions
 
 RULE = """
 id: hot
@@ -137,22 +136,11 @@ def test_a_restart_keeps_each_citys_tables(tmp_path: Path) -> None:
     assert whole and [(a.alert_id, a.status, a.evidence) for a in restarted] == [(a.alert_id, a.status, a.evidence) for a in whole]
 
 
-class CountingState(DictState[Any]):
-    """A namespace that remembers every key written to it, in order."""
-
-    written: list[str]
-
-    def set(self, key: str, value: Any) -> None:
-        self.written.append(key)
-        super().set(key, value)
-
-
 def test_a_citys_tables_are_stored_again_only_after_a_window_that_taught_it(tmp_path: Path) -> None:
     # 杭州 complains in the first 10 hours only; the other cities throughout.
     events = [e for e in city_complaints(20, None) if not (e["region"] == "杭州" and e["ts"] >= (T0 + dt.timedelta(hours=10)).isoformat())]
     backend = DictBackend()
     chunks = backend.namespaces["hw-t:hot-scoped"] = CountingState()
-    chunks.written = []
     run([], events, engine=Engine(rules_from(tmp_path, SCOPED), backend, EngineConfig(allowed_lateness=300, idle_after=None)), batch=100)
     stores = Counter(key.partition("|")[0] if "|" in key else "" for key in chunks.written if key.endswith("m0"))
     # every window closed (the last hour stays open at the end of the input) taught the province and the others
