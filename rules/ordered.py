@@ -120,15 +120,20 @@ class OrderedBuffer:
         held.sort(key=_order)
         return True
 
-    def _merged(self, pending: PendingList, held: list[Item] | None) -> list[Item]:
+    def _merged(self, pending: PendingList | None, held: list[Item] | None) -> list[Item]:
         """A key's stored and held events in release order, each once, the newest ``max_pending``."""
-        items = [_item(p) for p in pending.items]
+        items = [_item(p) for p in pending.items] if pending is not None else []
         if held:
-            ids = {p.event_id for p in pending.items}
+            ids = {item[2] for item in items}
             items += [h for h in held if h[2] not in ids]
             items.sort(key=_order)
         del items[: max(0, len(items) - self.max_pending)]
         return items
+
+    @staticmethod
+    def _keep(store: KeyedState[PendingList], key: str, items: list[Item], ctx: RuleContext) -> None:
+        """Store a key's events still waiting (their timer stands at the first one's time)."""
+        store.set(key, PendingList([_stored(item) for item in items], ctx.partition))
 
     def end_batch(self, ctx: RuleContext) -> None:
         """Store what the batch under way gave this partition and is still held (its timers are set)."""
@@ -137,13 +142,7 @@ class OrderedBuffer:
             return
         store = self._store(ctx)
         for key, held in by_key.items():
-            pending = store.get(key)
-            if pending is None:
-                del held[: max(0, len(held) - self.max_pending)]
-                items = held
-            else:
-                items = self._merged(pending, held)
-            store.set(key, PendingList([_stored(i) for i in items], ctx.partition))
+            self._keep(store, key, self._merged(store.get(key), held), ctx)
 
     def forget_held(self) -> None:
         """Drop what a batch that did not finish held (its records are read again)."""
@@ -173,7 +172,7 @@ class OrderedBuffer:
                 del by_key[key]
             if items[0][0] > mark:
                 if held is not None:  # the key's held events join its stored ones
-                    store.set(key, PendingList([_stored(i) for i in items], ctx.partition))
+                    self._keep(store, key, items, ctx)
                 return
         if items[-1][0] <= mark:
             due, rest = items, []
@@ -187,7 +186,7 @@ class OrderedBuffer:
             else:
                 del by_key[key]
         elif rest:
-            store.set(key, PendingList([_stored(i) for i in rest], ctx.partition))
+            self._keep(store, key, rest, ctx)
         else:
             store.delete(key)
         for item in due:
