@@ -108,29 +108,17 @@ class Decoder:
         self, records: Iterable[tuple[str, int, int, bytes | None, bytes | None]]
     ) -> tuple[list[Event], list[int], list[DeadLetter]]:
         """Decode a batch of ``(topic, partition, offset, key, value)``: its events with their partitions, in order,
-        and its dead letters. One loop for the batch; a record that fails goes through :meth:`decode` for its
-        reason."""
-        decoders = self.decoders
+        and its dead letters (one loop for the batch)."""
+        accepted, rejected = self._accepted, self._rejected
         events: list[Event] = []
         placed: list[int] = []
         dead: list[DeadLetter] = []
         for topic, partition, offset, key, value, *_ in records:
-            decode = decoders.get(topic)
-            if decode is not None and value is not None:
-                try:
-                    event = decode(value)
-                except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
-                    pass
-                else:
-                    if key is None or key == event.customer_id.encode():
-                        events.append(event)
-                        placed.append(partition)
-                        continue
-            result = self.decode(topic, partition, offset, key, value)
-            if isinstance(result, DeadLetter):
-                dead.append(result)
+            event = accepted(topic, key, value)
+            if event is None:
+                dead.append(rejected(topic, partition, offset, key, value))
             else:
-                events.append(result)
+                events.append(event)
                 placed.append(partition)
         return events, placed, dead
 
@@ -146,6 +134,23 @@ class Decoder:
         return self.topic_of_kind.get(kind, "") if kind else ""
 
     def decode(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> Event | DeadLetter:
+        event = self._accepted(topic, key, value)
+        return event if event is not None else self._rejected(topic, partition, offset, key, value)
+
+    def _accepted(self, topic: str, key: bytes | None, value: bytes | None) -> Event | None:
+        """The record's event when the contract accepts it (almost every record: one decode, no reasons)."""
+        decode = self.decoders.get(topic)
+        if decode is None or value is None:
+            return None
+        try:
+            event = decode(value)
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+            return None
+        return event if key is None or key == event.customer_id.encode() else None
+
+    def _rejected(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> DeadLetter:
+        """Why the contract rejects a record that :meth:`_accepted` did not take (decoded again for the reason:
+        rejections are rare)."""
         raw = value if value is not None else b""
         if not topic:
             return self._undecidable(partition, offset, key, raw)
@@ -153,7 +158,7 @@ class Decoder:
         if decode is None:
             return self._dead(topic, partition, offset, key, raw, "unknown_topic", None, f"topic {topic!r} is not configured")
         try:
-            event = decode(raw)
+            decode(raw)
         except msgspec.ValidationError as exc:
             text = str(exc)
             if "Invalid enum value" in text and "event_type" in text:
@@ -168,18 +173,16 @@ class Decoder:
             return self._dead(topic, partition, offset, key, raw, "invalid_json", None, str(exc))
         except UnicodeDecodeError as exc:
             return self._dead(topic, partition, offset, key, raw, "invalid_utf8", None, f"not UTF-8: {exc.reason} at byte {exc.start}")
-        if key is not None and key != event.customer_id.encode():
-            return self._dead(
-                topic,
-                partition,
-                offset,
-                key,
-                raw,
-                "key_mismatch",
-                "customer_id",
-                "message key does not equal `customer_id` (topics are partitioned by it)",
-            )
-        return event
+        return self._dead(  # it decodes: what _accepted refused is its key
+            topic,
+            partition,
+            offset,
+            key,
+            raw,
+            "key_mismatch",
+            "customer_id",
+            "message key does not equal `customer_id` (topics are partitioned by it)",
+        )
 
     def _undecidable(self, partition: int, offset: int, key: bytes | None, raw: bytes) -> DeadLetter:
         """A file line whose stream cannot be told: decode it as an order to get the precise reason."""
