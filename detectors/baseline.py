@@ -378,8 +378,12 @@ class RecentBuckets:
         (float32 values summed in float64: exact, whatever the order, for the counts and expectations kept here).
         """
         cumulative = self._cumulative
-        if cumulative is None:
-            cumulative = self._cumulative = [tuple(row) for row in np.cumsum(self.rows, axis=0, dtype=np.float64).tolist()]
+        if cumulative is None:  # summed in Python floats (float64), in order: what np.cumsum gave, without its call
+            numerator = denominator = expected = 0.0
+            cumulative = self._cumulative = []
+            for row_numerator, row_denominator, row_expected in self.rows.tolist():
+                numerator, denominator, expected = numerator + row_numerator, denominator + row_denominator, expected + row_expected
+                cumulative.append((numerator, denominator, expected))
         return cumulative[min(n, len(cumulative)) - 1] if n > 0 else (0.0, 0.0, 0.0)
 
     def tobytes(self) -> bytes:

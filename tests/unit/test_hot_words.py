@@ -6,6 +6,8 @@ import os
 import random
 import tracemalloc
 
+import numpy as np
+
 from detectors.signitrend import INDEX_TERMS, BurstDetector
 from detectors.tokenize import Tokenizer
 
@@ -264,3 +266,32 @@ def test_the_fewest_unusual_mentions_are_scipys_never_more() -> None:
         for share in (0.005, 0.01, 0.05, 0.2):
             exact = min(int(binom.isf(0.01, docs, share)) + 1, docs + 1)
             assert _fewest_unusual(docs, share, 0.01) <= exact, (docs, share)
+
+
+def _dense_learning(mean: np.ndarray, var: np.ndarray, counts: np.ndarray, docs: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """The moving averages' step over every counter of the table, as the detector's documentation states it."""
+    delta = counts / np.float32(docs) - mean
+    return (mean + np.float32(alpha) * delta).astype(np.float32), (
+        np.float32(1.0 - alpha) * (var + np.float32(alpha) * delta * delta)
+    ).astype(np.float32)
+
+
+def test_learning_only_the_counters_that_held_a_count_gives_the_whole_tables_step_bit_for_bit() -> None:
+    rng = random.Random(11)
+    vocabulary = [f"词{i}" for i in range(400)]
+    d = BurstDetector(window=W, width=1 << 10, warmup_windows=2, min_support=3)
+    mean, var = d.mean.copy(), d.var.copy()
+    for w in range(30):
+        docs = rng.randint(1, 60)
+        for i in range(docs):
+            d.add_to(w * W, f"k{w}-{i}", rng.sample(vocabulary[: 40 + 12 * w], rng.randint(1, 4)), "…")
+        counts = d.open[w * W].counts.copy()
+        d.close(w * W)
+        mean, var = _dense_learning(mean, var, counts, docs, d.alpha)
+        assert d.mean.tobytes() == mean.tobytes() and d.var.tobytes() == var.tobytes(), w
+        if w == 12:  # restored from what was stored: which counters held a count is read from the tables
+            restored = BurstDetector(window=W, width=1 << 10, warmup_windows=2, min_support=3)
+            assert restored.load_tables(*d.tables())
+            restored.windows_seen, restored.docs_mean = d.windows_seen, d.docs_mean
+            d = restored
+    assert 0 < np.count_nonzero(d.mean) < d.mean.size  # some counters never held a count
