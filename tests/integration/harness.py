@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import random
+import shutil
 import signal
 import sys
 import time
@@ -103,6 +106,92 @@ class Worker(Process):
         return sum(v for (n, lbl), v in self.metrics().items() if n == name and all(dict(lbl).get(k) == x for k, x in labels.items()))
 
 
+#: A cohort rule that fires often on the small simulation: each region's and product's complaints per hour (its
+#: records travel between workers over the cohort topic).
+REGION_HOUR = """\
+id: region-hour
+type: threshold
+title: 地区产品一小时投诉
+severity: minor
+on: complaint.opened
+group_by: [region, product]
+window: 1h
+mode: tumbling
+timezone: "+08:00"
+count: 2
+summary: "{region}{product} {window} 内投诉 {count} 件"
+"""
+
+
+def rules_with_cohort_rule(workdir: Path) -> Path:
+    """The default pack and :data:`REGION_HOUR`, in a directory of their own."""
+    target = workdir / "scale-rules"
+    shutil.copytree(default_rules_dir(), target, dirs_exist_ok=True)
+    (target / "region-hour.yaml").write_text(REGION_HOUR, encoding="utf-8")
+    return target
+
+
+def malformed(rng: random.Random, good: dict[str, Any], i: int) -> tuple[str, bytes | None, bytes, str]:
+    """One bad message (topic kind, key, value, expected reason category) built from a good event; ``i`` chooses the
+    defect (ten kinds in turn)."""
+    topic = event_kind(good["event_type"]) or "orders"
+    key = good["customer_id"].encode()
+    kind = i % 10
+    bad = dict(good, event_id=f"bad-{i}")
+    if kind == 0:
+        return topic, key, b"this is not json " + str(i).encode(), "invalid_json"
+    if kind == 1:
+        return topic, key, json.dumps(bad).encode()[:-7], "invalid_json"
+    if kind == 2:
+        return topic, key, b'{"event_id": "\xff\xfe' + str(i).encode() + b'"}', "invalid_utf8"
+    if kind == 3:
+        bad["ts"] = 1700000000
+        return topic, key, json.dumps(bad).encode(), "wrong_type"
+    if kind == 4:
+        bad.pop("customer_id")
+        return topic, None, json.dumps(bad).encode(), "missing_field"
+    if kind == 5:
+        bad["event_type"] = rng.choice(["order.teleported", "refund.denied", "complaint.deleted"])
+        return topic, key, json.dumps(bad).encode(), "unknown_event_type"
+    if kind == 6:
+        return (
+            "complaints",
+            key,
+            json.dumps(
+                {**bad, "event_type": "complaint.opened", "complaint_id": f"x{i}", "text": "断网" * 175_000}, ensure_ascii=False
+            ).encode(),
+            "too_long",
+        )
+    if kind == 7:
+        return topic, key, json.dumps([bad]).encode(), "not_an_object"
+    if kind == 8:
+        bad["tier"] = "diamond"
+        return topic, key, json.dumps(bad).encode(), "invalid_value"
+    return topic, b"someone-else", json.dumps(bad).encode(), "key_mismatch"
+
+
+def read_dead_letters(bootstrap: str, prefix: str, want: int) -> list[tuple[bytes, dict[str, str]]]:
+    """The dead-letter topics' messages (original value, headers), stopping at ``want`` + 50 or when none come."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        *(f"{prefix}{t}.dlq" for t in TOPICS),
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        consumer_timeout_ms=5000,
+        fetch_max_bytes=16 * 1024 * 1024,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
+    out = []
+    for message in consumer:
+        out.append((message.value, {k: v.decode() for k, v in message.headers}))
+        if len(out) >= want + 50:
+            break
+    consumer.close()
+    return out
+
+
 def publish(bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes]]) -> int:
     from kafka import KafkaProducer
 
@@ -129,12 +218,14 @@ def create_topics(bootstrap: str, prefix: str = "") -> None:
     ensure_topics(bootstrap, names + [n + ".dlq" for n in names], PARTITIONS)
 
 
-def backtest(sim: Simulation, lateness: float = 300.0) -> list[Alert]:
-    """The local runner over the same events, stopping where the worker's watermark stops (no end-of-input flush)."""
+def backtest(sim: Simulation, lateness: float = 300.0, rules: Path | None = None) -> list[Alert]:
+    """The local runner over the same events, stopping where the worker's watermark stops (no end-of-input flush);
+    ``rules``: a rules directory (default: the default pack)."""
     from streams.backtest import Collect
 
     collect = Collect()
-    engine = Engine(load_rules(default_rules_dir()).rules, DictBackend(), EngineConfig(allowed_lateness=lateness, idle_after=None))
+    config = EngineConfig(allowed_lateness=lateness, idle_after=None, partitions=PARTITIONS)
+    engine = Engine(load_rules(rules or default_rules_dir()).rules, DictBackend(), config)
     LocalRunner(Pipeline(engine, Decoder(TOPICS), [collect], partitions=PARTITIONS), None).run(sim.lines(), close=False)
     return collect.alerts
 
@@ -315,3 +406,63 @@ def read_alerts(path: Path) -> list[Alert]:
     data = path.read_bytes()
     whole = data[: data.rfind(b"\n") + 1]
     return [msgspec.json.decode(line, type=Alert) for line in whole.splitlines() if line.strip()]
+
+
+def group_worker(workdir: Path, bootstrap: str, app_id: str, prefix: str, rules: Path, i: int, clickhouse_url: str = "") -> Worker:
+    """Worker ``i`` of an app of several, started: its own data directory and JSON Lines alert file (the same
+    when it is started again after a kill)."""
+    worker = Worker(
+        workdir,
+        bootstrap,
+        app_id=app_id,
+        prefix=prefix,
+        clickhouse_url=clickhouse_url,
+        YUJING_RULES_DIR=str(rules),
+        YUJING_OUTPUT_ALERTS=str(workdir / f"{app_id}-{i}.jsonl"),
+        YUJING_KAFKA_DATA_DIR=str(workdir / f"data-{app_id}-{i}"),
+    )
+    worker.start()
+    return worker
+
+
+def start_workers(workdir: Path, bootstrap: str, app_id: str, prefix: str, rules: Path, n: int, clickhouse_url: str = "") -> list[Worker]:
+    """``n`` workers of one app (:func:`group_worker`), all ready."""
+    workers = [group_worker(workdir, bootstrap, app_id, prefix, rules, i, clickhouse_url) for i in range(n)]
+    wait_for(lambda: all(w.ready() for w in workers), 120, lambda: "every worker ready\n" + "\n".join(w.tail() for w in workers))
+    return workers
+
+
+#: What a failure prints of each live worker's metrics: what it read, dropped as late, skipped, sought, lags.
+DIAGNOSTIC_METRICS = (
+    "yujing_events_total",
+    "yujing_late_events_total",
+    "yujing_input_gaps_total",
+    "yujing_input_skipped_total",
+    "yujing_input_seeks_total",
+    "yujing_consumer_lag_records",
+    "yujing_watermark_lag_seconds",
+)
+
+
+def diagnose(worker: Worker) -> str:
+    if not worker.alive():
+        return "(killed)"
+    try:
+        samples = worker.metrics()
+    except OSError as e:
+        return f"(metrics unreadable: {e})"
+    return " ".join(f"{n}{dict(lbl)}={v:g}" for (n, lbl), v in sorted(samples.items()) if n in DIAGNOSTIC_METRICS and v)
+
+
+def alerts_of(workdir: Path, app_id: str) -> set[tuple[object, ...]]:
+    """What the workers wrote, together (a replay may write an alert again, or on another worker)."""
+    return comparable(a for path in sorted(workdir.glob(f"{app_id}-*.jsonl")) for a in read_alerts(path))
+
+
+def check(got: set[tuple[object, ...]], expected_alerts: list[Alert], workers: list[Worker]) -> None:
+    expected = comparable(expected_alerts)
+    missing, extra = sorted(expected - got), sorted(got - expected)
+    assert not missing and not extra, (
+        f"missing {len(missing)} (by rule {sorted({m[2] for m in missing})}): {missing[:5]}\nextra {len(extra)}: {extra[:5]}\n"
+        + "\n".join(f"{w.tail(30)}\n{diagnose(w)}" for w in workers)
+    )
