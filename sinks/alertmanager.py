@@ -7,7 +7,8 @@ itself (JSON, cut to 4 KB). Alertmanager forgets a firing alert that is not
 re-sent within its ``resolve_timeout``, so this sink re-sends the alerts it
 knows to be firing every ``resend_interval`` (wall clock) for up to
 ``resend_for`` after it first sent them, and sends ``endsAt`` when one resolves.
-After a restart the pipeline hands it the alerts still firing (:meth:`restore`).
+After a restart or a rebalance the pipeline hands it the alerts still firing on
+the partitions the process owns (:meth:`restore`): only those are kept alive.
 """
 
 from __future__ import annotations
@@ -115,11 +116,17 @@ class AlertmanagerSink(RetryingSink):
                     self.firing.pop(alert.alert_id, None)
 
     def restore(self, alerts: Sequence[Alert]) -> None:
-        """Alerts still firing after a restart: re-sent with the next round."""
+        """The alerts still firing after a restart or a rebalance (those of the partitions this process now owns):
+        from now on the ones re-sent, each from when it was first sent here if it was.
+
+        What is not among them belongs to partitions given away: their new owner keeps them alive from its state,
+        and a re-send from here after it resolved one there would make it fire again in Alertmanager."""
         now = time.time()
         with self._lock:
-            for alert in alerts:
-                self.firing.setdefault(alert.alert_id, (alert, now))
+            known = self.firing
+            self.firing = OrderedDict((a.alert_id, known.get(a.alert_id) or (a, now)) for a in alerts)
+            while len(self.firing) > self.max_firing:
+                self.firing.popitem(last=False)
 
     def resend(self, now: float | None = None) -> int:
         """Send the firing alerts again (those first sent less than ``resend_for`` ago); returns how many."""

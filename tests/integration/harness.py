@@ -230,6 +230,54 @@ def backtest(sim: Simulation, lateness: float = 300.0, rules: Path | None = None
     return collect.alerts
 
 
+class DecisionLog:
+    """An in-test records sink: every admitted alert with whether the manager sent it."""
+
+    name = "log"
+
+    def __init__(self) -> None:
+        self.decisions: list[tuple[Alert, str | None]] = []
+
+    def write_decisions(self, decisions: list[tuple[Alert, str | None]]) -> None:
+        self.decisions.extend(decisions)
+
+    def write(self, alerts: list[Alert]) -> None:
+        raise AssertionError("a records sink with write_decisions gets decisions")
+
+    def close(self) -> None:
+        pass
+
+    @property
+    def records(self) -> list[Alert]:
+        return [a for a, _ in self.decisions]
+
+    @property
+    def sent(self) -> list[Alert]:
+        return [a for a, held in self.decisions if held is None]
+
+
+def backtest_decisions(sim: Simulation, rules: Path) -> tuple[list[tuple[Alert, str | None]], set[str]]:
+    """The backtest (:func:`backtest`) with the rules directory's alert policy, as a worker runs it: each alert
+    with why it was held (``None``: sent to the notifiers), and the ids of the alerts the alert manager has sent
+    and still holds open at the end (a notifier keeps them alive)."""
+    from streams.alerting import AlertManager, load_policy
+
+    log = DecisionLog()
+    config = EngineConfig(allowed_lateness=300.0, idle_after=None, partitions=PARTITIONS)
+    backend = DictBackend()
+    manager = AlertManager(load_policy(rules), backend, config.dedup_retention, config.partitions)
+    engine = Engine(load_rules(rules).rules, backend, config, alerting=manager)
+    LocalRunner(Pipeline(engine, Decoder(TOPICS), [log], partitions=PARTITIONS), None).run(sim.lines(), close=False)
+    return log.decisions, {a.alert_id for a in manager.open_alerts()}
+
+
+def sent_and_not_resolved(decisions: Iterable[tuple[Alert, str | None]]) -> set[str]:
+    """The ids of the alerts sent firing whose resolve was not sent (a resolve after the manager forgot, after
+    ``dedup_retention``, that it sent the alert is not sent either)."""
+    sent = [a for a, held in decisions if held is None]
+    return {a.alert_id for a in sent if a.status == "firing"} - {a.alert_id for a in sent if a.status == "resolved"}
+
+
 def clickhouse_rows(client: Any, database: str) -> list[tuple[str, str]]:
     try:
         return sorted(client.execute(f"SELECT alert_id, status FROM {database}.alerts FINAL"))
@@ -408,7 +456,9 @@ def read_alerts(path: Path) -> list[Alert]:
     return [msgspec.json.decode(line, type=Alert) for line in whole.splitlines() if line.strip()]
 
 
-def group_worker(workdir: Path, bootstrap: str, app_id: str, prefix: str, rules: Path, i: int, clickhouse_url: str = "") -> Worker:
+def group_worker(
+    workdir: Path, bootstrap: str, app_id: str, prefix: str, rules: Path, i: int, clickhouse_url: str = "", **env: str
+) -> Worker:
     """Worker ``i`` of an app of several, started: its own data directory and JSON Lines alert file (the same
     when it is started again after a kill)."""
     worker = Worker(
@@ -420,14 +470,17 @@ def group_worker(workdir: Path, bootstrap: str, app_id: str, prefix: str, rules:
         YUJING_RULES_DIR=str(rules),
         YUJING_OUTPUT_ALERTS=str(workdir / f"{app_id}-{i}.jsonl"),
         YUJING_KAFKA_DATA_DIR=str(workdir / f"data-{app_id}-{i}"),
+        **env,
     )
     worker.start()
     return worker
 
 
-def start_workers(workdir: Path, bootstrap: str, app_id: str, prefix: str, rules: Path, n: int, clickhouse_url: str = "") -> list[Worker]:
+def start_workers(
+    workdir: Path, bootstrap: str, app_id: str, prefix: str, rules: Path, n: int, clickhouse_url: str = "", **env: str
+) -> list[Worker]:
     """``n`` workers of one app (:func:`group_worker`), all ready."""
-    workers = [group_worker(workdir, bootstrap, app_id, prefix, rules, i, clickhouse_url) for i in range(n)]
+    workers = [group_worker(workdir, bootstrap, app_id, prefix, rules, i, clickhouse_url, **env) for i in range(n)]
     wait_for(lambda: all(w.ready() for w in workers), 120, lambda: "every worker ready\n" + "\n".join(w.tail() for w in workers))
     return workers
 

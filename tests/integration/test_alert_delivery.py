@@ -26,7 +26,7 @@ from streams.engine import DictBackend, Engine, EngineConfig
 from streams.local import LocalRunner
 from streams.metrics import PipelineMetrics
 from streams.pipeline import Pipeline
-from tests.integration.harness import PARTITIONS, TOPICS, final_state, small_sim
+from tests.integration.harness import PARTITIONS, TOPICS, DecisionLog, final_state, small_sim
 from tests.integration.receiver import Receiver
 from tests.integration.servers import AlertmanagerServer, ClickHouseServer, TansuBroker, wait_for
 from yujing.alerts import Alert
@@ -90,32 +90,6 @@ def test_alertmanager_gets_labels_annotations_resends_and_the_resolve(tmp_path: 
             )
         finally:
             am.stop()
-
-
-class DecisionLog:
-    """An in-test records sink: every admitted alert with whether the manager sent it."""
-
-    name = "log"
-
-    def __init__(self) -> None:
-        self.decisions: list[tuple[Alert, str | None]] = []
-
-    def write_decisions(self, decisions: list[tuple[Alert, str | None]]) -> None:
-        self.decisions.extend(decisions)
-
-    def write(self, alerts: list[Alert]) -> None:
-        raise AssertionError("a records sink with write_decisions gets decisions")
-
-    def close(self) -> None:
-        pass
-
-    @property
-    def records(self) -> list[Alert]:
-        return [a for a, _ in self.decisions]
-
-    @property
-    def sent(self) -> list[Alert]:
-        return [a for a, held in self.decisions if held is None]
 
 
 def _consume(bootstrap: str, topic: str) -> list[Any]:

@@ -1,9 +1,12 @@
-"""The Alertmanager sink's re-sends never overtake a resolve: Alertmanager's last word on an alert is the sink's."""
+"""The Alertmanager sink: its re-sends never overtake a resolve (Alertmanager's last word on an alert is the sink's), and
+after a rebalance it keeps alive only the alerts of the partitions it still owns."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+
+import msgspec
 
 from sinks.alertmanager import AlertmanagerSink
 from tests.unit.test_sinks import make_alert
@@ -44,3 +47,21 @@ def test_a_resolve_written_during_a_resend_arrives_after_it() -> None:
     assert am.arrived[-1] == (resolved.alert_id, "resolved"), am.arrived  # not brought back by the stale re-send
     assert sink.firing == {}
     assert sink.resend() == 0  # nothing left to keep alive
+
+
+def test_after_a_rebalance_only_the_alerts_of_the_partitions_still_owned_are_kept_alive() -> None:
+    """A worker that gave a partition away must stop re-sending its firing alerts: the new owner keeps them alive
+    from its state, and when one resolves there, a re-send from here would make it fire again in Alertmanager
+    (for up to ``resend_for``, a day by default)."""
+    sink = AlertmanagerSink("http://127.0.0.1:1", resend_interval=0, resend_for=3600)
+    posted: list[tuple[str, str]] = []
+    sink._post = lambda alerts: posted.extend((a.alert_id, a.status) for a in alerts)  # type: ignore[method-assign]
+    kept, moved = msgspec.structs.replace(make_alert(), alert_id="kept"), msgspec.structs.replace(make_alert(), alert_id="moved")
+    arrived = msgspec.structs.replace(make_alert(), alert_id="arrived")
+    sink.write_chunk([kept, moved])
+    first_sent = sink.firing["kept"][1]
+    sink.restore([kept, arrived])  # the recovery after the rebalance: what the partitions now owned have open
+    posted.clear()
+    assert sink.resend() == 2
+    assert sorted(posted) == [("arrived", "firing"), ("kept", "firing")]
+    assert sink.firing["kept"][1] == first_sent  # still kept alive for resend_for from when it was first sent
