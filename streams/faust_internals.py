@@ -44,15 +44,6 @@ the memory store's key → partition map, the rocksdb store's per-partition
 databases and key index (:func:`store_key_partitions` and the ``rocksdb_*``
 functions).
 
-**How long a fetch may wait.** faust creates its aiokafka consumer with
-``fetch_max_wait_ms=1500``, fixed. Kafka answers a fetch as soon as any of
-its partitions has data, so the wait only matters when input is idle. A
-broker that holds a fetch until the wait is over while records arrive (tansu
-does) delays every record by up to that: produce → consume at 4,000 msgs/s
-measured p50 288 ms and p99 778 ms against tansu with 1.5 s, and 17 and 42 ms
-with 50 ms. :func:`read_in_batches` sets the consumer's fetcher to
-``fetch_max_wait`` once it exists.
-
 **A stalled consumer's dump.** :func:`describe_consumer` reads faust's and
 the Kafka client's bookkeeping for a worker whose input stopped.
 """
@@ -83,7 +74,6 @@ __all__ = [
     "rocksdb_dbs_for_key",
     "rocksdb_key_index",
     "run_after_faust_seeks",
-    "set_fetch_max_wait",
     "store_key_partitions",
 ]
 
@@ -121,9 +111,6 @@ PRIVATE_ACCESSES: tuple[tuple[str, str], ...] = (
     ("aiokafka.consumer.group_coordinator.GroupCoordinator", "_coordination_task"),  # instance attribute
     ("aiokafka.consumer.subscription_state.TopicPartitionState", "_position"),  # instance attribute
     ("faust.transport.conductor.Conductor", "_tp_index"),  # instance attribute
-    # how long a fetch may wait (faust fixes it at 1.5 s): the aiokafka consumer's fetcher, read per fetch request
-    ("aiokafka.consumer.consumer.AIOKafkaConsumer", "_fetcher"),  # instance attribute, created by start()
-    ("aiokafka.consumer.fetcher.Fetcher", "_fetch_max_wait_ms"),  # instance attribute
 )
 
 OnBatch = Callable[[list[Record]], Awaitable[None]]
@@ -170,12 +157,10 @@ def read_in_batches(
     timeout: float = 1.0,
     ready: Callable[[], bool] = lambda: True,
     on_fetch_end: OnFetchEnd = _nothing,
-    fetch_max_wait: float | None = None,
 ) -> None:
     """Make ``app``'s consumer hand each fetch's input records to ``on_batch`` in one call (see the module),
     cut into fair slices of about ``batch_max``, and await ``on_fetch_end`` after a fetch's last slice (also
-    when a rebalance stops the slices early). ``fetch_max_wait``: seconds the broker may hold a fetch for data
-    to arrive (``None``: faust's 1.5 s).
+    when a rebalance stops the slices early).
 
     Input records fetched while ``ready()`` is false (the state not recovered yet: faust fetches changelogs
     with the same consumer) are not processed; faust seeks the inputs once recovery completes, and they are
@@ -186,7 +171,7 @@ def read_in_batches(
         return
 
     async def drain(fetcher: Any) -> None:
-        await _drain_in_batches(app, consumer, fetcher, is_input, on_batch, batch_max, timeout, ready, on_fetch_end, fetch_max_wait)
+        await _drain_in_batches(app, consumer, fetcher, is_input, on_batch, batch_max, timeout, ready, on_fetch_end)
 
     consumer._drain_messages = drain
     consumer.reads_in_batches = True
@@ -202,17 +187,13 @@ async def _drain_in_batches(
     timeout: float,
     ready: Callable[[], bool],
     on_fetch_end: OnFetchEnd = _nothing,
-    fetch_max_wait: float | None = None,
 ) -> None:
     consumer_stopped = consumer._stopped.is_set
     fetcher_stopped = fetcher._stopped.is_set
     read_offset = consumer._read_offset
-    wait_set = fetch_max_wait is None
     try:
         while not (consumer_stopped() or fetcher_stopped()):
             await consumer.sleep(0)  # as faust's loop: a fetch that returns at once still lets the loop run
-            if not wait_set:  # the aiokafka consumer's fetcher exists once it has started
-                wait_set = set_fetch_max_wait(consumer, fetch_max_wait)  # type: ignore[arg-type]
             fetched, active = await consumer._wait_next_records(timeout)
             generation = app.consumer_generation_id
             if not fetched or consumer.should_stop:
@@ -250,17 +231,6 @@ async def _drain_in_batches(
             log.info("the broker stopped the consumer while shutting down")
             return
         raise
-
-
-def set_fetch_max_wait(consumer: Any, seconds: float) -> bool:
-    """Let the broker hold each of ``consumer``'s fetches at most ``seconds`` for data to arrive (the next request
-    on); ``False`` while its aiokafka consumer has no fetcher yet (not started)."""
-    client = getattr(getattr(consumer, "_thread", None), "_consumer", None)
-    fetcher = getattr(client, "_fetcher", None)
-    if fetcher is None:
-        return False
-    fetcher._fetch_max_wait_ms = max(1, round(seconds * 1000))
-    return True
 
 
 class BatchProducer:

@@ -223,7 +223,6 @@ def build_worker_app(
         timeout=kc.batch_wait,
         ready=app.tables.recovery.completed.is_set,
         on_fetch_end=on_fetch_end,
-        fetch_max_wait=kc.fetch_max_wait,
     )
 
     def export_lag() -> set[tuple[int, str]]:

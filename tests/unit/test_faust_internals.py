@@ -16,7 +16,6 @@ import re
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import faust
@@ -396,25 +395,3 @@ def test_the_worker_app_builds_and_reads_its_inputs_in_batches(tmp_path: Path) -
     built = build_worker_app(config, load_rules(default_rules_dir()).rules, [], PipelineMetrics(CollectorRegistry()))
     assert built.consumer.reads_in_batches and built.consumer._drain_messages.__qualname__.startswith("read_in_batches")
     assert {t for topic in built.topics for t in topic.topics} >= set(config.kafka.topics())
-
-
-def test_the_fetch_wait_reaches_the_aiokafka_fetcher_once_it_exists_and_every_fetch_request_reads_it() -> None:
-    """faust fixes aiokafka's fetch wait at 1.5 s; the drain sets the fetcher's own once the client has one (it is
-    created when the client starts), and aiokafka builds each fetch request from that attribute."""
-    app = ScriptedApp()
-    consumer = app.consumer = ScriptedConsumer(app, [{TP("orders", 0): [0]}, {TP("orders", 0): [1]}, {TP("orders", 0): [2]}])
-    client = SimpleNamespace()  # the aiokafka consumer, not started: no fetcher yet
-    consumer._thread = SimpleNamespace(_consumer=client)  # type: ignore[attr-defined]
-    fetcher = SimpleNamespace(_fetch_max_wait_ms=1500)
-    waits: list[int | None] = []
-
-    async def on_batch(records: list[Record]) -> None:
-        waits.append(getattr(getattr(client, "_fetcher", None), "_fetch_max_wait_ms", None))
-        client._fetcher = fetcher  # started meanwhile
-
-    read_in_batches(app, is_input=lambda topic: topic == "orders", on_batch=on_batch, fetch_max_wait=0.1)
-    asyncio.run(consumer._drain_messages(SimpleNamespace(_stopped=_Flag())))  # type: ignore[attr-defined]
-    assert waits == [None, 100, 100]  # set at the first fetch after the fetcher appeared, and kept
-    from aiokafka.consumer.fetcher import Fetcher
-
-    assert "self._fetch_max_wait_ms" in inspect.getsource(Fetcher._get_actions_per_node)  # read per request
