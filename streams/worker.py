@@ -145,11 +145,7 @@ def build_worker_app(
     positions = InputPositions(backend, probe)
 
     async def seek(topic: str, partition: int, offset: int) -> None:
-        # seek_wait runs the seek in the aiokafka consumer's own thread. faust's seek() calls aiokafka's from this
-        # one: it deletes the partition's fetched records while that thread may be reading them (fetched_records
-        # lists the keys, then indexes them), and the KeyError crashed the Fetcher service: the worker read
-        # nothing more (seen in CI, the rocksdb restart test after a seek to where the state ends).
-        await app.consumer.seek_wait({TP(topic, partition): offset})
+        await app.consumer.seek(TP(topic, partition), offset)
 
     async def send_dead(letter: DeadLetter) -> None:
         await dlq_topics[letter.topic].send(key=letter.key, value=letter.value, headers=_headers(letter))
