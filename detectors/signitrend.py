@@ -408,8 +408,12 @@ class BurstDetector:
         collisions only add), in one look-up for all."""
         if not terms:
             return [], []
-        where = np.array([self._flat(term) for term in terms], dtype=np.int64)
+        where = self._positions(terms)
         return self.mean.ravel()[where].max(axis=1).tolist(), self.var.ravel()[where].max(axis=1).tolist()
+
+    def _positions(self, terms: list[str]) -> np.ndarray:
+        """Each term's counters (:meth:`_flat`) as one row of an array, for look-ups of all terms at once."""
+        return np.array([self._flat(term) for term in terms], dtype=np.int64)
 
     def _scores(self, counts: dict[str, int], docs: int, span: float) -> list[TermBurst]:
         """Each term's significance given its count among ``docs`` complaints (terms below min_support skipped)."""
@@ -525,8 +529,7 @@ class BurstDetector:
         terms = list(window.heavy.counts)
         if not terms:
             return {}
-        where = np.array([self._flat(term) for term in terms], dtype=np.int64)
-        return dict(zip(terms, window.counts.ravel()[where].min(axis=1).tolist(), strict=True))
+        return dict(zip(terms, window.counts.ravel()[self._positions(terms)].min(axis=1).tolist(), strict=True))
 
     def _judge(self, window: _Window, counts: dict[str, int]) -> tuple[list[TermBurst], list[TermBurst]]:
         """The window's bursting terms (in the window alone, then over longer spans), and every candidate's
