@@ -74,6 +74,7 @@ __all__ = [
     "rocksdb_dbs_for_key",
     "rocksdb_key_index",
     "run_after_faust_seeks",
+    "seek_in_consumer_thread",
     "store_key_partitions",
 ]
 
@@ -139,6 +140,17 @@ def run_after_faust_seeks(consumer: Any, hook: Callable[[], Awaitable[None]]) ->
 
     consumer.perform_seek = perform_seek
     consumer.yujing_seek_hook = hook
+
+
+async def seek_in_consumer_thread(consumer: Any, topic: str, partition: int, offset: int) -> None:
+    """Seek an input partition back to ``offset`` from the aiokafka consumer's own thread (faust's ``seek_wait``
+    queues it on that thread's method queue, as faust's own seek to the committed offsets does).
+
+    faust's ``Consumer.seek`` calls aiokafka's from the caller's thread instead: aiokafka then deletes the
+    partition's fetched records while the consumer thread may be inside ``fetched_records`` (which lists the
+    keys, then indexes them). In CI that ``KeyError`` killed faust's Fetcher service right after a worker sought
+    to where its state ends, and the worker read nothing more."""
+    await consumer.seek_wait({TP(topic, partition): offset})
 
 
 async def commit_offsets(consumer: Any, offsets: Mapping[tuple[str, int], int]) -> bool:

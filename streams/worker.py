@@ -28,7 +28,6 @@ from dataclasses import replace
 from typing import Any
 
 import faust
-from faust.types import TP
 
 from rules.bundle import RuleBundle
 from sinks.outbox import OUTBOX_PREFIX
@@ -43,6 +42,7 @@ from streams.faust_internals import (
     describe_consumer,
     read_in_batches,
     run_after_faust_seeks,
+    seek_in_consumer_thread,
 )
 from streams.faust_state import FaustBackend
 from streams.health import Health
@@ -145,7 +145,7 @@ def build_worker_app(
     positions = InputPositions(backend, probe)
 
     async def seek(topic: str, partition: int, offset: int) -> None:
-        await app.consumer.seek(TP(topic, partition), offset)
+        await seek_in_consumer_thread(app.consumer, topic, partition, offset)
 
     async def send_dead(letter: DeadLetter) -> None:
         await dlq_topics[letter.topic].send(key=letter.key, value=letter.value, headers=_headers(letter))

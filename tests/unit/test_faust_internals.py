@@ -104,6 +104,31 @@ def test_run_after_faust_seeks_wraps_the_seek_once_and_runs_after_it() -> None:
     assert calls == ["faust", "ours"]
 
 
+def test_the_worker_seeks_through_seek_wait_never_from_its_own_thread() -> None:
+    calls: list[tuple[str, Any]] = []
+
+    class Consumer:
+        async def seek_wait(self, partitions: dict[TP, int]) -> None:
+            calls.append(("seek_wait", partitions))
+
+        async def seek(self, tp: TP, offset: int) -> None:  # aiokafka's seek from the caller's thread: a race
+            calls.append(("seek", (tp, offset)))
+
+    asyncio.run(faust_internals.seek_in_consumer_thread(Consumer(), "orders", 3, 41))
+    assert calls == [("seek_wait", {TP("orders", 3): 41})]
+
+
+def test_faust_s_seek_wait_runs_aiokafka_s_seek_on_the_consumer_thread() -> None:
+    """seek_in_consumer_thread relies on this: faust's seek_wait queues the seek on the consumer thread's method
+    queue (``call_thread``), where the fetcher's reads also run, so the two never interleave."""
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
+
+    assert "self._thread.seek_wait(" in inspect.getsource(Consumer.seek_wait)
+    assert "self.call_thread(self._seek_wait," in inspect.getsource(AIOKafkaConsumerThread.seek_wait)
+    assert "consumer.seek(tp, offset)" in inspect.getsource(AIOKafkaConsumerThread._seek_wait)
+    assert "self.call_thread(" in inspect.getsource(AIOKafkaConsumerThread.getmany)  # the reads: the same queue
+
+
 def test_faust_s_fetcher_runs_the_consumer_s_drain_with_itself() -> None:
     """read_in_batches replaces ``consumer._drain_messages``; faust must still call it, with the Fetcher."""
     from faust.transport.consumer import Fetcher
