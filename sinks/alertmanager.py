@@ -9,6 +9,9 @@ knows to be firing every ``resend_interval`` (wall clock) for up to
 ``resend_for`` after it first sent them, and sends ``endsAt`` when one resolves.
 After a restart or a rebalance the pipeline hands it the alerts still firing on
 the partitions the process owns (:meth:`restore`): only those are kept alive.
+From the moment a rebalance begins until then (:meth:`suspend`) nothing is
+re-sent: a partition given away may already be another worker's, which can
+resolve one of its alerts before this process learns what it still owns.
 """
 
 from __future__ import annotations
@@ -93,6 +96,7 @@ class AlertmanagerSink(RetryingSink):
         # its way would arrive first; the stale "firing" after it would bring the resolved alert back in
         # Alertmanager until its resolve_timeout.
         self._lock = threading.Lock()
+        self.suspended = False  # a rebalance under way: which alerts are this process's to keep alive is unknown
         self._stop = threading.Event()
         self._resender: threading.Thread | None = None
         if resend_interval > 0:
@@ -115,6 +119,15 @@ class AlertmanagerSink(RetryingSink):
                 else:
                     self.firing.pop(alert.alert_id, None)
 
+    def suspend(self) -> None:
+        """A rebalance began: re-send nothing until :meth:`restore` says which alerts this process still owns.
+
+        Until then a partition given away may already be its new owner's, which can resolve one of its alerts;
+        a re-send from here after that resolve would make it fire again in Alertmanager (seen with three workers
+        and five kills: Alertmanager held alerts whose resolve had been sent)."""
+        with self._lock:
+            self.suspended = True
+
     def restore(self, alerts: Sequence[Alert]) -> None:
         """The alerts still firing after a restart or a rebalance (those of the partitions this process now owns):
         from now on the ones re-sent, each from when it was first sent here if it was.
@@ -127,11 +140,15 @@ class AlertmanagerSink(RetryingSink):
             self.firing = OrderedDict((a.alert_id, known.get(a.alert_id) or (a, now)) for a in alerts)
             while len(self.firing) > self.max_firing:
                 self.firing.popitem(last=False)
+            self.suspended = False
 
     def resend(self, now: float | None = None) -> int:
-        """Send the firing alerts again (those first sent less than ``resend_for`` ago); returns how many."""
+        """Send the firing alerts again (those first sent less than ``resend_for`` ago); returns how many (none while
+        a rebalance is under way: :meth:`suspend`)."""
         now = time.time() if now is None else now
         with self._lock:
+            if self.suspended:
+                return 0
             for key in [k for k, (_, first) in self.firing.items() if now - first > self.resend_for]:
                 del self.firing[key]
             alive = [alert for alert, _ in self.firing.values()]

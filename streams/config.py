@@ -46,6 +46,9 @@ class KafkaConfig:
     session_timeout: float = 6.0
     batch_max: int = 1000  # records per engine batch: a larger fetch is cut into slices, each with its share of every partition
     batch_wait: float = 0.1  # how long a fetch waits for records when none are buffered
+    # how long the broker may hold a fetch for data to arrive (faust fixes aiokafka's at 1.5 s; Kafka answers as soon
+    # as data is there, a broker that holds the fetch anyway, as tansu does, delays every record by up to this)
+    fetch_max_wait: float = 0.1
     tick_interval: float = 5.0
     stuck_check_interval: float = 5.0  # seconds between checks for a consumer flow left suspended outside a rebalance
     alerts_topic: str = ""  # sent alerts to this topic (the contract's JSON keyed by alert_id), e.g. "alerts"; empty: off

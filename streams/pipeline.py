@@ -128,6 +128,15 @@ class Pipeline:
         items = [(d.partition, f"{d.alert.alert_id}:{d.alert.status}", OutboxItem(alert=d.alert, held=d.held)) for d in chosen]
         self.outbox.put(sink, items)
 
+    def suspend_keepalive(self) -> None:
+        """A rebalance began: re-sending notifiers stop keeping alerts alive until :meth:`recover` tells them
+        which are still this process's (a partition given away may already be another worker's)."""
+        for sink in self.sinks:
+            target = sink.sink if isinstance(sink, BufferedSink) else sink
+            suspend = getattr(target, "suspend", None)
+            if suspend is not None:
+                suspend()
+
     def recover(self) -> int:
         """After a restart: queue again what the buffered sinks had not written, and tell re-sending
         notifiers which alerts are still firing. Returns the outbox items queued."""

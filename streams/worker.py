@@ -174,6 +174,10 @@ def build_worker_app(
         metrics.input_positions(*positions.take_counts())
         log.info("after the rebalance: %d of %d input partitions sought to where the state ends", len(starts), len(inputs))
 
+    @app.on_partitions_revoked.connect
+    async def rebalance_began(app: faust.App, revoked: Any, **_: Any) -> None:
+        pipeline.suspend_keepalive()  # until recovered() says which open alerts are still this worker's
+
     @table.on_recover
     async def recovered() -> None:
         found = loop.recover(tp.partition for tp in app.assignor.assigned_actives())
@@ -223,6 +227,7 @@ def build_worker_app(
         timeout=kc.batch_wait,
         ready=app.tables.recovery.completed.is_set,
         on_fetch_end=on_fetch_end,
+        fetch_max_wait=kc.fetch_max_wait,
     )
 
     def export_lag() -> set[tuple[int, str]]:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -23,6 +24,7 @@ from tests.integration.harness import (
     comparable,
     consumption_report,
     create_topics,
+    diagnose,
     explain_missing,
     final_state,
     publish,
@@ -200,13 +202,17 @@ def test_restarted_worker_resumes_without_duplicate_or_missing_alerts(
     try:
         rows = settle(lambda: clickhouse_rows(client, f"restart{tag}"), expected, 180, "alerts after restart")
         if rows != expected:
+            state = diagnose(second)
+            if second.alive():  # the worker's asyncio tasks and its consumer's state (streams/taskdump.py), to its log
+                os.kill(second.proc.pid, signal.SIGUSR1)
+                time.sleep(2)
             second.stop()  # the changelog only ends once nothing writes clocks to it
             changelog = read_changelog(broker.bootstrap, f"yujing-restart-{tag}-state-changelog")
             missing = set(expected) - set(rows)
             extra = set(rows) - set(expected)
             why = explain_missing(missing, expected_alerts, sim, changelog)
             why += "\n" + consumption_report(broker.bootstrap, f"yujing-restart-{tag}", source_topics)
-            logs = f"first worker log:\n{first.tail(120)}\nsecond worker log:\n{second.tail(300)}"
+            logs = f"first worker log:\n{first.tail(120)}\nsecond worker ({state}) log:\n{second.tail(600)}"
             raise AssertionError(f"missing {len(missing)}, extra {sorted(extra)}\ncommitted ahead: {moved}\n{why}\n{logs}")
         raw = client.execute(f"SELECT count(), uniqExact(alert_id, status) FROM restart{tag}.alerts")[0]
         assert raw[0] >= raw[1]  # duplicates may exist before merges; FINAL shows one row per alert

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import faust
@@ -255,6 +256,7 @@ class ScriptedConsumer:
         self.should_stop = False
         self.delivered: list[tuple[TP, int]] = []
         self.seeks = 0
+        self.sought: list[dict[TP, int]] = []  # the drain's own seeks (read_again)
         self.suspend_flow = asyncio.Event()
 
     async def sleep(self, seconds: float) -> None:
@@ -280,6 +282,9 @@ class ScriptedConsumer:
 
     async def perform_seek(self) -> None:
         self.seeks += 1
+
+    async def seek_wait(self, partitions: dict[TP, int]) -> None:
+        self.sought.append(dict(partitions))
 
 
 class ScriptedApp:
@@ -339,6 +344,7 @@ def test_what_is_left_of_a_fetch_after_a_rebalance_is_not_processed() -> None:
     read_in_batches(app, is_input=lambda topic: topic == "orders", on_batch=on_batch, batch_max=2, on_fetch_end=on_fetch_end)
     asyncio.run(consumer._drain_messages(type("Fetcher", (), {"_stopped": _Flag()})()))  # type: ignore[attr-defined]
     assert seen == [[0, 1], [], [0, 1], []]  # [2, 3] dropped, yet [0, 1] committed; the next fetch (after faust's seek) too
+    assert consumer.sought == [{TP("orders", 0): 2}]  # …and read again from 2 (faust's seek may already be behind us)
 
 
 def test_a_fetch_s_slices_are_committed_once_after_the_last() -> None:
@@ -405,6 +411,9 @@ def test_input_fetched_before_the_state_is_recovered_is_not_processed_and_change
     read_in_batches(app, is_input=lambda topic: topic == "orders", on_batch=on_batch, ready=lambda: recovered[0])
     asyncio.run(consumer._drain_messages(type("Fetcher", (), {"_stopped": _Flag()})()))  # type: ignore[attr-defined]
     assert consumer.delivered == [(changelog, 0)] and seen == [[0, 1]]  # the second fetch (after the seek) only
+    # …and the partition is sought back to what it dropped: faust's seek may have been made before that fetch
+    # returned (it seeks before the recovery completes), and then nothing else would read it again
+    assert consumer.sought == [{orders: 0}]
 
 
 def test_the_worker_app_builds_and_reads_its_inputs_in_batches(tmp_path: Path) -> None:
@@ -420,3 +429,44 @@ def test_the_worker_app_builds_and_reads_its_inputs_in_batches(tmp_path: Path) -
     built = build_worker_app(config, load_rules(default_rules_dir()).rules, [], PipelineMetrics(CollectorRegistry()))
     assert built.consumer.reads_in_batches and built.consumer._drain_messages.__qualname__.startswith("read_in_batches")
     assert {t for topic in built.topics for t in topic.topics} >= set(config.kafka.topics())
+
+
+def test_the_fetch_wait_reaches_the_aiokafka_fetcher_once_it_exists_and_every_fetch_request_reads_it() -> None:
+    """faust fixes aiokafka's fetch wait at 1.5 s; the drain sets the fetcher's own once the client has one (it is
+    created when the client starts), and aiokafka builds each fetch request from that attribute."""
+    app = ScriptedApp()
+    consumer = app.consumer = ScriptedConsumer(app, [{TP("orders", 0): [0]}, {TP("orders", 0): [1]}, {TP("orders", 0): [2]}])
+    client = SimpleNamespace()  # the aiokafka consumer, not started: no fetcher yet
+    consumer._thread = SimpleNamespace(_consumer=client)  # type: ignore[attr-defined]
+    fetcher = SimpleNamespace(_fetch_max_wait_ms=1500)
+    waits: list[int | None] = []
+
+    async def on_batch(records: list[Record]) -> None:
+        waits.append(getattr(getattr(client, "_fetcher", None), "_fetch_max_wait_ms", None))
+        client._fetcher = fetcher  # started meanwhile
+
+    read_in_batches(app, is_input=lambda topic: topic == "orders", on_batch=on_batch, fetch_max_wait=0.1)
+    asyncio.run(consumer._drain_messages(SimpleNamespace(_stopped=_Flag())))  # type: ignore[attr-defined]
+    assert waits == [None, 100, 100]  # set at the first fetch after the fetcher appeared, and kept
+    from aiokafka.consumer.fetcher import Fetcher
+
+    assert "self._fetch_max_wait_ms" in inspect.getsource(Fetcher._get_actions_per_node)  # read per request
+
+
+def test_the_worker_stops_keeping_alerts_alive_when_a_rebalance_begins(tmp_path: Path) -> None:
+    """faust's on_partitions_revoked (every rebalance begins with it) suspends the Alertmanager re-sends until the
+    recovery restores the alerts of the partitions still owned (sinks/alertmanager.py: AlertmanagerSink.suspend)."""
+    from prometheus_client import CollectorRegistry
+
+    from rules import load_rules
+    from sinks.alertmanager import AlertmanagerSink
+    from streams.config import default_rules_dir, load_config
+    from streams.metrics import PipelineMetrics
+    from streams.worker import build_worker_app
+
+    config = load_config(None, environ={"YUJING_KAFKA_APP_ID": f"t-revoke-{tmp_path.name}", "YUJING_KAFKA_DATA_DIR": str(tmp_path)})
+    sink = AlertmanagerSink("http://127.0.0.1:1", resend_interval=0)
+    built = build_worker_app(config, load_rules(default_rules_dir()).rules, [sink], PipelineMetrics(CollectorRegistry()))
+    assert not sink.suspended
+    asyncio.run(built.on_partitions_revoked.send({TP("orders", 0)}))
+    assert sink.suspended
