@@ -26,7 +26,10 @@ is the input positions kept in its state (:mod:`streams.positions`), and the
 worker commits them to the group itself (:func:`commit_offsets`) after the
 state that covers them is in the changelog. A fetch made before a rebalance
 (the generation changed, or the flow stopped) is not processed: faust seeks
-the partitions again, and the positions skip what was seen.
+the partitions again, and the positions skip what was seen. Input fetched and
+not processed for any other reason (the state still recovering, a partition
+paused) has its partition sought back to it (:func:`read_again`): faust's own
+seek may already lie behind it.
 
 **Changelog waves out.** :class:`BatchProducer` sends a wave of changelog
 messages as one record batch per partition (aiokafka's ``create_batch`` and
