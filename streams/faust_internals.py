@@ -80,6 +80,7 @@ __all__ = [
     "committed_offset",
     "describe_consumer",
     "fair_slices",
+    "fetch_positions",
     "read_again",
     "read_in_batches",
     "rocksdb_db_for_partition",
@@ -408,6 +409,23 @@ def rocksdb_db_for_partition(store: Any, partition: int) -> Any:
 # -- a stalled consumer's dump ------------------------------------------------------------------------------------
 
 
+def fetch_positions(consumer: Any) -> dict[tuple[str, int], int]:
+    """The Kafka client's next offset to hand over, per assigned partition (empty before it has an assignment):
+    what faust's consumer has been given, processed or not (:meth:`streams.positions.InputPositions.lost`)."""
+    client = getattr(getattr(consumer, "_thread", None), "_consumer", None)
+    subscription = getattr(getattr(client, "_subscription", None), "subscription", None)
+    assignment = getattr(subscription, "assignment", None)
+    if assignment is None:
+        return {}
+    out = {}
+    for ktp in list(assignment.tps):
+        state = assignment.state_value(ktp)
+        position = state._position if state is not None else None
+        if position is not None:
+            out[(ktp.topic, ktp.partition)] = position
+    return out
+
+
 def describe_consumer(app: Any) -> str:
     """A faust consumer's flow and per-partition bookkeeping, and its Kafka client's group membership, for a
     stalled worker's dump: whether its flow is suspended, which partitions it fetches and from where, and how
@@ -424,7 +442,7 @@ def describe_consumer(app: Any) -> str:
     ]
     client = getattr(getattr(consumer, "_thread", None), "_consumer", None)
     coordinator = getattr(client, "_coordinator", None)
-    positions: dict[tuple[str, int], Any] = {}
+    positions = fetch_positions(consumer)
     if coordinator is not None:
         subscription = client._subscription.subscription
         assignment = subscription.assignment if subscription is not None else None
@@ -435,10 +453,6 @@ def describe_consumer(app: Any) -> str:
             f"join_prepared={getattr(coordinator, '_performed_join_prepare', '?')} "
             f"coordination_task={_task_state(getattr(coordinator, '_coordination_task', None))}"
         )
-        if assignment is not None:
-            for ktp in assignment.tps:
-                state = assignment.state_value(ktp)
-                positions[(ktp.topic, ktp.partition)] = state._position if state is not None else None
     active = consumer._active_partitions or set()
     routed = app.topics._tp_index
     for tp in sorted(consumer.assignment()):

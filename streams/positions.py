@@ -48,7 +48,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,11 +94,13 @@ class InputPositions:
         self.skipped: Counter[tuple[str, str]] = Counter()  # (topic, duplicate | beyond_gap)
         self.seeks: Counter[str] = Counter()
         self.gaps: Counter[str] = Counter()
+        self.suspects: dict[TopicPartition, int] = {}  # behind the consumer's fetch position at the last check
 
     def forget(self) -> None:
         """Drop what is cached (after a rebalance or a recovery the state decides again)."""
         self.expected.clear()
         self.rewinds.clear()
+        self.suspects.clear()
 
     def next_offset(self, topic: str, partition: int) -> int | None:
         """The next offset expected of an input partition (read from state once after a restart), ``None`` if never read."""
@@ -183,6 +185,29 @@ class InputPositions:
                 rewind.sought_at = now
                 seeks[tp] = rewind.to
                 self.seeks[tp[0]] += 1
+        return seeks
+
+    def lost(self, fetched: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
+        """Seeks for records the consumer handed over and the worker never processed: partitions whose ``fetched``
+        position (the consumer's next offset to fetch) has stood beyond the expected offset, with the expected
+        offset unchanged, at two checks in a row and no seek back pending. Nothing reads those records again by
+        itself: the positions notice a gap only at the next record, and a partition with nothing more to come
+        stands still for good (the drain's re-reads, :func:`streams.faust_internals.read_again`, cover the causes
+        known; this catches any other). Call it on a timer; each seek is counted and logged."""
+        seeks = {}
+        suspects: dict[TopicPartition, int] = {}
+        for tp, position in fetched.items():
+            expected = self.expected.get(tp)
+            if expected is None or position <= expected or tp in self.rewinds:
+                continue
+            if self.suspects.get(tp) == expected:
+                log.warning("%s[%d]: fetched up to %d, processed up to %d: reading it again from %d", *tp, position, expected, expected)
+                self.rewinds[tp] = _Rewind(expected, self.clock())
+                seeks[tp] = expected
+                self.seeks[tp[0]] += 1
+            else:
+                suspects[tp] = expected
+        self.suspects = suspects
         return seeks
 
     def store(self) -> None:

@@ -40,6 +40,7 @@ from streams.faust_internals import (
     commit_offsets,
     committed_offset,
     describe_consumer,
+    fetch_positions,
     read_in_batches,
     run_after_faust_seeks,
     seek_in_consumer_thread,
@@ -253,11 +254,12 @@ def build_worker_app(
 
     @app.timer(interval=kc.tick_interval)
     async def advance_idle_partitions() -> None:
-        behind = None
+        behind, fetched = None, None
         with contextlib.suppress(Exception):  # the consumer may be rebalancing; the next tick exports it
             behind = export_lag()
+            fetched = {tp: at for tp, at in fetch_positions(app.consumer).items() if is_input(tp[0])}
         async with lock:
-            await loop.tick(behind)
+            await loop.tick(behind, fetched)
             await commit_positions()
 
     if health is not None:

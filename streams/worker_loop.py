@@ -196,14 +196,18 @@ class WorkerLoop:
 
     # -- between batches --------------------------------------------------------------------------------------
 
-    async def tick(self, behind: set[tuple[int, str]] | None = None) -> None:
+    async def tick(self, behind: set[tuple[int, str]] | None = None, fetched: dict[tuple[str, int], int] | None = None) -> None:
         """Wall-clock work between batches (call under :attr:`lock`): the partitions ``behind`` (with records
         left to read, which therefore never count as idle) told to the engine, what idleness and timers
-        raise committed, and partitions whose re-fetch never came sought again."""
+        raise committed, partitions whose re-fetch never came sought again, and so are those whose consumer
+        position (``fetched``) has stayed beyond what was processed (:meth:`InputPositions.lost`)."""
         if behind is not None:
             self.engine.set_backlog(behind)
         await self.commit(self.pipeline.tick(), [])
-        await self.rewind(self.positions.overdue())
+        seeks = self.positions.overdue()
+        if fetched:
+            seeks.update(self.positions.lost(fetched))
+        await self.rewind(seeks)
 
     def recover(self, owned: Iterable[int]) -> Recovered:
         """After the table is rebuilt from its changelog (a start, a rebalance): complete the batch a kill cut

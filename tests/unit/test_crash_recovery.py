@@ -302,3 +302,29 @@ def test_a_journal_cut_short_is_ignored_and_the_newest_whole_one_wins() -> None:
     head = [(key, value) for p, key, value in new if p == 0]
     assert len(head) == 2
     assert sorted(replay([*((k, v) for _, k, v in old), head[1]])) == [(2, b"j", b"x"), (2, b"k", b"old")]
+
+
+def test_the_loop_s_tick_reads_again_what_the_consumer_handed_over_and_no_batch_processed(
+    day: tuple[list[Record], set[tuple[str, str]]],
+) -> None:
+    """WorkerLoop.tick with the consumer's fetch positions: a partition fetched beyond what its batches processed,
+    at two ticks in a row, is sought back to where they end (InputPositions.lost); one caught up is not."""
+    records, _ = day
+    sought: list[tuple[str, int, int]] = []
+
+    class Worker(ModelWorker):
+        async def seek(self, topic: str, partition: int, offset: int) -> None:
+            sought.append((topic, partition, offset))
+
+    worker = Worker(StandInTable(), Broker(), Collect(), exchange=False)
+    first = records[:200]
+    asyncio.run(worker.handle(first))
+    ends: dict[tuple[str, int], int] = {}
+    for r in first:
+        ends[(r.topic, r.partition)] = r.offset + 1
+    (ahead, end), (caught_up, caught_end) = sorted(ends.items())[:2]
+    fetched = {ahead: end + 40, caught_up: caught_end}
+    asyncio.run(worker.loop.tick(None, fetched))
+    assert sought == []  # one look: maybe a batch under way
+    asyncio.run(worker.loop.tick(None, fetched))
+    assert sought == [(*ahead, end)]

@@ -470,3 +470,21 @@ def test_the_worker_stops_keeping_alerts_alive_when_a_rebalance_begins(tmp_path:
     assert not sink.suspended
     asyncio.run(built.on_partitions_revoked.send({TP("orders", 0)}))
     assert sink.suspended
+
+
+def test_fetch_positions_reads_aiokafka_s_subscription_state() -> None:
+    """The watchdog for records handed over and never processed (InputPositions.lost) reads each assigned
+    partition's next offset from aiokafka's own subscription state; one without a position yet is left out."""
+    from aiokafka.consumer.subscription_state import SubscriptionState
+    from aiokafka.structs import TopicPartition as KafkaTP
+
+    async def positions() -> dict[tuple[str, int], int]:
+        state = SubscriptionState()
+        state.assign_from_user({KafkaTP("orders", 0), KafkaTP("billing", 1)})
+        state.seek(KafkaTP("orders", 0), 41)
+        client = type("Client", (), {"_subscription": state})()
+        consumer = type("Consumer", (), {"_thread": type("Thread", (), {"_consumer": client})()})()
+        return faust_internals.fetch_positions(consumer)
+
+    assert asyncio.run(positions()) == {("orders", 0): 41}
+    assert faust_internals.fetch_positions(object()) == {}  # no client yet

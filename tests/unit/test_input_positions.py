@@ -201,3 +201,21 @@ def test_only_stored_positions_are_committable_and_each_once() -> None:
     admit(p, [("orders", 0, 3)])
     p.store()
     assert p.take_committable() == {("orders", 0): 4}
+
+
+def test_records_handed_over_and_never_processed_are_read_again_after_two_looks() -> None:
+    """The consumer's fetch position beyond what was processed, with nothing processed since the last look: those
+    records went somewhere other than the worker's batches (the stall behind 1b07199), and no later record will
+    show the gap. A partition still moving, one caught up, one already sought back, or one never read are left."""
+    p = positions()
+    admit(p, [("orders", 0, o) for o in range(5)] + [("billing", 1, o) for o in range(3)] + [("complaints", 2, 0)])
+    fetched = {("orders", 0): 9, ("billing", 1): 3, ("complaints", 2): 4, ("cohort", 3): 7}
+    assert p.lost(fetched) == {}  # a first look: maybe a batch under way
+    assert p.lost(fetched) == {("orders", 0): 5, ("complaints", 2): 1}  # nothing processed since: read again
+    assert p.take_counts()[1] == {"orders": 1, "complaints": 1}
+    assert p.lost(fetched) == {}  # sought back: waiting for the re-fetch (overdue() repeats it after patience)
+    admit(p, [("orders", 0, 5), ("complaints", 2, 1)])  # the re-fetch came
+    assert p.lost({("orders", 0): 9}) == {}
+    admit(p, [("orders", 0, 6)])  # moving: not lost
+    assert p.lost({("orders", 0): 9}) == {}
+    assert p.lost({("orders", 0): 7}) == {}  # …and caught up
