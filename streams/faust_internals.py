@@ -220,9 +220,10 @@ def read_in_batches(
     to arrive (``None``: faust's 1.5 s).
 
     Input records fetched while ``ready()`` is false (the state not recovered yet: faust fetches changelogs
-    with the same consumer) are not processed; faust seeks the inputs once recovery completes, and they are
-    read again. Processed before the runner knew which partitions it owns, the first partition read would
-    have set the cohort stage's time for all of them, its windows closed before the others' records came."""
+    with the same consumer) are not processed; their partitions are sought back to them (:func:`read_again`),
+    since faust's own seek at the end of the recovery may already have been made. Processed before the runner
+    knew which partitions it owns, the first partition read would have set the cohort stage's time for all of
+    them, its windows closed before the others' records came."""
     consumer = app.consumer
     if getattr(consumer, "reads_in_batches", False):
         return

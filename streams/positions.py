@@ -201,7 +201,7 @@ class InputPositions:
             if expected is None or position <= expected or tp in self.rewinds:
                 continue
             if self.suspects.get(tp) == expected:
-                log.warning("%s[%d]: fetched up to %d, processed up to %d: reading it again from %d", *tp, position, expected, expected)
+                log.warning("%s[%d]: fetched to offset %d, processed to %d: reading it again from %d", *tp, position, expected, expected)
                 self.rewinds[tp] = _Rewind(expected, self.clock())
                 seeks[tp] = expected
                 self.seeks[tp[0]] += 1
