@@ -130,14 +130,15 @@ class AlertmanagerSink(RetryingSink):
 
     def restore(self, alerts: Sequence[Alert]) -> None:
         """The alerts still firing after a restart or a rebalance (those of the partitions this process now owns):
-        from now on the ones re-sent, each from when it was first sent here if it was.
+        from now on the ones re-sent, each for ``resend_for`` from when it was first sent here if it was, else
+        from when it was raised (its ``detected_at``, the pipeline's wall clock): a restart does not extend it.
 
         What is not among them belongs to partitions given away: their new owner keeps them alive from its state,
         and a re-send from here after it resolved one there would make it fire again in Alertmanager."""
         now = time.time()
         with self._lock:
             known = self.firing
-            self.firing = OrderedDict((a.alert_id, known.get(a.alert_id) or (a, now)) for a in alerts)
+            self.firing = OrderedDict((a.alert_id, known.get(a.alert_id) or (a, min(now, a.detected_at.timestamp()))) for a in alerts)
             while len(self.firing) > self.max_firing:
                 self.firing.popitem(last=False)
             self.suspended = False

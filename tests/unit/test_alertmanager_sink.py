@@ -3,6 +3,7 @@ after a rebalance it keeps alive only the alerts of the partitions it still owns
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Sequence
 
@@ -57,7 +58,7 @@ def test_after_a_rebalance_only_the_alerts_of_the_partitions_still_owned_are_kep
     posted: list[tuple[str, str]] = []
     sink._post = lambda alerts: posted.extend((a.alert_id, a.status) for a in alerts)  # type: ignore[method-assign]
     kept, moved = msgspec.structs.replace(make_alert(), alert_id="kept"), msgspec.structs.replace(make_alert(), alert_id="moved")
-    arrived = msgspec.structs.replace(make_alert(), alert_id="arrived")
+    arrived = msgspec.structs.replace(make_alert(), alert_id="arrived", detected_at=dt.datetime.now(dt.UTC))  # raised lately
     sink.write_chunk([kept, moved])
     first_sent = sink.firing["kept"][1]
     sink.restore([kept, arrived])  # the recovery after the rebalance: what the partitions now owned have open
@@ -80,3 +81,16 @@ def test_from_the_start_of_a_rebalance_until_the_restore_nothing_is_re_sent() ->
     assert sink.resend() == 0 and posted == []
     sink.restore([kept])
     assert sink.resend() == 1 and posted == ["kept"]
+
+
+def test_a_restart_does_not_keep_an_alert_alive_longer_than_resend_for_from_when_it_was_raised() -> None:
+    """After a restart the sink knows nothing of when it sent an alert: it counts ``resend_for`` from the alert's
+    ``detected_at`` (when the pipeline raised it), so every restart does not grant it another ``resend_for``."""
+    now = dt.datetime.now(dt.UTC)
+    sink = AlertmanagerSink("http://127.0.0.1:1", resend_interval=0, resend_for=86400)
+    sink._post = lambda alerts: None  # type: ignore[method-assign]
+    old = msgspec.structs.replace(make_alert(), alert_id="old", detected_at=now - dt.timedelta(days=2))
+    recent = msgspec.structs.replace(make_alert(), alert_id="recent", detected_at=now - dt.timedelta(hours=1))
+    sink.restore([old, recent])
+    assert sink.resend() == 1 and list(sink.firing) == ["recent"]
+    assert abs(sink.firing["recent"][1] - recent.detected_at.timestamp()) < 1e-6
