@@ -180,7 +180,7 @@ async def read_again(consumer: Any, offsets: Mapping[TP, int]) -> None:
     in the rocksdb restart test once seeks went through the consumer thread, and with a shorter fetch wait."""
     for tp, offset in offsets.items():
         try:
-            await consumer.seek_wait({tp: offset})
+            await seek_in_consumer_thread(consumer, tp.topic, tp.partition, offset)
         except Exception as exc:
             log.info("%s[%d]: not read again from %d: %r", tp.topic, tp.partition, offset, exc)
 
@@ -305,10 +305,15 @@ async def _drain_in_batches(
         raise
 
 
+def _kafka_client(consumer: Any) -> Any:
+    """The aiokafka consumer under a faust consumer (``None`` before it has started)."""
+    return getattr(getattr(consumer, "_thread", None), "_consumer", None)
+
+
 def set_fetch_max_wait(consumer: Any, seconds: float) -> bool:
     """Let the broker hold each of ``consumer``'s fetches at most ``seconds`` for data to arrive (the next request
     on); ``False`` while its aiokafka consumer has no fetcher yet (not started)."""
-    client = getattr(getattr(consumer, "_thread", None), "_consumer", None)
+    client = _kafka_client(consumer)
     fetcher = getattr(client, "_fetcher", None)
     if fetcher is None:
         return False
@@ -413,7 +418,7 @@ def rocksdb_db_for_partition(store: Any, partition: int) -> Any:
 def fetch_positions(consumer: Any) -> dict[tuple[str, int], int]:
     """The Kafka client's next offset to hand over, per assigned partition (empty before it has an assignment):
     what faust's consumer has been given, processed or not (:meth:`streams.positions.InputPositions.lost`)."""
-    client = getattr(getattr(consumer, "_thread", None), "_consumer", None)
+    client = _kafka_client(consumer)
     subscription = getattr(getattr(client, "_subscription", None), "subscription", None)
     assignment = getattr(subscription, "assignment", None)
     if assignment is None:
@@ -441,7 +446,7 @@ def describe_consumer(app: Any) -> str:
         f"paused: {sorted(map(str, consumer._paused_partitions))}",
         f"buffered: {sorted(map(str, consumer._buffered_partitions))}",
     ]
-    client = getattr(getattr(consumer, "_thread", None), "_consumer", None)
+    client = _kafka_client(consumer)
     coordinator = getattr(client, "_coordinator", None)
     positions = fetch_positions(consumer)
     if coordinator is not None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 from sinks.base import hand_over, receives
 from sinks.outbox import BufferedSink, Outbox, OutboxItem
@@ -128,24 +128,23 @@ class Pipeline:
         items = [(d.partition, f"{d.alert.alert_id}:{d.alert.status}", OutboxItem(alert=d.alert, held=d.held)) for d in chosen]
         self.outbox.put(sink, items)
 
+    def _notifier_hooks(self, name: str) -> list[Callable[..., Any]]:
+        """Each sink's method ``name`` (behind its buffer, if it has one), for the sinks that keep alerts alive."""
+        targets = (sink.sink if isinstance(sink, BufferedSink) else sink for sink in self.sinks)
+        return [hook for hook in (getattr(target, name, None) for target in targets) if hook is not None]
+
     def suspend_keepalive(self) -> None:
         """A rebalance began: re-sending notifiers stop keeping alerts alive until :meth:`recover` tells them
         which are still this process's (a partition given away may already be another worker's)."""
-        for sink in self.sinks:
-            target = sink.sink if isinstance(sink, BufferedSink) else sink
-            suspend = getattr(target, "suspend", None)
-            if suspend is not None:
-                suspend()
+        for suspend in self._notifier_hooks("suspend"):
+            suspend()
 
     def recover(self) -> int:
         """After a restart: queue again what the buffered sinks had not written, and tell re-sending
         notifiers which alerts are still firing. Returns the outbox items queued."""
         open_alerts = self.engine.alerting.open_alerts()
-        for sink in self.sinks:
-            target = sink.sink if isinstance(sink, BufferedSink) else sink
-            restore = getattr(target, "restore", None)
-            if restore is not None:
-                restore(open_alerts)
+        for restore in self._notifier_hooks("restore"):
+            restore(open_alerts)
         return self.outbox.recover() if self.outbox is not None else 0
 
     def drain(self, timeout: float = 60.0) -> bool:

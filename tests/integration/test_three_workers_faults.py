@@ -56,7 +56,8 @@ PREFIX, APP = "f3-", "yujing-faults-3"
 
 def test_three_workers_through_poison_a_clickhouse_outage_and_kills_lose_and_add_nothing(workdir: Path, tmp_path: Path) -> None:
     # Its own broker: five kills, three workers and a megabyte of poison leave the shared one busy for the tests
-    # after it (the rocksdb restart test stalled after this one in two CI runs on the shared broker).
+    # after it. (The rocksdb restart test that stalled after it in two CI runs was the worker dropping a fetch
+    # that came back while its state recovered, fixed in 1b07199, not the shared broker.)
     broker = TansuBroker(tmp_path)
     broker.start()
     try:
