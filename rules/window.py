@@ -41,7 +41,9 @@ __all__ = [
     "WindowCloser",
     "WindowState",
     "drop_departed",
+    "first_reaching",
     "group_key",
+    "hits_near",
     "next_point",
     "sweep",
 ]
@@ -70,6 +72,9 @@ class WindowState(msgspec.Struct, array_like=True, omit_defaults=True):
     first_ts: float | None = None  # earliest hit ever seen (flatline needs a full window of history)
     labels: dict[str, str] = {}
     partition: int = -1  # the input partition whose timer ``next_at`` is (-1: stored by a version that kept timer records)
+    #: Known that no window still to be evaluated holds as many hits as a firing needs (``False``: not known),
+    #: so the group is quiet however many hits it keeps, e.g. a cohort's hits of several buckets ahead.
+    sparse: bool = False
 
 
 @dataclass(frozen=True)
@@ -296,12 +301,50 @@ def drop_departed(state: WindowState, window: Window) -> None:
         del state.hits[:gone]
 
 
-def next_point(state: WindowState, window: Window) -> float | None:
-    """The earliest arrival or departure after ``done_to`` (where a sweep could change something)."""
+def hits_near(state: WindowState, ts: float, window: Window) -> int:
+    """How many hits may share a window with a hit at ``ts``: its bucket's (tumbling), or those less than a
+    window's size away (sliding: a bound on the count of any window that holds it)."""
+    hits = state.hits
+    if window.kind == "tumbling":
+        start = window.start_of(ts)
+        return bisect.bisect_left(hits, start + window.size, key=_ts) - bisect.bisect_left(hits, start, key=_ts)
+    return bisect.bisect_left(hits, ts + window.size, key=_ts) - bisect.bisect_right(hits, ts - window.size, key=_ts)
+
+
+def first_reaching(state: WindowState, window: Window, count: int) -> float | None:
+    """The earliest arrival after ``done_to`` at which a window holds ``count`` hits (a count grows only at
+    arrivals), or ``None`` when no window does; ``-inf`` when one did so by ``done_to`` already (late hits)."""
+    hits = state.hits
+    if len(hits) < count:
+        return None
+    done_to = state.done_to
+    if window.kind == "tumbling":
+        i, n = 0, len(hits)
+        while i < n:
+            end = window.start_of(hits[i].ts) + window.size
+            j = bisect.bisect_left(hits, end, lo=i, key=_ts)
+            if j - i >= count:
+                at = hits[i + count - 1].ts
+                return at if at > done_to else NEVER
+            i = j
+        return None
+    size = window.size
+    first = 0
+    for last, hit in enumerate(hits):  # the window (t − size, t] at each arrival t
+        while hits[first].ts <= hit.ts - size:
+            first += 1
+        if last - first + 1 >= count:
+            return hit.ts if hit.ts > done_to else NEVER
+    return None
+
+
+def next_point(state: WindowState, window: Window, arrivals: bool = True) -> float | None:
+    """The earliest arrival or departure after ``done_to`` (where a sweep could change something); with
+    ``arrivals=False`` the earliest departure only."""
     after = state.done_to
     hits = state.hits
     best = math.inf
-    arriving = bisect.bisect_right(hits, after, key=_ts)
+    arriving = bisect.bisect_right(hits, after, key=_ts) if arrivals else len(hits)
     if arriving < len(hits):
         best = hits[arriving].ts
     leaving = _first_leaving_after(hits, after, window.departure)

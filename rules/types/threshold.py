@@ -40,7 +40,9 @@ from rules.window import (
     WindowState,
     add_hit,
     drop_departed,
+    first_reaching,
     group_key,
+    hits_near,
     next_point,
     sweep,
 )
@@ -124,20 +126,24 @@ class WindowRule(RuleHeader):
         ts = hit.ts
         store = ctx.state(self.namespace, WindowState)
         state = store.get(key) or WindowState(labels=labels)
-        if self.quiet(state):
+        was_quiet = self.quiet(state)
+        if was_quiet:
             self._skip_to(state, ctx.watermark)
         if not add_hit(state, hit, self.window):
             return
         if len(state.hits) > self.max_hits:
             del state.hits[: len(state.hits) - self.max_hits]  # the oldest go; the count saturates
+        state.sparse = was_quiet and self.sparse_with(state, ts)  # only a window holding the new hit can have grown
         if self.quiet(state):
             # Nothing can fire yet: one timer, at a departure, to forget the group in time.
             if state.next_at is None:
                 state.next_at = self.window.departure(ts)
                 ctx.set_timer(self.rule_id, key, state.next_at)
         else:
-            candidate = ts if ts > state.done_to else self.window.departure(ts)
-            if state.next_at is None or candidate < state.next_at:
+            arriving = ts > state.done_to and self.arrival_counts(state)
+            candidate = ts if arriving else self.window.departure(ts)
+            # quiet until this hit, the group can change no earlier than it: its timer to forget it moves here
+            if state.next_at is None or candidate < state.next_at or (was_quiet and arriving):
                 state.next_at = candidate
                 ctx.set_timer(self.rule_id, key, candidate)
         state.partition = ctx.partition
@@ -149,6 +155,19 @@ class WindowRule(RuleHeader):
         Then evaluation can jump ahead without a sweep (most groups, most of the time).
         """
         return False
+
+    def sparse_with(self, state: WindowState, ts: float) -> bool:
+        """True when a quiet group stays quiet with its new hit at ``ts`` (see ``WindowState.sparse``)."""
+        return False
+
+    def arrival_counts(self, state: WindowState) -> bool:
+        """Whether an arrival may change the condition (else only departures are timed)."""
+        return True
+
+    def next_due(self, state: WindowState) -> float | None:
+        """After a sweep: the next time the condition may change (``None``: none; the group is then forgotten
+        unless an alert is open)."""
+        return next_point(state, self.window)
 
     def _skip_to(self, state: WindowState, mark: float) -> None:
         if mark > state.done_to:
@@ -168,7 +187,7 @@ class WindowRule(RuleHeader):
             distinct = self.distinct is not None
             for change in sweep(state, self.window, until, lambda n, t: self.holds(n, t, state), distinct):
                 ctx.emit(self._alert(key, state, change))
-            state.next_at = next_point(state, self.window)
+            state.next_at = self.next_due(state)
         if state.next_at is not None:
             ctx.set_timer(self.rule_id, key, state.next_at)
         if state.next_at is None and state.active_since is None:
@@ -227,7 +246,24 @@ class ThresholdRule(WindowRule):
         return count >= self.threshold
 
     def quiet(self, state: WindowState) -> bool:
-        return state.active_since is None and len(state.hits) < self.threshold
+        return state.active_since is None and (len(state.hits) < self.threshold or state.sparse)
+
+    def sparse_with(self, state: WindowState, ts: float) -> bool:
+        return hits_near(state, ts, self.window) < self.threshold
+
+    def arrival_counts(self, state: WindowState) -> bool:
+        return state.active_since is None  # more hits never end a count of at least N
+
+    def next_due(self, state: WindowState) -> float | None:
+        """While the count holds, its next departure; else the arrival that first brings a window to the
+        threshold, and with none the group is quiet until a hit comes (timed to forget it when its last leaves)."""
+        if state.active_since is not None:
+            return next_point(state, self.window, arrivals=False)
+        reaching = first_reaching(state, self.window, self.threshold)
+        if reaching is None:
+            state.sparse = True
+            return self.window.departure(state.hits[-1].ts) if state.hits else None
+        return reaching if reaching > state.done_to else next_point(state, self.window)
 
 
 register("threshold", ThresholdSpec, ThresholdRule)

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rules.types.threshold import ThresholdRule
+from rules.window import WindowState, next_point
 from tests.helpers import T0, assert_arrival_order_and_replay_do_not_matter, complaint, located_error, rules_from, run
 
 THIRD = """
@@ -163,3 +165,86 @@ def test_calendar_windows_default_to_beijing_days_for_every_rule_type(tmp_path: 
     # 23:00 and 01:00 Beijing time: two Beijing days (one UTC day: 15:00 and 17:00 UTC), so no day holds two customers
     events = [opened(14 * H, 1, customer="a", text="断网"), opened(16 * H, 2, customer="b", text="断网")]
     assert run(rules, events) == []
+
+
+class EverySweep(ThresholdRule):
+    """The threshold rule before it knew that more hits never end a count of at least N: quiet only with fewer
+    hits than the threshold, and a sweep at every arrival and departure after that."""
+
+    def quiet(self, state: WindowState) -> bool:
+        return state.active_since is None and len(state.hits) < self.threshold
+
+    def sparse_with(self, state: WindowState, ts: float) -> bool:
+        return False
+
+    def arrival_counts(self, state: WindowState) -> bool:
+        return True
+
+    def next_due(self, state: WindowState) -> float | None:
+        return next_point(state, self.window)
+
+
+COUNTS = (
+    THIRD,  # sliding, per customer
+    REGION_DAILY.replace("1d", "30m").replace("distinct: customer_id", ""),  # tumbling, per cohort (the cohort stage)
+    REGION_DAILY.replace("id: region-daily", "id: region-daily-distinct"),  # tumbling, distinct customers
+    THIRD.replace("third-complaint", "third-cohort")
+    .replace("group_by: customer_id", "group_by: [region, product]")
+    .replace("客户 {customer_id}", "{region}{product}"),  # sliding, per cohort
+)
+
+
+def _bursts(seed: int) -> list[dict]:
+    """Complaints of a few customers and regions, in bursts and stray ones, over two days."""
+    rng = random.Random(seed)
+    events = []
+    for i in range(rng.randrange(10, 60)):
+        t = rng.choice([rng.uniform(0, 48 * H), rng.uniform(600, 640), rng.uniform(1800, 1830)])
+        events.append(opened(t, i, customer=f"c{rng.randrange(4)}", region=rng.choice(["杭州", "宁波"]), text="断网"))
+    events.sort(key=lambda e: e["ts"])
+    return events
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 100_000), batch=st.integers(1, 40), threshold=st.integers(1, 5))
+def test_sweeping_only_where_a_count_can_change_gives_the_alerts_of_sweeping_everywhere(
+    tmp_path_factory, seed: int, batch: int, threshold: int
+) -> None:
+    """A threshold group sweeps only at the arrival that first brings a window to N and, while it holds, at its
+    departures; the alerts (ids, times, counts, evidence) are those of a sweep at every arrival and departure."""
+    texts = [text.replace("count: 3", f"count: {threshold}").replace("count: 2", f"count: {threshold}") for text in COUNTS]
+    rules = rules_from(tmp_path_factory.mktemp("r"), *texts)
+    slow = rules_from(tmp_path_factory.mktemp("s"), *texts)
+    for rule in slow:
+        rule.__class__ = EverySweep
+    events = _bursts(seed)
+
+    def key(alerts: list) -> list:
+        return sorted((a.alert_id, a.status, a.starts_at, a.ends_at, a.summary, str(a.evidence)) for a in alerts)
+
+    assert key(run(rules, events, batch=batch, spread=True)) == key(run(slow, events, batch=batch, spread=True))
+
+
+def test_a_cohort_with_hits_of_later_buckets_sweeps_only_where_its_count_reaches_the_threshold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cohort's hits of many buckets, read in one batch ahead of the watermark, used to be swept at each arrival
+    once the group held N hits in all; now one sweep fires the bucket that reaches N and one resolves it."""
+    import rules.types.threshold as threshold
+
+    sweeps: list[float] = []
+    real = threshold.sweep
+
+    def counting(state: WindowState, window: object, until: float, *args: object) -> object:
+        sweeps.append(until)
+        return real(state, window, until, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(threshold, "sweep", counting)
+    rules = rules_from(tmp_path, REGION_DAILY.replace("1d", "10m").replace("distinct: customer_id", ""))
+    stray = [opened(15 * i + 1, i, region="杭州", text="断网") for i in range(40)]  # one a bucket
+    burst = [opened(700 + i, 100 + i, region="杭州", text="断网") for i in range(2)]  # and the bucket at 700 holds 2
+    later = [opened(800, 999, region="宁波", text="断网")]  # time moves past the bucket's end
+    events = sorted(stray + burst + later, key=lambda e: e["ts"])
+    alerts = run(rules, events, batch=len(events))
+    assert [a.status for a in alerts] == ["firing", "resolved"]
+    assert len(sweeps) == 2, sweeps
