@@ -93,7 +93,8 @@ def build_engine(
     **kwargs: Any,
 ) -> tuple[Engine, SilenceFollower]:
     """The engine with the configured alert policy and the silence log applied."""
-    manager = AlertManager(load_alert_policy(config, rules_dir), backend, engine_config.dedup_retention, engine_config.partitions)
+    policy = load_alert_policy(config, rules_dir)
+    manager = AlertManager(policy, backend, engine_config.dedup_retention, engine_config.partitions, engine_config.open_retention)
     engine = Engine(rules, backend, engine_config, alerting=manager, **kwargs)
     follower = SilenceFollower(silence_source(config), manager)
     follower.poll()

@@ -75,6 +75,7 @@ class EngineSettings:
     idle_after: str = "30s"
     late_policy: str = "process"
     dedup_retention: str = "2d"
+    open_retention: str = "30d"  # an alert sent firing is remembered until it resolves, at most this long
 
     def engine_config(self, idle: bool = True) -> EngineConfig:
         if self.late_policy not in ("process", "drop"):
@@ -84,6 +85,7 @@ class EngineSettings:
             idle_after=parse_duration(self.idle_after) if idle and self.idle_after not in ("", "off", "none") else None,
             late_policy=self.late_policy,  # type: ignore[arg-type]
             dedup_retention=parse_duration(self.dedup_retention),
+            open_retention=parse_duration(self.open_retention),
         )
 
 
@@ -165,7 +167,7 @@ class Config:
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 #: Settings that are durations (``90s``, ``5m``, ``2d``), checked when the configuration is read, not when first used.
-_DURATIONS = {("engine", "allowed_lateness"), ("engine", "dedup_retention"), ("alertmanager", "resend_for")}
+_DURATIONS = {("engine", "allowed_lateness"), ("engine", "dedup_retention"), ("engine", "open_retention"), ("alertmanager", "resend_for")}
 #: ``YUJING_*`` variables that are not settings: the config file's path, and the test harness's own.
 _NOT_SETTINGS = ("YUJING_CONFIG", "YUJING_TEST_")
 

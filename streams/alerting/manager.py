@@ -47,10 +47,12 @@ from yujing.alerts import Alert, alert_id
 from yujing.protocols import KeyedState, RuleContext, StateBackend
 from yujing.timeutil import format_rfc3339, to_datetime
 
-__all__ = ["OVERFLOW_LABEL", "AlertManager", "Decision", "Dispatch"]
+__all__ = ["OPEN_RETENTION", "OVERFLOW_LABEL", "AlertManager", "Decision", "Dispatch"]
 
 #: Label of the overflow summary alert a rate limit raises.
 OVERFLOW_LABEL = "overflow"
+#: How long an open alert is remembered as sent, or as an inhibition source, when no resolve comes (see AlertManager).
+OPEN_RETENTION = 30 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -109,10 +111,20 @@ class AlertManager:
 
     OWNER = "~alerting"
 
-    def __init__(self, policy: AlertPolicy, backend: StateBackend, retention: float = 2 * 86400.0, partitions: int = 8) -> None:
+    def __init__(
+        self,
+        policy: AlertPolicy,
+        backend: StateBackend,
+        retention: float = 2 * 86400.0,
+        partitions: int = 8,
+        open_retention: float = OPEN_RETENTION,
+    ) -> None:
         self.policy = policy
         self.backend = backend
         self.retention = retention
+        #: How long a sent (or inhibiting) firing alert is remembered when no resolve comes: it is open until then,
+        #: however long (a one-off alert closes after 3 days by default); only one whose rule was removed never resolves.
+        self.open_retention = max(open_retention, retention)
         self.partitions = partitions
         self.sent: KeyedState[Alert] = backend.namespace("~am-sent", Alert)
         self.sources: KeyedState[Alert] = backend.namespace("~am-sources", Alert)
@@ -189,9 +201,10 @@ class AlertManager:
         return None
 
     def _remember_sent(self, alert: Alert, ctx: RuleContext) -> None:
-        """A sent firing alert: its resolve will be sent too (kept until ``retention`` after it started)."""
+        """A sent firing alert: its resolve will be sent too (kept until it resolves, at most ``open_retention``
+        after it started)."""
         self.sent.set(alert.alert_id, alert)
-        ctx.set_timer(self.OWNER, "sent|" + alert.alert_id, alert.starts_at.timestamp() + self.retention)
+        ctx.set_timer(self.OWNER, "sent|" + alert.alert_id, alert.starts_at.timestamp() + self.open_retention)
 
     def _track_source(self, alert: Alert, ctx: RuleContext) -> None:
         if not any(matches(rule.source, alert) for rule in self.policy.inhibit):
@@ -199,7 +212,7 @@ class AlertManager:
         if alert.status == "firing":
             self.sources.set(alert.alert_id, alert)
             self.open_sources[alert.alert_id] = alert
-            ctx.set_timer(self.OWNER, "source|" + alert.alert_id, alert.starts_at.timestamp() + self.retention)
+            ctx.set_timer(self.OWNER, "source|" + alert.alert_id, alert.starts_at.timestamp() + self.open_retention)
         else:
             self.sources.delete(alert.alert_id)
             self.open_sources.pop(alert.alert_id, None)

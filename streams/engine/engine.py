@@ -72,6 +72,8 @@ class EngineConfig:
     idle_after: float | None = 30.0
     late_policy: Literal["process", "drop"] = "process"
     dedup_retention: float = 2 * 86400.0
+    #: How long an alert sent firing is remembered when no resolve comes (the alert manager; see OPEN_RETENTION).
+    open_retention: float = 30 * 86400.0
     #: Streams every partition is expected to carry (with idle advance on, an unseen one holds the watermark until idle).
     streams: tuple[str, ...] = ("orders", "billing", "complaints")
     #: Input partitions (the cohort stage expects records from each, and spreads its groups over as many).
@@ -159,7 +161,9 @@ class Engine:
         )
         self.timers = Timers(backend.namespace(prefix + "~timers", TimerEntry))
         self.dedup = Deduplicator(backend.namespace(prefix + "~alerts", int), self.config.dedup_retention)
-        self.alerting = alerting or AlertManager(AlertPolicy(), backend, self.config.dedup_retention, self.config.partitions)
+        self.alerting = alerting or AlertManager(
+            AlertPolicy(), backend, self.config.dedup_retention, self.config.partitions, self.config.open_retention
+        )
         self.partition = -1
         self._watermark = float("-inf")
         self._reading: float | None = None  # while a batch's events are read: its wall time (see watermark)

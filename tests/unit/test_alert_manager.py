@@ -430,3 +430,36 @@ def test_state_written_after_silences_change_goes_to_the_events_partition() -> N
     backend.writes.clear()
     engine.process([(3, to_event(opened(1, "b", customer="c-2")))])
     assert backend.writes and {p for _, p in backend.writes} == {3}
+
+
+DAY = 24 * 60
+
+
+def test_an_alert_open_for_days_stays_sent_and_its_resolve_is_sent() -> None:
+    """An alert sent firing is remembered until it resolves, not two days (the dedup window): a one-off alert
+    closes after 3 days by default, and its resolve used to be held as ``not_sent``, while the notifier had
+    stopped keeping it alive in Alertmanager a day before."""
+    engine = engine_with()
+    feed(engine, [opened(0, "a"), opened(4 * DAY, "b", customer="c-2")], close=False)
+    assert [a.alert_id for a in engine.alerting.open_alerts()] == [alert_id("r", "a"), alert_id("r", "b")]
+    decisions = held(feed(engine, [closed(5 * DAY, "a")]))
+    assert decisions[(alert_id("r", "a"), "resolved")] is None
+
+
+def test_an_outage_open_for_days_still_inhibits() -> None:
+    engine = engine_with(INHIBIT)
+    later = opened(2.5 * DAY, "x", region="宁波", customer="c-2")  # event time moves on past two days
+    decisions = held(feed(engine, [opened(0, "o1", rule="outage"), later, opened(3 * DAY, "a")]))
+    assert decisions[(alert_id("r", "a"), "firing")] == f"inhibited:outage:{alert_id('outage', 'o1')}"
+
+
+def test_an_alert_that_never_resolves_is_forgotten_after_the_open_retention() -> None:
+    """Only an alert whose rule was removed never resolves: it is kept at most ``open_retention``."""
+    backend = DictBackend()
+    config = EngineConfig(allowed_lateness=0.0, idle_after=None)
+    manager = AlertManager(parse_policy(None), backend, config.dedup_retention, config.partitions, open_retention=10 * 86400.0)
+    engine = Engine([Scripted()], backend, config, alerting=manager)
+    feed(engine, [opened(0, "a"), opened(9 * DAY, "b", customer="c-2")], close=False)
+    assert len(manager.open_alerts()) == 2
+    feed(engine, [opened(11 * DAY, "c", customer="c-3")], close=False)
+    assert [a.alert_id for a in manager.open_alerts()] == [alert_id("r", "b"), alert_id("r", "c")]
