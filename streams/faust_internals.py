@@ -81,6 +81,7 @@ __all__ = [
     "describe_consumer",
     "fair_slices",
     "fetch_positions",
+    "in_progress",
     "read_again",
     "read_in_batches",
     "rocksdb_db_for_partition",
@@ -288,12 +289,14 @@ async def _drain_in_batches(
                     await _deliver_one_by_one(consumer, tp, records)
             handled = False
             slices = fair_slices(inputs, batch_max)
+            consumer.yujing_in_progress = {(records[0].topic, records[0].partition) for records in inputs}
             for i, batch in enumerate(slices):
                 if app.consumer_generation_id != generation or not consumer.flow_active:
                     _first_offsets(slices[i:], unread)  # a rebalance overtook the fetch: its rest is read again
                     break
                 handled = True
                 await on_batch(batch)
+            consumer.yujing_in_progress = set()
             if unread:
                 await read_again(consumer, unread)
             if handled:
@@ -413,6 +416,12 @@ def rocksdb_db_for_partition(store: Any, partition: int) -> Any:
 
 
 # -- a stalled consumer's dump ------------------------------------------------------------------------------------
+
+
+def in_progress(consumer: Any) -> set[tuple[str, int]]:
+    """The input partitions of the fetch the drain is handing over slice by slice (empty between fetches): their
+    records fetched and not processed yet are on their way, not lost (a catch-up's fetch takes seconds)."""
+    return getattr(consumer, "yujing_in_progress", set())
 
 
 def fetch_positions(consumer: Any) -> dict[tuple[str, int], int]:

@@ -41,6 +41,7 @@ from streams.faust_internals import (
     committed_offset,
     describe_consumer,
     fetch_positions,
+    in_progress,
     read_in_batches,
     run_after_faust_seeks,
     seek_in_consumer_thread,
@@ -257,7 +258,8 @@ def build_worker_app(
         behind, fetched = None, None
         with contextlib.suppress(Exception):  # the consumer may be rebalancing; the next tick exports it
             behind = export_lag()
-            fetched = {tp: at for tp, at in fetch_positions(app.consumer).items() if is_input(tp[0])}
+            busy = in_progress(app.consumer)  # a fetch handed over slice by slice: its records are on their way
+            fetched = {tp: at for tp, at in fetch_positions(app.consumer).items() if is_input(tp[0]) and tp not in busy}
         async with lock:
             await loop.tick(behind, fetched)
             await commit_positions()

@@ -26,7 +26,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams import faust_internals
-from streams.faust_internals import PRIVATE_ACCESSES, fair_slices, read_in_batches
+from streams.faust_internals import PRIVATE_ACCESSES, fair_slices, in_progress, read_in_batches
 from streams.pipeline import Record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -488,3 +488,32 @@ def test_fetch_positions_reads_aiokafka_s_subscription_state() -> None:
 
     assert asyncio.run(positions()) == {("orders", 0): 41}
     assert faust_internals.fetch_positions(object()) == {}  # no client yet
+
+
+def test_the_partitions_of_the_fetch_being_handed_over_are_in_progress_until_its_last_slice() -> None:
+    """The watchdog for lost records skips them: a catch-up's fetch is handed over for seconds, and its later
+    slices' records were fetched long before they are processed (seen: eight cohort partitions sought back)."""
+    app = ScriptedApp()
+    orders, billing = TP("orders", 0), TP("billing", 1)
+    consumer = app.consumer = ScriptedConsumer(app, [{orders: [0, 1, 2, 3], billing: [7]}, {orders: [4]}])
+    during: list[set[tuple[str, int]]] = []
+
+    async def on_batch(records: list[Record]) -> None:
+        during.append(set(in_progress(consumer)))
+
+    after: list[set[tuple[str, int]]] = []
+
+    async def on_fetch_end() -> None:
+        after.append(set(in_progress(consumer)))
+
+    read_in_batches(app, is_input=lambda topic: topic in {"orders", "billing"}, on_batch=on_batch, batch_max=2, on_fetch_end=on_fetch_end)
+    asyncio.run(consumer._drain_messages(type("Fetcher", (), {"_stopped": _Flag()})()))  # type: ignore[attr-defined]
+    assert during == [{("orders", 0), ("billing", 1)}] * 3 + [{("orders", 0)}]
+    assert after == [set(), set()] and in_progress(consumer) == set()
+
+
+def test_the_watchdog_leaves_out_the_partitions_in_progress() -> None:
+    import streams.worker as worker
+
+    source = inspect.getsource(worker.build_worker_app)
+    assert "busy = in_progress(app.consumer)" in source and "tp not in busy" in source
