@@ -38,7 +38,7 @@ from typing import Literal, Protocol, TypeVar
 
 import msgspec
 
-from streams.alerting.manager import AlertManager, Dispatch
+from streams.alerting.manager import OPEN_RETENTION, AlertManager, Dispatch
 from streams.alerting.policy import AlertPolicy
 from streams.engine.dedup import Deduplicator
 from streams.engine.exchange import IDLE, CohortMessage, ExchangeIn, ExchangeOut, Forwarded, PartitionMark, pack, split
@@ -72,8 +72,8 @@ class EngineConfig:
     idle_after: float | None = 30.0
     late_policy: Literal["process", "drop"] = "process"
     dedup_retention: float = 2 * 86400.0
-    #: How long an alert sent firing is remembered when no resolve comes (the alert manager; see OPEN_RETENTION).
-    open_retention: float = 30 * 86400.0
+    #: How long an alert sent firing is remembered when no resolve comes (see the alert manager).
+    open_retention: float = OPEN_RETENTION
     #: Streams every partition is expected to carry (with idle advance on, an unseen one holds the watermark until idle).
     streams: tuple[str, ...] = ("orders", "billing", "complaints")
     #: Input partitions (the cohort stage expects records from each, and spreads its groups over as many).
