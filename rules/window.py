@@ -312,20 +312,18 @@ def hits_near(state: WindowState, ts: float, window: Window) -> int:
 
 
 def first_reaching(state: WindowState, window: Window, count: int) -> float | None:
-    """The earliest arrival after ``done_to`` at which a window holds ``count`` hits (a count grows only at
-    arrivals), or ``None`` when no window does; ``-inf`` when one did so by ``done_to`` already (late hits)."""
+    """The earliest arrival at which a window holds ``count`` hits (a count grows only at arrivals), or ``None``
+    when no window does. It may lie at or before ``done_to`` (late hits brought a window there)."""
     hits = state.hits
     if len(hits) < count:
         return None
-    done_to = state.done_to
     if window.kind == "tumbling":
         i, n = 0, len(hits)
         while i < n:
             end = window.start_of(hits[i].ts) + window.size
             j = bisect.bisect_left(hits, end, lo=i, key=_ts)
             if j - i >= count:
-                at = hits[i + count - 1].ts
-                return at if at > done_to else NEVER
+                return hits[i + count - 1].ts
             i = j
         return None
     size = window.size
@@ -334,7 +332,7 @@ def first_reaching(state: WindowState, window: Window, count: int) -> float | No
         while hits[first].ts <= hit.ts - size:
             first += 1
         if last - first + 1 >= count:
-            return hit.ts if hit.ts > done_to else NEVER
+            return hit.ts
     return None
 
 

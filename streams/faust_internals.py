@@ -290,13 +290,15 @@ async def _drain_in_batches(
             handled = False
             slices = fair_slices(inputs, batch_max)
             consumer.yujing_in_progress = {(records[0].topic, records[0].partition) for records in inputs}
-            for i, batch in enumerate(slices):
-                if app.consumer_generation_id != generation or not consumer.flow_active:
-                    _first_offsets(slices[i:], unread)  # a rebalance overtook the fetch: its rest is read again
-                    break
-                handled = True
-                await on_batch(batch)
-            consumer.yujing_in_progress = set()
+            try:
+                for i, batch in enumerate(slices):
+                    if app.consumer_generation_id != generation or not consumer.flow_active:
+                        _first_offsets(slices[i:], unread)  # a rebalance overtook the fetch: its rest is read again
+                        break
+                    handled = True
+                    await on_batch(batch)
+            finally:
+                consumer.yujing_in_progress = set()
             if unread:
                 await read_again(consumer, unread)
             if handled:
@@ -308,9 +310,21 @@ async def _drain_in_batches(
         raise
 
 
+def in_progress(consumer: Any) -> set[tuple[str, int]]:
+    """The input partitions of the fetch the drain is handing over slice by slice (empty between fetches): their
+    records fetched and not processed yet are on their way, not lost (a catch-up's fetch takes seconds)."""
+    return getattr(consumer, "yujing_in_progress", set())
+
+
 def _kafka_client(consumer: Any) -> Any:
     """The aiokafka consumer under a faust consumer (``None`` before it has started)."""
     return getattr(getattr(consumer, "_thread", None), "_consumer", None)
+
+
+def _assignment(client: Any) -> Any:
+    """The aiokafka client's current assignment (its subscription state per partition), ``None`` without one."""
+    subscription = getattr(getattr(client, "_subscription", None), "subscription", None)
+    return getattr(subscription, "assignment", None)
 
 
 def set_fetch_max_wait(consumer: Any, seconds: float) -> bool:
@@ -418,18 +432,10 @@ def rocksdb_db_for_partition(store: Any, partition: int) -> Any:
 # -- a stalled consumer's dump ------------------------------------------------------------------------------------
 
 
-def in_progress(consumer: Any) -> set[tuple[str, int]]:
-    """The input partitions of the fetch the drain is handing over slice by slice (empty between fetches): their
-    records fetched and not processed yet are on their way, not lost (a catch-up's fetch takes seconds)."""
-    return getattr(consumer, "yujing_in_progress", set())
-
-
 def fetch_positions(consumer: Any) -> dict[tuple[str, int], int]:
     """The Kafka client's next offset to hand over, per assigned partition (empty before it has an assignment):
     what faust's consumer has been given, processed or not (:meth:`streams.positions.InputPositions.lost`)."""
-    client = _kafka_client(consumer)
-    subscription = getattr(getattr(client, "_subscription", None), "subscription", None)
-    assignment = getattr(subscription, "assignment", None)
+    assignment = _assignment(_kafka_client(consumer))
     if assignment is None:
         return {}
     out = {}
@@ -459,8 +465,7 @@ def describe_consumer(app: Any) -> str:
     coordinator = getattr(client, "_coordinator", None)
     positions = fetch_positions(consumer)
     if coordinator is not None:
-        subscription = client._subscription.subscription
-        assignment = subscription.assignment if subscription is not None else None
+        assignment = _assignment(client)
         lines.append(
             f"kafka client: coordinator={coordinator.coordinator_id} generation={coordinator.generation} "
             f"member={coordinator.member_id!r} rejoin_needed={coordinator._rejoin_needed_fut.done()} "
