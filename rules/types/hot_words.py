@@ -27,8 +27,11 @@ hour never fills one window, but fills a few (see
 detector per region, at most ``max_scopes``): an installation backlog in one
 city barely moves 装机's share of the whole province, but fills that city's
 complaints. A scoped topic sharing a term with a province-wide one is part of
-it (one alert, kept open while some city still shows it); otherwise it is an
-alert labelled with its scope. Each region tests its own terms, some ten times
+it (one alert, kept open while some city still shows it), unless the one city
+carries at least half of the province's excess of the lead term: then the alert
+is that city's, with its numbers and complaints (an outage in 宁波 lifts the
+province's 断网, and the risk team needs 宁波). A scoped topic part of no
+province-wide one is an alert labelled with its scope. Each region tests its own terms, some ten times
 the tests of the province: its binomial tail must reach ``scope_alpha``
 (default ``alpha`` / 10, Bonferroni over about ten regions).
 
@@ -43,12 +46,12 @@ variances) are stored in compressed chunks when a window closes. Memory is fixed
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
 
-from detectors.signitrend import BurstDetector, Topic
+from detectors.signitrend import BurstDetector, TermBurst, Topic
 from detectors.tokenize import DOMAIN_WORDS, STOP_WORDS, Tokenizer
 from rules.base import RuleHeader, RuleSpec
 from rules.conditions import Condition, compile_condition
@@ -163,6 +166,15 @@ class OpenTopic(msgspec.Struct, array_like=True):
     last: dict[str, Any] = msgspec.field(default_factory=dict)  # the summary's variables when it last burst
     scope: str = ""
     detected: float = 0.0  # when it first fired (a look into its first window, or that window's end)
+
+
+class Found(NamedTuple):
+    """A topic of a window and the scope of the alert it fires or continues ("" the province's); ``carried``: a
+    topic of the other kind (a city's for the province's alert, or the reverse) that keeps an open one going."""
+
+    scope: str
+    topic: Topic
+    carried: bool = False
 
 
 class HotWordsRule(RuleHeader):
@@ -387,10 +399,10 @@ class HotWordsRule(RuleHeader):
         for _, doc_id, d in docs:
             if d.scope:
                 by_scope.setdefault(d.scope, []).append((doc_id, d.terms, d.text))
-        found = [("", t) for t in province] + self._scoped_topics(start, province, ctx, at, by_scope)
+        found = self._topics(start, province, ctx, at, by_scope)
         open_topics = ctx.state(f"hw-o:{self.ns}", OpenTopic)
         opened = dict(open_topics.items())
-        for scope, topic in found:
+        for scope, topic, _ in found:
             if any(o.scope == scope and _part_of(topic, set(o.terms)) for o in opened.values()):
                 continue  # already firing
             lead = f"{scope}|{topic.bursts[0].term}" if scope else topic.bursts[0].term
@@ -410,21 +422,28 @@ class HotWordsRule(RuleHeader):
         if scores:
             ctx.score(scores)
 
-    def _scoped_topics(
+    def _topics(
         self,
         start: float,
         province: list[Topic],
         ctx: RuleContext,
         at: float | None = None,
         docs: dict[str, list[tuple[str, list[str], str]]] | None = None,
-    ) -> list[tuple[str, Topic]]:
-        """Close ``start`` in every scope (or with ``at``, look into it then, with each scope's ``docs``).
-        A scoped topic that is part of a province-wide one of this window (:func:`_part_of`) is dropped;
-        one part of an open province-wide topic keeps that one going (returned province-wide: the
-        grievance still fills some city's complaints); others stand alone."""
+    ) -> list[Found]:
+        """The window's topics: the province's, then each scope's, closing ``start`` in every scope (or with
+        ``at``, looking into it then, with each scope's ``docs``).
+
+        A scoped topic that is part of a province-wide one of this window (:func:`_part_of`) is that one's; a
+        province-wide topic whose excess is mostly one scope's (:func:`_local_part`) is that scope's alert
+        instead, with its numbers and sample complaints (a city's outage fills the province's 断网 too, and the
+        risk team needs the city). A topic part of an open alert of the other kind keeps that one going, carried
+        (the grievance still fills some city's complaints, or the province still shows a city's); others stand
+        alone."""
+        opened = [o for _, o in sorted(ctx.state(f"hw-o:{self.ns}", OpenTopic).items())]
         wide = {t for topic in province for t in topic.terms}
-        still_open = {t for _, o in ctx.state(f"hw-o:{self.ns}", OpenTopic).items() if not o.scope for t in o.terms}
-        out = []
+        still_open = {t for o in opened if not o.scope for t in o.terms}
+        parts: list[tuple[str, Topic]] = []  # scoped topics part of a province-wide one
+        alone = []
         for scope, detector in sorted(self.scoped.items()):
             if start not in detector.open:
                 continue
@@ -435,9 +454,22 @@ class HotWordsRule(RuleHeader):
                 topics = detector.peek(start, at, (docs or {}).get(scope, []))
             for topic in topics:
                 if _part_of(topic, wide):
-                    continue
-                out.append(("" if _part_of(topic, still_open) else scope, topic))
-        return out
+                    parts.append((scope, topic))
+                elif _part_of(topic, still_open):
+                    alone.append(Found("", topic, carried=True))
+                else:
+                    alone.append(Found(scope, topic))
+        found = []
+        for topic in province:
+            local = None if _part_of(topic, still_open) else _local_part(topic, parts)
+            city = next((o.scope for o in opened if o.scope and _part_of(topic, set(o.terms))), None)
+            if local is not None:
+                found.append(Found(*local))
+            elif city is not None and not _part_of(topic, still_open):
+                found.append(Found(city, topic, carried=True))
+            else:
+                found.append(Found("", topic))
+        return found + alone
 
     def _closed(self, start: float, topics: list[Topic], ctx: RuleContext) -> None:
         docs = self._docs(ctx)
@@ -446,14 +478,14 @@ class HotWordsRule(RuleHeader):
                 docs.delete(doc_id)
         assert self.detector is not None
         self._report("", self.detector, start + self.window.size, ctx)
-        found = [("", t) for t in topics] + self._scoped_topics(start, topics, ctx)
+        found = self._topics(start, topics, ctx)
         self._store_tables(ctx)
         open_topics = ctx.state(f"hw-o:{self.ns}", OpenTopic)
         end = start + self.window.size
         leads = set()
         this_window: dict[str, OpenTopic] = {}  # the open topics this window's topics fired or continued
         opened = dict(open_topics.items())
-        for scope, topic in found:
+        for scope, topic, carried in found:
             # A topic part of an open one of its scope continues it (its lead may change hour by hour).
             own = f"{scope}|{topic.bursts[0].term}" if scope else topic.bursts[0].term
             lead = next((k for k, o in opened.items() if o.scope == scope and _part_of(topic, set(o.terms))), own)
@@ -470,7 +502,9 @@ class HotWordsRule(RuleHeader):
             since = start if current is None else current.since
             terms = topic.terms if current is None else list(dict.fromkeys([*current.terms, *topic.terms]))[:TOPIC_TERMS]
             detected = end if current is None else current.detected
-            current = OpenTopic(since, terms, self._variables(topic, terms, end, scope), scope, detected)
+            # A carried topic's numbers are not its alert's scope's: the alert reads as its scope last burst.
+            variables = current.last if carried and current is not None else self._variables(topic, terms, end, scope)
+            current = OpenTopic(since, terms, variables, scope, detected)
             open_topics.set(lead, current)
             this_window[lead] = current
             ctx.emit(self._alert(lead, current, "firing", end, topic))
@@ -557,6 +591,39 @@ class HotWordsRule(RuleHeader):
             summary=self.summary.render(None, variables),
             evidence=evidence,
         )
+
+
+def _excess(burst: TermBurst) -> float:
+    """The complaints a burst counted beyond its usual share of the complaints it covers."""
+    return burst.count * (1.0 - burst.expected / burst.share) if burst.share > 0 else 0.0
+
+
+def _local_part(topic: Topic, parts: list[tuple[str, Topic]]) -> tuple[str, Topic] | None:
+    """The scoped topic (scope, topic) among ``parts`` that carries at least half of the province-wide ``topic``'s
+    excess, if one does: the burst is that scope's. The excess compared is the strongest term of the province's
+    topic that the scope's also burst in (over a span no longer than the province's): the lead may be a variant
+    (宽代 断网) the city's own topic does not rank.
+
+    >>> def burst(count, share, expected, term="断网", span=3600.0):
+    ...     return TermBurst(term, count, share, expected, 9.0, False, 1e-9, span)
+    >>> wide = Topic(0.0, 3600.0, 12000, (burst(300, 0.025, 0.001, "宽代 断网"), burst(832, 0.068, 0.018)), ())
+    >>> city = Topic(0.0, 3600.0, 1200, (burst(640, 0.53, 0.02),), ())
+    >>> _local_part(wide, [("region=宁波", city)])[0]
+    'region=宁波'
+    >>> _local_part(wide, [("region=宁波", Topic(0.0, 3600.0, 1200, (burst(200, 0.17, 0.02),), ()))]) is None
+    True
+    """
+    best: tuple[float, tuple[str, Topic]] | None = None
+    for scope, part in parts:
+        own = {b.term: b for b in part.bursts}
+        for wide in topic.bursts:
+            burst = own.get(wide.term)
+            if burst is not None and burst.span <= wide.span:
+                share = _excess(burst) / _excess(wide) if _excess(wide) > 0 else 0.0
+                if share >= 0.5 and (best is None or share > best[0]):
+                    best = (share, (scope, part))
+                break
+    return best[1] if best else None
 
 
 def _part_of(topic: Topic, terms: set[str]) -> bool:

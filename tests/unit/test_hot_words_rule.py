@@ -300,3 +300,45 @@ def test_a_long_grievance_keeps_every_term_it_burst_with_so_a_late_one_continues
     assert firing and len({a.alert_id for a in firing}) == 1, [a.summary for a in firing]
     (resolved,) = [a for a in alerts if a.status == "resolved"]
     assert resolved.ends_at == T0 + dt.timedelta(hours=15)  # kept open by the last word's hour, ended by the next
+
+
+def local_burst(hours: int = 20, spread: dict[int, dict[str, int]] | None = None, seed: int = 4) -> list[dict[str, Any]]:
+    """300 complaints an hour over six cities; ``spread``: hour → city → complaints about 多扣费 added."""
+    rnd = random.Random(seed)
+    out = []
+    for h in range(hours):
+        texts = [(rnd.choice(BACKGROUND), CITIES[i % 6]) for i in range(300)]
+        for city, n in (spread or {}).get(h, {}).items():
+            texts += [(rnd.choice(BURST), city) for _ in range(n)]
+        rnd.shuffle(texts)
+        for i, (text, city) in enumerate(texts):
+            out.append(complaint("opened", h * 60 + 59.0 * i / len(texts), f"cp-{h}-{i}", f"c-{i}", text=text, region=city))
+    return out
+
+
+def test_a_burst_one_city_carries_is_that_citys_alert_where_the_province_shows_it_too(tmp_path: Path) -> None:
+    events = local_burst(spread={12: {"温州": 60}})  # the first look into the hour shows it in both
+    region = {e["event_id"]: e["region"] for e in events}
+    plain = [a for a in run(rules_from(tmp_path, RULE), events, batch=100) if a.status == "firing"]
+    assert len(plain) == 1, "the province's share shows the city's burst too"
+    alerts = run(rules_from(tmp_path, SCOPED), events, batch=100)
+    firing = [a for a in alerts if a.status == "firing"]
+    assert len({a.alert_id for a in firing}) == 1, [a.summary for a in firing]
+    alert = firing[-1]
+    assert alert.labels.get("region") == "温州" and alert.evidence["scope"] == {"region": "温州"}, alert.summary
+    assert {region[i] for i in alert.evidence["event_ids"]} == {"温州"}
+    # Its numbers are the city's: at most the 60 complaints it added and its own 50 a window.
+    assert alert.evidence["terms"][0]["count"] <= 60 and alert.evidence["complaints"] <= 110, alert.evidence
+
+
+def test_a_province_wide_burst_continuing_an_open_city_alert_keeps_it_going(tmp_path: Path) -> None:
+    # 温州 bursts alone, then the grievance spreads: 温州 has a third of the next hour's, so the province's
+    # topic is not the city's; it shares the city's words, so it is the city's alert going on, not a second one.
+    spread = {12: {"温州": 8}, 13: {"温州": 12, "杭州": 4, "宁波": 4, "台州": 4, "绍兴": 4, "金华": 4}}
+    alerts = run(rules_from(tmp_path, SCOPED), local_burst(spread=spread), batch=100)
+    firing = [a for a in alerts if a.status == "firing"]
+    assert len({a.alert_id for a in firing}) == 1, [(a.starts_at, a.summary) for a in firing]
+    [resolved] = [a for a in alerts if a.status == "resolved"]
+    assert resolved.labels.get("region") == "温州" and resolved.ends_at == T0 + dt.timedelta(hours=15), resolved
+    # It reads as the city last burst, not with the province's numbers under the city's name.
+    assert resolved.summary == firing[0].summary and "（8 件）" in resolved.summary, resolved.summary
