@@ -27,11 +27,13 @@ hour never fills one window, but fills a few (see
 detector per region, at most ``max_scopes``): an installation backlog in one
 city barely moves 装机's share of the whole province, but fills that city's
 complaints. A scoped topic sharing a term with a province-wide one is part of
-it (one alert, kept open while some city still shows it), unless the one city
-carries at least half of the province's excess of the lead term: then the alert
-is that city's, with its numbers and complaints (an outage in 宁波 lifts the
-province's 断网, and the risk team needs 宁波). A scoped topic part of no
-province-wide one is an alert labelled with its scope. Each region tests its own terms, some ten times
+it (one alert), unless that one city carries at least half of the province's
+excess of their strongest shared term: then the alert is the city's, with its
+numbers and complaints (an outage in 宁波 lifts the province's 断网, and the
+risk team needs 宁波). A topic sharing words with an open alert of the other
+kind keeps that alert going (a city's still showing a province-wide grievance,
+the province still showing a city's). A scoped topic part of nothing else is an
+alert labelled with its scope. Each region tests its own terms, some ten times
 the tests of the province: its binomial tail must reach ``scope_alpha``
 (default ``alpha`` / 10, Bonferroni over about ten regions).
 
@@ -461,11 +463,11 @@ class HotWordsRule(RuleHeader):
                     alone.append(Found(scope, topic))
         found = []
         for topic in province:
-            local = None if _part_of(topic, still_open) else _local_part(topic, parts)
-            city = next((o.scope for o in opened if o.scope and _part_of(topic, set(o.terms))), None)
-            if local is not None:
+            if _part_of(topic, still_open):  # an open province-wide alert goes on
+                found.append(Found("", topic))
+            elif (local := _local_part(topic, parts)) is not None:
                 found.append(Found(*local))
-            elif city is not None and not _part_of(topic, still_open):
+            elif (city := next((o.scope for o in opened if o.scope and _part_of(topic, set(o.terms))), None)) is not None:
                 found.append(Found(city, topic, carried=True))
             else:
                 found.append(Found("", topic))
@@ -627,8 +629,8 @@ def _local_part(topic: Topic, parts: list[tuple[str, Topic]]) -> tuple[str, Topi
 
 
 def _part_of(topic: Topic, terms: set[str]) -> bool:
-    """Whether a scoped topic is one province-wide topic's grievance: it shares a term, or most of its
-    sample complaints name one (嘉兴's 账单 burst is the province's 多扣费 in other words)."""
+    """Whether a topic is the grievance of another kind's (a city's of the province's, or the reverse): it shares
+    a term, or most of its sample complaints name one (嘉兴's 账单 burst is the province's 多扣费 in other words)."""
     if terms & set(topic.terms):
         return True
     words = [t for t in terms if " " not in t]
