@@ -205,3 +205,22 @@ def test_an_incidents_visibility_is_what_an_oracle_sees_in_its_cohort_and_span()
     assert 10 < truth(20, 3).visibility(outage) < 12
     assert truth(5, 3).visibility(outage) < 1
     assert truth(0, 30).visibility(silence) > VISIBLE > truth(0, 3).visibility(silence)
+
+
+def test_every_stream_of_a_scenario_ends_with_the_run_an_incident_too() -> None:
+    """An incident still going when the run ends is cut there: complaints past the background's end moved the
+    watermark on with nothing else beside them, and every other city looked silent (issue 18, 100,000 a day)."""
+    import datetime as dt
+
+    from streams.simulator.scenarios import ScenarioConfig, scenario
+
+    crossing = 0
+    for seed in range(1, 41):
+        sim = scenario(ScenarioConfig(kind="backlog", seed=seed, complaints_per_day=120.0, orders_per_day=240.0, customers=2000))
+        end = sim.config.start + dt.timedelta(days=sim.config.days)
+        last = max(dt.datetime.fromisoformat(e["ts"]) for e in sim.events)
+        assert last < end, (seed, last, end)
+        (incident,) = sim.incidents
+        assert dt.datetime.fromisoformat(incident.end) <= end
+        crossing += dt.datetime.fromisoformat(incident.end) == end
+    assert crossing, "no seed had a backlog reaching the run's end: the test would not see the cut"
