@@ -220,6 +220,23 @@ def test_a_topics_samples_are_the_complaints_carrying_most_of_its_terms() -> Non
     assert all("登录不了" in text for _, text in topics[0].samples), topics[0].samples
 
 
+def test_a_burst_starting_mid_window_is_shown_by_its_own_complaints_not_the_windows_first() -> None:
+    """A billing error begins two thirds into a window, on a word the background uses every day (多扣费, 3 %).
+    Complaints carrying the topic equally, the latest show it: the burst's, not the usual ones before it (from
+    two thirds in, the usual complaints are about other things, so every sample can be the burst's)."""
+    d = BurstDetector(window=W, warmup_windows=6, min_support=8, alpha=1e-6)
+    rng = random.Random(6)
+    for w in range(31):
+        for i in range(300):
+            late = w == 30 and i >= 200
+            burst = late and i % 2 == 0
+            terms = ["多扣费"] if burst or (rng.random() < 0.03 and not late) else list(rng.choice(BACKGROUND))
+            d.add(w * W + i, f"{'burst' if burst else 'usual'}-{w}-{i}", terms, " ".join(terms))
+    topics = [t for t in d.close_window() if "多扣费" in t.terms]
+    assert topics and topics[0].samples
+    assert all(sid.startswith("burst-") for sid, _ in topics[0].samples), topics[0].samples
+
+
 def test_a_grievance_too_slow_for_any_window_bursts_over_a_span_and_ends_with_it() -> None:
     """Six complaints a window among sixty never reach ``min_support`` (8) in one window; over three windows they
     do. The burst states the span it was decided over and counts exactly the mentions in it, and once the
