@@ -23,7 +23,10 @@ term (3 % as a rule) score above 4 about once in 25,000 tests: with thousands
 of terms tested every quarter hour, in every region, that is a false alarm
 every few days. The exact tail at ``alpha`` (1e-6) keeps those quiet, while a
 new term or an incident's word, far beyond its share, passes it by orders of
-magnitude.
+magnitude. ``alpha`` is shared among the terms one look tests (those with at
+least ``min_support`` mentions, not background; Bonferroni): a busy province
+tests hundreds a quarter hour, a county a few, and each is a chance of a false
+alarm (:attr:`TermBurst.tests`).
 
 Terms whose usual share is at least ``max_share`` are *background*, the
 deployment's own stop words (as ``max_df`` in a document-frequency
@@ -100,6 +103,7 @@ class TermBurst:
     new: bool
     p_value: float = 1.0  # tail P(X ≥ count) (a span's: beta-binomial), computed for terms scoring above the threshold
     span: float = 0.0  # seconds the count covers (one window, the part of it looked into, or a longer span)
+    tests: int = 1  # the terms tested in the same look (the tail must reach alpha / tests: Bonferroni)
 
 
 @dataclass(frozen=True)
@@ -417,20 +421,24 @@ class BurstDetector:
 
     def _scores(self, counts: dict[str, int], docs: int, span: float) -> list[TermBurst]:
         """Each term's significance given its count among ``docs`` complaints (terms below min_support skipped)."""
-        out = []
         unbias = self._unbias()
         scored = [(term, count) for term, count in counts.items() if count >= self.min_support]
         means, variances = self._learnt([term for term, _ in scored])
-        for (term, count), mean, var in zip(scored, means, variances, strict=True):
-            mean, var = mean * unbias, var * unbias
-            if mean >= self.max_share:
-                continue  # background: how complaints are written here, not news (the corpus' own stop words)
+        learnt = zip(scored, means, variances, strict=True)
+        # background: how complaints are written here, not news (the corpus' own stop words)
+        tested = [(t, c, m * unbias, v * unbias) for (t, c), m, v in learnt if m * unbias < self.max_share]
+        judged = []
+        for term, count, mean, var in tested:
             expected = max(mean, self.beta)
             score = (count / docs - expected) / (math.sqrt(var + expected * (1 - expected) / docs) + self.beta)
             # The exact tail only where the score alone would call it a burst (a handful of terms a window).
             p = float(binom.sf(count - 1, docs, min(expected, 1.0))) if score >= self.threshold and self.tail_alpha < 1 else 1.0
-            out.append(TermBurst(term, count, count / docs, mean, score, mean < self.beta, p, span))
-        return out
+            judged.append((term, count, mean, score, p))
+        # Every term a look tests is one more chance of a false alarm: a city's quarter hour at 100 complaints a
+        # day tests a word or two, at 100,000 a day sixty, and the province's five hundred. The tail each must
+        # reach is alpha shared among them (Bonferroni), so a look's chance of crying wolf does not grow with volume.
+        tests = max(len(judged), 1)
+        return [TermBurst(t, c, c / docs, mean, score, mean < self.beta, p, span, tests) for t, c, mean, score, p in judged]
 
     def _span_bursts(self, counts: dict[str, int], docs: int, start: float, skip: set[str]) -> list[TermBurst]:
         """Terms of the closing window starting at ``start`` (``counts`` among its ``docs`` complaints) that
@@ -542,7 +550,8 @@ class BurstDetector:
         return bursts + self._span_bursts(counts, window.docs, window.start, {b.term for b in bursts}), scored
 
     def _bursts(self, burst: TermBurst, alpha: float | None = None) -> bool:
-        return burst.score >= self.threshold and burst.p_value <= (self.tail_alpha if alpha is None else alpha)
+        limit = self.tail_alpha if alpha is None else alpha
+        return burst.score >= self.threshold and (limit >= 1 or burst.p_value * burst.tests <= limit)  # 1: the score alone
 
     # -- state ---------------------------------------------------------------
     def tallies(self) -> list[tuple[float, int, dict[str, int]]]:

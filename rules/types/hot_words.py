@@ -35,7 +35,10 @@ kind keeps that alert going (a city's still showing a province-wide grievance,
 the province still showing a city's). A scoped topic part of nothing else is an
 alert labelled with its scope. Each region tests its own terms, some ten times
 the tests of the province: its binomial tail must reach ``scope_alpha``
-(default ``alpha`` / 10, Bonferroni over about ten regions).
+(default ``alpha`` / 10, Bonferroni over about ten regions). Within one look,
+alpha is shared among the terms it tests, as many as are frequent enough
+to burst (a city at 500 complaints a day tests none or one, at 100,000 a day
+sixty): the chance of a false alarm does not grow with the volume.
 
 State goes through the engine's keyed state, so a restart neither loses the
 open window nor learns from zero: each complaint's terms are kept until its
@@ -573,6 +576,7 @@ class HotWordsRule(RuleHeader):
                         "expected_share": round(b.expected, 5),
                         "score": round(b.score, 2),
                         "p_value": float(f"{b.p_value:.3g}"),
+                        "tests": b.tests,  # terms tested in the same look: the tail reached alpha / tests
                         "new": b.new,
                         "span_seconds": b.span,
                     }

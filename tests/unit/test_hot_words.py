@@ -7,6 +7,7 @@ import random
 import tracemalloc
 
 import numpy as np
+from scipy.stats import binom
 
 from detectors.signitrend import INDEX_TERMS, BurstDetector
 from detectors.tokenize import Tokenizer
@@ -235,6 +236,32 @@ def test_a_burst_starting_mid_window_is_shown_by_its_own_complaints_not_the_wind
     topics = [t for t in d.close_window() if "多扣费" in t.terms]
     assert topics and topics[0].samples
     assert all(sid.startswith("burst-") for sid, _ in topics[0].samples), topics[0].samples
+
+
+def _judged_window(mentions: int, ordinary_terms: int) -> list:
+    """Topics of a window of 200 complaints with ``mentions`` of 光猫 (usually 5: 2.5 %), after 120 windows
+    where each complaint also carries one of ``ordinary_terms`` everyday words, in turn (each tested, none news;
+    0: a word of its own, too rare to test)."""
+    d = BurstDetector(window=W, warmup_windows=6, min_support=3, alpha=1e-6)
+    for w in range(121):  # long enough for the variance learnt from the first window's jump to fade
+        for i in range(200):
+            guangmao = i % 40 == 0 if w < 120 else i < mentions
+            word = f"词{i % ordinary_terms}" if ordinary_terms else f"词{w}-{i}"  # else each its own, never tested
+            terms = (["光猫"] if guangmao else []) + [word]
+            d.add(w * W + i, f"k{w}-{i}", terms, " ".join(terms))
+    return [t for t in d.close_window() if "光猫" in t.terms]
+
+
+def test_a_look_testing_many_terms_shares_alpha_among_them() -> None:
+    """A quarter hour at 100,000 complaints a day tests hundreds of terms, at 500 a day a few; each is one more
+    chance of a false alarm. A count whose tail reaches alpha alone bursts where it is the only term tested, not
+    where fifty others are; a count far beyond chance bursts in both."""
+    ordinary = 50  # each 4 of 200 complaints: tested (at least min_support), never unusual
+    p_alone = float(binom.sf(19 - 1, 200, 0.025))
+    assert 1e-6 / (ordinary + 1) < p_alone < 1e-6  # the premise: 19 mentions pass alpha, not alpha / 51
+    assert _judged_window(19, 0) and not _judged_window(19, ordinary)
+    burst = next(b for b in _judged_window(22, ordinary)[0].bursts if b.term == "光猫")
+    assert burst.tests == ordinary + 1 and burst.p_value * burst.tests < 1e-6
 
 
 def test_a_grievance_too_slow_for_any_window_bursts_over_a_span_and_ends_with_it() -> None:
