@@ -427,18 +427,19 @@ class BurstDetector:
         learnt = zip(scored, means, variances, strict=True)
         # background: how complaints are written here, not news (the corpus' own stop words)
         tested = [(t, c, m * unbias, v * unbias) for (t, c), m, v in learnt if m * unbias < self.max_share]
-        judged = []
+        # Every term a look tests is one more chance of a false alarm: a city's quarter hour at 100 complaints a
+        # day tests a word or two, at 100,000 a day sixty, and the province's five hundred. The tail each must
+        # reach is alpha shared among them (Bonferroni), so a look's chance of crying wolf does not grow with volume.
+        # (Without a tail, alpha 1, the score alone decides.)
+        tests = max(len(tested), 1) if self.tail_alpha < 1 else 1
+        out = []
         for term, count, mean, var in tested:
             expected = max(mean, self.beta)
             score = (count / docs - expected) / (math.sqrt(var + expected * (1 - expected) / docs) + self.beta)
             # The exact tail only where the score alone would call it a burst (a handful of terms a window).
             p = float(binom.sf(count - 1, docs, min(expected, 1.0))) if score >= self.threshold and self.tail_alpha < 1 else 1.0
-            judged.append((term, count, mean, score, p))
-        # Every term a look tests is one more chance of a false alarm: a city's quarter hour at 100 complaints a
-        # day tests a word or two, at 100,000 a day sixty, and the province's five hundred. The tail each must
-        # reach is alpha shared among them (Bonferroni), so a look's chance of crying wolf does not grow with volume.
-        tests = max(len(judged), 1)
-        return [TermBurst(t, c, c / docs, mean, score, mean < self.beta, p, span, tests) for t, c, mean, score, p in judged]
+            out.append(TermBurst(term, count, count / docs, mean, score, mean < self.beta, p, span, tests))
+        return out
 
     def _span_bursts(self, counts: dict[str, int], docs: int, start: float, skip: set[str]) -> list[TermBurst]:
         """Terms of the closing window starting at ``start`` (``counts`` among its ``docs`` complaints) that
@@ -550,8 +551,7 @@ class BurstDetector:
         return bursts + self._span_bursts(counts, window.docs, window.start, {b.term for b in bursts}), scored
 
     def _bursts(self, burst: TermBurst, alpha: float | None = None) -> bool:
-        limit = self.tail_alpha if alpha is None else alpha
-        return burst.score >= self.threshold and (limit >= 1 or burst.p_value * burst.tests <= limit)  # 1: the score alone
+        return burst.score >= self.threshold and burst.p_value * burst.tests <= (self.tail_alpha if alpha is None else alpha)
 
     # -- state ---------------------------------------------------------------
     def tallies(self) -> list[tuple[float, int, dict[str, int]]]:
