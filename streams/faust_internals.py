@@ -56,6 +56,15 @@ measured p50 288 ms and p99 778 ms against tansu with 1.5 s, and 17 and 42 ms
 with 50 ms. :func:`read_in_batches` sets the consumer's fetcher to
 ``fetch_max_wait`` once it exists.
 
+**A group error nobody takes.** When a rebalance fails on the Kafka client's side (the group leader's
+assignment raised: in CI, faust's assignor met metadata that still missed a topic just after a broker
+restart), aiokafka aborts the fetcher's wait for the assignment with the error and its group coordinator then
+waits, with no timeout, for the consumer to take the error (``check_errors``, which only aiokafka's own
+``getmany`` calls; faust's fetch goes around it). The worker either crashed (the error reached faust's Fetcher)
+or stood still for good (no fetch was waiting, so no one ever took it). :func:`take_group_error` takes it on
+the consumer's thread, so the coordinator joins the group again; the drain calls it when a fetch fails, and
+the stuck-flow watchdog (:mod:`streams.stuck`) on every check.
+
 **A stalled consumer's dump.** :func:`describe_consumer` reads faust's and
 the Kafka client's bookkeeping for a worker whose input stopped.
 """
@@ -68,6 +77,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
+from aiokafka import errors as kafka_errors
 from faust.types import TP
 
 from streams.journal import Write
@@ -92,6 +102,7 @@ __all__ = [
     "seek_in_consumer_thread",
     "set_fetch_max_wait",
     "store_key_partitions",
+    "take_group_error",
 ]
 
 log = logging.getLogger(__name__)
@@ -126,6 +137,9 @@ PRIVATE_ACCESSES: tuple[tuple[str, str], ...] = (
     ("aiokafka.consumer.group_coordinator.GroupCoordinator", "_rejoin_needed_fut"),  # instance attribute
     ("aiokafka.consumer.group_coordinator.GroupCoordinator", "_performed_join_prepare"),  # instance attribute
     ("aiokafka.consumer.group_coordinator.GroupCoordinator", "_coordination_task"),  # instance attribute
+    # take_group_error: the error the coordinator waits for the consumer to take
+    ("aiokafka.consumer.group_coordinator.GroupCoordinator", "_pending_exception"),  # instance attribute
+    ("aiokafka.consumer.group_coordinator.GroupCoordinator", "check_errors"),
     ("aiokafka.consumer.subscription_state.TopicPartitionState", "_position"),  # instance attribute
     ("faust.transport.conductor.Conductor", "_tp_index"),  # instance attribute
     # how long a fetch may wait (faust fixes it at 1.5 s): the aiokafka consumer's fetcher, read per fetch request
@@ -257,7 +271,7 @@ async def _drain_in_batches(
             await consumer.sleep(0)  # as faust's loop: a fetch that returns at once still lets the loop run
             if not wait_set:  # the aiokafka consumer's fetcher exists once it has started
                 wait_set = set_fetch_max_wait(consumer, fetch_max_wait)  # type: ignore[arg-type]
-            fetched, active = await consumer._wait_next_records(timeout)
+            fetched, active = await _next_records(consumer, timeout)
             generation = app.consumer_generation_id
             if not fetched or consumer.should_stop:
                 continue
@@ -308,6 +322,67 @@ async def _drain_in_batches(
             log.info("the broker stopped the consumer while shutting down")
             return
         raise
+
+
+#: Group errors a worker must not carry on after: its configuration or rights are wrong, and joining again
+#: cannot mend that.
+FATAL_GROUP_ERRORS: tuple[type[BaseException], ...] = (
+    kafka_errors.GroupAuthorizationFailedError,
+    kafka_errors.TopicAuthorizationFailedError,
+    kafka_errors.InconsistentGroupProtocolError,
+    kafka_errors.InvalidSessionTimeoutError,
+    kafka_errors.InvalidGroupIdError,
+)
+
+
+async def take_group_error(consumer: Any) -> BaseException | None:
+    """Take the error the Kafka client's group coordinator is waiting for the consumer to take (see the
+    module), on the consumer's own thread; returns it, or ``None`` when none is waiting (or the coordinator
+    has died, which is faust's to report). The coordinator then joins the group again.
+
+    A fatal error (:data:`FATAL_GROUP_ERRORS`) is raised instead, as aiokafka's own ``getmany`` would."""
+    client = _kafka_client(consumer)
+    coordinator = getattr(client, "_coordinator", None)
+    if coordinator is None or getattr(coordinator, "_pending_exception", None) is None:
+        return None
+
+    def take() -> BaseException | None:
+        if coordinator._coordination_task.done() or coordinator._pending_exception is None:
+            return None
+        try:
+            coordinator.check_errors()
+        except Exception as exc:  # check_errors raises what it hands over
+            # counted here, on the consumer's thread as it is taken: a drain whose fetch this error aborted
+            # then knows it was taken, whoever took it
+            consumer.yujing_group_errors_taken = getattr(consumer, "yujing_group_errors_taken", 0) + 1
+            return exc
+        return None
+
+    error = await consumer._thread.call_thread(take)
+    if isinstance(error, FATAL_GROUP_ERRORS):
+        raise error
+    if error is not None:
+        log.warning("the consumer group failed (%r): joining it again", error)
+    return error
+
+
+async def _next_records(consumer: Any, timeout: float) -> tuple[Any, Any]:
+    """faust's fetch (records and the active partitions); a fetch aborted by a group error (see the module)
+    is an empty one, once the error is taken."""
+    taken = getattr(consumer, "yujing_group_errors_taken", 0)
+    try:
+        return await consumer._wait_next_records(timeout)
+    except consumer.consumer_stopped_errors:
+        raise
+    except kafka_errors.KafkaError:
+        if await take_group_error(consumer) is None and getattr(consumer, "yujing_group_errors_taken", 0) == taken:
+            raise  # not a group error (none waiting, and none taken by the watchdog meanwhile)
+        await consumer.sleep(GROUP_ERROR_BACKOFF)
+        return {}, None
+
+
+#: Seconds the drain waits after a fetch a group error aborted, as aiokafka's coordinator backs off.
+GROUP_ERROR_BACKOFF = 0.5
 
 
 def in_progress(consumer: Any) -> set[tuple[str, int]]:

@@ -1,9 +1,12 @@
 """A watchdog for the states in which faust's consumer silently stops delivering input.
 
-Two are left since the worker reads whole fetches itself (:mod:`streams.faust_internals`):
+Three are left since the worker reads whole fetches itself (:mod:`streams.faust_internals`):
 
 * a flow left suspended outside a rebalance (no fetch is processed while it
   is): resumed after two checks;
+* a group error nobody takes (the Kafka client's coordinator waits for it
+  before it joins the group again): taken
+  (:func:`streams.faust_internals.take_group_error`);
 * a rebalance that does not end (no input meanwhile, and nothing here can end
   it): logged with the consumer's state
   (:func:`streams.faust_internals.describe_consumer`) once a
@@ -26,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from streams.faust_internals import describe_consumer
+from streams.faust_internals import describe_consumer, take_group_error
 
 __all__ = ["FlowWatchdog"]
 
@@ -34,8 +37,9 @@ log = logging.getLogger(__name__)
 
 
 class FlowWatchdog:
-    """Checks a faust app's consumer every so often: resumes a flow left suspended outside a rebalance (after two
-    looks), and reports a rebalance that does not end."""
+    """Checks a faust app's consumer every so often: takes a group error the Kafka client waits for someone to
+    take, resumes a flow left suspended outside a rebalance (after two looks), and reports a rebalance that does
+    not end."""
 
     def __init__(self, app: Any, long_rebalance: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
@@ -49,22 +53,23 @@ class FlowWatchdog:
         return self.app.consumer.suspend_flow.is_set() or not self.app.flow_control.is_active()
 
     async def check(self) -> int:
-        """One look; returns how many faults were mended (0 or 1)."""
+        """One look; returns how many faults were mended (0 to 2)."""
         app = self.app
+        taken = 0 if app.should_stop else int(await take_group_error(app.consumer) is not None)
         if app.rebalancing or app.should_stop or not app.tables.recovery.completed.is_set():
             self.suspected = False
             self._watch_rebalance(app.rebalancing and not app.should_stop)
-            return 0
+            return taken
         self.rebalancing_since = None
         stopped = self._flow_stopped()
         lasting, self.suspected = stopped and self.suspected, stopped
         if not lasting:
-            return 0
+            return taken
         log.warning("the consumer's flow is suspended outside a rebalance: resuming it; its state:\n%s", describe_consumer(app))
         app.flow_control.resume()
         app.consumer.resume_flow()
         self.suspected = False
-        return 1
+        return taken + 1
 
     def _watch_rebalance(self, rebalancing: bool) -> None:
         """A rebalance that does not end stops all input, and nothing here can mend it: say so, with the

@@ -34,6 +34,7 @@ from tests.integration.servers import ClickHouseServer, TansuBroker, wait_for
 pytestmark = pytest.mark.integration
 PREFIX = "br-"
 APP = "yujing-broker-restart"
+FAULTS = Path(__file__).parent / "faults"
 
 
 def test_worker_carries_on_after_the_broker_restarts(tmp_path: Path, clickhouse: ClickHouseServer) -> None:
@@ -44,7 +45,16 @@ def test_worker_carries_on_after_the_broker_restarts(tmp_path: Path, clickhouse:
     broker = TansuBroker(tmp_path)
     broker.start()
     url = clickhouse.url.replace("/yujing", "/brokerrestart")
-    worker = Worker(tmp_path, broker.bootstrap, app_id=APP, clickhouse_url=url, prefix=PREFIX)
+    restarted = tmp_path / "broker-restarted"
+    worker = Worker(
+        tmp_path,
+        broker.bootstrap,
+        app_id=APP,
+        clickhouse_url=url,
+        prefix=PREFIX,
+        PYTHONPATH=str(FAULTS),
+        YUJING_TEST_FAIL_ASSIGNMENT_AFTER=str(restarted),  # the first assignment after the restart fails
+    )
     try:
         create_topics(broker.bootstrap, prefix=PREFIX)
         worker.start()
@@ -53,6 +63,7 @@ def test_worker_carries_on_after_the_broker_restarts(tmp_path: Path, clickhouse:
         broker.stop()
         time.sleep(10)  # the worker meets a dead broker for a while (longer than its session timeout)
         assert worker.alive(), worker.tail()
+        restarted.touch()
         broker.start()  # same port, empty log
         create_topics(broker.bootstrap, prefix=PREFIX)
         topics = [PREFIX + t for t in ("orders", "billing", "complaints")]
@@ -67,6 +78,7 @@ def test_worker_carries_on_after_the_broker_restarts(tmp_path: Path, clickhouse:
         assert rows == expected
         assert worker.sum("yujing_events_total") == len(records)  # the history published again was not processed twice
         assert worker.alive()
+        assert "this assignment fails" in worker.log_path.read_text(errors="replace")  # the fault was met
     finally:
         worker.stop()
         broker.stop()

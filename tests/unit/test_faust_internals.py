@@ -21,6 +21,7 @@ from typing import Any
 
 import faust
 import pytest
+from aiokafka.errors import GroupAuthorizationFailedError, KafkaError
 from faust.types import TP
 from hypothesis import given
 from hypothesis import strategies as st
@@ -28,6 +29,7 @@ from hypothesis import strategies as st
 from streams import faust_internals
 from streams.faust_internals import PRIVATE_ACCESSES, fair_slices, in_progress, read_in_batches
 from streams.pipeline import Record
+from tests.unit.group_errors import BorrowedCoordinator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -517,3 +519,75 @@ def test_the_watchdog_leaves_out_the_partitions_in_progress() -> None:
 
     source = inspect.getsource(worker.build_worker_app)
     assert "busy = in_progress(app.consumer)" in source and "tp not in busy" in source
+
+
+class GroupFailingConsumer(ScriptedConsumer):
+    """A scripted consumer whose first fetch waits for an assignment, as aiokafka's does during a rebalance."""
+
+    def __init__(self, app: Any, fetches: Fetches, coordinator: BorrowedCoordinator) -> None:
+        super().__init__(app, fetches)
+        self.coordinator = coordinator
+        self._thread = SimpleNamespace(_consumer=SimpleNamespace(_coordinator=coordinator), call_thread=self._call)
+        self.waited = False
+
+    @staticmethod
+    async def _call(fn: Any) -> Any:
+        return fn()
+
+    async def _wait_next_records(self, timeout: float) -> tuple[dict[TP, list[_ConsumerRecord]], set[TP] | None]:
+        if not self.waited:
+            self.waited = True
+            await self.coordinator._subscription.wait_for_assignment()
+        return await super()._wait_next_records(timeout)
+
+
+def _drain_through_a_group_error(error: BaseException) -> tuple[list[list[int]], BorrowedCoordinator]:
+    seen: list[list[int]] = []
+
+    async def main() -> BorrowedCoordinator:
+        app = ScriptedApp()
+        coordinator = BorrowedCoordinator()
+        consumer = app.consumer = GroupFailingConsumer(app, [{TP("orders", 0): [0, 1]}], coordinator)  # type: ignore[assignment]
+
+        async def on_batch(records: list[Record]) -> None:
+            seen.append([r.offset for r in records])
+
+        read_in_batches(app, is_input=lambda topic: topic == "orders", on_batch=on_batch)
+        coordinator._coordination_task = asyncio.ensure_future(coordinator.routine(error))
+        try:
+            await asyncio.wait_for(consumer._drain_messages(type("Fetcher", (), {"_stopped": _Flag()})()), 5)  # type: ignore[attr-defined]
+        finally:
+            await asyncio.wait_for(asyncio.shield(coordinator._coordination_task), 1)
+        return coordinator
+
+    return seen, asyncio.run(main())
+
+
+def test_a_fetch_aborted_by_a_failed_rebalance_takes_the_error_so_the_group_is_joined_again() -> None:
+    """In CI the group leader's assignment raised right after a broker restart (faust's assignor met metadata
+    missing a topic): aiokafka aborted the fetch with ``KafkaError('AssertionError()')`` and faust's Fetcher
+    crashed; had no fetch been waiting, the coordinator would have waited for ever for someone to take it."""
+    seen, coordinator = _drain_through_a_group_error(KafkaError(repr(AssertionError())))
+    assert coordinator.joined_again and coordinator._pending_exception is None
+    assert seen == [[0, 1]]  # the drain carried on with the next fetch
+
+
+def test_a_fatal_group_error_still_stops_the_drain() -> None:
+    with pytest.raises(GroupAuthorizationFailedError):
+        _drain_through_a_group_error(GroupAuthorizationFailedError("yujing"))
+
+
+def test_a_fetch_error_that_is_no_group_error_still_stops_the_drain() -> None:
+    app = ScriptedApp()
+    consumer = app.consumer = ScriptedConsumer(app, [])
+
+    async def failing_fetch(timeout: float) -> Any:
+        raise KafkaError("not a group error")
+
+    async def on_batch(records: list[Record]) -> None:
+        pass
+
+    consumer._wait_next_records = failing_fetch  # type: ignore[method-assign]
+    read_in_batches(app, is_input=lambda topic: True, on_batch=on_batch)
+    with pytest.raises(KafkaError, match="not a group error"):
+        asyncio.run(consumer._drain_messages(type("Fetcher", (), {"_stopped": _Flag()})()))  # type: ignore[attr-defined]

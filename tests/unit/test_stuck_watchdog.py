@@ -1,4 +1,5 @@
-"""The flow watchdog: a consumer flow left suspended outside a rebalance is resumed; a long rebalance is reported."""
+"""The flow watchdog: a consumer flow left suspended outside a rebalance is resumed, a group error nobody took is
+taken, a long rebalance is reported."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from faust.types import TP
 
 from streams.stuck import FlowWatchdog
+from tests.unit.group_errors import BorrowedCoordinator
 
 O0, O1, CHANGELOG = TP("orders", 0), TP("orders", 1), TP("state-changelog", 0)
 
@@ -126,3 +129,28 @@ def test_a_rebalance_that_does_not_end_is_logged_with_the_consumers_state_once_a
     app.rebalancing = False  # it ended: the next one is timed afresh
     asyncio.run(dog.check())
     assert dog.rebalancing_since is None and consumer.seeks == []
+
+
+def test_a_group_error_no_fetch_was_waiting_for_is_taken_so_the_group_is_joined_again() -> None:
+    """A failed rebalance while no fetch waits (faust waits for the flow to resume first): aiokafka's coordinator
+    waits for someone to take the error, and until then the worker stands still for good (seen in the broker
+    restart test with the leader's assignment made to fail)."""
+
+    async def main() -> tuple[int, int, bool]:
+        dog, consumer, app = make()
+        app.rebalancing = True
+        coordinator = BorrowedCoordinator()
+        consumer._thread = SimpleNamespace(_consumer=SimpleNamespace(_coordinator=coordinator), call_thread=_call)  # type: ignore[attr-defined]
+        coordinator._coordination_task = asyncio.ensure_future(coordinator.routine(KafkaError("assignment failed"), fetch_waiting=False))
+        before = await dog.check()  # nothing pushed yet
+        while coordinator._pending_exception is None:
+            await asyncio.sleep(0)
+        taken = await dog.check()
+        await asyncio.wait_for(coordinator._coordination_task, 1)
+        return before, taken, coordinator.joined_again
+
+    assert asyncio.run(main()) == (0, 1, True)
+
+
+async def _call(fn: Any) -> Any:
+    return fn()
