@@ -33,7 +33,10 @@ complaints and ``min_ratio`` × the expectation (the low-volume guard), after
 The negative binomial's dispersion is learnt per cohort (how much more its
 counts vary around the baseline than Poisson would), with the rule's
 ``dispersion`` as a floor: one fixed φ either drowns a busy product's 2.5×
-surge in allowed variance or lets a badly fitted cohort cry wolf.
+surge in allowed variance or lets a badly fitted cohort cry wolf. The same φ
+enters the sustained-rise CUSUM (:class:`Cusum`): real counts (NAB's tweet
+series, ``bench/nab_tweets.py``) vary with a φ of 0.2 to 0.5, and a Poisson
+CUSUM read their ordinary doublings as hours of evidence.
 
 Why not river: measured (``bench/river_detectors.py``, docs/detection-quality.md),
 its seasonal anomaly detection (``PredictiveAnomalyDetection`` over
@@ -71,6 +74,10 @@ _LEVEL = 68  # exponentially weighted expectation, to turn the misfit into a dis
 _SIZE = 69
 #: Weight of one window in the learnt dispersion (a memory of some two days of hours).
 DISPERSION_WEIGHT = 0.02
+#: Windows a baseline learns before its misfit teaches the dispersion: a week, every hour of every weekday seen
+#: once. Before that, the misfit is the baseline's own learning (a steep office-hours shape learnt from its first
+#: days): taken as the counts' variance it set φ at its cap of 0.5 by the third day, and at 0.23 still a week on.
+DISPERSION_AFTER = 24 * 7
 
 
 def _learning_weight(times_learnt: int, seasonal_alpha: float) -> float:
@@ -214,7 +221,10 @@ class CohortBaseline:
 
         Learnt as E[(x − μ)²/μ − 1] / E[μ] over recent windows: how much more its counts vary
         around the baseline than Poisson. A large cohort the baseline fits well gets a small φ
-        (a 2.5× surge of a busy product is plain), a cohort it fits badly a large one."""
+        (a 2.5× surge of a busy product is plain), a cohort it fits badly a large one. Each
+        window's (x − μ)² counts at most 9 × the variance shown so far (3σ: an incident's window
+        teaches no more than an unusual ordinary one, and windows judged spikes teach nothing),
+        and only once the baseline has learnt a week (:data:`DISPERSION_AFTER`)."""
         s = self.state
         if s[_LEVEL] <= 0:
             return floor
@@ -240,8 +250,11 @@ class CohortBaseline:
         s = self.state
         expected = self.expected(hour, weekday, week)
         self._hours_total = None
-        if s[_SEEN] >= 24 and expected > 0 and not outlier:  # once a day of hours is known: how well it fits
-            misfit = min((count - expected) ** 2 / expected, 9.0) - 1.0  # at most 3σ: an incident must not teach it
+        if s[_SEEN] >= DISPERSION_AFTER and expected > 0 and not outlier:  # how well it fits, once it has learnt
+            # at most 3σ of the variance the cohort has shown so far: an incident must not teach it, and a
+            # cohort whose counts vary far beyond Poisson can still show that it does
+            phi = min(0.5, max(0.0, float(s[_MISFIT] / s[_LEVEL]))) if s[_LEVEL] > 0 else 0.0
+            misfit = min((count - expected) ** 2, 9.0 * (expected + phi * expected * expected)) / expected - 1.0
             s[_MISFIT] += DISPERSION_WEIGHT * (misfit - s[_MISFIT])
             s[_LEVEL] += DISPERSION_WEIGHT * (expected - s[_LEVEL])
         hours, blocks = s[_HOURS], s[_BLOCKS]
@@ -410,13 +423,21 @@ def explained_by(cohort: tuple[int, float], overlap: int, other_share: float, te
 
 @dataclass
 class Cusum:
-    """A Poisson CUSUM of one cohort: evidence for a sustained rise to ``ratio`` × the baseline.
+    """A count CUSUM of one cohort: evidence for a sustained rise to ``ratio`` × the baseline.
 
-    Each step adds its log-likelihood ratio ``x·ln r − (r − 1)·μ`` and the sum never goes
-    below zero (Page, 1954). A small cohort's campaign (×3 on four complaints an hour) is
-    never significant in any one span, but piles up here hour after hour. The sum being a
-    likelihood ratio, it passes ``−ln alpha`` with probability at most ``alpha`` per run of
-    a cohort behaving as its baseline says (Wald). ``observed``, ``expected`` and ``steps``
+    Each step adds its log-likelihood ratio and the sum never goes below zero (Page, 1954).
+    A small cohort's campaign (×3 on four complaints an hour) is never significant in any
+    one span, but piles up here hour after hour. The sum being a likelihood ratio, it passes
+    ``−ln alpha`` with probability at most ``alpha`` per run of a cohort behaving as its
+    baseline says (Wald) — as long as the ratio is that of the count model the cohort
+    follows. The Poisson's ``x·ln r − (r − 1)·μ`` is the limit; with the cohort's
+    ``dispersion`` φ it is the negative binomial's (variance μ + φμ², size n = 1/φ)::
+
+        x·ln(r(n + μ) / (n + rμ)) + n·ln((n + μ) / (n + rμ))
+
+    On real counts that vary far beyond Poisson (a cohort's φ of 0.2: tweets about one
+    brand, NAB's ``realTweets``) the Poisson ratio made every ordinary doubling hours of
+    evidence: eleven false alarms a week on one series. ``observed``, ``expected`` and ``steps``
     add up the steps since the sum last left zero: the span its evidence covers, for the
     low-volume guard and for the alert, which states that span's count and expectation.
 
@@ -427,6 +448,11 @@ class Cusum:
     (8.64, 24.0, 8.0, 8)
     >>> c.step(0.0, 10.0, ratio=2.0); c.score, c.observed, c.steps
     (0.0, 0.0, 0)
+    >>> wide = Cusum()  # the same steps from a cohort whose counts vary as a negative binomial of φ 0.2
+    >>> for _ in range(8):
+    ...     wide.step(3.0, 1.0, ratio=2.0, dispersion=0.2)
+    >>> round(wide.score, 2)
+    6.77
     """
 
     score: float = 0.0
@@ -435,8 +461,13 @@ class Cusum:
     #: Steps since the sum last left zero (0 also when stored by a version that did not count them).
     steps: int = 0
 
-    def step(self, observed: float, expected: float, ratio: float) -> None:
-        score = self.score + observed * math.log(ratio) - (ratio - 1.0) * expected
+    def step(self, observed: float, expected: float, ratio: float, dispersion: float = 0.0) -> None:
+        if dispersion > 0:
+            size = 1.0 / dispersion
+            log_ratio = math.log((size + expected) / (size + ratio * expected))
+            score = self.score + observed * (math.log(ratio) + log_ratio) + size * log_ratio
+        else:
+            score = self.score + observed * math.log(ratio) - (ratio - 1.0) * expected
         if score <= 0:
             self.score = self.observed = self.expected = 0.0
             self.steps = 0

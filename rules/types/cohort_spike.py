@@ -373,7 +373,7 @@ class CohortSpikeRule(RuleHeader):
         expected = self._expected(baseline, week, step_start, denominator)
         recent.push(numerator, denominator, expected)
         if baseline.windows_seen >= self.test.warmup:
-            cusum.step(numerator, expected, self.test.min_ratio)
+            cusum.step(numerator, expected, self.test.min_ratio, baseline.dispersion(self.test.dispersion))
         end = step_start + self.step.size
         if abs(self.window.start_of(end) - end) < 1e-6:  # the step ends a window: learn the window
             total, per, window_expected = recent.total(self.per_window)
@@ -405,8 +405,9 @@ class CohortSpikeRule(RuleHeader):
             window_start = last + (step + 1) * size
             expected = self._expected(baseline, week, window_start, 0.0)
             if baseline.windows_seen >= self.test.warmup and cusum.score > 0:
+                dispersion = baseline.dispersion(self.test.dispersion)
                 for _ in range(per_window):
-                    cusum.step(0.0, expected, self.test.min_ratio)
+                    cusum.step(0.0, expected, self.test.min_ratio, dispersion)
             hour, day = self._season(window_start)
             # what the window's recent rows would sum to: float32 expectations added in float64 (exact)
             volume = per_window * float(np.float32(expected))

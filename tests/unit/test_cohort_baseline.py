@@ -90,6 +90,54 @@ def test_an_outlier_window_moves_the_means_but_does_not_teach_the_dispersion() -
     assert taught.dispersion(0.0) > before + 0.01
 
 
+def test_a_busy_cohort_that_varies_far_beyond_poisson_shows_its_dispersion() -> None:
+    """Clipped at 3 Poisson σ, a cohort of 300 an hour could never show a φ above 8/300 however it varied
+    (tweets about one brand vary with a φ of 0.2 to 0.5); clipped at 3σ of what it has shown, it can."""
+    rng = np.random.default_rng(11)
+    busy = CohortBaseline.fresh()
+    for day in range(28):
+        for hour in range(24):
+            mean = 300 * daily_shape(hour)
+            busy.update(float(rng.poisson(mean * rng.gamma(5.0, 1 / 5.0))), hour, day % 7)  # φ = 0.2
+    assert 0.12 < busy.dispersion(0.0) < 0.3
+
+
+def test_the_first_week_s_learning_is_not_taken_for_dispersion() -> None:
+    """While the baseline still learns its shape, its misfit is its own: the dispersion waits for a week."""
+    rng = np.random.default_rng(12)
+    b = CohortBaseline.fresh()
+    for day in range(7):
+        for hour in range(24):
+            b.update(float(rng.poisson(40 * daily_shape(hour) * (3.0 if day == 0 else 1.0))), hour, day % 7)
+            assert b.dispersion(0.01) == 0.01
+    train(b, 2, rng, scale=40.0, monday_boost=1.0)
+    assert b.dispersion(0.0) < 0.03  # Poisson counts, once learnt
+
+
+def test_the_cusum_of_a_cohort_that_varies_beyond_poisson_counts_with_its_dispersion() -> None:
+    """Counts of a negative binomial (φ 0.25, 30 a quarter hour, as a brand's tweets): the Poisson CUSUM takes
+    its ordinary swings for sustained rises, the negative binomial's keeps Wald's bound."""
+    rng = np.random.default_rng(13)
+    threshold = -math.log(1e-3)
+    phi, mean = 0.25, 30.0
+    alarms = {"poisson": 0, "negative binomial": 0}
+    cusums = {"poisson": Cusum(), "negative binomial": Cusum()}
+    for _ in range(20_000):
+        count = float(rng.poisson(mean * rng.gamma(1 / phi, phi)))
+        for name, dispersion in (("poisson", 0.0), ("negative binomial", phi)):
+            cusum = cusums[name]
+            cusum.step(count, mean, ratio=2.0, dispersion=dispersion)
+            if cusum.score >= threshold:
+                alarms[name] += 1
+                cusums[name] = Cusum()
+    assert alarms["poisson"] > 100
+    assert alarms["negative binomial"] <= 20  # at most alpha per run: 1e-3 × 20,000 steps
+    rise = Cusum()
+    for _ in range(12):  # three hours at three times the usual still piles up
+        rise.step(float(rng.poisson(3 * mean * rng.gamma(1 / phi, phi))), mean, ratio=2.0, dispersion=phi)
+    assert rise.score >= threshold
+
+
 def test_the_cusum_piles_up_a_small_sustained_rise_that_no_span_shows() -> None:
     rng = np.random.default_rng(6)
     threshold = -math.log(1e-6)
