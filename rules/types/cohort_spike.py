@@ -373,7 +373,7 @@ class CohortSpikeRule(RuleHeader):
         expected = self._expected(baseline, week, step_start, denominator)
         recent.push(numerator, denominator, expected)
         if baseline.windows_seen >= self.test.warmup:
-            cusum.step(numerator, expected, self.test.min_ratio, baseline.dispersion(self.test.dispersion))
+            cusum.step(numerator, expected, self.test.min_ratio, self._step_dispersion(baseline))
         end = step_start + self.step.size
         if abs(self.window.start_of(end) - end) < 1e-6:  # the step ends a window: learn the window
             total, per, window_expected = recent.total(self.per_window)
@@ -384,6 +384,15 @@ class CohortSpikeRule(RuleHeader):
             elif per > 0:
                 baseline.update(learnt / per, hour, day, outlier=outlier, week=week, volume=window_expected)
         return expected
+
+    def _step_dispersion(self, baseline: CohortBaseline) -> float:
+        """The φ a step's CUSUM increment takes: the window's × its steps. The baseline learns φ from whole
+        windows, and a window's steps share its excess (a busy hour is busy in each of its quarter hours): with
+        k·φ, a window's k step increments add up to exactly the negative binomial's log-likelihood ratio of the
+        window's total at φ (:class:`~detectors.baseline.Cusum`). With φ itself, each quarter hour counted as
+        independent evidence, and the tweet series of ``bench/nab_tweets.py`` piled up four times the evidence
+        their ordinary hours held."""
+        return baseline.dispersion(self.test.dispersion) * self.per_window
 
     def _catch_up(self, baseline: CohortBaseline, week: WeekShape, recent: RecentBuckets, cusum: Cusum, last: float, missed: int) -> None:
         """The ``missed`` quiet steps after ``last``, as if each had been pushed (:meth:`_push`).
@@ -405,7 +414,7 @@ class CohortSpikeRule(RuleHeader):
             window_start = last + (step + 1) * size
             expected = self._expected(baseline, week, window_start, 0.0)
             if baseline.windows_seen >= self.test.warmup and cusum.score > 0:
-                dispersion = baseline.dispersion(self.test.dispersion)
+                dispersion = self._step_dispersion(baseline)
                 for _ in range(per_window):
                     cusum.step(0.0, expected, self.test.min_ratio, dispersion)
             hour, day = self._season(window_start)

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from detectors.baseline import CohortBaseline, Cusum, RecentBuckets, SpikeTest, WeekShape, drill_down, explained_by
 
@@ -136,6 +138,24 @@ def test_the_cusum_of_a_cohort_that_varies_beyond_poisson_counts_with_its_disper
     for _ in range(12):  # three hours at three times the usual still piles up
         rise.step(float(rng.poisson(3 * mean * rng.gamma(1 / phi, phi))), mean, ratio=2.0, dispersion=phi)
     assert rise.score >= threshold
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=400), min_size=1, max_size=8),
+    st.floats(min_value=0.5, max_value=300.0),
+    st.floats(min_value=0.001, max_value=0.5),
+)
+def test_a_window_s_steps_at_k_times_its_dispersion_add_up_to_the_window_s_total_at_it(
+    counts: list[int], window_mean: float, phi: float
+) -> None:
+    """Why the spike rule's CUSUM steps take φ × steps per window: the quarter hours' log-likelihood ratios then
+    add up to the negative binomial's of the hour (the baseline's φ is learnt from hours)."""
+    k = len(counts)
+    steps, window = Cusum(score=1e6), Cusum(score=1e6)  # far from zero: the sums, unclipped
+    for count in counts:
+        steps.step(float(count), window_mean / k, ratio=2.0, dispersion=k * phi)
+    window.step(float(sum(counts)), window_mean, ratio=2.0, dispersion=phi)
+    assert steps.score == pytest.approx(window.score, rel=1e-9, abs=1e-6)
 
 
 def test_the_cusum_piles_up_a_small_sustained_rise_that_no_span_shows() -> None:
