@@ -1,7 +1,7 @@
 """The spike rule on real count series it was never tuned on: NAB's ``realTweets``, replayed as complaints.
 
     git clone --depth 1 https://github.com/numenta/NAB /tmp/NAB      # the Numenta Anomaly Benchmark (MIT)
-    .venv/bin/python bench/nab_tweets.py --nab /tmp/NAB [--rules rules/packs/default] [--workers 2]
+    .venv/bin/python bench/nab_tweets.py --nab /tmp/NAB [--rules rules/packs/default] [--workers 2] [--plot nab.png]
 
 NAB's ``realTweets`` are ten series of tweets a five minutes mentioning one company (AAPL, KO, …),
 two months each, from about 100 a day (CVS) to 25,000 (AAPL), with 33 labelled anomaly windows.
@@ -177,6 +177,36 @@ def summarise(detector: str, series: list[Series], alerts: list[list[float]]) ->
     return Row(detector, detected, windows, sum(map(len, alerts)), outside / weeks, 100 * (raw - null) / (perfect - null))
 
 
+def plot(series: list[Series], ours: list[list[float]], reference: list[list[float]], reference_name: str, path: Path) -> Path:
+    """One panel per series: its hourly counts, the labelled windows shaded, the spike rule's alerts (red) and
+    the reference's (grey) as ticks above and below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(series), 1, figsize=(12, 1.6 * len(series)), sharex=False)
+    for ax, s, mine, theirs in zip(axes, series, ours, reference, strict=True):
+        hours = [(s.times[i] - s.times[0]) / 86400 for i in range(0, len(s.counts) - 11, 12)]
+        counts = [sum(s.counts[i : i + 12]) for i in range(0, len(s.counts) - 11, 12)]
+        ax.plot(hours, counts, lw=0.6, color="#335")
+        for a, b in s.windows:
+            ax.axvspan((a - s.times[0]) / 86400, (b - s.times[0]) / 86400, color="#9c6", alpha=0.35, lw=0)
+        top = max(counts) if counts else 1
+        ax.plot([(t - s.times[0]) / 86400 for t in mine], [top * 1.08] * len(mine), "|", color="#c22", ms=7)
+        ax.plot([(t - s.times[0]) / 86400 for t in theirs], [top * 1.18] * len(theirs), "|", color="#888", ms=7)
+        ax.set_ylim(0, top * 1.25)
+        ax.set_ylabel(s.name, rotation=0, ha="right", va="center")
+        ax.tick_params(labelsize=7)
+    title = f"NAB realTweets, complaints an hour: labelled windows (green), complaint-spike alerts (red), {reference_name} (grey)"
+    axes[0].set_title(title, fontsize=9)
+    axes[-1].set_xlabel("days")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _yujing(args: tuple[Series, str]) -> list[float]:
     return yujing_alerts(*args)
 
@@ -186,6 +216,7 @@ def main() -> None:
     parser.add_argument("--nab", type=Path, required=True, help="a NAB checkout (data/realTweets, labels/combined_windows.json)")
     parser.add_argument("--rules", default=str(ROOT / "rules" / "packs" / "default"), help="rules directory (its cohort_spike rules run)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--plot", type=Path, help="write a PNG of every series with its windows and both detectors' alerts")
     args = parser.parse_args()
     series = load_series(args.nab)
     began = time.monotonic()
@@ -202,6 +233,9 @@ def main() -> None:
     for alpha in (0.01, 0.05):
         for k in (3.0, 4.0, 5.0, 6.0):
             rows.append(summarise(f"EWMA z > {k:g}, alpha {alpha}", series, [ewma_alerts(s, k, alpha) for s in series]))
+    if args.plot:
+        k, alpha = 4.0, 0.01  # the EWMA setting whose alert count is nearest the spike rule's on these series
+        print(f"plot: {plot(series, ours, [ewma_alerts(s, k, alpha) for s in series], f'EWMA z > {k:g}, alpha {alpha}', args.plot)}")
     print(f"\n{'detector':28} {'windows':>8} {'alerts':>7} {'outside/week/series':>20} {'NAB standard':>13}")
     for row in rows:
         print(f"{row.detector:28} {row.detected:>4}/{row.windows:<3} {row.alerts:7} {row.outside_per_week:20.2f} {row.score:13.1f}")

@@ -53,3 +53,11 @@ def test_the_pack_s_spike_rule_finds_a_tenfold_hour_in_a_replayed_series() -> No
     s = _series()
     alerts = yujing_alerts(s, str(Path(__file__).resolve().parents[2] / "rules" / "packs" / "default"))
     assert nab_score(s, alerts)[1:] == (1, 0)  # found, and nothing else raised
+
+
+def test_the_plot_shows_each_series_with_its_windows_and_both_detectors_alerts(tmp_path: Path) -> None:
+    from bench.nab_tweets import plot
+
+    s = _series()
+    path = plot([s, s], [[10.2 * DAY], []], [[3 * DAY], [10.25 * DAY]], "EWMA", tmp_path / "nab.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
