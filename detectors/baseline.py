@@ -253,7 +253,7 @@ class CohortBaseline:
         if s[_SEEN] >= DISPERSION_AFTER and expected > 0 and not outlier:  # how well it fits, once it has learnt
             # at most 3σ of the variance the cohort has shown so far: an incident must not teach it, and a
             # cohort whose counts vary far beyond Poisson can still show that it does
-            phi = min(0.5, max(0.0, float(s[_MISFIT] / s[_LEVEL]))) if s[_LEVEL] > 0 else 0.0
+            phi = self.dispersion(0.0)
             misfit = min((count - expected) ** 2, 9.0 * (expected + phi * expected * expected)) / expected - 1.0
             s[_MISFIT] += DISPERSION_WEIGHT * (misfit - s[_MISFIT])
             s[_LEVEL] += DISPERSION_WEIGHT * (expected - s[_LEVEL])

@@ -324,6 +324,9 @@ async def _drain_in_batches(
         raise
 
 
+#: Seconds the drain waits after a fetch a group error aborted, as aiokafka's coordinator backs off.
+GROUP_ERROR_BACKOFF = 0.5
+
 #: Group errors a worker must not carry on after: its configuration or rights are wrong, and joining again
 #: cannot mend that.
 FATAL_GROUP_ERRORS: tuple[type[BaseException], ...] = (
@@ -379,10 +382,6 @@ async def _next_records(consumer: Any, timeout: float) -> tuple[Any, Any]:
             raise  # not a group error (none waiting, and none taken by the watchdog meanwhile)
         await consumer.sleep(GROUP_ERROR_BACKOFF)
         return {}, None
-
-
-#: Seconds the drain waits after a fetch a group error aborted, as aiokafka's coordinator backs off.
-GROUP_ERROR_BACKOFF = 0.5
 
 
 def in_progress(consumer: Any) -> set[tuple[str, int]]:
