@@ -9,6 +9,8 @@ which alerts that makes, so one incident is one alert:
 * a root explained mostly by one narrower cohort is reported on it (the
   drill-down, by contribution to the change, as ThirdEye does), unless the
   root already has an open alert;
+* several spiking children of one broader cohort that is well above normal but
+  not significant on its own are that cohort's incident (:func:`_gather_siblings`);
 * a narrower incident inside a broader one joins it;
 * an incident of other dimensions that rises only by its overlap with a
   stronger one joins that one (:func:`detectors.baseline.explained_by`).
@@ -46,6 +48,9 @@ class Scored:
     long_observed: int = 0  # over the longest span judged (three windows)
     long_expected: float = 0.0
     sustained: bool = False  # the spike is the CUSUM's (a sustained rise since ``span`` ago), not a fixed span's
+    newest_observed: int = 0  # over the newest half window (a broader cohort gathering its spiking children)
+    newest_expected: float = 0.0
+    newest_span: float = 0.0  # seconds
 
 
 def cohort_key(pairs: tuple[tuple[str, str], ...]) -> str:
@@ -79,7 +84,9 @@ def group_incidents(
 ) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, float]]]]:
     """One step's spiking cohorts as incidents: alert cohort → the spiking roots it stands for, and each
     root's drill-down. ``opened``: cohorts with an open alert; ``covering``: those still elevated;
-    ``quiet``: cohorts whose alert just resolved (neither they nor narrower ones start a new one yet)."""
+    ``quiet``: cohorts whose alert just resolved (neither they nor narrower ones start a new one yet).
+    A broader cohort that gathers its spiking children (:func:`_gather_siblings`) has its decision written into
+    ``scored`` (its ``spike``), for the alert to state."""
     spiking = {k for k, s in scored.items() if s.spike is not None}
     pairs = {k: frozenset(parse_cohort(k)) for k in scored}
     # Roots: spiking cohorts with no broader cohort spiking or still under an open alert.
@@ -87,6 +94,7 @@ def group_incidents(
     roots = [k for k in spiking if not any(pairs[o] < pairs[k] for o in spiking | covering) and not any(q <= pairs[k] for q in hushed)]
     incidents: dict[str, list[str]] = {}  # alert cohort → roots it stands for
     explained: dict[str, list[tuple[str, float]]] = {}
+    roots = _gather_siblings(roots, scored, pairs, opened | covering, test, incidents, explained)
     for root in sorted(roots):
         s = scored[root]
         narrower = [k for k in scored if pairs[root] < pairs[k] and len(pairs[k]) == len(pairs[root]) + 1]
@@ -105,6 +113,58 @@ def group_incidents(
     finest = [(frozenset(parse_cohort(f)), c.numerator) for f, c in trailing.items()]  # parsed once per step
     _join_overlaps(incidents, covering, scored, finest, pairs, test)
     return incidents, explained
+
+
+def _gather_siblings(
+    roots: list[str],
+    scored: dict[str, Scored],
+    pairs: dict[str, frozenset[tuple[str, str]]],
+    alerted: set[str],
+    test: SpikeTest,
+    incidents: dict[str, list[str]],
+    explained: dict[str, list[tuple[str, float]]],
+) -> list[str]:
+    """Roots that are several children of one broader cohort, itself well above normal but not significant
+    on its own, become that cohort's incident; returns the roots left.
+
+    A broader cohort can show less than its children do: its dispersion, learnt while its baseline was still
+    fitting a steep office-hours shape, hides a rise its children each show at their own. An APP failure
+    then raised one alert per region × APP and product × APP, thirteen for one incident. Now a cohort with at
+    least two spiking children, its newest half window at ``min_ratio`` × its expectation with ``min_count``
+    complaints (as a span test's rise must still be on), is the alert: that half window is its decision (its
+    count, expectation and tail probability, which is not significant alone), its spiking children what
+    explains it, and later children spiking under it join it while it stays open."""
+    # a cohort with an alert open on it or under it is an incident under way, reported where it is (a new
+    # sibling joins it by overlap, :func:`_join_overlaps`)
+    busy = {frozenset(parse_cohort(k)) for k in alerted}
+    candidates: dict[str, list[str]] = {}
+    for root in roots:
+        if pairs[root] in busy:
+            continue
+        for broader, labels in pairs.items():
+            if labels < pairs[root] and not any(labels <= b for b in busy):
+                candidates.setdefault(broader, []).append(root)
+    taken: set[str] = set()
+    for broader in sorted(candidates, key=lambda k: (-len(candidates[k]), len(pairs[k]), k)):
+        children = [r for r in candidates[broader] if r not in taken]
+        s = scored[broader]
+        if len(children) < 2 or not s.warm or s.spike is not None:
+            continue
+        observed, expected = s.newest_observed, s.newest_expected
+        if observed < test.min_count or observed < test.min_ratio * max(expected, 0.1):
+            continue
+        taken.update(children)
+        incidents[broader] = sorted(children)
+        tail = test.tail(observed, expected, s.dispersion)
+        scored[broader] = dataclasses.replace(s, spike=Spike(observed, expected, tail), span=s.newest_span, sustained=False)
+        excess = max(observed - expected, 1e-9)
+        shares = [(c, round(min(1.0, max(0.0, _newest_excess(scored[c])) / excess), 3)) for c in sorted(children)]
+        explained[broader] = sorted(shares, key=lambda cs: -cs[1])
+    return [r for r in roots if r not in taken]
+
+
+def _newest_excess(s: Scored) -> float:
+    return s.newest_observed - s.newest_expected
 
 
 def _join_overlaps(

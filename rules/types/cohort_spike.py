@@ -467,6 +467,8 @@ class CohortSpikeRule(RuleHeader):
                 cusum = Cusum()
             observed, _, expected = recent.total(self.per_window)
             long_observed, _, long_expected = recent.total(self.kept_steps)
+            half = max(1, self.per_window // 2)
+            newest_observed, _, newest_expected = recent.total(half)
             seen_at = start if c.numerator or stored is None else stored.seen_at
             baselines.set(cohort, Baseline(baseline.state.tobytes(), start, seen_at, recent.tobytes(), cusum.as_list()))
             out[cohort] = Scored(
@@ -479,6 +481,9 @@ class CohortSpikeRule(RuleHeader):
                 round(long_observed),
                 long_expected,
                 sustained,
+                round(newest_observed),
+                newest_expected,
+                half * size,
             )
         meta.set("cohorts", kept)
         if int(start // 86400) != int((start + size) // 86400):  # once a day: forget cohorts long quiet
@@ -552,7 +557,8 @@ class CohortSpikeRule(RuleHeader):
         end = start + self.step.size
         for cohort, roots_of in sorted(incidents.items()):
             s = scored[cohort]
-            # the decision: this cohort's own spike, else the spike of the broader cohort that explains it
+            # the decision: this cohort's own spike (or, gathering its spiking children, its newest half window's),
+            # else the spike of the broader cohort that explains it
             deciding = cohort if s.spike is not None else next((r for r in roots_of if scored[r].spike is not None), cohort)
             current = open_alerts.get(cohort)
             if current is None:
