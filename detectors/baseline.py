@@ -102,7 +102,7 @@ def _weighted_median(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.take_along_axis(rows, order[np.arange(len(rows)), at][:, None], axis=1)[:, 0]
 
 
-def _kept(deviation: np.ndarray, noise: np.ndarray | float) -> np.ndarray:
+def _kept(deviation: np.ndarray, noise: float) -> np.ndarray:
     """Each deviation, kept in the share of its square that ``SHRINK_AT`` × its noise variance does not explain."""
     squared = deviation * deviation
     with np.errstate(divide="ignore", invalid="ignore"):
