@@ -150,10 +150,17 @@ class CohortSilenceRule(CohortSpikeRule):
         return [*cohorts, ""] if self.whole else cohorts
 
     # -- what the spike rule would judge: nothing (the baselines still learn) ----
-    def _test(self, recent: RecentBuckets, seen: int, dispersion: float) -> tuple[Spike | None, int]:
+    def _test(
+        self,
+        recent: RecentBuckets,
+        seen: int,
+        dispersion: float,
+        window: tuple[float, float, float],
+        newest_half: tuple[float, float, float],
+    ) -> tuple[Spike | None, int]:
         return None, 0
 
-    def _sustained(self, cusum: Cusum, recent: RecentBuckets) -> tuple[Spike | None, int]:
+    def _sustained(self, cusum: Cusum, newest_half: tuple[float, float, float]) -> tuple[Spike | None, int]:
         return None, 0
 
     def _report(self, scored: dict[str, Scored], end: float, ctx: RuleContext) -> None:

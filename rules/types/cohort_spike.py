@@ -186,6 +186,8 @@ class CohortSpikeRule(RuleHeader):
         #: Spans judged, in steps: half a window (when it is whole steps), one, two and three windows.
         self.spans = sorted({n for n in (self.per_window // 2, self.per_window, 2 * self.per_window, SPAN * self.per_window) if n >= 1})
         self.kept_steps = SPAN * self.per_window
+        #: The newest half window, in steps: where a rise must still be on (and what a gathering cohort decides on).
+        self.half_steps = max(1, self.per_window // 2)
         self.window_text = str(spec.window)
         self.utc_offset = parse_utc_offset(spec.timezone)
         warmup = parse_duration(spec.warmup)
@@ -456,19 +458,18 @@ class CohortSpikeRule(RuleHeader):
             self._catch_up(baseline, week, recent, cusum, last, max(missed, 0))
             seen, dispersion = baseline.windows_seen, baseline.dispersion(self.test.dispersion)
             self._push(baseline, week, recent, cusum, start, float(c.numerator), float(c.denominator))
-            spike, span = self._test(recent, seen, dispersion)
+            window, newest = recent.total(self.per_window), recent.total(self.half_steps)  # once per cohort and step
+            spike, span = self._test(recent, seen, dispersion, window, newest)
             sustained = False
             if spike is None:
-                spike, span = self._sustained(cusum, recent)
+                spike, span = self._sustained(cusum, newest)
                 sustained = spike is not None
             if spike is not None or self._under(cohort, under):
                 # An alarm restarts the CUSUM (Page), and a cohort inside an open alert piles up no evidence
                 # of its own: the incident's pile must not alarm in its tail.
                 cusum = Cusum()
-            observed, _, expected = recent.total(self.per_window)
+            (observed, _, expected), (newest_observed, _, newest_expected) = window, newest
             long_observed, _, long_expected = recent.total(self.kept_steps)
-            half = max(1, self.per_window // 2)
-            newest_observed, _, newest_expected = recent.total(half)
             seen_at = start if c.numerator or stored is None else stored.seen_at
             baselines.set(cohort, Baseline(baseline.state.tobytes(), start, seen_at, recent.tobytes(), cusum.as_list()))
             out[cohort] = Scored(
@@ -483,7 +484,7 @@ class CohortSpikeRule(RuleHeader):
                 sustained,
                 round(newest_observed),
                 newest_expected,
-                half * size,
+                self.half_steps * size,
             )
         meta.set("cohorts", kept)
         if int(start // 86400) != int((start + size) // 86400):  # once a day: forget cohorts long quiet
@@ -498,15 +499,21 @@ class CohortSpikeRule(RuleHeader):
         mine = frozenset(parse_cohort(cohort))
         return any(a <= mine for a in alerts)
 
-    def _test(self, recent: RecentBuckets, seen: int, dispersion: float) -> tuple[Spike | None, int]:
+    def _test(
+        self,
+        recent: RecentBuckets,
+        seen: int,
+        dispersion: float,
+        window: tuple[float, float, float],
+        newest_half: tuple[float, float, float],
+    ) -> tuple[Spike | None, int]:
         """The spans ending now, shortest first, each at alpha / spans (Bonferroni). A span longer than
         the window (a sustained rise no single hour shows) counts only while the rise is still on: the
         trailing window holds ``min_count`` complaints and ``min_ratio`` × its expectation at a tail
         probability of √alpha, and its newer half ``min_ratio`` × its own, so the tail of an incident
-        that has ended does not raise a new alert."""
-        observed, _, expected = recent.total(self.per_window)
-        half = max(1, self.per_window // 2)
-        newest, _, newest_expected = recent.total(half)
+        that has ended does not raise a new alert. ``window`` and ``newest_half``: ``recent``'s totals over
+        them (:meth:`RecentBuckets.total`)."""
+        (observed, _, expected), (newest, _, newest_expected) = window, newest_half
         ratio = self.test.min_ratio
         high = observed >= ratio * max(expected, 0.1) and newest >= ratio * max(newest_expected, 0.05)
         # …and the trailing window is unusual on its own (at √alpha): a noisy hour beside an incident's tail is not.
@@ -520,15 +527,16 @@ class CohortSpikeRule(RuleHeader):
                 return spike, n
         return None, 0
 
-    def _sustained(self, cusum: Cusum, recent: RecentBuckets) -> tuple[Spike | None, int]:
+    def _sustained(self, cusum: Cusum, newest_half: tuple[float, float, float]) -> tuple[Spike | None, int]:
         """A rise too small for any span but sustained: the CUSUM past ``−ln alpha``, with the low-volume
         guard on what it has piled up, while the newest half window is still ``min_ratio`` × its expectation.
-        Its span, in steps: those since the CUSUM left zero, which its count and expectation add up."""
+        Its span, in steps: those since the CUSUM left zero, which its count and expectation add up.
+        ``newest_half``: the recent steps' totals over it (:meth:`RecentBuckets.total`)."""
         if cusum.score < self.cusum_threshold or cusum.observed < self.test.min_count:
             return None, 0
         if cusum.observed < self.test.min_ratio * max(cusum.expected, 0.1):
             return None, 0
-        newest, _, newest_expected = recent.total(max(1, self.per_window // 2))
+        newest, _, newest_expected = newest_half
         if newest < self.test.min_ratio * max(newest_expected, 0.05):
             return None, 0
         # its span: the steps since the CUSUM left zero (0 when stored before they were counted)
