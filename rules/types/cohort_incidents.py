@@ -29,10 +29,13 @@ __all__ = ["Counts", "Scored", "add_counts", "cohort_key", "group_incidents", "p
 
 
 class Counts(msgspec.Struct, array_like=True):
-    """A cohort's complaints (numerator) and denominator events in one step, as stored."""
+    """A cohort's complaints (numerator) and denominator events in one step, as stored, with the ids of the
+    events counted (the contract's delivery is at-least-once: an event delivered again must not count again).
+    The ids of a finest cohort's step are few, and live as long as its counts: the trailing window."""
 
     numerator: int = 0
     denominator: int = 0
+    event_ids: list[str] = msgspec.field(default_factory=list)
 
 
 @dataclasses.dataclass

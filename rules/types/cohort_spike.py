@@ -237,6 +237,9 @@ class CohortSpikeRule(RuleHeader):
         counts = ctx.state(f"spike-n:{self.ns}", Counts)
         key = f"{start!r}|" + cohort_key(tuple((d, v) for d in self.dimensions if (v := record.labels.get(d)) is not None))
         c = counts.get(key) or Counts()
+        if record.event_id in c.event_ids:
+            return  # a redelivery: counted already
+        c.event_ids.append(record.event_id)
         if record.role == "num":
             c.numerator += 1
         else:

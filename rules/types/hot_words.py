@@ -373,6 +373,8 @@ class HotWordsRule(RuleHeader):
         if start is None:
             return
         self._loaded(ctx)
+        if record.event_id in self.window_docs.get(start, ()):
+            return  # a redelivery: the complaint is in its window already
         labels = record.labels
         scope = ",".join(f"{d}={labels[d]}" for d in self.scope) if all(d in labels for d in self.scope) and self.scope else ""
         doc = Doc(start, record.value.split(SEP), labels.get("text", ""), scope, ts)

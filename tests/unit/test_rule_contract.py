@@ -6,6 +6,8 @@ author copies first) and must keep, on random event streams that hypothesis draw
 * determinism: the same events give the same alerts;
 * arrival order within the allowed lateness does not matter, whatever the batch size;
 * a replay (a redelivery of everything) raises nothing new;
+* redeliveries within the allowed lateness (the contract's at-least-once: a copy of an event arriving
+  again among the events after it) change no alert: an event counts once, however often it comes;
 * state round-trip: stopped half-way and restarted from its stored state (new rule objects, a new
   engine over the same store, recovered), it gives the alerts of a run that never stopped.
 
@@ -17,6 +19,7 @@ example raises no alert on the dense stream of :func:`test_every_example_alerts_
 from __future__ import annotations
 
 import importlib
+import random
 import re
 import textwrap
 from collections.abc import Callable
@@ -32,7 +35,15 @@ from rules.registry import rule_types
 from streams.engine import DictBackend, Engine, EngineConfig
 from streams.engine.timers import SEP, TimerEntry
 from streams.faust_state import FaustBackend
-from tests.helpers import StandInTable, assert_arrival_order_and_replay_do_not_matter, at, keys, run, spread_over_partitions
+from tests.helpers import (
+    StandInTable,
+    assert_arrival_order_and_replay_do_not_matter,
+    at,
+    keys,
+    run,
+    shuffle_within,
+    spread_over_partitions,
+)
 from yujing.alerts import Alert
 from yujing.protocols import KeepsTimers, Rule, StateBackend
 
@@ -155,6 +166,18 @@ def test_same_events_same_alerts_in_any_order_within_lateness_and_replays_add_no
     rules = build(type_name)
     assert keys(run(rules, events, spread=True)) == keys(run(build(type_name), events, spread=True))
     assert_arrival_order_and_replay_do_not_matter(rules, events, shuffle_seed, batch, spread=True)
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+@CONTRACT
+@given(events=streams(), seed=st.integers(0, 10_000), share=st.sampled_from([0.1, 0.5, 1.0]), batch=st.integers(1, 7))
+def test_events_delivered_twice_within_the_lateness_give_the_alerts_of_one_delivery(
+    type_name: str, events: list[dict[str, Any]], seed: int, share: float, batch: int
+) -> None:
+    rng = random.Random(seed)
+    twice = events + [e for e in events if rng.random() < share]
+    once = keys(run(build(type_name), events, spread=True))
+    assert keys(run(build(type_name), shuffle_within(twice, rng, 5), batch=batch, spread=True)) == once
 
 
 def _stopped_and_restarted(
