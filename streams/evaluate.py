@@ -94,6 +94,7 @@ class Outcome:
     shape: str = "city"  # the background's seasonality
     size: float | None = None  # the incident's multiplier (None: the scenario's own)
     phrasings: str = "tuned"  # the incident texts' bank
+    delivery: str = "ordered"  # how the events arrived (DELIVERIES)
     true_positives: int = 0
     false_positives: int = 0
     label_true_positives: int = 0  # by the incident's labels and words (the stricter first judge)
@@ -315,17 +316,23 @@ def judge(
 
 #: The default scenario's complaints and completed orders a day, and customers (the volume grid scales all three).
 _BASE = (2400.0, 2000.0, 20000)
+#: How the events reach the detectors: (seconds an event may arrive after its time, share delivered twice).
+#: ``contract`` is what the event contract allows (at-least-once, out of order by minutes), within the engine's
+#: five minutes of allowed lateness; ``ordered`` is every event once, in event-time order.
+DELIVERIES: dict[str, tuple[float, float]] = {"ordered": (0.0, 0.0), "contract": (240.0, 0.02)}
 
 
 @dataclass(frozen=True)
 class Cell:
     """A point of the grid beside the scenario: complaints a day, the background's seasonal shape, the incident's
-    size (its multiplier on the cohort's volume; ``None``: the scenario's own) and its phrasing bank."""
+    size (its multiplier on the cohort's volume; ``None``: the scenario's own), its phrasing bank, and how the
+    events are delivered (:data:`DELIVERIES`)."""
 
     volume: float = _BASE[0]
     shape: str = "city"
     size: float | None = None
     phrasings: str = "tuned"
+    delivery: str = "ordered"
 
 
 def scenario_config(kind: str, seed: int, volume: float = _BASE[0], cell: Cell | None = None) -> Any:
@@ -344,6 +351,8 @@ def scenario_config(kind: str, seed: int, volume: float = _BASE[0], cell: Cell |
         shape=cell.shape,
         size=cell.size,
         phrasings=cell.phrasings,
+        disorder_seconds=DELIVERIES[cell.delivery][0],
+        redeliver_share=DELIVERIES[cell.delivery][1],
     )
 
 
@@ -368,7 +377,10 @@ def run_scenario(task: tuple[str, int, str] | tuple[str, int, str, float] | tupl
     windows = {detectors[r.rule_id]: r.window.size for r in rules}  # type: ignore[attr-defined]
     outcomes = judge(collect.alerts, sim.incidents, kind, seed, windows, Truth.of(sim.events), detectors)
     days = sim.config.days + sim.config.history_days
-    return [dataclasses.replace(o, volume=volume, days=days, shape=cell.shape, size=cell.size, phrasings=cell.phrasings) for o in outcomes]
+    return [
+        dataclasses.replace(o, volume=volume, days=days, shape=cell.shape, size=cell.size, phrasings=cell.phrasings, delivery=cell.delivery)
+        for o in outcomes
+    ]
 
 
 def evaluate(
@@ -381,11 +393,13 @@ def evaluate(
     shapes: Sequence[str] = ("city",),
     sizes: Sequence[float | None] = (None,),
     phrasings: Sequence[str] = ("tuned",),
+    delivery: str = "ordered",
 ) -> list[Outcome]:
     """Every volume × shape × size × phrasing bank × scenario × seed, on ``workers`` processes (the largest volumes
-    first: they take longest). A size applies to the scenarios that add complaints (a silence has none to add)."""
+    first: they take longest), the events delivered as ``delivery`` says (:data:`DELIVERIES`). A size applies to
+    the scenarios that add complaints (a silence has none to add)."""
     cells = [
-        Cell(volume, shape, size, bank)
+        Cell(volume, shape, size, bank, delivery)
         for volume in sorted(volumes, reverse=True)
         for shape in shapes
         for size in sizes

@@ -24,6 +24,7 @@ from typing import Any
 
 import msgspec
 
+from streams.simulator.delivery import arrival_order
 from streams.simulator.texts import CATEGORIES, complaint_text
 from streams.simulator.world import PRODUCTS, Customer, hour_weights, make_customers
 
@@ -273,13 +274,8 @@ class _Builder:
         self.orders()
         self.bills()
         self.complaints()
-        rng = self.rng
-        if self.cfg.disorder_seconds > 0:  # delivery order differs from event time, within a bound
-            arrivals = [(ts + rng.uniform(0, self.cfg.disorder_seconds), n, ev) for ts, n, ev in self.events]
-        else:
-            arrivals = self.events
-        arrivals.sort(key=lambda item: (item[0], item[1]))
-        return Simulation([ev for _, _, ev in arrivals], self.incidents, self.cfg)
+        # delivery order differs from event time, within a bound
+        return Simulation(arrival_order(self.events, self.rng, self.cfg.disorder_seconds), self.incidents, self.cfg)
 
 
 def simulate(config: SimConfig | None = None) -> Simulation:

@@ -45,6 +45,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from streams.simulator.delivery import arrival_order
 from streams.simulator.generator import CST, DAY, HOUR, Incident, SimConfig, Simulation, _iso
 from streams.simulator.texts import CATEGORIES, complaint_text
 from streams.simulator.world import CHANNELS, PRODUCTS, REGIONS, hour_weights, make_customers
@@ -153,6 +154,10 @@ class ScenarioConfig:
     shape: str = "city"  # the background's seasonality (SHAPES)
     size: float | None = None  # the incident's multiplier on its cohort's volume (None: the scenario's own)
     phrasings: str = "tuned"  # the incident texts' bank (PHRASINGS)
+    #: Delivery as the event contract allows (:func:`~streams.simulator.delivery.arrival_order`): events up to
+    #: this many seconds after their time, and this share of them twice. The events are the same either way.
+    disorder_seconds: float = 0.0
+    redeliver_share: float = 0.0
 
 
 def _week(hourly: tuple[float, ...], weekday: tuple[float, ...], peaks: dict[tuple[int, int], float] | None = None) -> tuple[float, ...]:
@@ -312,9 +317,10 @@ def scenario(cfg: ScenarioConfig) -> Simulation:
             "campaign": {"region": region, "product": product},
         }[cfg.kind]
         incidents.append(Incident(cfg.kind, _iso(inc_start), _iso(inc_end), labels, keys))
-    events.sort(key=lambda item: (item[0], item[1]))
+    # a generator of its own, so that the events are the same however they are delivered
+    delivery = random.Random(f"delivery-{cfg.seed}")
     sim_cfg = SimConfig(seed=cfg.seed, start=cfg.start, days=cfg.days, history_days=cfg.history_days, customers=cfg.customers)
-    return Simulation([e for _, _, e in events], incidents, sim_cfg)
+    return Simulation(arrival_order(events, delivery, cfg.disorder_seconds, cfg.redeliver_share), incidents, sim_cfg)
 
 
 def _order(cfg: ScenarioConfig, i: int, cust: Any, product: str, channel: str) -> dict[str, Any]:
