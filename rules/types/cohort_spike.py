@@ -512,15 +512,17 @@ class CohortSpikeRule(RuleHeader):
     ) -> tuple[Spike | None, int]:
         """The spans ending now, shortest first, each at alpha / spans (Bonferroni). A span longer than
         the window (a sustained rise no single hour shows) counts only while the rise is still on: the
-        trailing window holds ``min_count`` complaints and ``min_ratio`` × its expectation at a tail
-        probability of √alpha, and its newer half ``min_ratio`` × its own, so the tail of an incident
-        that has ended does not raise a new alert. ``window`` and ``newest_half``: ``recent``'s totals over
-        them (:meth:`RecentBuckets.total`)."""
+        trailing window holds ``min_ratio`` × its expectation at a tail probability of √alpha, and its newer
+        half ``min_ratio`` × its own, so the tail of an incident that has ended does not raise a new alert.
+        ``min_count`` is the judged span's (:class:`~detectors.baseline.SpikeTest`), not the trailing window's:
+        asked of the window, it kept a small city's outage of 4, 5 and 5 complaints an hour (where 0.55 were
+        due) from ever being summed over its three hours. ``window`` and ``newest_half``: ``recent``'s totals
+        over them (:meth:`RecentBuckets.total`)."""
         (observed, _, expected), (newest, _, newest_expected) = window, newest_half
         ratio = self.test.min_ratio
         high = observed >= ratio * max(expected, 0.1) and newest >= ratio * max(newest_expected, 0.05)
         # …and the trailing window is unusual on its own (at √alpha): a noisy hour beside an incident's tail is not.
-        still_on = high and observed >= self.test.min_count and self.test.tail(round(observed), expected, dispersion) <= self.still_on_alpha
+        still_on = high and self.test.tail(round(observed), expected, dispersion) <= self.still_on_alpha
         for n in self.spans:
             if n > self.per_window and not still_on:
                 break
