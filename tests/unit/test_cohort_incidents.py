@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import msgspec
+
 from detectors.baseline import Spike, SpikeTest
-from rules.types.cohort_incidents import Scored, group_incidents
+from rules.types.cohort_incidents import Counts, Scored, group_incidents
+from streams.engine.state import StateCodec
 
 TEST = SpikeTest(alpha=1e-4, min_count=8, min_ratio=2.0)
 APP = "channel=APP"
@@ -78,3 +81,11 @@ def test_an_incident_under_way_is_not_gathered_into_a_new_one() -> None:
     scored[other] = spiking(30, 6.0)  # open and still elevated: scored every step
     incidents, _ = group_incidents(scored, {}, {other}, {other}, TEST, 0.5)
     assert "region=台州" not in incidents and APP in incidents
+
+
+def test_counts_stored_before_they_kept_event_ids_read_as_counts_without_ids() -> None:
+    """A worker upgraded mid-window reads the counts an earlier version stored ([numerator, denominator])."""
+    codec = StateCodec(Counts)
+    old = msgspec.msgpack.encode([3, 1])
+    assert codec.decode(old) == Counts(3, 1, [])
+    assert codec.decode(codec.encode(Counts(2, 0, ["k-1", "k-2"]))) == Counts(2, 0, ["k-1", "k-2"])
