@@ -23,7 +23,8 @@ def arrival_order(
     """``events`` (event time, sequence number, event) in the order a pipeline receives them: each arrives up to
     ``disorder_seconds`` after its event time, so their order differs within that bound, and each is delivered a
     second time with probability ``redeliver_share``, the copy with a delay of its own. Draws from ``rng`` only
-    for what is asked (one number an event for the disorder, and two more for an event delivered twice).
+    when asked to disorder or redeliver: a delay for each event, and with a share to redeliver a coin for each
+    event and a delay for each copy (so the simulator's ``--disorder`` alone draws what it always drew).
 
     >>> events = [(0.0, 0, "a"), (10.0, 1, "b"), (20.0, 2, "c")]
     >>> arrival_order(events, random.Random(1))
