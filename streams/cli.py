@@ -81,6 +81,7 @@ def _sim_config(args: argparse.Namespace) -> SimConfig:
         days=args.days,
         history_days=args.history_days,
         disorder_seconds=args.disorder,
+        redeliver_share=args.redeliver,
         orders_per_day=args.orders_per_day,
         complaints_per_day=args.complaints_per_day,
         bills_per_day=args.bills_per_day,
@@ -98,6 +99,7 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--complaints-per-day", type=float, default=None, help="instead of the customers' share")
     g.add_argument("--bills-per-day", type=float, default=None, help="instead of the customers' share")
     g.add_argument("--disorder", type=float, default=0.0, help="deliver events up to this many seconds out of order")
+    g.add_argument("--redeliver", type=float, default=0.0, help="deliver this share of the events twice (at-least-once delivery)")
 
 
 def _setup(args: argparse.Namespace) -> tuple[Config, CollectorRegistry, PipelineMetrics]:

@@ -51,7 +51,8 @@ class SimConfig:
     backlog_region: str = "台州"
     redline_injections: int = 3
     organic_redline_rate: float = 0.004
-    disorder_seconds: float = 0.0
+    disorder_seconds: float = 0.0  # each event arrives up to this long after its time (the contract allows minutes)
+    redeliver_share: float = 0.0  # and this share of them a second time (at-least-once)
 
     @classmethod
     def for_customers(cls, customers: int, **fields: Any) -> SimConfig:
@@ -274,8 +275,9 @@ class _Builder:
         self.orders()
         self.bills()
         self.complaints()
-        # delivery order differs from event time, within a bound
-        return Simulation(arrival_order(self.events, self.rng, self.cfg.disorder_seconds), self.incidents, self.cfg)
+        # delivery order differs from event time, within a bound, and some events come twice
+        events = arrival_order(self.events, self.rng, self.cfg.disorder_seconds, self.cfg.redeliver_share)
+        return Simulation(events, self.incidents, self.cfg)
 
 
 def simulate(config: SimConfig | None = None) -> Simulation:
