@@ -54,7 +54,7 @@ from typing import Any
 
 import msgspec
 
-from detectors.baseline import CohortBaseline, Cusum, RecentBuckets, Spike, WeekShape
+from detectors.baseline import CohortBaseline, WeekShape
 from rules.base import RuleSpec
 from rules.conditions import Condition
 from rules.errors import SpecError
@@ -115,6 +115,7 @@ class CohortSilenceRule(CohortSpikeRule):
 
     detector_kind = "cohort_silence"
     variables = VARIABLES
+    judges_spikes = False
 
     def __init__(self, spec: CohortSilenceSpec, version: str) -> None:
         header = {name: getattr(spec, name) for name in RuleSpec.__struct_fields__}
@@ -149,20 +150,7 @@ class CohortSilenceRule(CohortSpikeRule):
         cohorts = super()._cohorts_of_uncached(finest)
         return [*cohorts, ""] if self.whole else cohorts
 
-    # -- what the spike rule would judge: nothing (the baselines still learn) ----
-    def _test(
-        self,
-        recent: RecentBuckets,
-        seen: int,
-        dispersion: float,
-        window: tuple[float, float, float],
-        newest_half: tuple[float, float, float],
-    ) -> tuple[Spike | None, int]:
-        return None, 0
-
-    def _sustained(self, cusum: Cusum, newest_half: tuple[float, float, float]) -> tuple[Spike | None, int]:
-        return None, 0
-
+    # -- the spike rule judges nothing here (judges_spikes), and reports nothing; the baselines still learn --
     def _report(self, scored: dict[str, Scored], end: float, ctx: RuleContext) -> None:
         """No spike scores: this rule's question is the other tail."""
 

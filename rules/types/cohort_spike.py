@@ -152,6 +152,9 @@ class CohortSpikeRule(RuleHeader):
     detector_kind = "cohort_spike"
     #: The summary template's variables.
     variables = VARIABLES
+    #: Whether a step's cohorts are judged for spikes (spans and CUSUM). A rule that only learns the baselines
+    #: for a question of its own (``cohort_silence``) turns it off.
+    judges_spikes = True
 
     def __init__(self, spec: CohortSpikeSpec, version: str) -> None:
         super().__init__(spec, version, self.variables, ())
@@ -462,11 +465,12 @@ class CohortSpikeRule(RuleHeader):
             seen, dispersion = baseline.windows_seen, baseline.dispersion(self.test.dispersion)
             self._push(baseline, week, recent, cusum, start, float(c.numerator), float(c.denominator))
             window, newest = recent.total(self.per_window), recent.total(self.half_steps)  # once per cohort and step
-            spike, span = self._test(recent, seen, dispersion, window, newest)
-            sustained = False
-            if spike is None:
-                spike, span = self._sustained(cusum, newest)
-                sustained = spike is not None
+            spike, span, sustained = None, 0, False
+            if self.judges_spikes:
+                spike, span = self._test(recent, seen, dispersion, window, newest)
+                if spike is None:
+                    spike, span = self._sustained(cusum, newest)
+                    sustained = spike is not None
             if spike is not None or self._under(cohort, under):
                 # An alarm restarts the CUSUM (Page), and a cohort inside an open alert piles up no evidence
                 # of its own: the incident's pile must not alarm in its tail.
