@@ -7,8 +7,10 @@ which alerts that makes, so one incident is one alert:
   an open alert (which covers its narrower ones), and not under an alert that
   resolved less than a window ago (the rest of its incident is not a new one);
 * a root explained mostly by one narrower cohort is reported on it (the
-  drill-down, by contribution to the change, as ThirdEye does), unless the
-  root already has an open alert;
+  drill-down, by contribution to the change, as ThirdEye does) when its rise
+  is confined there (:func:`_confined`), unless the root already has an open
+  alert; confined to a cohort under an open alert still elevated, it is that
+  alert's incident;
 * several spiking children of one broader cohort that is well above normal but
   not significant on its own are that cohort's incident (:func:`_gather_siblings`);
 * a narrower incident inside a broader one joins it;
@@ -23,7 +25,7 @@ import functools
 
 import msgspec
 
-from detectors.baseline import Spike, SpikeTest, drill_down, explained_by
+from detectors.baseline import Spike, SpikeTest, drill_down, explained_by, log_likelihood
 
 __all__ = ["Counts", "Scored", "add_counts", "cohort_key", "group_incidents", "parse_cohort"]
 
@@ -104,9 +106,12 @@ def group_incidents(
         children = {k: (scored[k].observed, scored[k].expected) for k in narrower}
         explanation = drill_down((s.observed, s.expected), children, share=0.8)
         explained[root] = explanation
-        # The drill-down names the alert's cohort, unless the root already has an open alert (it stays that alert).
-        moved = explanation and explanation[0][1] >= explain_share and root not in opened
+        # The drill-down names the alert's cohort when its rise is confined there, unless the root already has an
+        # open alert (it stays that alert).
+        moved = explanation and explanation[0][1] >= explain_share and root not in opened and _confined(s, scored[explanation[0][0]])
         lead = explanation[0][0] if moved else root
+        if moved and any(pairs[c] < pairs[lead] for c in covering):
+            continue  # confined to a cohort under an open alert still elevated: that alert's incident, reported by it
         incidents.setdefault(lead, []).append(root)
     # A narrower incident inside a broader one (a region-wide outage shows in each product too) joins it.
     for lead in sorted(incidents, key=lambda k: -len(pairs[k])):
@@ -116,6 +121,31 @@ def group_incidents(
     finest = [(frozenset(parse_cohort(f)), c.numerator) for f, c in trailing.items()]  # parsed once per step
     _join_overlaps(incidents, covering, scored, finest, pairs, test)
     return incidents, explained
+
+
+def _confined(parent: Scored, child: Scored) -> bool:
+    """Whether ``parent``'s rise is confined to ``child``: the rest of the parent is likelier at its own
+    expectation than risen as the parent has.
+
+    Contribution to the change alone (:func:`~detectors.baseline.drill_down`) names whichever child carries most
+    of the parent's volume: a hotline that takes 45 % of a city's complaints explains about half of any city-wide
+    outage, and a plan with 60 % of the complaints explains 60 % of it. What is left of the parent without the
+    child (its count and expectation less the child's) tells the two apart: an incident of the child leaves it
+    at its expectation, one of the whole parent lifts it by the parent's ratio. Whichever explains the rest's
+    count better (the count model's likelihood, at the parent's dispersion) decides.
+
+    >>> _confined(Scored(32, 8.65, dispersion=0.01), Scored(20, 3.0))  # the rest: 12 where 5.65 were due
+    False
+    >>> _confined(Scored(40, 10.0, dispersion=0.01), Scored(31, 4.0))  # the rest: 9 where 6 were due
+    True
+    """
+    rest_observed = parent.observed - child.observed
+    rest_expected = max(parent.expected - child.expected, 0.0)
+    if rest_observed <= rest_expected:
+        return True
+    risen = rest_expected * parent.observed / max(parent.expected, 0.1)
+    at_expectation = log_likelihood(rest_observed, rest_expected, parent.dispersion)
+    return at_expectation >= log_likelihood(rest_observed, risen, parent.dispersion)
 
 
 def _gather_siblings(

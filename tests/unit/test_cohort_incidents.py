@@ -89,3 +89,21 @@ def test_counts_stored_before_they_kept_event_ids_read_as_counts_without_ids() -
     old = msgspec.msgpack.encode([3, 1])
     assert codec.decode(old) == Counts(3, 1, [])
     assert codec.decode(codec.encode(Counts(2, 0, ["k-1", "k-2"]))) == Counts(2, 0, ["k-1", "k-2"])
+
+
+def test_a_rise_confined_to_a_cohort_under_an_open_alert_is_that_alerts_incident() -> None:
+    """A city's outage lifts the IPTV plan province-wide too (a sustained rise over a day, at 150 complaints a day).
+    Its drill-down names city × IPTV, whose rise it all is; that cohort lies under the city's alert, open and
+    still elevated: the same incident, which that alert reports. It was a second alert after the outage."""
+    city, plan, child = "region=杭州", "product=IPTV", "region=杭州,product=IPTV"
+    scored = {
+        city: Scored(12, 4.0, None, 0.0, 0.01, True),
+        plan: spiking(40, 15.0),
+        child: Scored(30, 5.0, None, 0.0, 0.01, True),
+        "region=宁波,product=IPTV": Scored(10, 10.0, None, 0.0, 0.01, True),
+    }
+    incidents, explained = group_incidents(scored, {}, {city}, {city}, TEST, 0.5)
+    assert incidents == {}
+    assert explained[plan][0][0] == child  # still what explains it
+    # with the city's alert gone, the rise is city × IPTV's own incident
+    assert group_incidents(scored, {}, set(), set(), TEST, 0.5)[0] == {child: [plan]}

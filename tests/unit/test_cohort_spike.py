@@ -97,6 +97,27 @@ def test_a_region_wide_outage_is_reported_on_the_region_with_its_drill_down(tmp_
     assert children and all(c.startswith("region=温州,product=") for c in children)
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(("hit", "reported"), [(("宽带", "IPTV", "手机"), "region=温州"), (("宽带",), "region=温州,product=宽带")])
+def test_the_drill_down_names_a_child_only_when_the_rise_is_confined_to_it(
+    tmp_path: Path, seed: int, hit: tuple[str, ...], reported: str
+) -> None:
+    """Contribution to the change alone names the child with most of the volume: 宽带, with 60 % of every region's
+    complaints, explained 60 % of an outage on all three products and took its alert (on all three seeds). The
+    rest of the region, its other products, rose too: that outage is the region's. An outage of 宽带 alone leaves
+    the rest where it was: that one is 宽带's."""
+    shares = {"宽带": 0.6, "IPTV": 0.25, "手机": 0.15}
+
+    def outage(h: int, region: str, product: str) -> float:
+        local = (h + 9) % 24  # T0 is 09:00 local
+        base = 12.0 * shares[product] * (1.0 if 9 <= local < 21 else 0.15)
+        return base * 5 if h == 24 * 5 + 3 and region == "温州" and product in hit else base
+
+    alerts = run(rules_from(tmp_path, RULE), hourly(24 * 6, outage, seed=seed), batch=50)
+    firing = [a for a in alerts if a.status == "firing"]
+    assert [a.evidence["cohort"] for a in firing] == [reported], spikes(alerts)
+
+
 def test_few_complaints_never_spike_however_unusual(tmp_path: Path) -> None:
     def quiet(h: int, region: str, product: str) -> float:
         return 3.0 if h == 24 * 5 + 3 and region == "杭州" and product == "手机" else 0.05
