@@ -64,7 +64,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import betainc, pdtrc
 
-__all__ = ["CohortBaseline", "Cusum", "RecentBuckets", "Spike", "SpikeTest", "WeekShape", "drill_down", "explained_by", "log_likelihood"]
+__all__ = [
+    "CohortBaseline",
+    "Cusum",
+    "RecentBuckets",
+    "Spike",
+    "SpikeTest",
+    "WeekShape",
+    "drill_down",
+    "explained_by",
+    "log_likelihood_ratio",
+]
 
 _SEEN = 0
 _HOURS = slice(1, 25)
@@ -382,18 +392,20 @@ class SpikeTest:
         return float(pdtrc(observed - 1, mean))
 
 
-def log_likelihood(observed: int, mean: float, dispersion: float = 0.0) -> float:
-    """log P(X = ``observed``) under the count model at ``mean``, less the terms that do not depend on the mean:
-    for comparing two means as explanations of one count (a likelihood ratio).
+def log_likelihood_ratio(observed: float, expected: float, ratio: float, dispersion: float = 0.0) -> float:
+    """ln P(``observed`` | ``ratio`` × ``expected``) − ln P(``observed`` | ``expected``) under the count model: how
+    much better a rise to ``ratio`` × the expectation explains a count than the expectation itself (the
+    :class:`Cusum`'s step, and the drill-down's test of what is left of a cohort without its child). The
+    Poisson's ``x·ln r − (r − 1)·μ``; with dispersion φ the negative binomial's, size n = 1/φ.
 
-    >>> round(log_likelihood(12, 20.9) - log_likelihood(12, 5.65), 3)  # 12 where 5.65 were due: nearer 20.9
+    >>> round(log_likelihood_ratio(12, 5.65, 20.9 / 5.65), 3)  # 12 where 5.65 were due: nearer 20.9
     0.447
     """
-    mean = max(mean, 0.1)
     if dispersion > 0:
-        n = 1.0 / dispersion
-        return n * math.log(n / (n + mean)) + observed * math.log(mean / (n + mean))
-    return observed * math.log(mean) - mean
+        size = 1.0 / dispersion
+        log_ratio = math.log((size + expected) / (size + ratio * expected))
+        return observed * (math.log(ratio) + log_ratio) + size * log_ratio
+    return observed * math.log(ratio) - (ratio - 1.0) * expected
 
 
 def drill_down(parent: tuple[int, float], children: dict[str, tuple[int, float]], share: float = 0.8) -> list[tuple[str, float]]:
@@ -531,12 +543,7 @@ class Cusum:
     steps: int = 0
 
     def step(self, observed: float, expected: float, ratio: float, dispersion: float = 0.0) -> None:
-        if dispersion > 0:
-            size = 1.0 / dispersion
-            log_ratio = math.log((size + expected) / (size + ratio * expected))
-            score = self.score + observed * (math.log(ratio) + log_ratio) + size * log_ratio
-        else:
-            score = self.score + observed * math.log(ratio) - (ratio - 1.0) * expected
+        score = self.score + log_likelihood_ratio(observed, expected, ratio, dispersion)
         if score <= 0:
             self.score = self.observed = self.expected = 0.0
             self.steps = 0

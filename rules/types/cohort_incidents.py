@@ -25,7 +25,7 @@ import functools
 
 import msgspec
 
-from detectors.baseline import Spike, SpikeTest, drill_down, explained_by, log_likelihood
+from detectors.baseline import Spike, SpikeTest, drill_down, explained_by, log_likelihood_ratio
 
 __all__ = ["Counts", "Scored", "add_counts", "cohort_key", "group_incidents", "parse_cohort"]
 
@@ -143,9 +143,9 @@ def _confined(parent: Scored, child: Scored) -> bool:
     rest_expected = max(parent.expected - child.expected, 0.0)
     if rest_observed <= rest_expected:
         return True
-    risen = rest_expected * parent.observed / max(parent.expected, 0.1)
-    at_expectation = log_likelihood(rest_observed, rest_expected, parent.dispersion)
-    return at_expectation >= log_likelihood(rest_observed, risen, parent.dispersion)
+    mean = max(rest_expected, 0.1)  # an empty history still expects a little (as SpikeTest.tail)
+    risen = max(rest_expected * parent.observed / max(parent.expected, 0.1), 0.1)
+    return log_likelihood_ratio(rest_observed, mean, risen / mean, parent.dispersion) <= 0
 
 
 def _gather_siblings(
