@@ -50,7 +50,7 @@ from streams.simulator.generator import CST, DAY, HOUR, Incident, SimConfig, Sim
 from streams.simulator.texts import CATEGORIES, complaint_text
 from streams.simulator.world import CHANNELS, PRODUCTS, REGIONS, hour_weights, make_customers
 
-__all__ = ["HELDOUT_TEXTS", "PHRASINGS", "SCENARIOS", "SHAPES", "ScenarioConfig", "scenario"]
+__all__ = ["HELDOUT_TEXTS", "PHRASINGS", "SCENARIOS", "SHAPES", "Background", "ScenarioConfig", "scenario"]
 
 SCENARIOS = ("outage", "billing", "backlog", "app_login", "campaign", "channel_silence", "benign")
 SHAPES = ("city", "evening", "office", "flat")
@@ -200,6 +200,53 @@ def _times(rng: random.Random, begin: float, end: float, per_day: float, shape: 
             return out
         if rng.random() < _hour_weight(t, shape) / peak:
             out.append(t)
+
+
+@dataclass(frozen=True)
+class Background:
+    """What a scenario's ordinary complaints are drawn from: a cohort's expected count over a span, the incident's
+    own complaints left out. The judge's oracle (:func:`streams.evaluate.Truth.earliest`) tests against it, where
+    a detector has only the history to learn from.
+
+    >>> cfg = ScenarioConfig("benign", 1, complaints_per_day=480.0, customers=2000)
+    >>> bg = Background.of(cfg)
+    >>> t0 = cfg.start.timestamp()
+    >>> round(bg.expected({}, t0 + DAY, t0 + 2 * DAY))  # a Tuesday: the day's mean
+    480
+    >>> round(bg.expected({"product": "宽带", "channel": "APP"}, t0 + DAY, t0 + 2 * DAY) / (480 * 0.40 * 0.25 / 0.98), 3)
+    1.0
+    """
+
+    shape: str
+    #: Complaints a second where the shape's weight is 1.
+    rate: float
+    #: Each customer's region and tier, as drawn (a complaint picks a customer at random).
+    customers: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, cfg: ScenarioConfig) -> Background:
+        customers = make_customers(random.Random(f"{cfg.kind}-{cfg.seed}"), cfg.customers)  # scenario()'s first draw
+        return cls(cfg.shape, cfg.complaints_per_day / DAY / _SHAPES[cfg.shape][1], tuple((c.region, c.tier) for c in customers))
+
+    def share(self, labels: dict[str, str]) -> float:
+        """The share of the ordinary complaints in the cohort ``labels`` (region, tier, product, channel)."""
+        who = sum(1 for region, tier in self.customers if labels.get("region", region) == region and labels.get("tier", tier) == tier)
+        share = who / len(self.customers)
+        if "product" in labels:
+            share *= PRODUCTS[labels["product"]][0] / sum(p[0] for p in PRODUCTS.values()) if labels["product"] in PRODUCTS else 0.0
+        if "channel" in labels:
+            weights = {c: w for c, w in CHANNELS.items() if c != "工信部申诉"}
+            share *= weights.get(labels["channel"], 0.0) / sum(weights.values())
+        return share
+
+    def expected(self, labels: dict[str, str], begin: float, end: float) -> float:
+        """The cohort's expected ordinary complaints over ``[begin, end)`` (epoch seconds)."""
+        total, t = 0.0, begin
+        while t < end:
+            stop = min(end, (t // HOUR + 1) * HOUR)  # CST is a whole number of hours from UTC
+            total += _hour_weight(t, self.shape) * (stop - t)
+            t = stop
+        return total * self.rate * self.share(labels)
 
 
 def scenario(cfg: ScenarioConfig) -> Simulation:

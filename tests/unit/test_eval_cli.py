@@ -34,6 +34,10 @@ def test_eval_scores_each_detector_per_scenario_and_writes_a_plot(tmp_path: Path
     assert by[("cohort_silence", "channel_silence")]["found"] == [True] and by[("hot_word", "benign")]["visibility"] == []
     assert "recall (visible)" in done.stdout
     assert (out / "eval-visibility.png").stat().st_size > 10_000
+    # and the oracle's time to detect each incident, beside the detector's own, in the outcomes and the table
+    spike = by[("cohort_spike", "outage")]
+    assert spike["ttd"] == spike["ttd_windows"] and 0 < spike["earliest"][0] <= 3, spike
+    assert "oracle's TTD" in done.stdout
 
 
 def test_eval_refuses_a_rules_directory_without_detectors(tmp_path: Path) -> None:
@@ -225,3 +229,68 @@ def test_every_stream_of_a_scenario_ends_with_the_run_an_incident_too() -> None:
         assert incident_end <= end
         crossing += incident_end == end
     assert crossing, "no seed had a backlog reaching the run's end: the test would not see the cut"
+
+
+def test_the_oracle_knows_an_incident_when_its_complaints_since_the_start_are_one_in_a_million() -> None:
+    """The oracle's time to detect (``Truth.earliest``): every quarter hour from the incident's start, the cohort's
+    complaints since the start against the rate its ordinary ones are drawn from. A cohort expecting 2 an hour that
+    gets 12 more in its first quarter hour is known at once (14 against 0.5: P ≈ 1e-14); one that gets 2 more each
+    quarter hour is known when its tail first falls below one in a million; a silence of a cohort expecting 8 an
+    hour when its expectation reaches 13.8 (e^−13.8 = 1e-6), in the second hour; a cohort with no rise, never."""
+    import datetime as dt
+    import math
+
+    from streams.evaluate import SpikeTest, Truth
+    from streams.simulator.generator import Incident
+
+    start = dt.datetime(2026, 3, 16, 10, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+
+    class Flat:
+        """A background of ``hourly`` complaints an hour in every cohort."""
+
+        def __init__(self, hourly: float) -> None:
+            self.hourly = hourly
+
+        def expected(self, labels: dict[str, str], begin: float, end: float) -> float:
+            return self.hourly * (end - begin) / 3600
+
+    def truth(minutes: list[float]) -> Truth:
+        events = [{"event_id": f"k{i}", "event_type": "complaint.opened", "complaint_id": f"c{i}", "region": "宁波",
+                   "ts": (start + dt.timedelta(minutes=m)).isoformat()} for i, m in enumerate(minutes)]  # fmt: skip
+        events.append({"event_id": "x", "event_type": "complaint.opened", "complaint_id": "x", "region": "杭州", "ts": start.isoformat()})
+        return Truth.of(events)
+
+    outage = Incident("outage", start.isoformat(), (start + dt.timedelta(hours=3)).isoformat(), {"region": "宁波"})
+    until = start.timestamp() + 5 * 3600
+    assert truth([1.0] * 14).earliest(outage, Flat(2.0), until) == 900
+    steady = [q * 15 + 1 + i for q in range(20) for i in range(3)]  # 3 a quarter hour: 1 expected + 2 more
+    tail = SpikeTest(dispersion=0.0).tail
+    first = next(q for q in range(1, 21) if tail(3 * q, 0.5 * q) < 1e-6)
+    assert truth(steady).earliest(outage, Flat(2.0), until) == first * 900
+    assert truth([m * 30.0 for m in range(10)]).earliest(outage, Flat(2.0), until) is None  # 2 an hour: as usual
+    silence = Incident("channel_silence", start.isoformat(), (start + dt.timedelta(hours=3)).isoformat(), {"region": "宁波"})
+    quarters = math.ceil(6 * math.log(10) / 2.0)  # 8 an hour: 2 a quarter hour, 13.8 reached in the 7th
+    assert truth([]).earliest(silence, Flat(8.0), until) == quarters * 900
+    assert truth([60.0]).earliest(silence, Flat(8.0), until) is None  # one came in its first hour: not silent since the start
+
+
+def test_a_scenarios_background_is_what_its_ordinary_complaints_are_drawn_from() -> None:
+    """The oracle's rate (``Background``): over the scenario's days, each cohort's complaints are within four
+    standard deviations of it (Poisson), by region, product, channel, tier and together, on every seasonal shape."""
+    import math
+
+    from streams.evaluate import Truth
+    from streams.simulator.scenarios import Background, ScenarioConfig, scenario
+
+    for shape in ("city", "office"):
+        cfg = ScenarioConfig(kind="benign", seed=7, complaints_per_day=1200.0, orders_per_day=100.0, customers=3000, shape=shape)
+        sim, background = scenario(cfg), Background.of(cfg)
+        complaints = Truth.of(sim.events).complaints.values()
+        begin, end = cfg.start.timestamp() - cfg.history_days * 86400, cfg.start.timestamp() + cfg.days * 86400
+        monday_morning = (cfg.start.timestamp() + 8 * 3600, cfg.start.timestamp() + 13 * 3600)
+        cohorts = ({}, {"region": "宁波"}, {"product": "IPTV", "region": "金华"}, {"channel": "APP"}, {"tier": "gold", "channel": "微信"})
+        for labels in cohorts:
+            for b, e in ((begin, end), monday_morning):
+                n = sum(1 for _, ts, lab in complaints if b <= ts < e and all(lab.get(k) == v for k, v in labels.items()))
+                mean = background.expected(labels, b, e)
+                assert abs(n - mean) < 4 * math.sqrt(mean), (shape, labels, b, n, mean)
