@@ -281,6 +281,36 @@ class CohortBaseline:
         seasonal = week.factor(hour, weekday) if week is not None else 1.0
         return self.hour_mean(hour, week) * seasonal * float(s[_BLOCKS][weekday * 6 + hour // 4])
 
+    def learn_fit(self, count: float, expected: float) -> None:
+        """Learn how far one window's count fell from what was expected of it: the dispersion's evidence, once
+        the baseline has learnt a week (:data:`DISPERSION_AFTER`). A caller that judges spans reaching back over
+        several windows teaches a window only once it has left them all (an incident's first, not yet
+        significant hour must not widen the tail its next hours are judged by), and not if it was an outlier.
+
+        >>> b = CohortBaseline.fresh(); b.state[_SEEN] = DISPERSION_AFTER
+        >>> b.learn_fit(14.0, 10.0); round(b.dispersion(0.0), 4)  # one window: 2 % of the way from Poisson
+        0.0012
+        >>> for _ in range(300):
+        ...     b.learn_fit(14.0, 10.0)  # 4 above 10 every time: (16 / 10 − 1) / 10 = 0.06
+        >>> round(b.dispersion(0.0), 2)
+        0.06
+        """
+        s = self.state
+        if s[_SEEN] < DISPERSION_AFTER or expected <= 0:
+            return
+        if s[_LEVEL] <= 0:
+            # The first window starts from Poisson (no misfit) at the cohort's mean level, as if its memory's
+            # windows had fitted: one window then moves φ by its weight, not to its own ratio. Started from zero, a
+            # night hour of 0.1 expected with one complaint set φ at its cap of 0.5 for the next day (500 a day,
+            # channel_silence seed 8: the APP channel's silence check was then due three days on).
+            s[_LEVEL] = max(float(s[_HOURS].mean()), expected)
+        # at most 3σ of the variance the cohort has shown so far: an incident must not teach it, and a cohort whose
+        # counts vary far beyond Poisson can still show that it does
+        phi = self.dispersion(0.0)
+        misfit = min((count - expected) ** 2, 9.0 * (expected + phi * expected * expected)) / expected - 1.0
+        s[_MISFIT] += DISPERSION_WEIGHT * (misfit - s[_MISFIT])
+        s[_LEVEL] += DISPERSION_WEIGHT * (expected - s[_LEVEL])
+
     def dispersion(self, floor: float) -> float:
         """The negative binomial's φ this cohort has shown (variance μ + φμ²), at least ``floor``.
 
@@ -304,6 +334,7 @@ class CohortBaseline:
         outlier: bool = False,
         week: WeekShape | None = None,
         volume: float | None = None,
+        fit: bool = True,
     ) -> float:
         """Learn from one window's count; returns what was expected before learning.
 
@@ -311,17 +342,13 @@ class CohortBaseline:
         still moves the means, but does not teach the dispersion: an incident must not
         make the next one look ordinary. ``volume``: the complaints the window was expected
         to hold (the cohort's own block factors learn in proportion, up to
-        :data:`RESIDUAL_VOLUME`); None learns them fully."""
+        :data:`RESIDUAL_VOLUME`); None learns them fully. ``fit=False`` leaves the dispersion to
+        a later :meth:`learn_fit` of the same window."""
         s = self.state
         expected = self.expected(hour, weekday, week)
         self._hours_total = None
-        if s[_SEEN] >= DISPERSION_AFTER and expected > 0 and not outlier:  # how well it fits, once it has learnt
-            # at most 3σ of the variance the cohort has shown so far: an incident must not teach it, and a
-            # cohort whose counts vary far beyond Poisson can still show that it does
-            phi = self.dispersion(0.0)
-            misfit = min((count - expected) ** 2, 9.0 * (expected + phi * expected * expected)) / expected - 1.0
-            s[_MISFIT] += DISPERSION_WEIGHT * (misfit - s[_MISFIT])
-            s[_LEVEL] += DISPERSION_WEIGHT * (expected - s[_LEVEL])
+        if fit and not outlier:
+            self.learn_fit(count, expected)
         hours, blocks = s[_HOURS], s[_BLOCKS]
         block = weekday * 6 + hour // 4
         seasonal = week.factor(hour, weekday) if week is not None else 1.0

@@ -290,3 +290,20 @@ def test_the_tail_probability_is_scipy_stats_own() -> None:
         want = float(nbinom.sf(observed - 1, 1 / phi, (1 / phi) / (1 / phi + m))) if phi > 0 else float(poisson.sf(observed - 1, m))
         got = test.tail(observed, mean, phi)
         assert got == pytest.approx(want, rel=1e-9, abs=1e-300), (observed, mean, phi)
+
+
+def test_the_dispersions_first_window_moves_it_from_poisson_by_its_weight_not_to_its_own_ratio() -> None:
+    """A week of a channel's hours (5 an hour by day, 0.2 by night), then its first window of evidence is a night
+    hour with one complaint where 0.1 was due. Taken as the ratio of two averages that both started at zero, that
+    one window was the whole estimate: φ = (0.81 / 0.1 − 1) / 0.1 = 71, at its cap of 0.5, and the channel's
+    silence check was set days ahead. Started from Poisson at the channel's mean level, it moves φ by its weight."""
+    from detectors.baseline import DISPERSION_AFTER, DISPERSION_WEIGHT, CohortBaseline
+
+    b = CohortBaseline.fresh()
+    for i in range(DISPERSION_AFTER):
+        hour = i % 24
+        b.update(5.0 if 8 <= hour < 22 else 0.2, hour, (i // 24) % 7, fit=False)
+    b.learn_fit(1.0, 0.1)
+    level = sum(b.hour_mean(h) for h in range(24)) / 24
+    both_after_one_window = DISPERSION_WEIGHT * (0.81 / 0.1 - 1) / ((1 - DISPERSION_WEIGHT) * level + DISPERSION_WEIGHT * 0.1)
+    assert b.dispersion(0.0) == pytest.approx(both_after_one_window, rel=1e-3) and b.dispersion(0.0) < 0.05

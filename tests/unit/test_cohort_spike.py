@@ -410,3 +410,43 @@ def test_a_small_citys_outage_too_slow_for_any_one_hour_is_found_over_its_three_
     assert ev["observed"] >= 8 and ev["span_seconds"] > 3600  # the count over more than an hour decided
     began = T0 + dt.timedelta(hours=24 * 8 + 2)
     assert began + dt.timedelta(hours=1) < firing[0].starts_at <= began + dt.timedelta(hours=3, minutes=15)
+
+
+def test_a_window_teaches_the_dispersion_only_once_the_spans_judged_next_have_left_it(tmp_path: Path) -> None:
+    """An incident's first hour, unusual but short of significance and of ``min_ratio`` (no outlier), must not
+    widen the tail its next hours are judged by. Two runs differ only in one busy hour of 台州 × 宽带 after a week
+    and a day: 4 complaints (as expected) or 7. The cohort's φ is the same in both after that hour and after the
+    next, and differs only once the hour after that has ended: a window teaches the dispersion two windows on."""
+    import math
+
+    from detectors.baseline import CohortBaseline
+    from rules.types.cohort_spike import Baseline
+
+    unusual = 24 * 8 + 3  # local 12:00 on the ninth day (T0 is 09:00 local): a busy hour, 4 expected
+    ordinary = [e for e in hourly(24 * 8 + 8, daily_cycle, seed=3) if not _in(e, unusual)]
+    rule = RULE.replace("warmup: 3d", "warmup: 3d\ndispersion: 0")
+
+    def phi_after_each_hour(count: int) -> list[float]:
+        cohort = [complaint("opened", unusual * 60 + 5 + i * 7, f"cp-u{i}", f"c-u{i}", region="台州", product="宽带") for i in range(count)]
+        events = sorted(ordinary + cohort, key=lambda e: e["ts"])
+        engine = Engine(rules_from(tmp_path, rule), DictBackend(), EngineConfig(allowed_lateness=0, idle_after=None))
+        out = []
+        for last in range(unusual + 1, unusual + 5):  # the hour of the last event fed: it closes the hours before
+            run([], [e for e in events if _hour_of(e) <= last and (not out or _hour_of(e) == last)], engine=engine, batch=500, close=False)
+            stored = dict(engine.backend.namespace("spike-b:spike", Baseline).items())  # type: ignore[attr-defined]
+            # the learnt ratio itself, below the floor too (these binomial counts vary a little less than Poisson)
+            out.append(CohortBaseline.from_bytes(stored["region=台州,product=宽带"].values).dispersion(-math.inf))
+        return out
+
+    as_expected, unusual_hour = phi_after_each_hour(4), phi_after_each_hour(7)
+    # after the unusual hour, after the next, after the one after that, and one more
+    assert as_expected[:2] == unusual_hour[:2], (as_expected, unusual_hour)
+    assert unusual_hour[2] > as_expected[2], (as_expected, unusual_hour)  # learnt two windows on, as a wider φ
+
+
+def _hour_of(event: dict[str, Any]) -> int:
+    return int((dt.datetime.fromisoformat(event["ts"]) - T0).total_seconds() // 3600)
+
+
+def _in(event: dict[str, Any], hour: int) -> bool:
+    return _hour_of(event) == hour and event["region"] == "台州" and event["product"] == "宽带"
