@@ -70,6 +70,8 @@ __all__ = ["CohortSilenceRule", "CohortSilenceSpec"]
 VARIABLES = frozenset({"cohort", "silent_for", "since", "expected", "p_value"})
 #: The timer key of a cohort's silence check (after the step closes' ``close:`` keys at the same time).
 SILENT = "silent:"
+#: A silence check is set at most this long ahead (seconds): what the cohort's baseline learns meanwhile counts.
+RECHECK_AFTER = 86400.0
 #: How the whole intake (every complaint of the rule) is named in summaries.
 WHOLE = "全部投诉"
 
@@ -208,12 +210,18 @@ class CohortSilenceRule(CohortSpikeRule):
     def _arm(
         self, cohort: str, since: float, baseline: CohortBaseline | None, week: WeekShape, ctx: RuleContext, after: float = -math.inf
     ) -> None:
-        """Set the cohort's check at the end of the step in which a silence since ``since`` becomes significant."""
+        """Set the cohort's check at the end of the step in which a silence since ``since`` becomes significant, or
+        a day on (:data:`RECHECK_AFTER`) if that is later. A cohort that keeps speaking is not armed again, so a check
+        planned days ahead rests on the baseline and dispersion of the day it was set: a φ at its cap set the APP
+        channel's check three days on, and its silence that afternoon was missed. A check that comes before the
+        silence is significant is set again from the cohort's last complaint, with what has been learnt since."""
         if baseline is None or baseline.windows_seen < self.test.warmup:
             return
         due = self._significant_at(baseline, week, since)
         if due is not None:
-            self._set(ctx.state(f"silence-t:{self.ns}", float), cohort, max(due, after + self.step.size), ctx)
+            soonest = after + self.step.size
+            at = min(max(due, soonest), max(since, soonest) + RECHECK_AFTER)
+            self._set(ctx.state(f"silence-t:{self.ns}", float), cohort, at, ctx)
 
     def _set(self, armed: Any, cohort: str, at: float, ctx: RuleContext) -> None:
         armed.set(cohort, at)

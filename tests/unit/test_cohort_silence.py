@@ -141,3 +141,30 @@ summary: "{{cohort}}"
     assert not result.ok and "`window` must divide an hour" in str(result.errors[0]), [str(e) for e in result.errors]
     for fine in ("15m", "30m", "1h"):
         assert load_rule_text(text.replace(f"window: {window}", f"window: {fine}"), "s.yaml").ok
+
+
+def test_a_silence_check_is_set_at_most_a_day_ahead() -> None:
+    """A cohort that keeps speaking is not armed again, so a check planned days ahead would rest on the baseline and
+    dispersion of the day it was set (a φ at its cap once set the APP channel's check three days on, and its
+    silence that afternoon was missed). A cohort of 0.3 complaints an hour needs more than a day of quiet (11.5
+    expected at alpha 1e-5): its check is set a day on, and then set again for when it is due."""
+    from detectors.baseline import CohortBaseline, WeekShape
+    from rules.types.cohort_silence import RECHECK_AFTER
+
+    rule = pack_rule()
+    engine = Engine([rule], DictBackend(), EngineConfig(idle_after=None))
+    slow, busy = CohortBaseline.fresh(), CohortBaseline.fresh()
+    slow.state[1:25], busy.state[1:25] = 0.3, 40.0
+    for b in (slow, busy):
+        b.state[0] = 24 * 8  # windows seen: warm
+    week, since = WeekShape.fresh(), 1_000_000 * 900.0
+    due = rule._significant_at(slow, week, since)
+    assert since + RECHECK_AFTER < due < since + 2 * RECHECK_AFTER  # what it would wait without the cap
+    rule._arm("channel=slow", since, slow, week, engine)
+    rule._arm("channel=busy", since, busy, week, engine)
+    armed = engine.state(f"silence-t:{rule.ns}", float)
+    assert armed.get("channel=slow") == since + RECHECK_AFTER
+    assert armed.get("channel=busy") == rule._significant_at(busy, week, since) < since + 3600  # minutes, as before
+    # that check came, the cohort still quiet: set again from its last complaint, now within a day of being due
+    rule._arm("channel=slow", since, slow, week, engine, after=since + RECHECK_AFTER)
+    assert armed.get("channel=slow") == due
