@@ -23,10 +23,11 @@ term (3 % as a rule) score above 4 about once in 25,000 tests: with thousands
 of terms tested every quarter hour, in every region, that is a false alarm
 every few days. The exact tail at ``alpha`` (1e-6) keeps those quiet, while a
 new term or an incident's word, far beyond its share, passes it by orders of
-magnitude. ``alpha`` is shared among the terms one look tests (those with at
-least ``min_support`` mentions, not background; Bonferroni): a busy province
+magnitude. ``alpha`` is shared among the terms one look tests, every term of
+the look that is not background, each weighed by its chance of reaching
+``min_support`` at its usual share (:func:`effective_tests`): a busy province
 tests hundreds a quarter hour, a county a few, and each is a chance of a false
-alarm (:attr:`TermBurst.tests`).
+alarm (:attr:`TermBurst.tests`). A span's look shares it the same way.
 
 Terms whose usual share is at least ``max_share`` are *background*, the
 deployment's own stop words (as ``max_df`` in a document-frequency
@@ -84,7 +85,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import betabinom, binom
 
-__all__ = ["INDEX_TERMS", "BurstDetector", "Tally", "TermBurst", "Topic"]
+__all__ = ["INDEX_TERMS", "BurstDetector", "Tally", "TermBurst", "Topic", "effective_tests"]
 
 #: Terms whose counter positions are kept per table shape (width, depth): about 1.5 MB each at most.
 INDEX_TERMS = 4096
@@ -103,7 +104,7 @@ class TermBurst:
     new: bool
     p_value: float = 1.0  # tail P(X ≥ count) (a span's: beta-binomial), computed for terms scoring above the threshold
     span: float = 0.0  # seconds the count covers (one window, the part of it looked into, or a longer span)
-    tests: int = 1  # the terms tested in the same look (the tail must reach alpha / tests: Bonferroni)
+    tests: float = 1.0  # the tests the look's alpha is shared among (the tail must reach alpha / tests): effective_tests
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,40 @@ def _fewest_unusual(docs: int, share: float, level: float) -> int:
         pmf *= (docs - k) / (k + 1) * share / (1.0 - share)  # P(X = k + 1)
         k += 1
     return k if tail <= level * (1 + 1e-9) else docs + 1
+
+
+def effective_tests(chances: np.ndarray, alpha: float) -> float:
+    """The number of tests a look's ``alpha`` is shared among: the k ≥ 1 where Σ min(alpha / k, q) = alpha,
+    each term's q (``chances``) its chance, at its usual share, of the ``min_support`` mentions a term needs to
+    be flagged at all (Tarone 1990, with ``min_support`` as the floor of what a test can find).
+
+    Each term of a look is a test, whether or not it reached ``min_support``: one that fell short was tested and
+    found ordinary. Counting only those that reached it (as the detector did) let chance clusters of everyday
+    words through: a look at 13 complaints of a county-sized province tested one or two terms that way, and
+    ``你好 孩子`` in 6 of them (usually 1.9 %, a tail of 8e-8) was a burst. Yet a look is not as many tests as
+    it has terms: a term met once in a thousand complaints reaches six of thirteen with a chance far below
+    alpha, and adds that chance, not a whole test. Each term is flagged with a chance of at most
+    min(alpha / k, q), so the look's chance of any false alarm stays at most alpha.
+
+    >>> effective_tests(np.full(50, 0.9), 1e-6)  # fifty everyday terms: fifty tests
+    50.0
+    >>> round(effective_tests(np.array([0.9] + [1e-9] * 500), 1e-6), 3)  # one, and 500 rare ones taking half of alpha
+    2.0
+    >>> effective_tests(np.array([1e-12] * 1000), 1e-6), effective_tests(np.array([]), 1e-6)
+    (1.0, 1.0)
+    """
+    q = np.sort(np.asarray(chances, dtype=np.float64))[::-1]
+    if float(np.minimum(q, alpha).sum()) <= alpha:
+        return 1.0
+    # With the j likeliest terms at alpha / k and the rest at their q, the sum is alpha at k = j·alpha / (alpha − rest):
+    # the j for which the likeliest j reach alpha / k and the others do not is the one k (the sum falls as k grows).
+    rest = np.append(np.cumsum(q[::-1])[::-1], 0.0)[1:]  # rest[j - 1] = q[j] + q[j + 1] + …
+    j = np.arange(1, len(q) + 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.where(rest < alpha, j * alpha / (alpha - rest), np.inf)
+        below = np.append(q[1:], 0.0)
+        fits = (q >= alpha / k) & (below <= alpha / k)
+    return float(max(k[np.argmax(fits)], 1.0)) if fits.any() else float(len(q))
 
 
 def _sample_rank(doc_id: str) -> int:
@@ -407,13 +442,15 @@ class BurstDetector:
         seen = self.windows_seen if seen is None else seen
         return 1.0 / (1.0 - (1.0 - self.alpha) ** seen) if seen > 0 else 1.0
 
-    def _learnt(self, terms: list[str]) -> tuple[list[float], list[float]]:
+    def _learnt(self, terms: list[str]) -> tuple[list[float], list[float], list[float]]:
         """Each term's learnt share and its variance as the tables hold them (the largest over its rows:
-        collisions only add), in one look-up for all."""
+        collisions only add), and its share as its least collided counter holds it (the smallest: what count-min
+        estimates, to say how often the term may come, :meth:`_tests`), in one look-up for all."""
         if not terms:
-            return [], []
+            return [], [], []
         where = self._positions(terms)
-        return self.mean.ravel()[where].max(axis=1).tolist(), self.var.ravel()[where].max(axis=1).tolist()
+        means = self.mean.ravel()[where]
+        return means.max(axis=1).tolist(), self.var.ravel()[where].max(axis=1).tolist(), means.min(axis=1).tolist()
 
     def _positions(self, terms: list[str]) -> np.ndarray:
         """Each term's counters (:meth:`_flat`) as one row of an array, for look-ups of all terms at once."""
@@ -422,24 +459,39 @@ class BurstDetector:
     def _scores(self, counts: dict[str, int], docs: int, span: float) -> list[TermBurst]:
         """Each term's significance given its count among ``docs`` complaints (terms below min_support skipped)."""
         unbias = self._unbias()
-        scored = [(term, count) for term, count in counts.items() if count >= self.min_support]
-        means, variances = self._learnt([term for term, _ in scored])
-        learnt = zip(scored, means, variances, strict=True)
+        if self.tail_alpha < 1:  # every term of the look is a test (effective_tests), those short of min_support too
+            looked = list(counts.items())
+        else:  # without a tail (alpha 1) the score alone decides: only terms with the support are looked up
+            looked = [(term, count) for term, count in counts.items() if count >= self.min_support]
+        means, variances, own = self._learnt([term for term, _ in looked])
+        learnt = zip(looked, means, variances, own, strict=True)
         # background: how complaints are written here, not news (the corpus' own stop words)
-        tested = [(t, c, m * unbias, v * unbias) for (t, c), m, v in learnt if m * unbias < self.max_share]
+        tested = [(t, c, m * unbias, v * unbias, o * unbias) for (t, c), m, v, o in learnt if m * unbias < self.max_share]
         # Every term a look tests is one more chance of a false alarm: a city's quarter hour at 100 complaints a
-        # day tests a word or two, at 100,000 a day sixty, and the province's five hundred. The tail each must
-        # reach is alpha shared among them (Bonferroni), so a look's chance of crying wolf does not grow with volume.
-        # (Without a tail, alpha 1, the score alone decides.)
-        tests = max(len(tested), 1) if self.tail_alpha < 1 else 1
+        # day tests a word or two, at 100,000 a day hundreds. The tail each must reach is alpha shared among them
+        # (effective_tests), so a look's chance of crying wolf does not grow with volume or vocabulary.
+        tests = self._tests([o for _, _, _, _, o in tested], docs, self.tail_alpha) if self.tail_alpha < 1 else 1.0
         out = []
-        for term, count, mean, var in tested:
+        for term, count, mean, var, _ in tested:
+            if count < self.min_support:
+                continue
             expected = max(mean, self.beta)
             score = (count / docs - expected) / (math.sqrt(var + expected * (1 - expected) / docs) + self.beta)
             # The exact tail only where the score alone would call it a burst (a handful of terms a window).
             p = float(binom.sf(count - 1, docs, min(expected, 1.0))) if score >= self.threshold and self.tail_alpha < 1 else 1.0
             out.append(TermBurst(term, count, count / docs, mean, score, mean < self.beta, p, span, tests))
         return out
+
+    def _tests(self, shares: list[float], docs: int, alpha: float) -> float:
+        """The tests a look's ``alpha`` is shared among (:func:`effective_tests`): of terms at these usual
+        ``shares`` (unbiased), each one's chance of ``min_support`` mentions among ``docs`` complaints.
+
+        The chance is at the share learnt, not at the floor β a test takes for a rare term's expectation: a word
+        never seen before has a learnt share of 0 and adds no test, though a burst of it is judged against β."""
+        if not shares:
+            return 1.0
+        chances = binom.sf(self.min_support - 1, docs, np.clip(np.asarray(shares, dtype=np.float64), 0.0, 1.0))
+        return effective_tests(np.asarray(chances, dtype=np.float64), alpha)
 
     def _span_bursts(self, counts: dict[str, int], docs: int, start: float, skip: set[str]) -> list[TermBurst]:
         """Terms of the closing window starting at ``start`` (``counts`` among its ``docs`` complaints) that
@@ -476,8 +528,12 @@ class BurstDetector:
                 candidates.append((term, count, per))
         if not candidates:
             return []
-        means, variances = self._learnt([term for term, _, _ in candidates])
+        means, variances, _ = self._learnt([term for term, _, _ in candidates])
         depths = {depth for _, depth, _, _, _ in plans}
+        # Each span's look tests every term of the window (effective_tests), at its usual share over the span.
+        shares, _, own = self._learnt(list(counts))
+        everyday = [o * unbias for m, o in zip(shares, own, strict=True) if m * unbias < self.max_share]
+        tests = {depth: self._tests(everyday, n, alpha) for _, depth, n, _, _ in plans}
         best: dict[str, TermBurst] = {}
         for (term, count, per), now_mean, now_var in zip(candidates, means, variances, strict=True):
             usual = self._learnt_before(now_mean, now_var, reach, per, depths)
@@ -496,7 +552,7 @@ class BurstDetector:
                 # The usual share is itself an estimate from some ``learnt`` complaints: the tail is the
                 # beta-binomial's (the binomial's, mixed over what the share may be), not the binomial's.
                 p = float(betabinom.sf(total - 1, n, expected * learnt, (1 - expected) * learnt)) if learnt else 1.0
-                burst = TermBurst(term, total, total / n, mean, score, mean < self.beta, p, span)
+                burst = TermBurst(term, total, total / n, mean, score, mean < self.beta, p, span, tests[depth])
                 if not self._bursts(burst, alpha) or (term in best and burst.p_value >= best[term].p_value):
                     continue
                 # The grievance goes on: the newest window carries at least half its share of the span's excess,

@@ -578,7 +578,7 @@ class HotWordsRule(RuleHeader):
                         "expected_share": round(b.expected, 5),
                         "score": round(b.score, 2),
                         "p_value": float(f"{b.p_value:.3g}"),
-                        "tests": b.tests,  # terms tested in the same look: the tail reached alpha / tests
+                        "tests": round(b.tests, 2),  # the tests the look's alpha was shared among: the tail reached alpha / tests
                         "new": b.new,
                         "span_seconds": b.span,
                     }

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import tracemalloc
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.stats import binom
 
-from detectors.signitrend import INDEX_TERMS, BurstDetector
+from detectors.signitrend import INDEX_TERMS, BurstDetector, effective_tests
 from detectors.tokenize import Tokenizer
 
 W = 600.0
@@ -238,11 +241,11 @@ def test_a_burst_starting_mid_window_is_shown_by_its_own_complaints_not_the_wind
     assert all(sid.startswith("burst-") for sid, _ in topics[0].samples), topics[0].samples
 
 
-def _judged_window(mentions: int, ordinary_terms: int) -> list:
+def _judged_window(mentions: int, ordinary_terms: int, min_support: int = 3) -> list:
     """Topics of a window of 200 complaints with ``mentions`` of 光猫 (usually 5: 2.5 %), after 120 windows
     where each complaint also carries one of ``ordinary_terms`` everyday words, in turn (each tested, none news;
     0: a word of its own, too rare to test)."""
-    d = BurstDetector(window=W, warmup_windows=6, min_support=3, alpha=1e-6)
+    d = BurstDetector(window=W, warmup_windows=6, min_support=min_support, alpha=1e-6)
     for w in range(121):  # long enough for the variance learnt from the first window's jump to fade
         for i in range(200):
             guangmao = i % 40 == 0 if w < 120 else i < mentions
@@ -262,6 +265,73 @@ def test_a_look_testing_many_terms_shares_alpha_among_them() -> None:
     assert _judged_window(19, 0) and not _judged_window(19, ordinary)
     burst = next(b for b in _judged_window(22, ordinary)[0].bursts if b.term == "光猫")
     assert burst.tests == ordinary + 1 and burst.p_value * burst.tests < 1e-6
+
+
+def test_terms_short_of_min_support_are_tests_of_the_look_too() -> None:
+    """Fifty everyday words, each in 4 of the 200 complaints, are below ``min_support`` (5): none can be flagged,
+    yet each was looked at, and each comes 5 times often enough (a chance of 0.37) to be a whole test. Counting
+    only the terms that reached the support made 光猫 the one test of the look, and its 19 mentions a burst at a
+    tail alpha allows one test, not fifty-one. Words of their own, never seen before, are no test at all."""
+    ordinary = 50
+    assert float(binom.sf(5 - 1, 200, 1 / ordinary)) > 0.3  # the premise: each everyday word could have reached 5
+    assert _judged_window(19, 0, min_support=5)  # words never seen before add no test
+    assert not _judged_window(19, ordinary, min_support=5)
+    burst = next(b for b in _judged_window(22, ordinary, min_support=5)[0].bursts if b.term == "光猫")
+    assert 50 < burst.tests <= ordinary + 1 and burst.p_value * burst.tests < 1e-6
+
+
+def test_a_new_word_sharing_a_counter_with_an_everyday_one_adds_no_test() -> None:
+    """How often a term may come, for counting the look's tests, is its least collided counter's share (what
+    count-min estimates): a new word that shares one of its three counters with an everyday word is still new.
+    Its largest counter (what a test takes as its usual share, to be safe) would make each of them a whole
+    test, and 21 mentions of 光猫 would burst only where the new words were not."""
+    d = BurstDetector(window=W, width=256, depth=3, warmup_windows=6, min_support=3, alpha=1e-6)
+    everyday, guangmao = set(d._flat("常见")), set(d._flat("光猫"))
+    shares_one = (w for w in (f"新词{i}" for i in range(20000)) if len(everyday & set(d._flat(w))) == 1 and not guangmao & set(d._flat(w)))
+    new_words = list(itertools.islice(shares_one, 100))
+    assert len(new_words) == 100  # the premise: each shares one counter with 常见, none with 光猫
+    for w in range(81):
+        for i in range(200):
+            terms = ["光猫"] if (i % 40 == 0 if w < 80 else i < 21) else []
+            terms += ["常见"] if i % 2 else ([new_words[i // 2]] if w == 80 and i // 2 < len(new_words) else [])
+            d.add(w * W + i, f"k{w}-{i}", terms, " ".join(terms))
+    topics = [t for t in d.close_window() if "光猫" in t.terms]
+    assert topics and next(b for b in topics[0].bursts if b.term == "光猫").tests < 3  # 光猫 and 常见: the look's tests
+
+
+def _span_topics(per_window: int, everyday: int) -> list:
+    """Topics with 排队 over 3 windows of 60 complaints where it usually comes once (1.7 %) and now comes
+    ``per_window`` times, never reaching ``min_support`` (8) in one window; each complaint also carries one of
+    ``everyday`` words in turn (2 mentions a window each: 8 over a span is likely), or, at 0, a word of its own."""
+    d = BurstDetector(window=W, warmup_windows=6, min_support=8, alpha=1e-6, spans=(3, 6))
+    topics = []
+    for w in range(123):
+        for i in range(60):
+            terms = (["排队"] if i < (per_window if w >= 120 else 1) else []) + [f"词{i % everyday}" if everyday else f"词{w}-{i}"]
+            topics += [t for t in d.add(w * W + i, f"k{w}-{i}", terms, " ".join(terms)) if "排队" in t.terms]
+    return topics + [t for t in d.close_window() if "排队" in t.terms]
+
+
+def test_a_spans_look_shares_alpha_among_the_terms_of_the_window_too() -> None:
+    """A span's look tests every term of the window as much as the window's own look does. Eighteen mentions of
+    排队 in 180 complaints, where 3 were usual, have a tail (2.5e-8) each span may reach alone (alpha / 2), not
+    when thirty everyday words share it; 21 are beyond chance either way."""
+    assert _span_topics(6, 0) and not _span_topics(6, 30)
+    burst = next(b for t in _span_topics(7, 30) for b in t.bursts if b.term == "排队")
+    assert burst.span == 3 * W and 30 <= burst.tests <= 32 and burst.p_value * burst.tests <= 1e-6 / 2
+
+
+@given(st.lists(st.floats(0.0, 1.0), max_size=60), st.sampled_from([1e-6, 1e-3, 0.05]))
+def test_the_tests_a_look_shares_alpha_among_keep_its_chance_of_a_false_alarm_within_alpha(chances: list[float], alpha: float) -> None:
+    """The k of :func:`~detectors.signitrend.effective_tests` bounds the look's chance of any false alarm by alpha
+    (each term flagged with a chance of at most min(alpha / k, q)), and is the least k that does, at least one
+    and at most one test a term."""
+    q = np.array(chances)
+    k = effective_tests(q, alpha)
+    assert 1.0 <= k <= max(len(q), 1) * (1 + 1e-9)
+    assert float(np.minimum(q, alpha / k).sum()) <= alpha * (1 + 1e-6)
+    if k > 1.0:
+        assert float(np.minimum(q, alpha / (k * (1 - 1e-6))).sum()) > alpha * (1 - 1e-9)
 
 
 def test_a_grievance_too_slow_for_any_window_bursts_over_a_span_and_ends_with_it() -> None:
