@@ -80,7 +80,7 @@ import functools
 import hashlib
 import heapq
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.stats import betabinom, binom
@@ -459,28 +459,32 @@ class BurstDetector:
     def _scores(self, counts: dict[str, int], docs: int, span: float) -> list[TermBurst]:
         """Each term's significance given its count among ``docs`` complaints (terms below min_support skipped)."""
         unbias = self._unbias()
-        if self.tail_alpha < 1:  # every term of the look is a test (effective_tests), those short of min_support too
-            looked = list(counts.items())
-        else:  # without a tail (alpha 1) the score alone decides: only terms with the support are looked up
-            looked = [(term, count) for term, count in counts.items() if count >= self.min_support]
-        means, variances, own = self._learnt([term for term, _ in looked])
-        learnt = zip(looked, means, variances, own, strict=True)
+        supported = [(term, count) for term, count in counts.items() if count >= self.min_support]
+        means, variances, _ = self._learnt([term for term, _ in supported])
+        learnt = zip(supported, means, variances, strict=True)
         # background: how complaints are written here, not news (the corpus' own stop words)
-        tested = [(t, c, m * unbias, v * unbias, o * unbias) for (t, c), m, v, o in learnt if m * unbias < self.max_share]
-        # Every term a look tests is one more chance of a false alarm: a city's quarter hour at 100 complaints a
-        # day tests a word or two, at 100,000 a day hundreds. The tail each must reach is alpha shared among them
-        # (effective_tests), so a look's chance of crying wolf does not grow with volume or vocabulary.
-        tests = self._tests([o for _, _, _, _, o in tested], docs, self.tail_alpha) if self.tail_alpha < 1 else 1.0
+        tested = [(t, c, m * unbias, v * unbias) for (t, c), m, v in learnt if m * unbias < self.max_share]
         out = []
-        for term, count, mean, var, _ in tested:
-            if count < self.min_support:
-                continue
+        for term, count, mean, var in tested:
             expected = max(mean, self.beta)
             score = (count / docs - expected) / (math.sqrt(var + expected * (1 - expected) / docs) + self.beta)
             # The exact tail only where the score alone would call it a burst (a handful of terms a window).
             p = float(binom.sf(count - 1, docs, min(expected, 1.0))) if score >= self.threshold and self.tail_alpha < 1 else 1.0
-            out.append(TermBurst(term, count, count / docs, mean, score, mean < self.beta, p, span, tests))
+            out.append(TermBurst(term, count, count / docs, mean, score, mean < self.beta, p, span))
+        # Every term a look tests is one more chance of a false alarm: a city's quarter hour at 100 complaints a
+        # day tests a word or two, at 100,000 a day hundreds. The tail each must reach is alpha shared among them
+        # (effective_tests), so a look's chance of crying wolf does not grow with volume or vocabulary. Counted
+        # only where a term could burst at all (alpha with a single test): most looks have none.
+        if self.tail_alpha < 1 and any(self._bursts(b) for b in out):
+            tests = self._tests(self._everyday(counts), docs, self.tail_alpha)
+            out = [replace(b, tests=tests) for b in out]
         return out
+
+    def _everyday(self, counts: dict[str, int]) -> list[float]:
+        """The own usual shares (unbiased) of a look's terms that are not background: its tests."""
+        unbias = self._unbias()
+        shares, _, own = self._learnt(list(counts))
+        return [o * unbias for m, o in zip(shares, own, strict=True) if m * unbias < self.max_share]
 
     def _tests(self, shares: list[float], docs: int, alpha: float) -> float:
         """The tests a look's ``alpha`` is shared among (:func:`effective_tests`): of terms at these usual
@@ -530,10 +534,10 @@ class BurstDetector:
             return []
         means, variances, _ = self._learnt([term for term, _, _ in candidates])
         depths = {depth for _, depth, _, _, _ in plans}
-        # Each span's look tests every term of the window (effective_tests), at its usual share over the span.
-        shares, _, own = self._learnt(list(counts))
-        everyday = [o * unbias for m, o in zip(shares, own, strict=True) if m * unbias < self.max_share]
-        tests = {depth: self._tests(everyday, n, alpha) for _, depth, n, _, _ in plans}
+        # Each span's look tests every term of the window (effective_tests), at its usual share over the span:
+        # counted once a term could burst at all (alpha / spans with a single test).
+        everyday: list[float] | None = None
+        tests: dict[int, float] = {}
         best: dict[str, TermBurst] = {}
         for (term, count, per), now_mean, now_var in zip(candidates, means, variances, strict=True):
             usual = self._learnt_before(now_mean, now_var, reach, per, depths)
@@ -552,7 +556,13 @@ class BurstDetector:
                 # The usual share is itself an estimate from some ``learnt`` complaints: the tail is the
                 # beta-binomial's (the binomial's, mixed over what the share may be), not the binomial's.
                 p = float(betabinom.sf(total - 1, n, expected * learnt, (1 - expected) * learnt)) if learnt else 1.0
-                burst = TermBurst(term, total, total / n, mean, score, mean < self.beta, p, span, tests[depth])
+                burst = TermBurst(term, total, total / n, mean, score, mean < self.beta, p, span)
+                if not self._bursts(burst, alpha):
+                    continue
+                if depth not in tests:
+                    everyday = self._everyday(counts) if everyday is None else everyday
+                    tests[depth] = self._tests(everyday, n, alpha)
+                burst = replace(burst, tests=tests[depth])
                 if not self._bursts(burst, alpha) or (term in best and burst.p_value >= best[term].p_value):
                     continue
                 # The grievance goes on: the newest window carries at least half its share of the span's excess,

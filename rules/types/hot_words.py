@@ -36,9 +36,9 @@ the province still showing a city's). A scoped topic part of nothing else is an
 alert labelled with its scope. Each region tests its own terms, some ten times
 the tests of the province: its binomial tail must reach ``scope_alpha``
 (default ``alpha`` / 10, Bonferroni over about ten regions). Within one look,
-alpha is shared among the terms it tests, as many as are frequent enough
-to burst (a city at 500 complaints a day tests none or one, at 100,000 a day
-sixty): the chance of a false alarm does not grow with the volume.
+alpha is shared among all the terms it tests, each weighed by its chance of
+reaching ``min_support`` (:func:`~detectors.signitrend.effective_tests`): the
+chance of a false alarm does not grow with the volume or the vocabulary.
 
 State goes through the engine's keyed state, so a restart neither loses the
 open window nor learns from zero: each complaint's terms are kept until its
