@@ -636,12 +636,19 @@ def _local_part(topic: Topic, parts: list[tuple[str, Topic]]) -> tuple[str, Topi
 
 def _part_of(topic: Topic, terms: set[str]) -> bool:
     """Whether a topic is the grievance of another kind's (a city's of the province's, or the reverse): it shares
-    a term, or most of its sample complaints name one (嘉兴's 账单 burst is the province's 多扣费 in other words)."""
-    if terms & set(topic.terms):
+    a term, one's term is a word of the other's phrases (杭州's 登录不了 is the province's 营业厅 登录不了), or most of
+    its sample complaints name one (嘉兴's 账单 burst is the province's 多扣费 in other words)."""
+    mine = set(topic.terms)
+    if terms & mine or mine & _words_of(terms) or terms & _words_of(mine):
         return True
     words = [t for t in terms if " " not in t]
     named = sum(1 for _, text in topic.samples if any(w in text for w in words))
     return bool(topic.samples) and named >= 0.5 * len(topic.samples)
+
+
+def _words_of(terms: set[str]) -> set[str]:
+    """The words of ``terms``' phrases (``营业厅 登录不了`` → 营业厅, 登录不了)."""
+    return {word for term in terms if " " in term for word in term.split(" ")}
 
 
 @functools.lru_cache(maxsize=16)

@@ -342,3 +342,24 @@ def test_a_province_wide_burst_continuing_an_open_city_alert_keeps_it_going(tmp_
     assert resolved.labels.get("region") == "温州" and resolved.ends_at == T0 + dt.timedelta(hours=15), resolved
     # It reads as the city last burst, not with the province's numbers under the city's name.
     assert resolved.summary == firing[0].summary and "（8 件）" in resolved.summary, resolved.summary
+
+
+def _topic(terms: list[str], texts: list[str]) -> Any:
+    from detectors.signitrend import TermBurst, Topic
+
+    bursts = tuple(TermBurst(term, 12, 0.3, 0.02, 9.0, False) for term in terms)
+    return Topic(0.0, 3600.0, 40, bursts, tuple((f"c{i}", text) for i, text in enumerate(texts)))
+
+
+def test_a_citys_word_inside_the_provinces_phrases_is_the_same_grievance() -> None:
+    """An app failure's province-wide alert bursts with phrases (营业厅 登录不了, 登录不了 更新); three hours on, 杭州's
+    share of it bursts as the word 登录不了 alone, in complaints that do not say 更新. It is the same grievance and
+    keeps the province's alert going, not a second alert (golden case app_login-3). A word shared only with an
+    unrelated topic's samples is not."""
+    from rules.types.hot_words import _part_of
+
+    province = {"更新", "更新 以后", "登录不了 更新", "营业厅 登录不了"}
+    city = _topic(["登录不了"], ["app登录不了，闪退", "登录不了，验证码收不到", "掌上营业厅登录不了"])
+    assert _part_of(city, province)
+    assert _part_of(_topic(sorted(province), ["更新以后登录不了"]), {"登录不了"})  # and the other way round
+    assert not _part_of(_topic(["排队"], ["装机排队一个星期"]), province)
