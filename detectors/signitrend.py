@@ -24,8 +24,8 @@ of terms tested every quarter hour, in every region, that is a false alarm
 every few days. The exact tail at ``alpha`` (1e-6) keeps those quiet, while a
 new term or an incident's word, far beyond its share, passes it by orders of
 magnitude. ``alpha`` is shared among the terms one look tests, every term of
-the look that is not background, each weighed by its chance of being flagged
-at its usual share (:func:`effective_tests`): a busy province
+the look that is not background, each weighed by its chance of reaching
+``min_support`` at its usual share (:func:`effective_tests`): a busy province
 tests hundreds a quarter hour, a county a few, and each is a chance of a false
 alarm (:attr:`TermBurst.tests`). A span's look shares it the same way.
 
@@ -154,45 +154,38 @@ def _fewest_unusual(docs: int, share: float, level: float) -> int:
     return k if tail <= level * (1 + 1e-9) else docs + 1
 
 
-def effective_tests(own: np.ndarray, tested_at: np.ndarray, docs: int, min_support: int, alpha: float) -> float:
-    """The number of tests a look's ``alpha`` is shared among: alpha / t for the largest level t at which the
-    look's terms, each at its own usual share (``own``), would be flagged with chances summing to at most alpha.
-    A term is flagged at level t when its count among ``docs`` complaints reaches ``min_support`` and its
-    binomial tail at the share its test takes (``tested_at``: never below its own) is at most t.
+def effective_tests(chances: np.ndarray, alpha: float) -> float:
+    """The number of tests a look's ``alpha`` is shared among: the k ≥ 1 where Σ min(alpha / k, q) = alpha,
+    each term's q (``chances``) its chance, at its usual share, of the ``min_support`` mentions a term needs to
+    be flagged at all (Tarone 1990, with ``min_support`` as the floor of what a test can find).
 
     Each term of a look is a test, whether or not it reached ``min_support``: one that fell short was tested and
     found ordinary. Counting only those that reached it (as the detector did) let chance clusters of everyday
     words through: a look at 13 complaints of a county-sized province tested one or two terms that way, and
     ``你好 孩子`` in 6 of them (usually 1.9 %, a tail of 8e-8) was a burst. Yet a look is not as many tests as
-    it has terms. A term met once in a thousand complaints reaches six of thirteen with a chance far below
-    alpha, and adds that chance, not a whole test (Tarone 1990). And counts are whole: the first count whose
-    tail is at most t usually has a tail well below it, and its chance is what the term adds (the discrete
-    Bonferroni bound of Westfall & Wolfinger 1997). The chance of any false alarm in the look stays at most
-    alpha, and there are never more tests than terms.
+    it has terms: a term met once in a thousand complaints reaches six of thirteen with a chance far below
+    alpha, and adds that chance, not a whole test. Each term is flagged with a chance of at most
+    min(alpha / k, q), so the look's chance of any false alarm stays at most alpha.
 
-    >>> everyday = np.full(50, 0.03)  # fifty words, each in 3 % of complaints: among 200, six is ordinary
-    >>> round(effective_tests(everyday, everyday, 200, 3, 1e-6), 1)  # each a test, worth less than a whole one
-    20.7
-    >>> rare = np.full(1000, 1e-6)  # a thousand rare words: three of 200 complaints, a chance of 1e-12 each
-    >>> effective_tests(rare, rare, 200, 3, 1e-6), effective_tests(np.array([]), np.array([]), 200, 3, 1e-6)
+    >>> effective_tests(np.full(50, 0.9), 1e-6)  # fifty everyday terms: fifty tests
+    50.0
+    >>> round(effective_tests(np.array([0.9] + [1e-9] * 500), 1e-6), 3)  # one, and 500 rare ones taking half of alpha
+    2.0
+    >>> effective_tests(np.array([1e-12] * 1000), 1e-6), effective_tests(np.array([]), 1e-6)
     (1.0, 1.0)
     """
-    own = np.clip(np.asarray(own, dtype=np.float64), 0.0, 1.0)
-    tested_at = np.clip(np.maximum(np.asarray(tested_at, dtype=np.float64), own), 0.0, 1.0)
-
-    def chance(level: float) -> float:  # of any term flagged at ``level``
-        first = np.maximum(binom.isf(level, docs, tested_at) + 1, min_support)  # the fewest mentions flagged
-        return float(binom.sf(first - 1, docs, own).sum())
-
-    if len(own) == 0 or chance(alpha) <= alpha:
+    q = np.sort(np.asarray(chances, dtype=np.float64))[::-1]
+    if float(np.minimum(q, alpha).sum()) <= alpha:
         return 1.0
-    # the chance grows with the level, and at alpha / terms it is at most alpha (each term's at most the level):
-    # bisect between, on a log scale, for the largest level that holds
-    low, high = math.log(alpha / len(own)), math.log(alpha)
-    for _ in range(40):
-        mid = (low + high) / 2
-        low, high = (mid, high) if chance(math.exp(mid)) <= alpha else (low, mid)
-    return alpha / math.exp(low)
+    # With the j likeliest terms at alpha / k and the rest at their q, the sum is alpha at k = j·alpha / (alpha − rest):
+    # the j for which the likeliest j reach alpha / k and the others do not is the one k (the sum falls as k grows).
+    rest = np.append(np.cumsum(q[::-1])[::-1], 0.0)[1:]  # rest[j - 1] = q[j] + q[j + 1] + …
+    j = np.arange(1, len(q) + 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.where(rest < alpha, j * alpha / (alpha - rest), np.inf)
+        below = np.append(q[1:], 0.0)
+        fits = (q >= alpha / k) & (below <= alpha / k)
+    return float(max(k[np.argmax(fits)], 1.0)) if fits.any() else float(len(q))
 
 
 def _sample_rank(doc_id: str) -> int:
@@ -487,25 +480,22 @@ class BurstDetector:
             out = [replace(b, tests=tests) for b in out]
         return out
 
-    def _everyday(self, counts: dict[str, int]) -> list[tuple[float, float]]:
-        """A look's terms that are not background, its tests: each one's usual share, its own and the one its
-        test takes (unbiased; :meth:`_tests`)."""
+    def _everyday(self, counts: dict[str, int]) -> list[float]:
+        """The own usual shares (unbiased) of a look's terms that are not background: its tests."""
         unbias = self._unbias()
         shares, _, own = self._learnt(list(counts))
-        return [(o * unbias, m * unbias) for m, o in zip(shares, own, strict=True) if m * unbias < self.max_share]
+        return [o * unbias for m, o in zip(shares, own, strict=True) if m * unbias < self.max_share]
 
-    def _tests(self, shares: list[tuple[float, float]], docs: int, alpha: float) -> float:
-        """The tests a look's ``alpha`` is shared among (:func:`effective_tests`), of terms at these usual shares
-        among ``docs`` complaints: each term's own (its least collided counter's, unbiased) and its largest
-        (what its test takes, at least β).
+    def _tests(self, shares: list[float], docs: int, alpha: float) -> float:
+        """The tests a look's ``alpha`` is shared among (:func:`effective_tests`): of terms at these usual
+        ``shares`` (unbiased), each one's chance of ``min_support`` mentions among ``docs`` complaints.
 
-        A word never seen before has an own share of 0 and adds no test, though a burst of it is judged against
-        β. A span's test is the beta-binomial's, wider than the binomial taken here: its terms count for more
-        than they are, never less."""
+        The chance is at the share learnt, not at the floor β a test takes for a rare term's expectation: a word
+        never seen before has a learnt share of 0 and adds no test, though a burst of it is judged against β."""
         if not shares:
             return 1.0
-        own, tested_at = np.array(shares, dtype=np.float64).T
-        return effective_tests(own, np.maximum(tested_at, self.beta), docs, self.min_support, alpha)
+        chances = binom.sf(self.min_support - 1, docs, np.clip(np.asarray(shares, dtype=np.float64), 0.0, 1.0))
+        return effective_tests(np.asarray(chances, dtype=np.float64), alpha)
 
     def _span_bursts(self, counts: dict[str, int], docs: int, start: float, skip: set[str]) -> list[TermBurst]:
         """Terms of the closing window starting at ``start`` (``counts`` among its ``docs`` complaints) that
@@ -546,7 +536,7 @@ class BurstDetector:
         depths = {depth for _, depth, _, _, _ in plans}
         # Each span's look tests every term of the window (effective_tests), at its usual share over the span:
         # counted once a term could burst at all (alpha / spans with a single test).
-        everyday: list[tuple[float, float]] | None = None
+        everyday: list[float] | None = None
         tests: dict[int, float] = {}
         best: dict[str, TermBurst] = {}
         for (term, count, per), now_mean, now_var in zip(candidates, means, variances, strict=True):
