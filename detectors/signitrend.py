@@ -442,15 +442,13 @@ class BurstDetector:
         seen = self.windows_seen if seen is None else seen
         return 1.0 / (1.0 - (1.0 - self.alpha) ** seen) if seen > 0 else 1.0
 
-    def _learnt(self, terms: list[str]) -> tuple[list[float], list[float], list[float]]:
+    def _learnt(self, terms: list[str]) -> tuple[list[float], list[float]]:
         """Each term's learnt share and its variance as the tables hold them (the largest over its rows:
-        collisions only add), and its share as its least collided counter holds it (the smallest: what count-min
-        estimates, to say how often the term may come, :meth:`_tests`), in one look-up for all."""
+        collisions only add), in one look-up for all."""
         if not terms:
-            return [], [], []
+            return [], []
         where = self._positions(terms)
-        means = self.mean.ravel()[where]
-        return means.max(axis=1).tolist(), self.var.ravel()[where].max(axis=1).tolist(), means.min(axis=1).tolist()
+        return self.mean.ravel()[where].max(axis=1).tolist(), self.var.ravel()[where].max(axis=1).tolist()
 
     def _positions(self, terms: list[str]) -> np.ndarray:
         """Each term's counters (:meth:`_flat`) as one row of an array, for look-ups of all terms at once."""
@@ -460,7 +458,7 @@ class BurstDetector:
         """Each term's significance given its count among ``docs`` complaints (terms below min_support skipped)."""
         unbias = self._unbias()
         supported = [(term, count) for term, count in counts.items() if count >= self.min_support]
-        means, variances, _ = self._learnt([term for term, _ in supported])
+        means, variances = self._learnt([term for term, _ in supported])
         learnt = zip(supported, means, variances, strict=True)
         # background: how complaints are written here, not news (the corpus' own stop words)
         tested = [(t, c, m * unbias, v * unbias) for (t, c), m, v in learnt if m * unbias < self.max_share]
@@ -480,22 +478,22 @@ class BurstDetector:
             out = [replace(b, tests=tests) for b in out]
         return out
 
-    def _everyday(self, counts: dict[str, int]) -> list[float]:
-        """The own usual shares (unbiased) of a look's terms that are not background: its tests."""
-        unbias = self._unbias()
-        shares, _, own = self._learnt(list(counts))
-        return [o * unbias for m, o in zip(shares, own, strict=True) if m * unbias < self.max_share]
+    def _everyday(self, counts: dict[str, int]) -> np.ndarray:
+        """The own usual shares (unbiased) of a look's terms that are not background: its tests. A term's own
+        share is its least collided counter's (the smallest over its rows: what count-min estimates), to say how
+        often it may come; whether it is background goes by the largest, as its test does."""
+        if not counts:
+            return np.zeros(0)
+        means = self.mean.ravel()[self._positions(list(counts))] * np.float32(self._unbias())
+        return means.min(axis=1)[means.max(axis=1) < self.max_share].astype(np.float64)
 
-    def _tests(self, shares: list[float], docs: int, alpha: float) -> float:
+    def _tests(self, shares: np.ndarray, docs: int, alpha: float) -> float:
         """The tests a look's ``alpha`` is shared among (:func:`effective_tests`): of terms at these usual
         ``shares`` (unbiased), each one's chance of ``min_support`` mentions among ``docs`` complaints.
 
         The chance is at the share learnt, not at the floor β a test takes for a rare term's expectation: a word
         never seen before has a learnt share of 0 and adds no test, though a burst of it is judged against β."""
-        if not shares:
-            return 1.0
-        chances = binom.sf(self.min_support - 1, docs, np.clip(np.asarray(shares, dtype=np.float64), 0.0, 1.0))
-        return effective_tests(np.asarray(chances, dtype=np.float64), alpha)
+        return effective_tests(binom.sf(self.min_support - 1, docs, np.clip(shares, 0.0, 1.0)), alpha)
 
     def _span_bursts(self, counts: dict[str, int], docs: int, start: float, skip: set[str]) -> list[TermBurst]:
         """Terms of the closing window starting at ``start`` (``counts`` among its ``docs`` complaints) that
@@ -532,11 +530,11 @@ class BurstDetector:
                 candidates.append((term, count, per))
         if not candidates:
             return []
-        means, variances, _ = self._learnt([term for term, _, _ in candidates])
+        means, variances = self._learnt([term for term, _, _ in candidates])
         depths = {depth for _, depth, _, _, _ in plans}
         # Each span's look tests every term of the window (effective_tests), at its usual share over the span:
         # counted once a term could burst at all (alpha / spans with a single test).
-        everyday: list[float] | None = None
+        everyday: np.ndarray | None = None
         tests: dict[int, float] = {}
         best: dict[str, TermBurst] = {}
         for (term, count, per), now_mean, now_var in zip(candidates, means, variances, strict=True):
