@@ -82,6 +82,14 @@ _BLOCKS = slice(25, 67)  # weekday × 4-hour block
 _MISFIT = 67  # exponentially weighted (Pearson residual² − 1): the variance beyond Poisson
 _LEVEL = 68  # exponentially weighted expectation, to turn the misfit into a dispersion
 _SIZE = 69
+#: A rule's week (:class:`WeekShape`): windows seen, the 24 hour means, 168 hour-of-week factors, and the 168
+#: hour-of-week mean counts the factors are read from.
+_FACTORS = 25
+_COUNTS = 25 + 168
+_WEEK_COUNTS = slice(_COUNTS, _COUNTS + 168)
+_WEEK_SIZE = _COUNTS + 168
+#: A mean count of an hour of the week not seen yet.
+_UNLEARNT = -1.0
 #: Weight of one window in the learnt dispersion (a memory of some two days of hours).
 DISPERSION_WEIGHT = 0.02
 #: Windows a baseline learns before its misfit teaches the dispersion: a week, every hour of every weekday seen
@@ -122,13 +130,22 @@ def _kept(deviation: np.ndarray, noise: float) -> np.ndarray:
 @dataclass
 class WeekShape:
     """A rule's week, learnt from all its complaints together: 24 hour-of-day means and
-    168 hour-of-week factors (float32, 772 bytes per rule).
+    168 hour-of-week factors, read from the 168 hour-of-week mean counts (float32, 1,444 bytes per rule).
 
     Each cohort's expectation takes its weekly factors from here: the whole rule sees
     some hundred complaints an hour, so one Monday already tells how much busier
     Monday noon is, to within a few per cent. A cohort of two complaints an hour learns
     nothing of the kind from its own Monday, and its own factors, learnt from noise, were
     the largest source of false alarms on small cohorts.
+
+    A factor is a weekday's mean count at that hour over the mean of the weekdays seen at
+    that hour, so every weekday is measured against the same level (a weekday not seen yet
+    takes 1). It used to be a weekday's count over the hour mean as it stood when that
+    weekday was seen. In the first weeks that mean is still learning (from a quiet weekend,
+    say), so the days seen first kept factors that were off for weeks: from a Saturday, on
+    counts that follow a weekly pattern exactly, Sunday was expected at 1.7 × its count after
+    nine days and 1.25 × after a month, and at 500 complaints a day an office intake's Monday
+    afternoons at 1.2 to 1.3 × what came (the hours an outage was then judged against).
 
     A factor is learnt from one count a week, so on a noisy series (a rule of a few
     complaints an hour, or real counts that vary beyond Poisson) it is a mean of a few
@@ -153,14 +170,27 @@ class WeekShape:
     #: The 168 shrunk factors (7 weekdays × 24 hours), computed on the first read after an update.
     _shrunk: np.ndarray | None = field(default=None, repr=False, compare=False)
 
-    BYTES = (1 + 24 + 168) * 4
+    BYTES = (1 + 24 + 168 + 168) * 4
 
     @classmethod
     def fresh(cls) -> WeekShape:
-        state = np.ones(1 + 24 + 168, dtype=np.float32)
+        state = np.ones(_WEEK_SIZE, dtype=np.float32)
         state[_SEEN] = 0.0
         state[_HOURS] = 0.0
+        state[_WEEK_COUNTS] = _UNLEARNT
         return cls(state)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> WeekShape:
+        """A week as stored, as a writable copy. One stored before the week kept its counts (factors only) gets
+        them as its factors gave them, hour mean × factor: it goes on predicting what it did."""
+        state = np.frombuffer(data, dtype=np.float32)
+        if len(state) == _WEEK_SIZE:
+            return cls(state.copy())
+        week = cls.fresh()
+        week.state[: len(state)] = state
+        week.state[_WEEK_COUNTS] = (state[_FACTORS:].reshape(7, 24) * state[_HOURS][None, :]).ravel()
+        return week
 
     @property
     def windows_seen(self) -> int:
@@ -178,7 +208,7 @@ class WeekShape:
 
     def raw_factor(self, hour: int, weekday: int) -> float:
         """The hour-of-week factor as learnt, before shrinkage."""
-        return float(self.state[25 + weekday * 24 + hour])
+        return float(self.state[_FACTORS + weekday * 24 + hour])
 
     def factor(self, hour: int, weekday: int) -> float:
         """The hour-of-week factor a cohort's expectation takes: the learnt one, less what is noise."""
@@ -189,9 +219,13 @@ class WeekShape:
     def expected(self, hour: int, weekday: int) -> float:
         return float(self.state[1 + hour]) * self.factor(hour, weekday)
 
+    def knows(self, hour: int, weekday: int) -> bool:
+        """Whether this hour of the week has been learnt (its factor is more than the weekdays' mean)."""
+        return bool(self.state[_COUNTS + weekday * 24 + hour] != _UNLEARNT)
+
     def _shrink(self) -> np.ndarray:
         """The 168 factors, each deviation from its weekday's factor kept in the share its noise does not explain."""
-        raw = self.state[25:].astype(np.float64).reshape(7, 24)
+        raw = self.state[_FACTORS:_COUNTS].astype(np.float64).reshape(7, 24)
         hours = np.maximum(self.state[_HOURS].astype(np.float64), 0.0)
         if self.windows_seen < 24 or hours.sum() <= 0:  # nothing learnt yet
             return raw.ravel()
@@ -207,13 +241,22 @@ class WeekShape:
         expected = self.expected(hour, weekday)
         self._hours_total = self._shrunk = None
         seen = int(s[_SEEN])
-        index = 25 + weekday * 24 + hour
+        index = _FACTORS + weekday * 24 + hour
         s[1 + hour] += _learning_weight(seen // 24, seasonal_alpha) * (count / s[index] - s[1 + hour])
-        if seen >= 24 and s[1 + hour] > 0:  # once a day of hours is known
-            weeks = (seen - 24) // (24 * 7)  # times this hour of the week was learnt before (none on the first day)
-            s[index] += _learning_weight(weeks, seasonal_alpha) * (count / s[1 + hour] - s[index])
-            same_hour = s[25 + hour : 25 + 168 : 24]  # this hour on each weekday: factors average to 1
-            same_hour[:] = np.clip(same_hour * (7 / same_hour.sum()), 0.2, 5)
+        # This hour of the week's own mean count, and from those of this hour on the weekdays learnt, the factors.
+        # A factor is a weekday's count over the others' at the same hour, not over the hour mean as it stood when
+        # the weekday was seen: in the first week that mean is still learning (from a quiet weekend, say), and a
+        # Monday measured against it stayed 15-30 % too busy for weeks (its afternoons expected 1.3 x what came).
+        mean_at = _COUNTS + weekday * 24 + hour
+        if s[mean_at] == _UNLEARNT:
+            s[mean_at] = count
+        else:  # times this hour of the week was learnt before: the weeks seen
+            s[mean_at] += _learning_weight(seen // (24 * 7), seasonal_alpha) * (count - s[mean_at])
+        counts = s[_COUNTS + hour :: 24]  # this hour on each weekday
+        learnt = counts != _UNLEARNT
+        level = float(counts[learnt].mean())
+        if learnt.sum() >= 2 and level > 0:  # factors average to 1; a weekday not seen yet takes the mean
+            s[_FACTORS + hour : _COUNTS : 24] = np.clip(np.where(learnt, counts / level, 1.0), 0.2, 5)
         s[_SEEN] += 1
         return expected
 
@@ -355,7 +398,10 @@ class CohortBaseline:
         seen = int(s[_SEEN])
         hours[hour] += _learning_weight(seen // 24, seasonal_alpha) * (count / (seasonal * blocks[block]) - hours[hour])
         base = self.hour_mean(hour, week) * seasonal
-        if seen >= 24 and base >= (0.05 if week is not None else 0.5):  # once a day of hours is known, on hours with volume
+        # once a day of hours is known, on hours with volume, and, with the rule's week, on an hour of the week it knows:
+        # a cohort's own factor is what is left beyond the week's, and learnt against a week that had not seen the
+        # weekday yet (a quiet first Sunday against a factor of 1), it went on halving that Sunday once the week knew it
+        if seen >= 24 and base >= (0.05 if week is not None else 0.5) and (week is None or week.knows(hour, weekday)):
             block_weight = _learning_weight(seen // (24 * 7), seasonal_alpha) / 4  # four hours a block
             if volume is not None:
                 block_weight *= min(1.0, volume / RESIDUAL_VOLUME)

@@ -52,7 +52,7 @@ holds fewer than ``min_count`` complaints, when the longest span (three
 windows) is too.
 
 State (per rule): the rule's week (:class:`~detectors.baseline.WeekShape`,
-772 bytes), one baseline and the last three windows' steps per cohort
+1,444 bytes), one baseline and the last three windows' steps per cohort
 (:data:`BASELINE_BYTES` stored), at most ``max_cohorts`` of them (new cohorts
 beyond are counted, not kept), forgotten after ``forget_after`` without
 complaints; finest-cohort counts per step for the trailing window.
@@ -302,7 +302,7 @@ class CohortSpikeRule(RuleHeader):
     def _week(self, ctx: RuleContext) -> WeekShape:
         """The rule's stored week (fresh before its first window is learnt)."""
         stored = ctx.state(f"spike-w:{self.ns}", Week).get("week")
-        return WeekShape(np.frombuffer(stored.values, dtype=np.float32).copy()) if stored else WeekShape.fresh()
+        return WeekShape.from_bytes(stored.values) if stored else WeekShape.fresh()
 
     def _report(self, scored: dict[str, Scored], end: float, ctx: RuleContext) -> None:
         """The most unusual cohorts' trailing windows as scores: -log10 of the count model's tail probability

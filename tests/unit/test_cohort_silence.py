@@ -12,6 +12,7 @@ import pytest
 
 from rules import load_rules
 from rules.loader import load_rule_text
+from rules.template import as_text
 from streams.backtest import Collect
 from streams.config import default_rules_dir
 from streams.engine import DictBackend, Engine, EngineConfig
@@ -58,7 +59,7 @@ def test_a_silent_channel_is_found_from_its_baseline_and_resolves_when_its_compl
     ev = alert.evidence
     assert ev["observed"] == 0 and ev["score"] <= 1e-5
     assert epoch(ev["silent_since"]) <= start + 900 and ev["span_seconds"] == alert.starts_at.timestamp() - epoch(ev["silent_since"])
-    assert f"应有 {round(ev['expected'], 1)} 件" in alert.summary
+    assert f"应有 {as_text(round(ev['expected'], 1))} 件" in alert.summary  # as a summary writes it: 22, not 22.0
     (resolved,) = [a for a in alerts if a.status == "resolved"]
     assert resolved.alert_id == alert.alert_id and end - 900 <= resolved.ends_at.timestamp() <= end + 3600  # type: ignore[union-attr]
 
