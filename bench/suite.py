@@ -1,6 +1,7 @@
 """Every benchmark of issue 6 in one run, as one table of figures and ratios (results in BENCHMARKS.md).
 
     .venv/bin/python bench/suite.py [--events 200000] [--orders 1000000] [--keys 1000000]
+    .venv/bin/python bench/suite.py --latency-at half     # (2) then (4) only, at half of (2): 5 min
 
 On one tansu broker, with the same simulated events:
 
@@ -203,7 +204,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--keys", type=int, default=1_000_000)
-    parser.add_argument("--latency-at", type=float, default=0.0, help="only (4), at this rate (events/s), e.g. to measure it again")
+    parser.add_argument(
+        "--latency-at",
+        default="",
+        help="only (4), at this rate (events/s), e.g. to measure it again; 'half': (2) first, then (4) at half of it (5 min)",
+    )
     args = parser.parse_args()
     console = Console()
     lines, records = make_events(args.events)
@@ -213,10 +218,18 @@ def main() -> None:
             broker = TansuBroker(Path(tmp))
             broker.start()
             try:
-                p50, p99, count, inside, per_rule = latency(Path(tmp), broker.bootstrap, lines, args.latency_at)
+                if args.latency_at == "half":  # the target's rate, measured on this machine in this run
+                    create_topics(broker.bootstrap, prefix="bench-")
+                    publish(broker.bootstrap, records)
+                    full = worker_rate(Path(tmp), broker.bootstrap, "bench-", n)
+                    console.print(f"(2) worker end to end, default pack | {full:,.0f} ev/s")
+                    rate = full / 2
+                else:
+                    rate = float(args.latency_at)
+                p50, p99, count, inside, per_rule = latency(Path(tmp), broker.bootstrap, lines, rate)
             finally:
                 broker.stop()
-        console.print(f"(4) event → ClickHouse row at {args.latency_at:,.0f} ev/s | p50 {p50:.3f} s | p99 {p99:.3f} s ({count} alerts)")
+        console.print(f"(4) event → ClickHouse row at {rate:,.0f} ev/s | p50 {p50:.3f} s | p99 {p99:.3f} s ({count} alerts)")
         console.print(_inside(inside))
         console.print(_per_rule(per_rule))
         return
