@@ -33,11 +33,10 @@ from detectors.baseline import CohortBaseline  # noqa: E402
 from rules.loader import load_rules  # noqa: E402
 from rules.types.cohort_incidents import parse_cohort  # noqa: E402
 from rules.types.cohort_spike import Baseline, CohortSpikeRule  # noqa: E402
-from streams.assembly import build_engine  # noqa: E402
 from streams.backtest import Collect  # noqa: E402
-from streams.config import default_rules_dir, load_config  # noqa: E402
-from streams.engine import DictBackend  # noqa: E402
-from streams.evaluate import scenario_config  # noqa: E402
+from streams.config import default_rules_dir  # noqa: E402
+from streams.engine import DictBackend, Engine, EngineConfig  # noqa: E402
+from streams.evaluate import Cell, scenario_config  # noqa: E402
 from streams.local import LocalRunner  # noqa: E402
 from streams.simulator.scenarios import Background, scenario  # noqa: E402
 
@@ -48,16 +47,14 @@ LEAST = 0.2
 
 def monday_ratios(shape: str, volume: float, seed: int) -> dict[int, list[float]]:
     """Expectation / truth per local hour of the judged Monday, over the single-dimension cohorts."""
-    cfg = dataclasses.replace(scenario_config("benign", seed, volume), shape=shape)
+    cfg = scenario_config("benign", seed, volume, Cell(volume, shape=shape))
     sim, background = scenario(cfg), Background.of(cfg)
     monday = cfg.start.timestamp()
-    rules_dir = default_rules_dir()
-    (rule,) = [r for r in load_rules(rules_dir).rules if r.rule_id == "complaint-spike"]
+    (rule,) = [r for r in load_rules(default_rules_dir()).rules if r.rule_id == "complaint-spike"]
     assert isinstance(rule, CohortSpikeRule)
-    config = load_config(None, environ={})
-    engine, _ = build_engine([rule], DictBackend(), config, config.engine.engine_config(idle=False), rules_dir=rules_dir)
-    history = [e for e in sim.events if dt.datetime.fromisoformat(e["ts"]).timestamp() < monday]
-    LocalRunner.replaying(engine, [Collect()]).run([json.dumps(e, ensure_ascii=False).encode() for e in history])
+    engine = Engine([rule], DictBackend(), EngineConfig(allowed_lateness=300.0, idle_after=None))  # as `yujing eval`
+    history = dataclasses.replace(sim, events=[e for e in sim.events if dt.datetime.fromisoformat(e["ts"]).timestamp() < monday])
+    LocalRunner.replaying(engine, [Collect()]).run(history.lines())
     week = rule._week(engine)
     out: dict[int, list[float]] = defaultdict(list)
     local = cfg.start.tzinfo

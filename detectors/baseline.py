@@ -83,7 +83,8 @@ _MISFIT = 67  # exponentially weighted (Pearson residual² − 1): the variance 
 _LEVEL = 68  # exponentially weighted expectation, to turn the misfit into a dispersion
 _SIZE = 69
 #: A rule's week (:class:`WeekShape`): windows seen, the 24 hour means, 168 hour-of-week factors, and the 168
-#: hour-of-week mean counts the factors are read from.
+#: hour-of-week mean counts the factors are read from (kept beside them: every expectation reads the factors, and the
+#: stored length tells a week of the layout before, without counts, from this one).
 _FACTORS = 25
 _COUNTS = 25 + 168
 _WEEK_COUNTS = slice(_COUNTS, _COUNTS + 168)
@@ -220,7 +221,7 @@ class WeekShape:
         return float(self.state[1 + hour]) * self.factor(hour, weekday)
 
     def knows(self, hour: int, weekday: int) -> bool:
-        """Whether this hour of the week has been learnt (its factor is more than the weekdays' mean)."""
+        """Whether this hour of the week has been learnt (else its factor is 1, the weekdays' mean)."""
         return bool(self.state[_COUNTS + weekday * 24 + hour] != _UNLEARNT)
 
     def _shrink(self) -> np.ndarray:
@@ -254,8 +255,7 @@ class WeekShape:
             s[mean_at] += _learning_weight(seen // (24 * 7), seasonal_alpha) * (count - s[mean_at])
         counts = s[_COUNTS + hour :: 24]  # this hour on each weekday
         learnt = counts != _UNLEARNT
-        level = float(counts[learnt].mean())
-        if learnt.sum() >= 2 and level > 0:  # factors average to 1; a weekday not seen yet takes the mean
+        if learnt.sum() >= 2 and (level := float(counts[learnt].mean())) > 0:  # factors average to 1; an unseen weekday takes 1
             s[_FACTORS + hour : _COUNTS : 24] = np.clip(np.where(learnt, counts / level, 1.0), 0.2, 5)
         s[_SEEN] += 1
         return expected
