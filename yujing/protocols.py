@@ -66,6 +66,15 @@ class RuleContext(Protocol):
 
     def cancel_timer(self, owner: str, key: str) -> None: ...
 
+    def next_due(self) -> tuple[float, str]:
+        """While a timer fires: ``(fire_at, owner + SEP + key)`` of the partition's next due timer, or the round's
+        watermark and a key that sorts last (a rule handing out several due items from one timer stops there)."""
+        ...
+
+    def release_at(self, ts: float) -> None:
+        """While a timer fires: the watermark the next item a rule hands out from it sees (its own time)."""
+        ...
+
     def emit(self, alert: Alert) -> None: ...
 
     def forward(self, record: CohortRecord) -> None:

@@ -167,6 +167,7 @@ class Engine:
         self.partition = -1
         self._watermark = float("-inf")
         self._reading: float | None = None  # while a batch's events are read: its wall time (see watermark)
+        self._since = float("-inf")  # while timers fire: the watermark the batch's events were judged by
         self._out: list[Alert] = []
         self._forwarded: list[tuple[int, CohortRecord]] = []
         self.kind = ""  # the stream of the event being read (a forwarded record is numbered within it)
@@ -267,6 +268,15 @@ class Engine:
 
     def cancel_timer(self, owner: str, key: str) -> None:
         self.timers.cancel(owner, key)
+
+    def next_due(self) -> tuple[float, str]:
+        """While a timer fires: where the partition's next due timer stands (see :meth:`Timers.next_due`)."""
+        return self.timers.next_due(self.partition)
+
+    def release_at(self, ts: float) -> None:
+        """While a timer fires and its owner hands out several due items: the watermark the next one sees, its
+        own time (never below the watermark the batch's events were judged by), as a timer of its own would."""
+        self.watermark = ts if ts > self._since else self._since
 
     def emit(self, alert: Alert) -> None:
         if self.dedup.admit(alert, self):
@@ -502,6 +512,7 @@ class Engine:
             self.partition = partition
             self.backend.use_partition(partition)
         self.watermark = mark
+        self._since = since
         for owner, key, fire_at in self.timers.pop_due(partition, mark):
             handler = self.timer_handlers.get(owner)
             if handler is None:

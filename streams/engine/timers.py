@@ -33,10 +33,10 @@ import msgspec
 import numpy as np
 
 from yujing.protocols import KeyedState
+from yujing.timer_keys import LAST, SEP
 
-__all__ = ["TimerEntry", "Timers"]
+__all__ = ["LAST", "SEP", "TimerEntry", "Timers"]
 
-SEP = "\x1f"
 
 #: ``(key, partition, fire_at)`` of an owner's pending timers, read from its own state after a restart.
 StoredTimers = Callable[[], Iterable[tuple[str, int, float]]]
@@ -202,6 +202,19 @@ class Timers:
                 yield owner, key, fire_at
         finally:
             del self.firing[partition]
+
+    def next_due(self, partition: int) -> tuple[float, str]:
+        """While ``partition``'s due timers fire: where the next one stands, ``(fire_at, owner + SEP + key)``, or the
+        round's watermark and :data:`LAST` when none is left. Outside a round: ``(-inf, "")``.
+
+        An owner that hands out several due items from one timer (:class:`rules.ordered.OrderedBuffer`) hands out
+        only those that sort before it, so the order is the one a timer per item would give.
+        """
+        firing = self.firing.get(partition)
+        if firing is None:
+            return float("-inf"), ""
+        mark, heap = firing
+        return heap[0][:2] if heap else (mark, LAST)
 
     def pending(self) -> int:
         """Index entries not yet fired (moved or cancelled ones included until they come up)."""
