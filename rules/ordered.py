@@ -215,12 +215,15 @@ class OrderedBuffer:
         self._arm(w, ts, ctx)
         return True
 
-    def release(self, ctx: RuleContext, handle: Callable[[str, Event, float], None]) -> None:
-        """A release timer of the partition fired: hand each due event to ``handle`` in release order, up to the
-        partition's next due timer of any owner (a timer per key would have fired in this order, the key's timer
-        being ``rule_id + SEP + key + _TIMER``), then set the timer again at the earliest event still waiting."""
+    def release(self, ctx: RuleContext, handle: Callable[[str, Event, float], None], fired: str, fire_at: float) -> None:
+        """A timer of the buffer fired (``fired``, its key): hand each due event to ``handle`` in release order, up
+        to the partition's next due timer of any owner (a timer per key would have fired in this order, the key's
+        timer being ``rule_id + SEP + key + _TIMER``), then set the partition's timer again at the earliest event
+        still waiting, unless the one set last is still to come (a timer a restart or a moved event left fires in
+        vain, and must not leave another behind, or they pile up, each set again at every later event)."""
         w = self._partition(ctx)
-        w.armed = float("inf")
+        if fired == _RELEASE and fire_at == w.armed:
+            w.armed = float("inf")  # the partition's timer, now fired
         heap, by_key, stored, dirty, prefix = w.heap, w.by_key, w.stored, w.dirty, self._prefix
         bound_at, bound_key = ctx.next_due()
         while heap:
@@ -352,7 +355,7 @@ class InOrderRule:
                 store.delete(base)
             return
         if self.buffer.owns(key, ctx):
-            self.buffer.release(ctx, lambda k, event, ts: self.handle(k, event, ts, ctx))
+            self.buffer.release(ctx, lambda k, event, ts: self.handle(k, event, ts, ctx), key, fire_at)
 
     def end_batch(self, ctx: RuleContext) -> None:
         """Store the waiting events the batch changed (:class:`yujing.protocols.HoldsBatch`)."""

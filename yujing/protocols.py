@@ -128,8 +128,9 @@ class HoldsBatch(Protocol):
     """A rule that holds in memory what a batch gives it while the batch's timers fire, and stores only what is
     still held then (an in-order rule's events: the batch's own watermark passes most of them, so they are
     handed over without a round trip through state). The engine calls :meth:`end_batch` once per partition of
-    each batch, after that partition's due timers, with the context set to the partition; nothing is held
-    between batches, so what the runner commits after a batch is whole."""
+    each batch, after that partition's due timers, with the context set to the partition; what is still held
+    then goes to state, so what the runner commits after a batch is whole (what a rule keeps in memory beyond
+    that is a cache of its state: :class:`CachesState`)."""
 
     rule_id: str
 

@@ -196,3 +196,24 @@ def test_held_and_stored_events_of_a_key_are_handled_once_each_in_event_time_ord
     alerts = run([], [late_bill, created, *moving], engine=engine, batch=4, close=False)
     assert handled == ["created-other-0", created["event_id"], late_bill["event_id"]]
     assert [a.labels["bill_id"] for a in alerts] == ["b-1"]
+
+
+def test_after_a_restart_the_release_timers_of_many_waiting_keys_do_not_pile_up(tmp_path: Path) -> None:
+    """After a restart each key still waiting has its own timer again (from its stored events), and each of them
+    hands out the partition's due events. What comes after must still run on one release timer: the timers the
+    stale ones left were set again at every later event, 40 of them firing at each one until the input ended."""
+    backend = DictBackend()
+    config = EngineConfig(allowed_lateness=300, idle_after=None)
+    # 40 orders in the last five minutes of a batch: ahead of its watermark, they are stored, each with its timer.
+    waiting = [order("created", 100 + i / 10, order_id=f"o{i}", monthly_fee=100) for i in range(40)]
+    first = Engine(rules_from(tmp_path, FIRST_BILL), backend, config)
+    run([], [order("created", 0, order_id="early", monthly_fee=100), *waiting], engine=first, batch=41, close=False)
+    restarted = Engine(rules_from(tmp_path, FIRST_BILL), backend, config)  # new rule objects: nothing in memory
+    assert restarted.recover() >= 40
+    later = []
+    for i in range(40):  # each order's first bill, and an order of another customer that moves event time on
+        later += [first_bill(110 + 10 * i, 150, bill_id=f"b{i}", order_id=f"o{i}"), order("created", 110 + 10 * i, order_id=f"x{i}")]
+    alerts = run([], later, engine=restarted, batch=1, close=False)
+    assert len(alerts) == 39  # the last bill is ahead of the watermark still
+    release_timers = [k for index in restarted.timers.index.values() for k in (*index.key, *(k for r in index.runs for k in r.live()[2]))]
+    assert sum(1 for k in release_timers if k is not None and k.endswith("\x1eordered")) <= 2
