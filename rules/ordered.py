@@ -118,8 +118,11 @@ class OrderedBuffer:
     >>> buffer = OrderedBuffer("rule", "pending")
     >>> engine.partition = 0
     >>> class E: event_id = "e-1"
-    >>> buffer.add("c-1", E(), 100.0, engine), buffer.waiting_count()
-    (True, 1)
+    >>> buffer.add("c-1", E(), 100.0, engine)  # ahead of the watermark: it waits
+    True
+    >>> engine.watermark = 200.0
+    >>> buffer.add("c-1", E(), 100.0, engine)  # behind it: the rule handles it now
+    False
     """
 
     def __init__(self, rule_id: str, namespace: str, max_pending: int = 64) -> None:
@@ -141,10 +144,6 @@ class OrderedBuffer:
 
     def _store(self, ctx: RuleContext) -> KeyedState[PendingList]:
         return ctx.state(self.namespace, PendingList)
-
-    def waiting_count(self) -> int:
-        """Events waiting in the partitions read so far."""
-        return sum(len(items) for w in (self.waiting or {}).values() for items in w.by_key.values())
 
     def _load(self, ctx: RuleContext) -> dict[int, _Waiting]:
         """Every partition's waiting events, read from state (an earlier version's, with no partition, are
@@ -220,10 +219,18 @@ class OrderedBuffer:
         to the partition's next due timer of any owner (a timer per key would have fired in this order, the key's
         timer being ``rule_id + SEP + key + _TIMER``), then set the partition's timer again at the earliest event
         still waiting, unless the one set last is still to come (a timer a restart or a moved event left fires in
-        vain, and must not leave another behind, or they pile up, each set again at every later event)."""
+        vain, and must not leave another behind, or they pile up, each set again at every later event).
+
+        A key's own timer (after a recovery, or an earlier version's record) first brings in that key's events if
+        an earlier version stored them with no partition."""
         w = self._partition(ctx)
-        if fired == _RELEASE and fire_at == w.armed:
-            w.armed = float("inf")  # the partition's timer, now fired
+        if fired == _RELEASE:
+            if fire_at == w.armed:
+                w.armed = float("inf")  # the partition's timer, now fired
+        elif self.legacy:
+            base = self.key_of_timer(fired)
+            if base is not None and base in self.legacy:
+                self._adopt(base, w, ctx)
         heap, by_key, stored, dirty, prefix = w.heap, w.by_key, w.stored, w.dirty, self._prefix
         bound_at, bound_key = ctx.next_due()
         while heap:
@@ -249,16 +256,6 @@ class OrderedBuffer:
             bound_at, bound_key = ctx.next_due()  # what it handled may have set timers that are due already
         if heap:
             self._arm(w, heap[0][0], ctx)
-
-    def owns(self, timer_key: str, ctx: RuleContext) -> bool:
-        """Whether a timer is one of this buffer's: its partition's, or (after a recovery, or from an earlier
-        version) a key's, whose events an earlier version stored with no partition join this partition's."""
-        base = self.key_of_timer(timer_key)
-        if base is None:
-            return False
-        if base != LAST and self.legacy and base in self.legacy:
-            self._adopt(base, self._partition(ctx), ctx)
-        return True
 
     def end_batch(self, ctx: RuleContext) -> None:
         """Store the waiting events of the keys this batch changed in the partition (each key once)."""
@@ -307,9 +304,10 @@ class InOrderRule:
     ``buffer``, and may narrow :meth:`accepts`.
 
     Its timers are kept in that state, not as timer records
-    (:class:`yujing.protocols.KeepsTimers`): a buffered key is due at its
-    earliest event, a memory at ``ts + keep_for``; an entry those no longer
-    give releases nothing and forgets nothing when it comes up.
+    (:class:`yujing.protocols.KeepsTimers`): a partition's waiting events are
+    due at the earliest (after a restart, each stored key at its own), a memory
+    at ``ts + keep_for``; an entry those no longer give releases nothing and
+    forgets nothing when it comes up.
     """
 
     rule_id: str
@@ -354,7 +352,7 @@ class InOrderRule:
             if memory is not None and memory.ts is not None and memory.ts + self.keep_for <= fire_at:
                 store.delete(base)
             return
-        if self.buffer.owns(key, ctx):
+        if self.buffer.key_of_timer(key) is not None:
             self.buffer.release(ctx, lambda k, event, ts: self.handle(k, event, ts, ctx), key, fire_at)
 
     def end_batch(self, ctx: RuleContext) -> None:

@@ -220,6 +220,15 @@ class Timers:
         """Index entries not yet fired (moved or cancelled ones included until they come up)."""
         return sum(len(index) for index in self.index.values())
 
+    def pending_keys(self) -> Iterator[tuple[str, str]]:
+        """``(owner, key)`` of each index entry not yet fired (what :meth:`pending` counts)."""
+        owners = self.owners
+        for index in self.index.values():
+            yield from zip((owners[code] for code in index.owner), index.key, strict=True)
+            for run in index.runs:
+                _, owner, key = run.live()
+                yield from zip((owners[code] for code in owner.tolist()), key.tolist(), strict=True)
+
     def rebuild(self) -> int:
         """Rebuild the index from the records and the owners' state (after a restart); returns the timers.
 
