@@ -8,9 +8,10 @@ a term's significance is
 
     sig = (share − e) / (√(var + e(1 − e)/n) + β),    e = max(mean, β)
 
-with the mean and variance taken as the *largest* over the term's rows (hash
-collisions can only make a term look more ordinary, never more unusual) and
-the count as the *smallest* (count-min). β is the bias term of the paper: it
+with the count, mean and variance each the *smallest* over the term's rows
+(count-min: a collision only adds, so every row holds at least the term's own
+and the least collided is the closest; a term never looks more unusual than
+it is). β is the bias term of the paper: it
 keeps rare and new terms from scoring huge on a handful of mentions, and
 e(1 − e)/n is the binomial noise of a share among n complaints: a quiet night
 window of 30 complaints swings far more than a busy noon of 500, and the
@@ -358,12 +359,14 @@ class BurstDetector:
             out = self.close(min(self.open))
         window = self._window(start)
         window.docs += 1
-        unique = frozenset(terms)
         positions = window.pending
         heavy = window.heavy.add
-        for term in unique:
+        # In the complaint's own order, not a set's: which terms a full summary keeps depends on the order they
+        # come in, and a set's order changes with the process's string hashing (PYTHONHASHSEED).
+        for term in dict.fromkeys(terms):
             positions.extend(self._flat(term))
             heavy(term)
+        unique = frozenset(terms)
         if len(positions) >= PENDING_POSITIONS:
             window.count_pending()  # what waits stays small
         entry = (-_sample_rank(doc_id), start if ts is None else ts, doc_id, text, unique)
@@ -443,12 +446,14 @@ class BurstDetector:
         return 1.0 / (1.0 - (1.0 - self.alpha) ** seen) if seen > 0 else 1.0
 
     def _learnt(self, terms: list[str]) -> tuple[list[float], list[float]]:
-        """Each term's learnt share and its variance as the tables hold them (the largest over its rows:
-        collisions only add), in one look-up for all."""
+        """Each term's learnt share and its variance as the tables hold them, in one look-up for all: the
+        smallest over its rows, as count-min reads counts. Collisions only add, so every row holds at least the
+        term's own; the least collided row is the closest (the largest read a rare term as common whenever any
+        of its rows met a common one: in a region's 4,096-counter table, most of them)."""
         if not terms:
             return [], []
         where = self._positions(terms)
-        return self.mean.ravel()[where].max(axis=1).tolist(), self.var.ravel()[where].max(axis=1).tolist()
+        return self.mean.ravel()[where].min(axis=1).tolist(), self.var.ravel()[where].min(axis=1).tolist()
 
     def _positions(self, terms: list[str]) -> np.ndarray:
         """Each term's counters (:meth:`_flat`) as one row of an array, for look-ups of all terms at once."""
@@ -480,12 +485,12 @@ class BurstDetector:
 
     def _everyday(self, counts: dict[str, int]) -> np.ndarray:
         """The own usual shares (unbiased) of a look's terms that are not background: its tests. A term's own
-        share is its least collided counter's (the smallest over its rows: what count-min estimates), to say how
-        often it may come; whether it is background goes by the largest, as its test does."""
+        share is its least collided counter's (the smallest over its rows: what count-min estimates), as its
+        test reads it (:meth:`_learnt`)."""
         if not counts:
             return np.zeros(0)
-        means = self.mean.ravel()[self._positions(list(counts))] * np.float32(self._unbias())
-        return means.min(axis=1)[means.max(axis=1) < self.max_share].astype(np.float64)
+        means = (self.mean.ravel()[self._positions(list(counts))] * np.float32(self._unbias())).min(axis=1)
+        return means[means < self.max_share].astype(np.float64)
 
     def _tests(self, shares: np.ndarray, docs: int, alpha: float) -> float:
         """The tests a look's ``alpha`` is shared among (:func:`effective_tests`): of terms at these usual

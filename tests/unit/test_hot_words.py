@@ -299,6 +299,27 @@ def test_a_new_word_sharing_a_counter_with_an_everyday_one_adds_no_test() -> Non
     assert topics and next(b for b in topics[0].bursts if b.term == "光猫").tests < 3  # 光猫 and 常见: the look's tests
 
 
+def test_a_new_word_sharing_a_counter_with_an_everyday_one_bursts_as_a_new_word() -> None:
+    """Collisions only add, so each of a term's counters holds at least its own share: the test takes the least
+    collided one, as count-min reads counts. A new word sharing one of its three counters with an everyday word
+    (in half the complaints) is still new, and bursts as one that shares none (in a region's 4,096-counter
+    table, the largest counter made most never-seen phrases look common)."""
+    d = BurstDetector(window=W, width=256, depth=3, warmup_windows=6, min_support=5, alpha=1e-6)
+    everyday = set(d._flat("常见"))
+    colliding = next(w for w in (f"新词{i}" for i in range(20000)) if len(everyday & set(d._flat(w))) == 1)
+    taken = everyday | set(d._flat(colliding))
+    apart = next(w for w in (f"生词{i}" for i in range(20000)) if not taken & set(d._flat(w)))
+    for w in range(81):
+        for i in range(200):
+            terms = ["常见"] if i % 2 else []
+            if w == 80 and i < 24:
+                terms.append(colliding if i < 12 else apart)
+            d.add(w * W + i, f"k{w}-{i}", terms, " ".join(terms))
+    bursts = {b.term: b for t in d.close_window() for b in t.bursts}
+    assert colliding in bursts and apart in bursts
+    assert bursts[colliding].new and bursts[colliding].expected == bursts[apart].expected == 0.0
+
+
 def _span_topics(per_window: int, everyday: int) -> list:
     """Topics with 排队 over 3 windows of 60 complaints where it usually comes once (1.7 %) and now comes
     ``per_window`` times, never reaching ``min_support`` (8) in one window; each complaint also carries one of
@@ -409,3 +430,36 @@ def test_learning_only_the_counters_that_held_a_count_gives_the_whole_tables_ste
             restored.windows_seen, restored.docs_mean = d.windows_seen, d.docs_mean
             d = restored
     assert 0 < np.count_nonzero(d.mean) < d.mean.size  # some counters never held a count
+
+
+_SUMMARY_SCRIPT = """
+import random
+from detectors.signitrend import BurstDetector
+d = BurstDetector(window=600.0, candidates=16, warmup_windows=2, min_support=3)
+rng = random.Random(7)
+for w in range(4):
+    for i in range(300):
+        d.add(w * 600.0 + i, f"k{w}-{i}", [f"词{rng.randrange(400)}" for _ in range(6)], "")
+d.close_window()
+print(sorted((b.term, b.count) for b in d.last_scores))
+"""
+
+
+def test_which_terms_a_full_window_keeps_does_not_depend_on_the_processs_string_hashing() -> None:
+    """A window keeps its heaviest terms in a bounded summary, so which ones it keeps depends on the order they
+    come in: a complaint's own order, the same in every process (a set's order changes with PYTHONHASHSEED, and
+    with it a replay's alerts)."""
+    import subprocess
+    import sys
+
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", _SUMMARY_SCRIPT],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in (1, 2, 3)
+    }
+    assert len(runs) == 1 and "词" in next(iter(runs)), runs
