@@ -430,9 +430,9 @@ class BurstDetector:
         if len(docs) > self.max_samples:
             kept = {d[0] for d in heapq.nsmallest(self.max_samples, docs, key=lambda d: _sample_rank(d[0]))}
         for doc_id, terms, text in docs:
-            unique = frozenset(terms)
-            for term in unique:
+            for term in dict.fromkeys(terms):  # the complaint's order: the same in every process (see add_to)
                 counts[term] = counts.get(term, 0) + 1
+            unique = frozenset(terms)
             if kept is None or doc_id in kept:
                 samples.append((doc_id, text, unique))
         bursts = [b for b in self._scores(counts, len(docs), now - start) if self._bursts(b)]
