@@ -360,12 +360,16 @@ class BurstDetector:
         window = self._window(start)
         window.docs += 1
         positions = window.pending
-        heavy = window.heavy.add
+        heavy, counted = window.heavy, window.heavy.counts
+        index = self._index
         # In the complaint's own order, not a set's: which terms a full summary keeps depends on the order they
         # come in, and a set's order changes with the process's string hashing (PYTHONHASHSEED).
         for term in dict.fromkeys(terms):
-            positions.extend(self._flat(term))
-            heavy(term)
+            positions.extend(index.get(term) or self._flat(term))
+            if term in counted:  # the summary's common case, without a call
+                counted[term] += 1
+            else:
+                heavy.add(term)
         unique = frozenset(terms)
         if len(positions) >= PENDING_POSITIONS:
             window.count_pending()  # what waits stays small

@@ -86,6 +86,7 @@ def kept_list(name: str) -> frozenset[str]:
 STOP_WORDS: frozenset[str] = (kept_list("stopwords-zh.txt") | kept_list("stopwords-en.txt")) - frozenset(DOMAIN_WORDS)
 
 _PUNCT = re.compile(r"^[\W_]+$", re.UNICODE)
+_UNSEEN = object()
 
 
 class Tokenizer:
@@ -111,27 +112,45 @@ class Tokenizer:
         self.stop = frozenset(self._normalise(w) for w in stop_words)
         self.phrases = phrases
         self.max_terms = max_terms
+        self._seen: dict[str, str | None] = {}  # token → the word it is, or None when dropped (see words_of)
+
+    #: Distinct tokens whose verdict :meth:`words_of` remembers; past this many it starts again (memory stays bounded).
+    SEEN_TOKENS = 100_000
 
     @staticmethod
     def _normalise(text: str) -> str:
         return unicodedata.normalize("NFKC", text).lower()
 
     def words_of(self, text: str) -> list[str]:
-        """The kept words of ``text``, in order."""
+        """The kept words of ``text``, in order. A token's verdict is worked out once and remembered: a
+        deployment's complaints repeat a few thousand tokens, and the checks were twice the segmenter's time."""
+        seen = self._seen
+        if len(seen) > self.SEEN_TOKENS:
+            seen.clear()
         out = []
         for token in self.jieba.cut(self._normalise(text)):
-            token = token.strip()
-            if not token or _PUNCT.match(token) or token in self.stop:
-                continue
-            if (len(token) < 2 or token.isdigit()) and token not in self.words:
-                continue  # single characters and amounts ("20") carry no topic
-            out.append(token)
+            word = seen.get(token, _UNSEEN)
+            if word is _UNSEEN:
+                word = seen[token] = self._word(token)
+            if word is not None:
+                out.append(word)
         return out
+
+    def _word(self, token: str) -> str | None:
+        """The word ``token`` is, or None when it is punctuation, a stop word, a single character or an amount."""
+        token = token.strip()
+        if not token or _PUNCT.match(token) or token in self.stop:
+            return None
+        if (len(token) < 2 or token.isdigit()) and token not in self.words:
+            return None  # single characters and amounts ("20") carry no topic
+        return token
 
     def terms(self, text: str) -> list[str]:
         """Distinct terms of ``text`` (words, then phrases), at most ``max_terms``."""
         words = self.words_of(text)
-        terms = list(dict.fromkeys(words))
+        terms = dict.fromkeys(words)
         if self.phrases:
-            terms.extend(dict.fromkeys(f"{a} {b}" for a, b in itertools.pairwise(words) if a != b))
-        return list(dict.fromkeys(terms))[: self.max_terms]
+            for a, b in itertools.pairwise(words):
+                if a != b:
+                    terms[f"{a} {b}"] = None
+        return list(terms)[: self.max_terms]
