@@ -446,9 +446,8 @@ print(sorted((b.term, b.count) for b in d.last_scores))
 
 
 def test_which_terms_a_full_window_keeps_does_not_depend_on_the_processs_string_hashing() -> None:
-    """A window keeps its heaviest terms in a bounded summary, so which ones it keeps depends on the order they
-    come in: a complaint's own order, the same in every process (a set's order changes with PYTHONHASHSEED, and
-    with it a replay's alerts)."""
+    """What a window scores must not follow a set's iteration order, which changes with PYTHONHASHSEED (and with
+    it a replay's alerts): when its heaviest terms were a streaming summary's, they came in in a set's order."""
     import subprocess
     import sys
 
