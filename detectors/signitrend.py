@@ -282,7 +282,8 @@ class BurstDetector:
     def memory_bytes(self) -> int:
         """The tables' size: fixed by ``width`` × ``depth``: the learnt mean and variance, and one count table
         per open window (at most :attr:`MAX_OPEN`), plus at most ``samples`` texts each (their terms the window's
-        candidates), at most ``candidates`` term counts per window the spans reach back to, and the term index shared by the detectors of one table shape (:data:`INDEX_TERMS` terms, ≤ 1.7 MB)."""
+        candidates), at most ``candidates`` term counts per window the spans reach back to, and the term index
+        shared by the detectors of one table shape (:data:`INDEX_TERMS` terms, ≤ 1.7 MB)."""
         return int(self.mean.nbytes + self.var.nbytes + self.MAX_OPEN * self.depth * self.width * 4)
 
     def _window(self, start: float) -> _Window:
