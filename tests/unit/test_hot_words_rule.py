@@ -363,3 +363,32 @@ def test_a_citys_word_inside_the_provinces_phrases_is_the_same_grievance() -> No
     assert _part_of(city, province)
     assert _part_of(_topic(sorted(province), ["更新以后登录不了"]), {"登录不了"})  # and the other way round
     assert not _part_of(_topic(["排队"], ["装机排队一个星期"]), province)
+
+
+def test_a_window_of_more_terms_than_candidates_gives_the_alerts_of_time_order_whatever_the_reading_order(
+    tmp_path: Path,
+) -> None:
+    """With more distinct terms in a window than it scores (``candidates``) and more complaints than it samples,
+    which terms it scores must follow from the window's complaints, not from the order partitions were read in:
+    here each hour's complaints come one partition after another, as several workers' records reach the cohort
+    stage. (With the streaming summary of the heaviest terms, the burst's alert resolved an hour later and named
+    other terms.)"""
+    rule = RULE.replace("warmup: 6h", "warmup: 6h\ncandidates: 12\nsamples: 60")
+    rnd = random.Random(5)
+    events = []
+    for h in range(16):
+        texts = [" ".join(f"w{min(int(rnd.paretovariate(1.1)), 400)}" for _ in range(4)) for _ in range(90)]
+        if h == 12:
+            texts += [rnd.choice(BURST) for _ in range(30)]
+            rnd.shuffle(texts)
+        events += [complaint("opened", h * 60 + 59.0 * i / len(texts), f"cp-{h}-{i}", f"c-{i}", text=t) for i, t in enumerate(texts)]
+    config = EngineConfig(allowed_lateness=300, idle_after=None)
+    in_order = run(rules_from(tmp_path, rule), events, spread=True, batch=50)
+    engine = Engine(rules_from(tmp_path, rule), DictBackend(), config)
+    # each hour's complaints one partition after another (each partition's own still in time order)
+    by_hour = sorted(events, key=lambda e: (e["complaint_id"].split("-")[1].zfill(3), partition_for(e["customer_id"], 8)))
+    skewed = run([], by_hour, engine=engine, spread=True, batch=50)
+    assert any("多扣费" in a.summary for a in in_order)  # the premise: the burst is found
+    assert [(a.alert_id, a.status, a.starts_at, a.summary, a.evidence) for a in skewed] == [
+        (a.alert_id, a.status, a.starts_at, a.summary, a.evidence) for a in in_order
+    ]
