@@ -365,6 +365,24 @@ def test_a_citys_word_inside_the_provinces_phrases_is_the_same_grievance() -> No
     assert not _part_of(_topic(["排队"], ["装机排队一个星期"]), province)
 
 
+#: A hot-word rule whose windows hold more distinct terms than it scores and more complaints than it samples.
+FEW_CANDIDATES_RULE = RULE.replace("warmup: 6h", "warmup: 6h\ncandidates: 12\nsamples: 60")
+
+
+def many_terms_complaints(hours: int = 16, burst_at: int = 12, seed: int = 5) -> list[dict[str, Any]]:
+    """90 complaints an hour of four words each from a long-tailed vocabulary of 400, and 30 more naming 多扣费 at
+    ``burst_at``."""
+    rnd = random.Random(seed)
+    events = []
+    for h in range(hours):
+        texts = [" ".join(f"w{min(int(rnd.paretovariate(1.1)), 400)}" for _ in range(4)) for _ in range(90)]
+        if h == burst_at:
+            texts += [rnd.choice(BURST) for _ in range(30)]
+            rnd.shuffle(texts)
+        events += [complaint("opened", h * 60 + 59.0 * i / len(texts), f"cp-{h}-{i}", f"c-{i}", text=t) for i, t in enumerate(texts)]
+    return events
+
+
 def test_a_window_of_more_terms_than_candidates_gives_the_alerts_of_time_order_whatever_the_reading_order(
     tmp_path: Path,
 ) -> None:
@@ -373,15 +391,8 @@ def test_a_window_of_more_terms_than_candidates_gives_the_alerts_of_time_order_w
     here each hour's complaints come one partition after another, as several workers' records reach the cohort
     stage. (With the streaming summary of the heaviest terms, the burst's alert resolved an hour later and named
     other terms.)"""
-    rule = RULE.replace("warmup: 6h", "warmup: 6h\ncandidates: 12\nsamples: 60")
-    rnd = random.Random(5)
-    events = []
-    for h in range(16):
-        texts = [" ".join(f"w{min(int(rnd.paretovariate(1.1)), 400)}" for _ in range(4)) for _ in range(90)]
-        if h == 12:
-            texts += [rnd.choice(BURST) for _ in range(30)]
-            rnd.shuffle(texts)
-        events += [complaint("opened", h * 60 + 59.0 * i / len(texts), f"cp-{h}-{i}", f"c-{i}", text=t) for i, t in enumerate(texts)]
+    rule = FEW_CANDIDATES_RULE
+    events = many_terms_complaints()
     config = EngineConfig(allowed_lateness=300, idle_after=None)
     in_order = run(rules_from(tmp_path, rule), events, spread=True, batch=50)
     engine = Engine(rules_from(tmp_path, rule), DictBackend(), config)
