@@ -36,8 +36,9 @@ vectoriser): filler and boilerplate (``尽快 处理``, ``说实话``, ``客服`
 general stop-word lists do not know and an incident's texts lift with
 everything else. They are never scored, so they neither burst nor lead a
 report; the hot-word rule sets 5 %. Collisions can only raise a term's mean,
-so a rare term hashed with a common one may be taken for background: with
-65,536 counters a row and the largest of three rows, rare.
+so a rare term hashed with a common one may be taken for background: only
+when all three of its counters are shared with common terms, with 65,536
+counters a row rare.
 
 A grievance that comes one or two complaints an hour (a city's installation
 backlog on a county's volume) never fills one window, however long it lasts.
@@ -326,10 +327,9 @@ class BurstDetector:
         window = self._window(start)
         window.docs += 1
         positions = window.pending
-        index = self._index
         unique = frozenset(terms)
         for term in unique:  # a counter's count does not depend on the order terms come in
-            positions.extend(index.get(term) or self._flat(term))
+            positions.extend(self._flat(term))
         if len(positions) >= PENDING_POSITIONS:
             window.count_pending()  # what waits stays small
         entry = (-_sample_rank(doc_id), start if ts is None else ts, doc_id, text, unique)

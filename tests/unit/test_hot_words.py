@@ -283,8 +283,8 @@ def test_terms_short_of_min_support_are_tests_of_the_look_too() -> None:
 def test_a_new_word_sharing_a_counter_with_an_everyday_one_adds_no_test() -> None:
     """How often a term may come, for counting the look's tests, is its least collided counter's share (what
     count-min estimates): a new word that shares one of its three counters with an everyday word is still new.
-    Its largest counter (what a test takes as its usual share, to be safe) would make each of them a whole
-    test, and 21 mentions of 光猫 would burst only where the new words were not."""
+    Its largest counter would make each of them a whole test, and 21 mentions of 光猫 would burst only where the
+    new words were not."""
     d = BurstDetector(window=W, width=256, depth=3, warmup_windows=6, min_support=3, alpha=1e-6)
     everyday, guangmao = set(d._flat("常见")), set(d._flat("光猫"))
     shares_one = (w for w in (f"新词{i}" for i in range(20000)) if len(everyday & set(d._flat(w))) == 1 and not guangmao & set(d._flat(w)))
