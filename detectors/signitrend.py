@@ -84,6 +84,7 @@ import hashlib
 import heapq
 import math
 from dataclasses import dataclass, field, replace
+from statistics import NormalDist
 
 import numpy as np
 from scipy.stats import betabinom, binom
@@ -277,6 +278,10 @@ class BurstDetector:
     MAX_OPEN = 4
     #: A span's burst holds only while its newest window's own count is this unlikely at the usual share (one-sided).
     STILL = 0.01
+    #: …and while its newest window's share is this many of the term's learnt deviations (and β) above its usual
+    #: share (the normal quantile of :attr:`STILL`): an everyday word whose share swings from hour to hour is not
+    #: still bursting because the hour after its grievance swung high.
+    STILL_DEVIATIONS = NormalDist().inv_cdf(1 - STILL)
     #: Terms kept in :attr:`last_scores` after a window closes (the top scores, bursting or not).
     TOP_SCORES = 20
 
@@ -532,8 +537,11 @@ class BurstDetector:
                 if not self._bursts(burst, alpha) or (term in best and burst.p_value >= best[term].p_value):
                     continue
                 # The grievance goes on: the newest window carries at least half its share of the span's excess,
-                # and alone is unusual for the term; else the span only remembers an earlier burst.
+                # and alone is unusual for the term, both as a count at its usual share and beside the swings its
+                # share has shown window to window; else the span only remembers an earlier burst.
                 if count - expected * docs < 0.5 * (total - expected * n) * docs / n:
+                    continue
+                if count / docs - expected < self.STILL_DEVIATIONS * (math.sqrt(var) + self.beta):
                     continue
                 if float(binom.sf(count - 1, docs, min(expected, 1.0))) > self.STILL:
                     continue

@@ -390,6 +390,27 @@ def test_a_spans_memory_of_a_grievance_raises_nothing_once_it_is_over() -> None:
     assert topics and all(topic.window_end <= 36 * W for _, topic in topics), [(t.window_end / W, t.terms) for _, t in topics]
 
 
+def test_an_everyday_word_swinging_high_after_its_grievance_is_the_spans_memory_not_a_new_burst() -> None:
+    """排队 is an everyday word whose share swings from window to window (0 to 12 of 60). For three windows it
+    fills half the complaints, then goes back to its swings; three windows later 14 of 60: a count its usual share
+    makes unlikely (binomial tail below 1 %), but within the swings it has shown. The six-window span still holds
+    the grievance; the newest window alone is not unusual for this word, so nothing fires after the grievance.
+    Thirty of 60 are beyond its swings: the grievance is back, and fires."""
+
+    def topics_after(seed: int, newest: int) -> list[float]:
+        swing = random.Random(seed)
+        ordinary = {w: (["排队"], swing.choice((0, 2, 4, 8, 12))) for w in range(40)}
+        ordinary[35] = (["排队"], newest)
+        grievance = {**ordinary, **{w: (["排队"], 30) for w in range(30, 33)}}
+        topics = feed(BurstDetector(window=W, min_support=8, alpha=1e-6, spans=(3, 6)), 40, 60, random.Random(7), grievance)
+        assert any(30 * W < t.window_end <= 33 * W for _, t in topics)  # the grievance itself is found
+        return [t.window_end / W for _, t in topics if t.window_end > 33 * W]
+
+    for seed in (0, 1, 2):
+        assert topics_after(seed, 14) == [], seed
+        assert topics_after(seed, 30) == [36.0], seed
+
+
 def test_the_fewest_unusual_mentions_are_scipys_never_more() -> None:
     """The spans' prefilter skips terms with fewer mentions than this; more than scipy's count would skip a
     term that could burst."""
