@@ -24,7 +24,10 @@ hour never fills one window, but fills a few (see
 ``{share}`` and ``{span}`` are the deciding span's.
 
 ``scope: [region]`` also looks for hot words *within* each region (one smaller
-detector per region, at most ``max_scopes``): an installation backlog in one
+detector per region, at most ``max_scopes``: a region gets its detector when the
+first window it complains in closes, the busiest of that window first, whatever
+the order its complaints came in; it is looked into from its second window on,
+inside its warm-up anyway): an installation backlog in one
 city barely moves 装机's share of the whole province, but fills that city's
 complaints. A scoped topic sharing a term with a province-wide one is part of
 it (one alert), unless that one city carries at least half of the province's
@@ -213,7 +216,7 @@ class HotWordsRule(RuleHeader):
             raise SpecError("`scope_width` must be a power of two, at least 64", ("scope_width",))
         self.scope = tuple(spec.scope)
         self.max_scopes = spec.max_scopes
-        self.dropped_scopes = 0  # complaints of scopes beyond ``max_scopes`` (counted province-wide only)
+        self.dropped_scopes = 0  # complaints of scopes beyond ``max_scopes`` (counted province-wide only; see _admit_scopes)
         spans = []
         for i, text in enumerate(spec.spans):
             k = parse_duration(text) / self.window.size
@@ -342,14 +345,32 @@ class HotWordsRule(RuleHeader):
                 return
             self._send_back(latest, ctx)
         detector.add_to(start, doc_id, doc.terms, doc.text, doc.ts)
-        if doc.scope:
-            scoped = self.scoped.get(doc.scope)
-            if scoped is None and len(self.scoped) < self.max_scopes:
-                scoped = self.scoped[doc.scope] = BurstDetector(**self.scope_params)  # type: ignore[arg-type]
-            if scoped is None:
-                self.dropped_scopes += 1
-            else:
-                scoped.add_to(start, doc_id, doc.terms, doc.text, doc.ts)
+        scoped = self.scoped.get(doc.scope) if doc.scope else None
+        if scoped is not None:  # a scope not kept yet is decided on when its window closes (_admit_scopes)
+            scoped.add_to(start, doc_id, doc.terms, doc.text, doc.ts)
+
+    def _admit_scopes(self, start: float) -> None:
+        """Scopes with complaints in the closing window and no detector yet get one now, the busiest first (ties
+        by name), while the rule keeps fewer than ``max_scopes``; the complaints of the others are counted in
+        :attr:`dropped_scopes`. Each new detector counts the window's complaints of its scope, and those of the
+        later open windows, before the window is judged: the same counts as a detector made at its first
+        complaint. Which scopes a rule keeps thus follows from each window's complaints, not from the order they
+        came in: made at a scope's first complaint while there was room, a worker reading its partitions in
+        another order than a backtest kept other cities once more came in than it had room for."""
+        assert self.detector is not None
+        new: dict[str, int] = {}
+        for doc in self.window_docs.get(start, {}).values():
+            if doc.scope and doc.scope not in self.scoped:
+                new[doc.scope] = new.get(doc.scope, 0) + 1
+        for scope in sorted(new, key=lambda name: (-new[name], name)):
+            if len(self.scoped) >= self.max_scopes:
+                self.dropped_scopes += new[scope]
+                continue
+            scoped = self.scoped[scope] = BurstDetector(**self.scope_params)  # type: ignore[arg-type]
+            for window in sorted(w for w in self.detector.open if w >= start):
+                docs = sorted((d.ts, doc_id, d) for doc_id, d in self.window_docs.get(window, {}).items() if d.scope == scope)
+                for _, doc_id, doc in docs:
+                    scoped.add_to(window, doc_id, doc.terms, doc.text, doc.ts)
 
     def _send_back(self, start: float, ctx: RuleContext) -> None:
         """An open window back to waiting (its counts dropped, nothing learnt); its complaints are read again from state."""
@@ -393,6 +414,7 @@ class HotWordsRule(RuleHeader):
             return
         detector = self._loaded(ctx)
         if start in detector.open:  # a window with complaints
+            self._admit_scopes(start)
             self._closed(start, detector.close(start), ctx)
         self._admit_waiting(ctx)
 

@@ -403,3 +403,23 @@ def test_a_window_of_more_terms_than_candidates_gives_the_alerts_of_time_order_w
     assert [(a.alert_id, a.status, a.starts_at, a.summary, a.evidence) for a in skewed] == [
         (a.alert_id, a.status, a.starts_at, a.summary, a.evidence) for a in in_order
     ]
+
+
+def test_a_rule_with_more_scopes_than_it_keeps_keeps_the_busiest_whatever_the_reading_order(tmp_path: Path) -> None:
+    """``max_scopes: 1`` over six cities: the one kept is the busiest of the first window (温州, with ten
+    complaints more than each of the others), not the city of whichever complaint came first. So each hour read
+    one partition after another, as a worker reads them, keeps the same city and raises the alerts of time order,
+    温州's backlog among them. (Kept at its first complaint, it was 杭州 in time order and 绍兴 read this way.)"""
+    rule = SCOPED.replace("scope: [region]", "scope: [region]\nmax_scopes: 1")
+    extra = [complaint("opened", 30.5 + i, f"cp-0-x{i}", f"c-x{i}", text=BACKGROUND[i % 5], region="温州") for i in range(10)]
+    events = sorted(city_complaints(20, 12) + extra, key=lambda e: e["ts"])
+    config = EngineConfig(allowed_lateness=300, idle_after=None)
+    in_order = run(rules_from(tmp_path, rule), events, spread=True, batch=50)
+    assert any(a.status == "firing" and a.labels.get("region") == "温州" for a in in_order), [a.summary for a in in_order]
+    engine = Engine(rules_from(tmp_path, rule), DictBackend(), config)
+    by_hour = sorted(events, key=lambda e: (e["complaint_id"].split("-")[1].zfill(3), partition_for(e["customer_id"], 8)))
+    skewed = run([], by_hour, engine=engine, spread=True, batch=50)
+    assert [(a.alert_id, a.status, a.starts_at, a.summary, a.evidence) for a in skewed] == [
+        (a.alert_id, a.status, a.starts_at, a.summary, a.evidence) for a in in_order
+    ]
+    assert list(engine.cohort.rules[0].rule.scoped) == ["region=温州"]  # type: ignore[union-attr, attr-defined]
