@@ -524,6 +524,16 @@ class BurstDetector:
                 score = (total / n - expected) / (math.sqrt(var / k) + self.beta)
                 if score < self.threshold:
                     continue
+                # The grievance goes on: the newest window carries at least half its share of the span's excess,
+                # and alone is unusual for the term, both as a count at its usual share and beside the swings its
+                # share has shown window to window; else the span only remembers an earlier burst. (Asked before
+                # the span's tails, which cost more.)
+                if count - expected * docs < 0.5 * (total - expected * n) * docs / n:
+                    continue
+                if count / docs - expected < self.STILL_DEVIATIONS * (math.sqrt(var) + self.beta):
+                    continue
+                if float(binom.sf(count - 1, docs, min(expected, 1.0))) > self.STILL:
+                    continue
                 # The usual share is itself an estimate from some ``learnt`` complaints: the tail is the
                 # beta-binomial's (the binomial's, mixed over what the share may be), not the binomial's.
                 p = float(betabinom.sf(total - 1, n, expected * learnt, (1 - expected) * learnt)) if learnt else 1.0
@@ -535,15 +545,6 @@ class BurstDetector:
                     tests[depth] = self._tests(everyday, n, alpha)
                 burst = replace(burst, tests=tests[depth])
                 if not self._bursts(burst, alpha) or (term in best and burst.p_value >= best[term].p_value):
-                    continue
-                # The grievance goes on: the newest window carries at least half its share of the span's excess,
-                # and alone is unusual for the term, both as a count at its usual share and beside the swings its
-                # share has shown window to window; else the span only remembers an earlier burst.
-                if count - expected * docs < 0.5 * (total - expected * n) * docs / n:
-                    continue
-                if count / docs - expected < self.STILL_DEVIATIONS * (math.sqrt(var) + self.beta):
-                    continue
-                if float(binom.sf(count - 1, docs, min(expected, 1.0))) > self.STILL:
                     continue
                 best[term] = burst
         return sorted(best.values(), key=lambda b: (-b.score, b.term))

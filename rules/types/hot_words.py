@@ -362,15 +362,17 @@ class HotWordsRule(RuleHeader):
         for doc in self.window_docs.get(start, {}).values():
             if doc.scope and doc.scope not in self.scoped:
                 new[doc.scope] = new.get(doc.scope, 0) + 1
+        admitted: dict[str, BurstDetector] = {}
         for scope in sorted(new, key=lambda name: (-new[name], name)):
             if len(self.scoped) >= self.max_scopes:
                 self.dropped_scopes += new[scope]
-                continue
-            scoped = self.scoped[scope] = BurstDetector(**self.scope_params)  # type: ignore[arg-type]
-            for window in sorted(w for w in self.detector.open if w >= start):
-                docs = sorted((d.ts, doc_id, d) for doc_id, d in self.window_docs.get(window, {}).items() if d.scope == scope)
-                for _, doc_id, doc in docs:
-                    scoped.add_to(window, doc_id, doc.terms, doc.text, doc.ts)
+            else:
+                admitted[scope] = self.scoped[scope] = BurstDetector(**self.scope_params)  # type: ignore[arg-type]
+        if not admitted:
+            return
+        for window in sorted(w for w in self.detector.open if w >= start):  # one pass a window for all new scopes
+            for _, doc_id, doc in sorted((d.ts, i, d) for i, d in self.window_docs.get(window, {}).items() if d.scope in admitted):
+                admitted[doc.scope].add_to(window, doc_id, doc.terms, doc.text, doc.ts)
 
     def _send_back(self, start: float, ctx: RuleContext) -> None:
         """An open window back to waiting (its counts dropped, nothing learnt); its complaints are read again from state."""

@@ -383,6 +383,16 @@ def many_terms_complaints(hours: int = 16, burst_at: int = 12, seed: int = 5) ->
     return events
 
 
+def in_order_and_hour_by_partition(tmp_path: Path, rule: str, events: list[dict[str, Any]]) -> tuple[list[Any], list[Any], Engine]:
+    """The alerts of ``events`` (complaint ids ``cp-<hour>-…``) in time order, then with each hour's complaints read
+    one partition after another, each partition's own still in time order, as several workers' records reach the
+    cohort stage; and the second run's engine."""
+    in_order = run(rules_from(tmp_path, rule), events, spread=True, batch=50)
+    engine = Engine(rules_from(tmp_path, rule), DictBackend(), EngineConfig(allowed_lateness=300, idle_after=None))
+    by_hour = sorted(events, key=lambda e: (e["complaint_id"].split("-")[1].zfill(3), partition_for(e["customer_id"], 8)))
+    return in_order, run([], by_hour, engine=engine, spread=True, batch=50), engine
+
+
 def test_a_window_of_more_terms_than_candidates_gives_the_alerts_of_time_order_whatever_the_reading_order(
     tmp_path: Path,
 ) -> None:
@@ -391,14 +401,7 @@ def test_a_window_of_more_terms_than_candidates_gives_the_alerts_of_time_order_w
     here each hour's complaints come one partition after another, as several workers' records reach the cohort
     stage. (With the streaming summary of the heaviest terms, the burst's alert resolved an hour later and named
     other terms.)"""
-    rule = FEW_CANDIDATES_RULE
-    events = many_terms_complaints()
-    config = EngineConfig(allowed_lateness=300, idle_after=None)
-    in_order = run(rules_from(tmp_path, rule), events, spread=True, batch=50)
-    engine = Engine(rules_from(tmp_path, rule), DictBackend(), config)
-    # each hour's complaints one partition after another (each partition's own still in time order)
-    by_hour = sorted(events, key=lambda e: (e["complaint_id"].split("-")[1].zfill(3), partition_for(e["customer_id"], 8)))
-    skewed = run([], by_hour, engine=engine, spread=True, batch=50)
+    in_order, skewed, _ = in_order_and_hour_by_partition(tmp_path, FEW_CANDIDATES_RULE, many_terms_complaints())
     assert any("多扣费" in a.summary for a in in_order)  # the premise: the burst is found
     assert [(a.alert_id, a.status, a.starts_at, a.summary, a.evidence) for a in skewed] == [
         (a.alert_id, a.status, a.starts_at, a.summary, a.evidence) for a in in_order
@@ -413,12 +416,8 @@ def test_a_rule_with_more_scopes_than_it_keeps_keeps_the_busiest_whatever_the_re
     rule = SCOPED.replace("scope: [region]", "scope: [region]\nmax_scopes: 1")
     extra = [complaint("opened", 30.5 + i, f"cp-0-x{i}", f"c-x{i}", text=BACKGROUND[i % 5], region="温州") for i in range(10)]
     events = sorted(city_complaints(20, 12) + extra, key=lambda e: e["ts"])
-    config = EngineConfig(allowed_lateness=300, idle_after=None)
-    in_order = run(rules_from(tmp_path, rule), events, spread=True, batch=50)
+    in_order, skewed, engine = in_order_and_hour_by_partition(tmp_path, rule, events)
     assert any(a.status == "firing" and a.labels.get("region") == "温州" for a in in_order), [a.summary for a in in_order]
-    engine = Engine(rules_from(tmp_path, rule), DictBackend(), config)
-    by_hour = sorted(events, key=lambda e: (e["complaint_id"].split("-")[1].zfill(3), partition_for(e["customer_id"], 8)))
-    skewed = run([], by_hour, engine=engine, spread=True, batch=50)
     assert [(a.alert_id, a.status, a.starts_at, a.summary, a.evidence) for a in skewed] == [
         (a.alert_id, a.status, a.starts_at, a.summary, a.evidence) for a in in_order
     ]
