@@ -2,9 +2,13 @@
 
 Per window (event time), every complaint adds its distinct terms to a
 count-min table (``depth`` rows × ``width`` counters, hashed). Each counter
-also carries an exponentially weighted mean and variance of its share
-(count / complaints in the window) over past windows. When a window closes,
-a term's significance is
+also carries an exponentially weighted mean of its share (count / complaints
+in the window) over past windows, and of how far it swings beyond chance: each
+window's squared deviation less its own binomial noise m(1 − m)/n. A window
+teaches in proportion to its complaints, up to the usual number: a night
+window of one complaint is a share of 0 or 100 %, and learnt as a whole step
+it made an everyday word's usual share and swings those of its lonely
+mentions. When a window closes, a term's significance is
 
     sig = (share − e) / (√(var + e(1 − e)/n) + β),    e = max(mean, β)
 
@@ -15,7 +19,7 @@ it is). β is the bias term of the paper: it
 keeps rare and new terms from scoring huge on a handful of mentions, and
 e(1 − e)/n is the binomial noise of a share among n complaints: a quiet night
 window of 30 complaints swings far more than a busy noon of 500, and the
-history's variance (mostly learnt on busy windows) does not know that. A term
+learnt variance, the swings beyond chance, does not hold that noise. A term
 bursts when ``sig ≥ threshold``, it appears in at least ``min_support``
 complaints, and the binomial tail P(X ≥ count | n, e) is at most ``alpha``; a
 burst of a term whose mean was below β is *new*. The score is a normal
@@ -48,8 +52,9 @@ summed over them (each closed window's candidate counts are kept for this,
 a :class:`Tally`). The usual share is the one that stood *before* the span:
 the tables learn every window, so a grievance too slow to burst in one is
 learnt as usual while it lasts; the span's windows' steps of the moving
-averages are undone for the term, exactly, from its counts in them. The mean
-of k windows' shares varies 1/k as much as one window's. The tail is the
+averages are undone for the term, exactly, from its counts in them (each
+window's own step). The mean of k windows' shares swings 1/k as much as one
+window's, with the binomial noise of the span's complaints. The tail is the
 beta-binomial's, not the binomial's: the usual share is an estimate learnt
 from some hundreds of complaints in a small scope, and chance clusters of
 everyday words there are only as rare as that allows. Each span's tail must
@@ -137,6 +142,8 @@ class Tally:
     start: float
     docs: int
     counts: dict[str, int]
+    #: The share of a full step the window taught the tables (its complaints over the usual number, at most 1).
+    weight: float = 1.0
 
 
 @functools.lru_cache(maxsize=4096)
@@ -271,16 +278,19 @@ class BurstDetector:
             raise ValueError(f"a span is two windows or more, not {min(spans)}")
         self.spans = tuple(sorted(set(spans)))
         self.recent: list[Tally] = []  # the closed windows the longest span reaches back to, oldest first
-        self.docs_mean = 0.0  # complaints a window, moving average (as the tables': unbiased by the same factor)
+        self.docs_mean = 0.0  # complaints a window, moving average (from zero: read through :meth:`usual_docs`)
+        #: The weight the tables' moving averages still give their zero start: the product of (1 − each window's
+        #: step). A window teaches in proportion to its complaints (:meth:`close`), so it is not (1 − alpha)^windows.
+        self.unlearnt = 1.0
         self._touched: np.ndarray | None = None  # per counter: has it held a count (None: not known yet)
 
     #: At most this many windows are open at once; a complaint for a newer one closes the oldest early.
     MAX_OPEN = 4
     #: A span's burst holds only while its newest window's own count is this unlikely at the usual share (one-sided).
     STILL = 0.01
-    #: …and while its newest window's share is this many of the term's learnt deviations (and β) above its usual
-    #: share (the normal quantile of :attr:`STILL`): an everyday word whose share swings from hour to hour is not
-    #: still bursting because the hour after its grievance swung high.
+    #: …and while its newest window's share is this many deviations (its learnt swings with the window's binomial
+    #: noise, and β) above its usual share (the normal quantile of :attr:`STILL`): an everyday word whose share
+    #: swings from hour to hour is not still bursting because the hour after its grievance swung high.
     STILL_DEVIATIONS = NormalDist().inv_cdf(1 - STILL)
     #: Terms kept in :attr:`last_scores` after a window closes (the top scores, bursting or not).
     TOP_SCORES = 20
@@ -361,16 +371,29 @@ class BurstDetector:
         counts = self._counts(window) if self.windows_seen >= self.warmup - reach else {}
         bursts, scored = self._judge(window, counts)
         self.last_scores = scored[: self.TOP_SCORES]
-        self._keep(Tally(window.start, window.docs, counts))
+        # A window teaches in proportion to its complaints, up to the usual number: a share of one complaint in
+        # one is not a share learnt. Every window alike made a night hour's single complaint naming 登录不了 a share
+        # of 100 %, one step of the moving averages: the word's usual share read 7 % where it is 4.5 % of
+        # complaints, and its learnt deviation 18 points, so the app failure that lifted it to 29 % scored 0.7.
+        usual = self.usual_docs()
+        weight = min(window.docs / usual, 1.0) if usual > 0 else 1.0
+        step = self.alpha * weight
+        self._keep(Tally(window.start, window.docs, counts, weight))
         self.docs_mean += self.alpha * (window.docs - self.docs_mean)
         # Learn: every counter's share this window (untouched counters saw 0). A counter that never held a
         # count has a mean and a variance of 0 and keeps them: only those that did are computed.
         table = window.counts.ravel()
         active = self._active(table)
         mean, var = self.mean.ravel(), self.var.ravel()  # views: written through
-        delta = table[active] / np.float32(window.docs) - mean[active]
-        var[active] = np.float32(1.0 - self.alpha) * (var[active] + np.float32(self.alpha) * delta * delta)
-        mean[active] += np.float32(self.alpha) * delta
+        before = mean[active]
+        delta = table[active] / np.float32(window.docs) - before
+        # The swings beyond chance: each window's squared deviation less its own binomial noise, m(1 − m)/n.
+        # Negative where a term swings no more than chance says; read as 0 (:meth:`_learnt`). A test adds the
+        # noise of the complaints it judges.
+        noise = before * (np.float32(1.0) - before) / np.float32(window.docs)
+        var[active] = np.float32(1.0 - step) * (var[active] + np.float32(step) * (delta * delta - noise))
+        mean[active] += np.float32(step) * delta
+        self.unlearnt *= 1.0 - step
         self.windows_seen += 1
         samples = [(doc_id, text, terms) for _, _, doc_id, text, terms in sorted(window.samples, key=lambda s: (s[1], s[2]))]
         return self._group(bursts, samples, window.docs, window.start, window.start + self.window)
@@ -406,12 +429,17 @@ class BurstDetector:
         bursts = [b for b in self._scores(counts, len(docs), now - start) if self._bursts(b)]
         return self._group(bursts, samples, len(docs), start, now)
 
-    def _unbias(self, seen: int | None = None) -> float:
+    def _unbias(self, unlearnt: float | None = None) -> float:
         """The tables start at zero: early on, an exponentially weighted mean is that much too small (the
         bias correction of Adam, Kingma & Ba 2015); without it a young detector sees every term as rising.
-        ``seen``: windows learnt (default: all so far)."""
-        seen = self.windows_seen if seen is None else seen
-        return 1.0 / (1.0 - (1.0 - self.alpha) ** seen) if seen > 0 else 1.0
+        ``unlearnt``: the weight left on the start (default: now, :attr:`unlearnt`)."""
+        unlearnt = self.unlearnt if unlearnt is None else unlearnt
+        return 1.0 / (1.0 - unlearnt) if unlearnt < 1.0 else 1.0
+
+    def usual_docs(self) -> float:
+        """Complaints in a usual window: the moving average of every window's, unbiased (0 before the first)."""
+        seen = self.windows_seen
+        return self.docs_mean / (1.0 - (1.0 - self.alpha) ** seen) if seen > 0 else 0.0
 
     def _learnt(self, terms: list[str]) -> tuple[list[float], list[float]]:
         """Each term's learnt share and its variance as the tables hold them, in one look-up for all: the
@@ -421,7 +449,7 @@ class BurstDetector:
         if not terms:
             return [], []
         where = self._positions(terms)
-        return self.mean.ravel()[where].min(axis=1).tolist(), self.var.ravel()[where].min(axis=1).tolist()
+        return self.mean.ravel()[where].min(axis=1).tolist(), np.maximum(self.var.ravel()[where].min(axis=1), 0.0).tolist()
 
     def _positions(self, terms: list[str]) -> np.ndarray:
         """Each term's counters (:meth:`_flat`) as one row of an array, for look-ups of all terms at once."""
@@ -476,7 +504,6 @@ class BurstDetector:
         tell a grievance going on from the span's memory of one."""
         if not self.spans or self.windows_seen < self.warmup:
             return []
-        unbias = self._unbias()
         alpha = self.tail_alpha / len(self.spans) if self.tail_alpha < 1 else 1.0
         before = [t for t in self.recent if t.start < start]
         plans = []  # per span: (k, closed windows it reaches back, its complaints, its seconds, learnt from)
@@ -486,7 +513,7 @@ class BurstDetector:
                 continue  # the usual share before the span is not learnt yet
             # complaints the usual share was learnt from: a window's usual number × the moving average's
             # effective number of windows, (2 − a) / a, or the windows seen before the span if fewer
-            learnt = self.docs_mean * unbias * min((2 - self.alpha) / self.alpha, self.windows_seen - len(prior))
+            learnt = self.usual_docs() * min((2 - self.alpha) / self.alpha, self.windows_seen - len(prior))
             plans.append((k, len(prior), docs + sum(t.docs for t in prior), start + self.window - prior[0].start, learnt))
         if not plans:
             return []
@@ -520,8 +547,8 @@ class BurstDetector:
                 expected = max(mean, self.beta)
                 if mean >= self.max_share or count / docs <= expected:
                     continue  # background, or no longer above its share
-                # The mean of k windows' shares varies 1/k as much as one window's (noise and swings alike).
-                score = (total / n - expected) / (math.sqrt(var / k) + self.beta)
+                # The mean of k windows' shares swings 1/k as much as one window's, and its noise is that of the n complaints.
+                score = (total / n - expected) / (math.sqrt(var / k + expected * (1 - expected) / n) + self.beta)
                 if score < self.threshold:
                     continue
                 # The grievance goes on: the newest window carries at least half its share of the span's excess,
@@ -530,7 +557,7 @@ class BurstDetector:
                 # the span's tails, which cost more.)
                 if count - expected * docs < 0.5 * (total - expected * n) * docs / n:
                     continue
-                if count / docs - expected < self.STILL_DEVIATIONS * (math.sqrt(var) + self.beta):
+                if count / docs - expected < self.STILL_DEVIATIONS * (math.sqrt(var + expected * (1 - expected) / docs) + self.beta):
                     continue
                 if float(binom.sf(count - 1, docs, min(expected, 1.0))) > self.STILL:
                     continue
@@ -556,15 +583,17 @@ class BurstDetector:
         before the last ``depth`` windows of ``reach`` (closed, oldest first, the last ones learnt; ``counts``:
         the term's in each), for each of ``depths``: each window's step of the moving averages undone, newest
         first, with the term's share in it (collisions keep their own)."""
-        a = self.alpha
         out = {}
+        unlearnt = self.unlearnt
         for undone, (tally, count) in enumerate(zip(reversed(reach), reversed(counts), strict=True), start=1):
+            a = self.alpha * tally.weight  # the step this window took
             share = count / tally.docs
             mean = max((mean - a * share) / (1 - a), 0.0)  # m' = m + a(s − m)
-            var = max(var / (1 - a) - a * (share - mean) ** 2, 0.0)  # v' = (1 − a)(v + a(s − m)²)
+            var = var / (1 - a) - a * ((share - mean) ** 2 - mean * (1 - mean) / tally.docs)  # v' = (1 − a)(v + a((s − m)² − m(1 − m)/n))
+            unlearnt /= 1 - a
             if undone in depths:
-                unbias = self._unbias(self.windows_seen - undone)
-                out[undone] = (mean * unbias, var * unbias)
+                unbias = self._unbias(unlearnt)
+                out[undone] = (mean * unbias, max(var, 0.0) * unbias)
         return out
 
     def _keep(self, tally: Tally) -> None:
@@ -606,20 +635,28 @@ class BurstDetector:
 
     # -- state ---------------------------------------------------------------
     def tallies(self) -> list[tuple[float, int, dict[str, int]]]:
-        """The closed windows the spans reach back to, to store: (start, complaints, term counts) each."""
+        """The closed windows the spans reach back to, to store: (start, complaints, term counts) each; their
+        weights apart (:meth:`tally_weights`)."""
         return [(t.start, t.docs, t.counts) for t in self.recent]
 
-    def load_tallies(self, tallies: list[tuple[float, int, dict[str, int]]]) -> None:
-        """Restore :meth:`tallies` (those beyond the longest span's reach, as after a change of ``spans``, dropped)."""
-        for start, docs, counts in tallies:
-            self._keep(Tally(start, docs, counts))
+    def tally_weights(self) -> list[float]:
+        """What each of :meth:`tallies` taught the tables (:attr:`Tally.weight`)."""
+        return [t.weight for t in self.recent]
 
-    def tables(self) -> tuple[int, bytes, bytes]:
-        """What is learnt, to store: windows seen, and the mean and variance tables as bytes."""
-        return self.windows_seen, self.mean.tobytes(), self.var.tobytes()
+    def load_tallies(self, tallies: list[tuple[float, int, dict[str, int]]], weights: list[float] | None = None) -> None:
+        """Restore :meth:`tallies` and their :meth:`tally_weights` (stored before windows had weights: 1 each;
+        those beyond the longest span's reach, as after a change of ``spans``, dropped)."""
+        weights = weights if weights and len(weights) == len(tallies) else [1.0] * len(tallies)
+        for (start, docs, counts), weight in zip(tallies, weights, strict=True):
+            self._keep(Tally(start, docs, counts, weight))
 
-    def load_tables(self, windows_seen: int, mean: bytes, var: bytes) -> bool:
-        """Restore :meth:`tables`; False (and nothing changed) when they were stored for another shape."""
+    def tables(self) -> tuple[int, bytes, bytes, float]:
+        """What is learnt, to store: windows seen, the mean and variance tables as bytes, and :attr:`unlearnt`."""
+        return self.windows_seen, self.mean.tobytes(), self.var.tobytes(), self.unlearnt
+
+    def load_tables(self, windows_seen: int, mean: bytes, var: bytes, unlearnt: float | None = None) -> bool:
+        """Restore :meth:`tables`; False (and nothing changed) when they were stored for another shape.
+        ``unlearnt``: as stored (None, stored before windows had weights: every window a full step)."""
         size = self.depth * self.width * 4
         if len(mean) != size or len(var) != size:
             return False
@@ -627,6 +664,7 @@ class BurstDetector:
         self.var = np.frombuffer(var, dtype=np.float32).reshape(self.depth, self.width).copy()
         self._touched = None
         self.windows_seen = windows_seen
+        self.unlearnt = (1.0 - self.alpha) ** windows_seen if unlearnt is None else unlearnt
         return True
 
     def _group(

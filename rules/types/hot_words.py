@@ -160,12 +160,14 @@ class Learnt(msgspec.Struct, array_like=True):
     chunks: int
     docs_mean: float = 0.0  # the detector's complaints a window, moving average
     packed: bool = False  # chunks as :func:`pack_chunk` stores them (stored before: raw)
+    unlearnt: float | None = None  # the weight left on the tables' zero start (None: stored before windows had weights)
 
 
 class Tallies(msgspec.Struct, array_like=True):
     """The closed windows' term counts the spans reach back to: (start, complaints, counts) each."""
 
     windows: list[tuple[float, int, dict[str, int]]]
+    weights: list[float] = []  # what each window taught the tables (stored before windows had weights: none)
 
 
 class OpenTopic(msgspec.Struct, array_like=True):
@@ -318,11 +320,11 @@ class HotWordsRule(RuleHeader):
             unpack = unpack_chunk if learnt.packed else bytes
             mean = b"".join(unpack(chunks.get(f"{prefix}m{i}") or b"") for i in range(learnt.chunks))
             var = b"".join(unpack(chunks.get(f"{prefix}v{i}") or b"") for i in range(learnt.chunks))
-            if detector.load_tables(learnt.windows_seen, mean, var):
+            if detector.load_tables(learnt.windows_seen, mean, var, learnt.unlearnt):
                 detector.docs_mean = learnt.docs_mean
         tallies = ctx.state(f"hw-r:{self.ns}", Tallies).get(scope)
         if tallies is not None:
-            detector.load_tallies(tallies.windows)
+            detector.load_tallies(tallies.windows, tallies.weights)
         return detector
 
     def _add(self, doc_id: str, doc: Doc, ctx: RuleContext) -> None:
@@ -553,7 +555,7 @@ class HotWordsRule(RuleHeader):
         the pack's changelog bytes (2.6 MB an hour, 0.47 MB sparse)."""
         assert self.detector is not None
         for scope, detector in [("", self.detector), *sorted(self.scoped.items())]:
-            seen, mean, var = detector.tables()
+            seen, mean, var, unlearnt = detector.tables()
             if self.stored_seen.get(scope) == seen:
                 continue
             self.stored_seen[scope] = seen
@@ -563,10 +565,10 @@ class HotWordsRule(RuleHeader):
             for i in range(n):
                 chunks.set(f"{prefix}m{i}", pack_chunk(mean[i * CHUNK : (i + 1) * CHUNK]))
                 chunks.set(f"{prefix}v{i}", pack_chunk(var[i * CHUNK : (i + 1) * CHUNK]))
-            learnt = Learnt(seen, detector.width, detector.depth, n, detector.docs_mean, packed=True)
+            learnt = Learnt(seen, detector.width, detector.depth, n, detector.docs_mean, packed=True, unlearnt=unlearnt)
             ctx.state(f"hw-l:{self.ns}", Learnt).set(f"tables|{scope}" if scope else "tables", learnt)
             if detector.spans:
-                ctx.state(f"hw-r:{self.ns}", Tallies).set(scope, Tallies(detector.tallies()))
+                ctx.state(f"hw-r:{self.ns}", Tallies).set(scope, Tallies(detector.tallies(), detector.tally_weights()))
 
     def _variables(self, topic: Topic, terms: list[str], end: float, scope: str) -> dict[str, Any]:
         lead = topic.bursts[0]

@@ -8,6 +8,7 @@ import random
 import tracemalloc
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import binom
@@ -411,6 +412,55 @@ def test_an_everyday_word_swinging_high_after_its_grievance_is_the_spans_memory_
         assert topics_after(seed, 30) == [36.0], seed
 
 
+def test_a_window_of_one_complaint_teaches_a_share_of_one_complaint_not_a_usual_windows() -> None:
+    """Night windows of one complaint, some naming an everyday word (登录不了, in 4.5 % of complaints): a share of
+    100 % each. Learnt as whole steps of the moving averages they made its usual share 7 % and its swings 18 points,
+    and an app failure that lifted it to 29 % of an hour's complaints scored 0.7 (500 a day, seed 4: found two
+    hours late, over a span). A window teaches in proportion to its complaints, up to the usual number, and the
+    swings learnt are those beyond the binomial noise of each window's complaints."""
+    rng = random.Random(4)
+    d = BurstDetector(window=W, min_support=6, alpha=1e-6)
+    topics, outage = [], 24 * 8 + 10
+    for w in range(outage + 1):
+        night = w % 24 < 6
+        docs = 1 if night else 60
+        if night:
+            naming = 1 if w % 24 == 3 and w // 24 % 2 == 0 else 0  # every other night, one complaint of one
+        else:
+            naming = 18 if w == outage else sum(rng.random() < 0.045 for _ in range(docs))
+        for i in range(docs):
+            terms = ["登录不了"] if i < naming else [f"词{rng.randrange(200)}"]
+            topics += d.add(w * W + i, f"k{w}-{i}", [*terms, "投诉"], "…")
+    topics += d.close_window()
+    found = [b for t in topics for b in t.bursts if b.term == "登录不了"]
+    assert [t.window_start for t in topics] == [outage * W], [(t.window_start / W, t.terms) for t in topics]
+    assert found and 0.03 < found[0].expected < 0.06, found
+
+
+def test_a_spans_usual_share_is_the_tables_as_they_stood_before_it_whatever_each_window_taught() -> None:
+    """A span is judged against the term's share and swings before it: the last windows' steps undone. Windows of
+    one complaint or of eighty teach different steps (in proportion to their complaints); undone with each one's,
+    the share and swings are those of a detector that never saw the span's windows."""
+    rng = random.Random(9)
+    windows = []
+    for _ in range(40):
+        docs = rng.choice((1, 3, 40, 80))
+        windows.append([["排队"] if rng.random() < 0.1 else [f"词{rng.randrange(50)}"] for _ in range(docs)])
+    seen, kept = BurstDetector(window=W, width=1 << 12, spans=(3,)), BurstDetector(window=W, width=1 << 12, spans=(3,))
+    for w, complaints in enumerate(windows):
+        for detector in (seen, kept) if w < 37 else (seen,):
+            for i, terms in enumerate(complaints):
+                detector.add_to(w * W, f"k{w}-{i}", terms, "…")
+            detector.close(w * W)
+    assert {t.weight for t in seen.recent} - {1.0}  # some of the span's windows taught less than a whole step
+    (mean,), (var,) = seen._learnt(["排队"])
+    counts = [sum(terms == ["排队"] for terms in complaints) for complaints in windows[37:]]
+    before_mean, before_var = seen._learnt_before(mean, var, seen.recent[-3:], counts, {3})[3]
+    (kept_mean,), (kept_var,) = kept._learnt(["排队"])
+    assert before_mean == pytest.approx(kept_mean * kept._unbias(), rel=1e-4)
+    assert before_var == pytest.approx(kept_var * kept._unbias(), rel=1e-3, abs=1e-6)
+
+
 def test_the_fewest_unusual_mentions_are_scipys_never_more() -> None:
     """The spans' prefilter skips terms with fewer mentions than this; more than scipy's count would skip a
     term that could burst."""
@@ -424,11 +474,13 @@ def test_the_fewest_unusual_mentions_are_scipys_never_more() -> None:
             assert _fewest_unusual(docs, share, 0.01) <= exact, (docs, share)
 
 
-def _dense_learning(mean: np.ndarray, var: np.ndarray, counts: np.ndarray, docs: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """The moving averages' step over every counter of the table, as the detector's documentation states it."""
+def _dense_learning(mean: np.ndarray, var: np.ndarray, counts: np.ndarray, docs: int, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """The moving averages' step over every counter of the table, as the detector's documentation states it: the
+    share's deviation, and its square less the window's binomial noise."""
     delta = counts / np.float32(docs) - mean
-    return (mean + np.float32(alpha) * delta).astype(np.float32), (
-        np.float32(1.0 - alpha) * (var + np.float32(alpha) * delta * delta)
+    noise = mean * (np.float32(1.0) - mean) / np.float32(docs)
+    return (mean + np.float32(step) * delta).astype(np.float32), (
+        np.float32(1.0 - step) * (var + np.float32(step) * (delta * delta - noise))
     ).astype(np.float32)
 
 
@@ -442,8 +494,10 @@ def test_learning_only_the_counters_that_held_a_count_gives_the_whole_tables_ste
         for i in range(docs):
             d.add_to(w * W, f"k{w}-{i}", rng.sample(vocabulary[: 40 + 12 * w], rng.randint(1, 4)), "…")
         counts = d.open[w * W].counts.copy()
+        usual = d.usual_docs()  # a window teaches in proportion to its complaints, up to the usual number
+        step = d.alpha * (min(docs / usual, 1.0) if usual > 0 else 1.0)
         d.close(w * W)
-        mean, var = _dense_learning(mean, var, counts, docs, d.alpha)
+        mean, var = _dense_learning(mean, var, counts, docs, step)
         assert d.mean.tobytes() == mean.tobytes() and d.var.tobytes() == var.tobytes(), w
         if w == 12:  # restored from what was stored: which counters held a count is read from the tables
             restored = BurstDetector(window=W, width=1 << 10, warmup_windows=2, min_support=3)

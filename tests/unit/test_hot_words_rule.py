@@ -422,3 +422,20 @@ def test_a_rule_with_more_scopes_than_it_keeps_keeps_the_busiest_whatever_the_re
         (a.alert_id, a.status, a.starts_at, a.summary, a.evidence) for a in in_order
     ]
     assert list(engine.cohort.rules[0].rule.scoped) == ["region=温州"]  # type: ignore[union-attr, attr-defined]
+
+
+def test_tables_and_tallies_stored_before_windows_had_weights_read_as_whole_steps() -> None:
+    """State stored before a window taught in proportion to its complaints has no weights: its tables read as
+    every window a whole step (the weight left on their zero start, (1 − a)^windows), its tallies as weight 1."""
+    from detectors.signitrend import BurstDetector
+    from rules.types.hot_words import Learnt, Tallies
+
+    learnt = msgspec.msgpack.decode(msgspec.msgpack.encode([30, 1024, 3, 2, 40.0, True]), type=Learnt)
+    tallies = msgspec.msgpack.decode(msgspec.msgpack.encode([[[600.0, 40, {"断网": 3}]]]), type=Tallies)
+    assert learnt.unlearnt is None and tallies.weights == []
+    detector = BurstDetector(window=600.0, width=1024, spans=(3,))
+    empty = bytes(3 * 1024 * 4)
+    assert detector.load_tables(learnt.windows_seen, empty, empty, learnt.unlearnt)
+    assert detector.unlearnt == (1.0 - detector.alpha) ** 30
+    detector.load_tallies(tallies.windows, tallies.weights)
+    assert [(t.start, t.weight) for t in detector.recent] == [(600.0, 1.0)]
