@@ -388,7 +388,7 @@ class BurstDetector:
         before = mean[active]
         delta = table[active] / np.float32(window.docs) - before
         # The swings beyond chance: each window's squared deviation less its own binomial noise, m(1 − m)/n.
-        # Negative where a term swings no more than chance says; read as 0 (:meth:`_learnt`). A test adds the
+        # Negative where a term swings no more than chance says; a test reads it as 0, and adds the
         # noise of the complaints it judges.
         noise = before * (np.float32(1.0) - before) / np.float32(window.docs)
         var[active] = np.float32(1.0 - step) * (var[active] + np.float32(step) * (delta * delta - noise))
@@ -442,14 +442,14 @@ class BurstDetector:
         return self.docs_mean / (1.0 - (1.0 - self.alpha) ** seen) if seen > 0 else 0.0
 
     def _learnt(self, terms: list[str]) -> tuple[list[float], list[float]]:
-        """Each term's learnt share and its variance as the tables hold them, in one look-up for all: the
-        smallest over its rows, as count-min reads counts. Collisions only add, so every row holds at least the
-        term's own; the least collided row is the closest (the largest read a rare term as common whenever any
-        of its rows met a common one: in a region's 4,096-counter table, most of them)."""
+        """Each term's learnt share and its swings (below zero where it swings less than chance) as the tables hold
+        them, in one look-up for all: the smallest over its rows, as count-min reads counts. Collisions only add, so
+        every row holds at least the term's own; the least collided row is the closest (the largest read a rare term
+        as common whenever any of its rows met a common one: in a region's 4,096-counter table, most of them)."""
         if not terms:
             return [], []
         where = self._positions(terms)
-        return self.mean.ravel()[where].min(axis=1).tolist(), np.maximum(self.var.ravel()[where].min(axis=1), 0.0).tolist()
+        return self.mean.ravel()[where].min(axis=1).tolist(), self.var.ravel()[where].min(axis=1).tolist()
 
     def _positions(self, terms: list[str]) -> np.ndarray:
         """Each term's counters (:meth:`_flat`) as one row of an array, for look-ups of all terms at once."""
@@ -462,7 +462,7 @@ class BurstDetector:
         means, variances = self._learnt([term for term, _ in supported])
         learnt = zip(supported, means, variances, strict=True)
         # background: how complaints are written here, not news (the corpus' own stop words)
-        tested = [(t, c, m * unbias, v * unbias) for (t, c), m, v in learnt if m * unbias < self.max_share]
+        tested = [(t, c, m * unbias, max(v, 0.0) * unbias) for (t, c), m, v in learnt if m * unbias < self.max_share]
         out = []
         for term, count, mean, var in tested:
             expected = max(mean, self.beta)
