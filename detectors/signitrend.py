@@ -437,9 +437,18 @@ class BurstDetector:
         return 1.0 / (1.0 - unlearnt) if unlearnt < 1.0 else 1.0
 
     def usual_docs(self) -> float:
-        """Complaints in a usual window: the moving average of every window's, unbiased (0 before the first)."""
-        seen = self.windows_seen
-        return self.docs_mean / (1.0 - (1.0 - self.alpha) ** seen) if seen > 0 else 0.0
+        """Complaints in a usual window: the moving average of every window's (each a whole step), unbiased (0
+        before the first)."""
+        return self.docs_mean / (1.0 - self._whole_steps(self.windows_seen)) if self.windows_seen > 0 else 0.0
+
+    def _whole_steps(self, windows: int) -> float:
+        """The weight a moving average still gives its zero start after ``windows`` whole steps."""
+        return (1.0 - self.alpha) ** windows
+
+    def _deviation(self, swings: float, expected: float, docs: float) -> float:
+        """How far a share among ``docs`` complaints may stray from ``expected``: the learnt ``swings`` beyond
+        chance, the binomial noise of those complaints, and β (the denominator of every score and check)."""
+        return math.sqrt(swings + expected * (1 - expected) / docs) + self.beta
 
     def _learnt(self, terms: list[str]) -> tuple[list[float], list[float]]:
         """Each term's learnt share and its swings (below zero where it swings less than chance) as the tables hold
@@ -466,7 +475,7 @@ class BurstDetector:
         out = []
         for term, count, mean, var in tested:
             expected = max(mean, self.beta)
-            score = (count / docs - expected) / (math.sqrt(var + expected * (1 - expected) / docs) + self.beta)
+            score = (count / docs - expected) / self._deviation(var, expected, docs)
             # The exact tail only where the score alone would call it a burst (a handful of terms a window).
             p = float(binom.sf(count - 1, docs, min(expected, 1.0))) if score >= self.threshold and self.tail_alpha < 1 else 1.0
             out.append(TermBurst(term, count, count / docs, mean, score, mean < self.beta, p, span))
@@ -507,13 +516,14 @@ class BurstDetector:
         alpha = self.tail_alpha / len(self.spans) if self.tail_alpha < 1 else 1.0
         before = [t for t in self.recent if t.start < start]
         plans = []  # per span: (k, closed windows it reaches back, its complaints, its seconds, learnt from)
+        usual = self.usual_docs()
         for k in self.spans:
             prior = [t for t in before if start - (k - 1) * self.window <= t.start]
             if not prior or self.windows_seen - len(prior) < max(self.warmup, 1):
                 continue  # the usual share before the span is not learnt yet
             # complaints the usual share was learnt from: a window's usual number × the moving average's
             # effective number of windows, (2 − a) / a, or the windows seen before the span if fewer
-            learnt = self.usual_docs() * min((2 - self.alpha) / self.alpha, self.windows_seen - len(prior))
+            learnt = usual * min((2 - self.alpha) / self.alpha, self.windows_seen - len(prior))
             plans.append((k, len(prior), docs + sum(t.docs for t in prior), start + self.window - prior[0].start, learnt))
         if not plans:
             return []
@@ -548,7 +558,7 @@ class BurstDetector:
                 if mean >= self.max_share or count / docs <= expected:
                     continue  # background, or no longer above its share
                 # The mean of k windows' shares swings 1/k as much as one window's, and its noise is that of the n complaints.
-                score = (total / n - expected) / (math.sqrt(var / k + expected * (1 - expected) / n) + self.beta)
+                score = (total / n - expected) / self._deviation(var / k, expected, n)
                 if score < self.threshold:
                     continue
                 # The grievance goes on: the newest window carries at least half its share of the span's excess,
@@ -557,7 +567,7 @@ class BurstDetector:
                 # the span's tails, which cost more.)
                 if count - expected * docs < 0.5 * (total - expected * n) * docs / n:
                     continue
-                if count / docs - expected < self.STILL_DEVIATIONS * (math.sqrt(var + expected * (1 - expected) / docs) + self.beta):
+                if count / docs - expected < self.STILL_DEVIATIONS * self._deviation(var, expected, docs):
                     continue
                 if float(binom.sf(count - 1, docs, min(expected, 1.0))) > self.STILL:
                     continue
@@ -664,7 +674,7 @@ class BurstDetector:
         self.var = np.frombuffer(var, dtype=np.float32).reshape(self.depth, self.width).copy()
         self._touched = None
         self.windows_seen = windows_seen
-        self.unlearnt = (1.0 - self.alpha) ** windows_seen if unlearnt is None else unlearnt
+        self.unlearnt = self._whole_steps(windows_seen) if unlearnt is None else unlearnt
         return True
 
     def _group(
